@@ -1,0 +1,423 @@
+//! One Kafka connection, both directions, as an explicit state machine.
+//!
+//! Each direction is framed independently; each frame goes `Header -> Body | Skip`.
+//! Request headers create in-flight entries, response headers consume them. Bodies of
+//! the APIs the filter understands are walked by a [`Collector`]; everything else is
+//! skipped by length. Nothing here keeps message bytes: memory per connection is this
+//! struct, the in-flight queue and the per-message summaries, all bounded.
+//!
+//! A malformed message is counted and skipped (framing is intact); an impossible frame
+//! size means the stream is not Kafka: decoding stops for the connection ("gave up").
+//! The filter never changes a byte either way: it only reads.
+
+use crate::correlation::{Correlator, InFlight, Match};
+use crate::frame::{FrameEvent, Framer};
+use crate::kafka::schema::{self, Tag, REQUEST_HEADER, RESPONSE_HEADER};
+use crate::kafka::{DecodeError, Visitor, Walker};
+use crate::metrics::{Peer, Recorder};
+use crate::observe::{Collector, Direction, FetchPosition, Observation, Summary, TopicRef};
+use crate::topics::Topics;
+
+/// Smallest request: api key, version, correlation id, client id length.
+const MIN_REQUEST: u32 = 10;
+/// Smallest response: correlation id.
+const MIN_RESPONSE: u32 = 4;
+
+/// Request header fields.
+#[derive(Debug, Default)]
+struct Header {
+    api_key: i16,
+    api_version: i16,
+    correlation_id: i32,
+    client_id: Option<Box<[u8]>>,
+}
+
+impl Visitor for Header {
+    fn int(&mut self, tag: Tag, value: i64) {
+        match tag {
+            Tag::ApiKey => self.api_key = value as i16,
+            Tag::ApiVersion => self.api_version = value as i16,
+            Tag::CorrelationId => self.correlation_id = value as i32,
+            _ => {}
+        }
+    }
+
+    fn str(&mut self, tag: Tag, value: Option<&[u8]>) {
+        if tag == Tag::ClientId {
+            self.client_id = value.map(Box::from);
+        }
+    }
+}
+
+/// Where a frame's decoding stands.
+enum FrameState {
+    /// Between frames.
+    Idle,
+    Header { walker: Box<Walker>, header: Header },
+    Body { walker: Box<Walker>, collector: Collector, request: Option<InFlight>, correlation_id: i32 },
+    /// The rest of the frame is not decoded.
+    Skip,
+}
+
+struct Side {
+    framer: Framer,
+    frame: FrameState,
+}
+
+pub struct Connection {
+    requests: Side,
+    responses: Side,
+    correlator: Correlator,
+    peer: Peer,
+    client_seen: bool,
+    gave_up: bool,
+    open: bool,
+}
+
+impl Connection {
+    pub fn new(recorder: &mut Recorder) -> Self {
+        recorder.observe(Peer::default(), Observation::ConnectionOpened);
+        let max = recorder.config.max_frame_bytes;
+        Connection {
+            requests: Side {
+                framer: Framer::new(MIN_REQUEST, max),
+                frame: FrameState::Idle,
+            },
+            responses: Side {
+                framer: Framer::new(MIN_RESPONSE, max),
+                frame: FrameState::Idle,
+            },
+            correlator: Correlator::new(recorder.config.max_in_flight),
+            peer: Peer::default(),
+            client_seen: false,
+            gave_up: false,
+            open: true,
+        }
+    }
+
+    /// Mark the connection as mTLS (known from the first data callback).
+    pub fn set_secure(&mut self, secure: bool) {
+        self.peer.secure = secure;
+    }
+
+    /// Whether decoding stopped for good on this connection.
+    pub fn gave_up(&self) -> bool {
+        self.gave_up
+    }
+
+    /// Bytes from the client to the broker.
+    pub fn on_request_data(&mut self, data: &[u8], now_ms: u64, rec: &mut Recorder) {
+        self.on_data(Direction::Request, data, now_ms, rec);
+    }
+
+    /// Bytes from the broker to the client.
+    pub fn on_response_data(&mut self, data: &[u8], now_ms: u64, rec: &mut Recorder) {
+        self.on_data(Direction::Response, data, now_ms, rec);
+    }
+
+    pub fn on_close(&mut self, rec: &mut Recorder) {
+        if std::mem::take(&mut self.open) {
+            rec.observe(self.peer, Observation::ConnectionClosed);
+        }
+    }
+
+    /// Heap and inline bytes this connection holds (the core's own memory accounting).
+    pub fn memory_bytes(&self) -> usize {
+        let frame = |f: &FrameState| match f {
+            FrameState::Header { .. } => std::mem::size_of::<Walker>(),
+            FrameState::Body { collector, request, .. } => {
+                std::mem::size_of::<Walker>()
+                    + summary_bytes(&collector.summary)
+                    + request.as_ref().map_or(0, |r| r.positions.capacity() * std::mem::size_of::<FetchPosition>())
+            }
+            _ => 0,
+        };
+        std::mem::size_of::<Self>()
+            + self.correlator.heap_bytes()
+            + frame(&self.requests.frame)
+            + frame(&self.responses.frame)
+    }
+
+    fn on_data(&mut self, direction: Direction, data: &[u8], now_ms: u64, rec: &mut Recorder) {
+        if self.gave_up {
+            return;
+        }
+        let Connection {
+            requests,
+            responses,
+            correlator,
+            peer,
+            client_seen,
+            ..
+        } = self;
+        let side = match direction {
+            Direction::Request => requests,
+            Direction::Response => responses,
+        };
+        let Side { framer, frame } = side;
+        let mut message = Message {
+            direction,
+            frame,
+            correlator,
+            peer,
+            client_seen,
+            rec,
+            now_ms,
+        };
+        let framed = framer.feed(data, |event| match event {
+            FrameEvent::Start { .. } => message.start(),
+            FrameEvent::Body(bytes) => message.body(bytes),
+            FrameEvent::End => message.end(),
+        });
+        if framed.is_err() {
+            self.gave_up = true;
+            let reason = "bad_frame_size";
+            rec.observe(self.peer, Observation::GaveUp { direction, reason });
+        }
+    }
+}
+
+fn summary_bytes(summary: &Summary) -> usize {
+    use std::mem::size_of_val;
+    let vec = |len: usize, one: usize| len * one;
+    match summary {
+        Summary::ProduceRequest { topics, .. } => vec(topics.capacity(), size_of_val(&topics.first())),
+        Summary::FetchRequest { positions } => vec(positions.capacity(), size_of::<FetchPosition>()),
+        Summary::ProduceResponse { errors } => vec(errors.capacity(), 24),
+        Summary::FetchResponse { errors, topics, partitions } => {
+            vec(errors.capacity(), 24) + vec(topics.capacity(), 64) + vec(partitions.capacity(), 48)
+        }
+        Summary::Metadata { errors } => vec(errors.capacity(), 24),
+        Summary::ApiVersions { .. } => 0,
+    }
+}
+
+/// The frame being decoded in one direction, with what it may touch.
+struct Message<'a> {
+    direction: Direction,
+    frame: &'a mut FrameState,
+    correlator: &'a mut Correlator,
+    peer: &'a mut Peer,
+    client_seen: &'a mut bool,
+    rec: &'a mut Recorder,
+    now_ms: u64,
+}
+
+impl Message<'_> {
+    fn start(&mut self) {
+        let fields = match self.direction {
+            Direction::Request => REQUEST_HEADER,
+            Direction::Response => RESPONSE_HEADER,
+        };
+        *self.frame = FrameState::Header {
+            walker: Box::new(Walker::new(fields, 0, false, false)),
+            header: Header::default(),
+        };
+    }
+
+    fn body(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let step = match self.frame {
+                FrameState::Header { walker, header } => walker.feed(bytes, header),
+                FrameState::Body { walker, collector, .. } => {
+                    let topics: &mut Topics = &mut self.rec.topics;
+                    walker.feed(bytes, &mut collector.visitor(topics))
+                }
+                FrameState::Idle | FrameState::Skip => return,
+            };
+            let used = match step {
+                Ok(used) => used,
+                Err(e) => return self.failed(e),
+            };
+            bytes = &bytes[used..];
+            match self.frame {
+                FrameState::Header { walker, .. } if walker.is_done() => self.header_done(),
+                // A complete body with bytes left in the frame.
+                FrameState::Body { walker, .. } if walker.is_done() && !bytes.is_empty() => {
+                    return self.failed(DecodeError::TrailingBytes)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn end(&mut self) {
+        match std::mem::replace(self.frame, FrameState::Idle) {
+            FrameState::Header { .. } => self.failed(DecodeError::Truncated),
+            FrameState::Body {
+                walker,
+                collector,
+                request,
+                correlation_id,
+            } => {
+                if walker.is_done() {
+                    self.commit(collector.summary, request, correlation_id);
+                } else {
+                    self.failed(DecodeError::Truncated);
+                }
+            }
+            FrameState::Idle | FrameState::Skip => {}
+        }
+        *self.frame = FrameState::Idle;
+    }
+
+    fn failed(&mut self, error: DecodeError) {
+        *self.frame = FrameState::Skip;
+        let (direction, reason) = (self.direction, error.reason());
+        self.rec.observe(*self.peer, Observation::DecodeError { direction, reason });
+    }
+
+    fn header_done(&mut self) {
+        let FrameState::Header { header, .. } = std::mem::replace(self.frame, FrameState::Skip) else {
+            return;
+        };
+        match self.direction {
+            Direction::Request => self.request_header(header),
+            Direction::Response => self.response_header(header.correlation_id),
+        }
+    }
+
+    fn request_header(&mut self, header: Header) {
+        if !*self.client_seen {
+            *self.client_seen = true;
+            self.peer.client = self.rec.client_label(header.client_id.as_deref().unwrap_or(b""));
+        }
+        let Header {
+            api_key,
+            api_version,
+            correlation_id,
+            ..
+        } = header;
+        self.rec.observe(*self.peer, Observation::Request { api_key });
+        let known = schema::request(api_key)
+            .or(schema::response(api_key))
+            .is_none_or(|m| api_version <= m.max_version && api_version >= 0);
+        if !known {
+            self.rec.observe(*self.peer, Observation::UnknownVersion { api_key });
+        }
+        self.correlator.push(InFlight {
+            correlation_id,
+            api_key,
+            api_version,
+            sent_at_ms: self.now_ms,
+            positions: Vec::new(),
+        });
+        let body = schema::request(api_key).filter(|_| known).zip(Collector::request(api_key));
+        if let Some((layout, collector)) = body {
+            let header_tags = schema::request_header_is_flexible(api_key, api_version);
+            *self.frame = FrameState::Body {
+                walker: Box::new(Walker::for_message(layout, api_version, header_tags)),
+                collector,
+                request: None,
+                correlation_id,
+            };
+        }
+    }
+
+    fn response_header(&mut self, correlation_id: i32) {
+        let request = match self.correlator.take(correlation_id) {
+            Match::Found { request, skipped } => {
+                if skipped > 0 {
+                    let count = skipped as u64;
+                    self.rec.observe(*self.peer, Observation::Unanswered { count });
+                }
+                request
+            }
+            Match::Unknown => {
+                let (direction, reason) = (self.direction, "unknown_correlation_id");
+                self.rec.observe(*self.peer, Observation::DecodeError { direction, reason });
+                return;
+            }
+        };
+        let (api_key, version) = (request.api_key, request.api_version);
+        let latency_ms = self.now_ms.saturating_sub(request.sent_at_ms);
+        self.rec.observe(*self.peer, Observation::Response { api_key, latency_ms });
+        let layout = schema::response(api_key).filter(|m| (0..=m.max_version).contains(&version));
+        if let Some((layout, collector)) = layout.zip(Collector::response(api_key)) {
+            let header_tags = schema::response_header_is_flexible(api_key, version);
+            *self.frame = FrameState::Body {
+                walker: Box::new(Walker::for_message(layout, version, header_tags)),
+                collector,
+                request: Some(request),
+                correlation_id,
+            };
+        }
+    }
+
+    /// A message decoded cleanly: report what it said.
+    fn commit(&mut self, summary: Summary, request: Option<InFlight>, correlation_id: i32) {
+        let peer = *self.peer;
+        let rec = &mut *self.rec;
+        match summary {
+            Summary::ProduceRequest { acks, topics } => {
+                if acks == 0 {
+                    self.correlator.cancel(correlation_id);
+                }
+                for (topic, totals) in topics {
+                    let topic = topic.resolve(&rec.topics);
+                    rec.observe(peer, Observation::Produced { topic, totals });
+                }
+            }
+            Summary::FetchRequest { positions } => {
+                if let Some(inflight) = self.correlator.last_mut(correlation_id) {
+                    inflight.positions = positions;
+                }
+            }
+            Summary::ProduceResponse { errors } => {
+                for (topic, code) in errors {
+                    let topic = Some(topic.resolve(&rec.topics));
+                    rec.observe(peer, Observation::Error { api_key: 0, topic, code });
+                }
+            }
+            Summary::FetchResponse {
+                errors,
+                topics,
+                partitions,
+            } => {
+                for (topic, code) in errors {
+                    let topic = topic.map(|t| t.resolve(&rec.topics));
+                    rec.observe(peer, Observation::Error { api_key: 1, topic, code });
+                }
+                for (topic, totals) in topics {
+                    let topic = topic.resolve(&rec.topics);
+                    if totals.batches > 0 {
+                        rec.observe(peer, Observation::Fetched { topic, totals });
+                    }
+                }
+                let asked = request.map(|r| r.positions).unwrap_or_default();
+                for p in partitions {
+                    let topic = p.topic.resolve(&rec.topics);
+                    let asked_offset = asked
+                        .iter()
+                        .find(|a| a.partition == p.partition && same_topic(a.topic, p.topic, &rec.topics))
+                        .map(|a| a.offset);
+                    let next = match (p.next_offset, asked_offset) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                    if let (Some(next), true) = (next, p.high_watermark >= 0) {
+                        let lag = p.high_watermark - next;
+                        let partition = p.partition;
+                        rec.observe(peer, Observation::Lag { topic, partition, lag });
+                    }
+                }
+            }
+            Summary::Metadata { errors } => {
+                for (topic, code) in errors {
+                    let topic = topic.map(|t| t.resolve(&rec.topics));
+                    rec.observe(peer, Observation::Error { api_key: 3, topic, code });
+                }
+            }
+            Summary::ApiVersions { error } => {
+                if error != 0 {
+                    let (api_key, topic, code) = (18, None, error);
+                    rec.observe(peer, Observation::Error { api_key, topic, code });
+                }
+            }
+        }
+    }
+}
+
+fn same_topic(a: TopicRef, b: TopicRef, topics: &Topics) -> bool {
+    a == b || a.resolve(topics) == b.resolve(topics)
+}

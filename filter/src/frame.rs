@@ -1,0 +1,132 @@
+//! Kafka framing: every request and response is an INT32 size followed by that many
+//! bytes. The framer splits a byte stream, chunked arbitrarily, into frame events without
+//! buffering frame bodies.
+
+/// One step of a stream, in order: `Start`, any number of `Body` chunks, `End`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FrameEvent<'a> {
+    Start { size: u32 },
+    Body(&'a [u8]),
+    End,
+}
+
+/// The stream cannot be framed: nothing after this point can be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// A size prefix below the smallest possible message, negative, or above the limit.
+    BadSize(i32),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    Size { bytes: [u8; 4], have: usize },
+    Body { left: u32 },
+}
+
+#[derive(Debug)]
+pub struct Framer {
+    state: State,
+    min_size: u32,
+    max_size: u32,
+}
+
+impl Framer {
+    /// `min_size`: the smallest valid frame (a response header is 4 bytes, a request
+    /// header 10); `max_size`: the largest frame accepted.
+    pub fn new(min_size: u32, max_size: u32) -> Self {
+        Framer {
+            state: State::Size {
+                bytes: [0; 4],
+                have: 0,
+            },
+            min_size,
+            max_size,
+        }
+    }
+
+    /// Whether the stream is between frames.
+    pub fn at_boundary(&self) -> bool {
+        matches!(self.state, State::Size { have: 0, .. })
+    }
+
+    pub fn feed<'a>(
+        &mut self,
+        mut input: &'a [u8],
+        mut on: impl FnMut(FrameEvent<'a>),
+    ) -> Result<(), FrameError> {
+        while !input.is_empty() {
+            match &mut self.state {
+                State::Size { bytes, have } => {
+                    let take = (4 - *have).min(input.len());
+                    bytes[*have..*have + take].copy_from_slice(&input[..take]);
+                    *have += take;
+                    input = &input[take..];
+                    if *have == 4 {
+                        let size = i32::from_be_bytes(*bytes);
+                        let valid = u32::try_from(size)
+                            .ok()
+                            .filter(|s| (self.min_size..=self.max_size).contains(s));
+                        let Some(size) = valid else {
+                            return Err(FrameError::BadSize(size));
+                        };
+                        on(FrameEvent::Start { size });
+                        self.state = State::Body { left: size };
+                    }
+                }
+                State::Body { left } => {
+                    let take = (*left as usize).min(input.len());
+                    on(FrameEvent::Body(&input[..take]));
+                    *left -= take as u32;
+                    input = &input[take..];
+                }
+            }
+            if let State::Body { left: 0 } = self.state {
+                on(FrameEvent::End);
+                self.state = State::Size {
+                    bytes: [0; 4],
+                    have: 0,
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(framer: &mut Framer, chunks: &[&[u8]]) -> Result<Vec<Vec<u8>>, FrameError> {
+        let mut out = Vec::new();
+        for chunk in chunks {
+            framer.feed(chunk, |event| match event {
+                FrameEvent::Start { .. } => out.push(Vec::new()),
+                FrameEvent::Body(b) => out.last_mut().unwrap().extend_from_slice(b),
+                FrameEvent::End => {}
+            })?;
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn splits_frames_at_every_chunk_boundary() {
+        let mut stream = Vec::new();
+        for body in [&b"abcdefghij"[..], b"0123456789xyz"] {
+            stream.extend_from_slice(&(body.len() as i32).to_be_bytes());
+            stream.extend_from_slice(body);
+        }
+        for cut in 0..=stream.len() {
+            let (a, b) = stream.split_at(cut);
+            let got = frames(&mut Framer::new(4, 100), &[a, b]).unwrap();
+            assert_eq!(got, vec![b"abcdefghij".to_vec(), b"0123456789xyz".to_vec()], "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn refuses_absurd_negative_and_tiny_sizes() {
+        for size in [i32::MAX, -1, i32::MIN, 3, 101] {
+            let err = frames(&mut Framer::new(4, 100), &[&size.to_be_bytes()]).unwrap_err();
+            assert_eq!(err, FrameError::BadSize(size));
+        }
+    }
+}

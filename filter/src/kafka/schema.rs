@@ -1,0 +1,339 @@
+//! Message tables: the fields of the messages the filter decodes deeply, per version.
+//!
+//! Like Envoy's Kafka codec, the layouts are data, not code: [`super::walker::Walker`]
+//! interprets them over a byte stream. Only fields with a [`Tag`] other than
+//! [`Tag::Skip`] are reported; everything else is stepped over without being copied.
+//! The layouts follow Apache Kafka's `clients/src/main/resources/common/message/*.json`
+//! (as generated into the `kafka-protocol` crate, which the tests encode with), plus the
+//! pre-4.0 versions that crate no longer knows.
+
+/// What a decoded field means to the observers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    Skip,
+    /// Header fields.
+    ApiKey,
+    ApiVersion,
+    CorrelationId,
+    ClientId,
+    /// Produce request `acks` (0 means no response will come).
+    Acks,
+    /// An element of a per-topic array.
+    Topic,
+    /// An element of a per-partition array.
+    Partition,
+    TopicName,
+    TopicId,
+    PartitionIndex,
+    ErrorCode,
+    HighWatermark,
+    FetchOffset,
+}
+
+/// Wire types. Strings, byte arrays and arrays become "compact" in flexible versions.
+#[derive(Clone, Copy, Debug)]
+pub enum Ty {
+    I8,
+    I16,
+    I32,
+    I64,
+    Bool,
+    Uuid,
+    /// A (nullable) string; compact in flexible versions.
+    Str,
+    /// A (nullable) string that keeps its INT16 length even in flexible versions
+    /// (the request header's client id).
+    LegacyStr,
+    /// A (nullable) byte array, skipped.
+    Bytes,
+    /// A (nullable) byte array holding record batches, walked batch by batch.
+    Records,
+    /// An array of INT32, skipped.
+    I32Array,
+    /// An array of structs.
+    Array(&'static [Field]),
+}
+
+impl Ty {
+    /// Size of a fixed-width type, `None` for variable-length ones.
+    pub const fn fixed_size(self) -> Option<usize> {
+        match self {
+            Ty::I8 | Ty::Bool => Some(1),
+            Ty::I16 => Some(2),
+            Ty::I32 => Some(4),
+            Ty::I64 => Some(8),
+            Ty::Uuid => Some(16),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Field {
+    pub ty: Ty,
+    pub tag: Tag,
+    /// Inclusive version range in which the field is present.
+    pub min: i16,
+    pub max: i16,
+}
+
+impl Field {
+    pub const fn present_in(&self, version: i16) -> bool {
+        self.min <= version && version <= self.max
+    }
+}
+
+const ALL: i16 = i16::MAX;
+
+const fn f(ty: Ty, tag: Tag, min: i16, max: i16) -> Field {
+    Field { ty, tag, min, max }
+}
+
+/// A field that is present in every version from `min` on and is not reported.
+const fn skip(ty: Ty, min: i16) -> Field {
+    f(ty, Tag::Skip, min, ALL)
+}
+
+/// A decoded API: its key, the highest version whose layout we know, and the version
+/// from which the message is "flexible" (compact types and tagged fields).
+#[derive(Clone, Copy, Debug)]
+pub struct Message {
+    pub fields: &'static [Field],
+    pub max_version: i16,
+    pub flexible_from: i16,
+}
+
+impl Message {
+    pub const fn is_flexible(&self, version: i16) -> bool {
+        version >= self.flexible_from
+    }
+}
+
+// ---- headers ---------------------------------------------------------------------
+
+/// Request header v1/v2 up to the client id; the v2 tagged fields are read by the body
+/// walker (see `Walker::new`).
+pub const REQUEST_HEADER: &[Field] = &[
+    f(Ty::I16, Tag::ApiKey, 0, ALL),
+    f(Ty::I16, Tag::ApiVersion, 0, ALL),
+    f(Ty::I32, Tag::CorrelationId, 0, ALL),
+    f(Ty::LegacyStr, Tag::ClientId, 0, ALL),
+];
+
+/// Response header v0/v1 (v1's tagged fields are read by the body walker).
+pub const RESPONSE_HEADER: &[Field] = &[f(Ty::I32, Tag::CorrelationId, 0, ALL)];
+
+// ---- Produce (0) -----------------------------------------------------------------
+
+const PRODUCE_REQUEST_PARTITION: &[Field] = &[
+    f(Ty::I32, Tag::PartitionIndex, 0, ALL),
+    skip(Ty::Records, 0),
+];
+const PRODUCE_REQUEST_TOPIC: &[Field] = &[
+    f(Ty::Str, Tag::TopicName, 0, 12),
+    f(Ty::Uuid, Tag::TopicId, 13, ALL),
+    f(Ty::Array(PRODUCE_REQUEST_PARTITION), Tag::Partition, 0, ALL),
+];
+pub const PRODUCE_REQUEST: Message = Message {
+    fields: &[
+        skip(Ty::Str, 3), // transactional_id
+        f(Ty::I16, Tag::Acks, 0, ALL),
+        skip(Ty::I32, 0), // timeout_ms
+        f(Ty::Array(PRODUCE_REQUEST_TOPIC), Tag::Topic, 0, ALL),
+    ],
+    max_version: 13,
+    flexible_from: 9,
+};
+
+const PRODUCE_RECORD_ERROR: &[Field] = &[
+    skip(Ty::I32, 0), // batch_index
+    skip(Ty::Str, 0), // batch_index_error_message
+];
+const PRODUCE_RESPONSE_PARTITION: &[Field] = &[
+    f(Ty::I32, Tag::PartitionIndex, 0, ALL),
+    f(Ty::I16, Tag::ErrorCode, 0, ALL),
+    skip(Ty::I64, 0), // base_offset
+    skip(Ty::I64, 2), // log_append_time_ms
+    skip(Ty::I64, 5), // log_start_offset
+    skip(Ty::Array(PRODUCE_RECORD_ERROR), 8),
+    skip(Ty::Str, 8), // error_message
+];
+const PRODUCE_RESPONSE_TOPIC: &[Field] = &[
+    f(Ty::Str, Tag::TopicName, 0, 12),
+    f(Ty::Uuid, Tag::TopicId, 13, ALL),
+    f(Ty::Array(PRODUCE_RESPONSE_PARTITION), Tag::Partition, 0, ALL),
+];
+pub const PRODUCE_RESPONSE: Message = Message {
+    fields: &[
+        f(Ty::Array(PRODUCE_RESPONSE_TOPIC), Tag::Topic, 0, ALL),
+        skip(Ty::I32, 1), // throttle_time_ms
+    ],
+    max_version: 13,
+    flexible_from: 9,
+};
+
+// ---- Fetch (1) -------------------------------------------------------------------
+
+const FETCH_REQUEST_PARTITION: &[Field] = &[
+    f(Ty::I32, Tag::PartitionIndex, 0, ALL),
+    skip(Ty::I32, 9), // current_leader_epoch
+    f(Ty::I64, Tag::FetchOffset, 0, ALL),
+    skip(Ty::I32, 12), // last_fetched_epoch
+    skip(Ty::I64, 5),  // log_start_offset
+    skip(Ty::I32, 0),  // partition_max_bytes
+];
+const FETCH_REQUEST_TOPIC: &[Field] = &[
+    f(Ty::Str, Tag::TopicName, 0, 12),
+    f(Ty::Uuid, Tag::TopicId, 13, ALL),
+    f(Ty::Array(FETCH_REQUEST_PARTITION), Tag::Partition, 0, ALL),
+];
+const FETCH_FORGOTTEN_TOPIC: &[Field] = &[
+    f(Ty::Str, Tag::Skip, 7, 12),
+    f(Ty::Uuid, Tag::Skip, 13, ALL),
+    skip(Ty::I32Array, 7),
+];
+pub const FETCH_REQUEST: Message = Message {
+    fields: &[
+        f(Ty::I32, Tag::Skip, 0, 14), // replica_id
+        skip(Ty::I32, 0),             // max_wait_ms
+        skip(Ty::I32, 0),             // min_bytes
+        skip(Ty::I32, 3),             // max_bytes
+        skip(Ty::I8, 4),              // isolation_level
+        skip(Ty::I32, 7),             // session_id
+        skip(Ty::I32, 7),             // session_epoch
+        f(Ty::Array(FETCH_REQUEST_TOPIC), Tag::Topic, 0, ALL),
+        skip(Ty::Array(FETCH_FORGOTTEN_TOPIC), 7),
+        skip(Ty::Str, 11), // rack_id
+    ],
+    max_version: 18,
+    flexible_from: 12,
+};
+
+const FETCH_ABORTED_TRANSACTION: &[Field] = &[
+    skip(Ty::I64, 0), // producer_id
+    skip(Ty::I64, 0), // first_offset
+];
+const FETCH_RESPONSE_PARTITION: &[Field] = &[
+    f(Ty::I32, Tag::PartitionIndex, 0, ALL),
+    f(Ty::I16, Tag::ErrorCode, 0, ALL),
+    f(Ty::I64, Tag::HighWatermark, 0, ALL),
+    skip(Ty::I64, 4), // last_stable_offset
+    skip(Ty::I64, 5), // log_start_offset
+    skip(Ty::Array(FETCH_ABORTED_TRANSACTION), 4),
+    skip(Ty::I32, 11), // preferred_read_replica
+    skip(Ty::Records, 0),
+];
+const FETCH_RESPONSE_TOPIC: &[Field] = &[
+    f(Ty::Str, Tag::TopicName, 0, 12),
+    f(Ty::Uuid, Tag::TopicId, 13, ALL),
+    f(Ty::Array(FETCH_RESPONSE_PARTITION), Tag::Partition, 0, ALL),
+];
+pub const FETCH_RESPONSE: Message = Message {
+    fields: &[
+        skip(Ty::I32, 1), // throttle_time_ms
+        f(Ty::I16, Tag::ErrorCode, 7, ALL),
+        skip(Ty::I32, 7), // session_id
+        f(Ty::Array(FETCH_RESPONSE_TOPIC), Tag::Topic, 0, ALL),
+    ],
+    max_version: 18,
+    flexible_from: 12,
+};
+
+// ---- Metadata (3) ----------------------------------------------------------------
+
+const METADATA_BROKER: &[Field] = &[
+    skip(Ty::I32, 0), // node_id
+    skip(Ty::Str, 0), // host
+    skip(Ty::I32, 0), // port
+    skip(Ty::Str, 1), // rack
+];
+const METADATA_PARTITION: &[Field] = &[
+    skip(Ty::I16, 0),      // error_code
+    skip(Ty::I32, 0),      // partition_index
+    skip(Ty::I32, 0),      // leader_id
+    skip(Ty::I32, 7),      // leader_epoch
+    skip(Ty::I32Array, 0), // replica_nodes
+    skip(Ty::I32Array, 0), // isr_nodes
+    skip(Ty::I32Array, 5), // offline_replicas
+];
+const METADATA_TOPIC: &[Field] = &[
+    f(Ty::I16, Tag::ErrorCode, 0, ALL),
+    f(Ty::Str, Tag::TopicName, 0, ALL),
+    f(Ty::Uuid, Tag::TopicId, 10, ALL),
+    skip(Ty::Bool, 1), // is_internal
+    skip(Ty::Array(METADATA_PARTITION), 0),
+    skip(Ty::I32, 8), // topic_authorized_operations
+];
+pub const METADATA_RESPONSE: Message = Message {
+    fields: &[
+        skip(Ty::I32, 3), // throttle_time_ms
+        skip(Ty::Array(METADATA_BROKER), 0),
+        skip(Ty::Str, 2), // cluster_id
+        skip(Ty::I32, 1), // controller_id
+        f(Ty::Array(METADATA_TOPIC), Tag::Topic, 0, ALL),
+        f(Ty::I32, Tag::Skip, 8, 10), // cluster_authorized_operations
+        f(Ty::I16, Tag::ErrorCode, 13, ALL),
+    ],
+    max_version: 13,
+    flexible_from: 9,
+};
+
+// ---- ApiVersions (18) ------------------------------------------------------------
+
+const API_VERSIONS_KEY: &[Field] = &[
+    skip(Ty::I16, 0), // api_key
+    skip(Ty::I16, 0), // min_version
+    skip(Ty::I16, 0), // max_version
+];
+pub const API_VERSIONS_RESPONSE: Message = Message {
+    fields: &[
+        f(Ty::I16, Tag::ErrorCode, 0, ALL),
+        skip(Ty::Array(API_VERSIONS_KEY), 0),
+        skip(Ty::I32, 1), // throttle_time_ms
+    ],
+    max_version: 4,
+    flexible_from: 3,
+};
+
+/// API keys the filter decodes deeply.
+pub mod api {
+    pub const PRODUCE: i16 = 0;
+    pub const FETCH: i16 = 1;
+    pub const METADATA: i16 = 3;
+    pub const API_VERSIONS: i16 = 18;
+}
+
+/// The request layout to walk for an API, if the filter decodes its requests.
+pub fn request(api_key: i16) -> Option<&'static Message> {
+    match api_key {
+        api::PRODUCE => Some(&PRODUCE_REQUEST),
+        api::FETCH => Some(&FETCH_REQUEST),
+        _ => None,
+    }
+}
+
+/// The response layout to walk for an API, if the filter decodes its responses.
+pub fn response(api_key: i16) -> Option<&'static Message> {
+    match api_key {
+        api::PRODUCE => Some(&PRODUCE_RESPONSE),
+        api::FETCH => Some(&FETCH_RESPONSE),
+        api::METADATA => Some(&METADATA_RESPONSE),
+        api::API_VERSIONS => Some(&API_VERSIONS_RESPONSE),
+        _ => None,
+    }
+}
+
+/// Whether a request of this API and version carries header v2 (tagged fields).
+/// Only needed for the APIs decoded deeply; other bodies are skipped whole.
+pub fn request_header_is_flexible(api_key: i16, version: i16) -> bool {
+    match api_key {
+        api::API_VERSIONS => version >= 3,
+        _ => request(api_key).is_some_and(|m| m.is_flexible(version)),
+    }
+}
+
+/// Whether a response of this API and version carries header v1 (tagged fields).
+/// ApiVersions responses always use header v0 so that any client can read them.
+pub fn response_header_is_flexible(api_key: i16, version: i16) -> bool {
+    api_key != api::API_VERSIONS && response(api_key).is_some_and(|m| m.is_flexible(version))
+}

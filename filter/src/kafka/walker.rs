@@ -1,0 +1,500 @@
+//! A streaming interpreter of [`schema`](super::schema) layouts.
+//!
+//! Hand-written on purpose: this is the hot path of the sidecar. It is zero-copy and
+//! resumable at any byte: input arrives in chunks of any size, fields are reported to a
+//! [`Visitor`] as soon as they are complete, and skipped data (record payloads, unused
+//! strings) is never copied. Its whole memory is a fixed stack and a 256-byte carry for a
+//! token split across chunks, whatever the message size. It never panics: a malformed
+//! message yields a [`DecodeError`].
+
+use super::records::{BatchHeader, ENTRY_PREFIX, V2_HEADER_REST};
+use super::schema::{Field, Message, Tag, Ty};
+
+/// The deepest nesting of arrays in any layout (Fetch response: topics > partitions >
+/// aborted transactions) plus headroom.
+const MAX_DEPTH: usize = 5;
+/// Longest string value reported to a visitor (Kafka topic names are at most 249 bytes);
+/// longer values are reported truncated.
+pub const MAX_CAPTURE: usize = 255;
+const CARRY: usize = 256;
+
+/// Why a message could not be decoded. The names are the `reason` label values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The message ended before its last field.
+    Truncated,
+    /// Bytes left over after the last field.
+    TrailingBytes,
+    /// A negative length other than -1 (null).
+    BadLength,
+    /// A varint longer than 5 bytes.
+    BadVarint,
+    /// Arrays nested deeper than any known layout.
+    TooDeep,
+    /// A record batch whose length is below its header size.
+    BadRecordBatch,
+}
+
+impl DecodeError {
+    pub const fn reason(self) -> &'static str {
+        match self {
+            DecodeError::Truncated => "truncated",
+            DecodeError::TrailingBytes => "trailing_bytes",
+            DecodeError::BadLength => "bad_length",
+            DecodeError::BadVarint => "bad_varint",
+            DecodeError::TooDeep => "too_deep",
+            DecodeError::BadRecordBatch => "bad_record_batch",
+        }
+    }
+}
+
+/// Receives decoded fields. Array elements are bracketed by `begin`/`end` with the tag of
+/// the array field. Only fields whose tag is not [`Tag::Skip`] are reported.
+pub trait Visitor {
+    fn begin(&mut self, _array: Tag) {}
+    fn end(&mut self, _array: Tag) {}
+    fn int(&mut self, _tag: Tag, _value: i64) {}
+    /// A string value (`None` for null), truncated to [`MAX_CAPTURE`] bytes.
+    fn str(&mut self, _tag: Tag, _value: Option<&[u8]>) {}
+    fn uuid(&mut self, _tag: Tag, _value: [u8; 16]) {}
+    /// A complete record batch inside a records field.
+    fn batch(&mut self, _batch: &BatchHeader) {}
+}
+
+/// A visitor that wants nothing.
+impl Visitor for () {}
+
+#[derive(Clone, Copy)]
+struct Level {
+    fields: &'static [Field],
+    /// Index of the field being read, or the next one to read.
+    next: usize,
+    /// Elements of this array still to read, including the current one (1 at the top).
+    left: u32,
+    /// Tag of the array this level walks (`Skip` at the top).
+    tag: Tag,
+}
+
+/// What the bytes being gathered are for.
+#[derive(Clone, Copy)]
+enum Pending {
+    /// The value of a fixed-width field.
+    Value(Field),
+    /// The length of a string, bytes, records or array field.
+    Len(Field),
+    /// The number of tagged fields of a header (`header`) or at the end of a struct.
+    TagCount { header: bool },
+    /// A tagged field's tag, then its size; `left` counts this field and those after it.
+    TagId { left: u32, header: bool },
+    TagSize { left: u32, header: bool },
+    /// The first bytes of a record-set entry (offset, length, epoch/crc, magic) in a
+    /// records field with `left` bytes to go from the entry's start.
+    EntryPrefix { left: u64 },
+    /// The rest of a v2 batch header; `left` counts from the entry's start.
+    BatchRest {
+        base_offset: i64,
+        batch_length: i32,
+        left: u64,
+    },
+}
+
+/// What follows a skip.
+#[derive(Clone, Copy)]
+enum Then {
+    FieldDone,
+    Tagged { left: u32, header: bool },
+    Records { left: u64 },
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    /// Decide what the next field of the current level needs (consumes nothing).
+    Next,
+    /// Gather exactly `n` bytes into the carry.
+    Gather { n: usize, pending: Pending },
+    /// Gather an unsigned varint.
+    Varint { pending: Pending, value: u32, shift: u32 },
+    /// Step over `n` bytes.
+    Skip { n: u64, then: Then },
+    /// A string body of `len` bytes, reported for `tag` (captured up to MAX_CAPTURE).
+    Text { tag: Tag, len: u32 },
+    /// At an entry boundary inside a records field with `left` bytes to go (consumes
+    /// nothing).
+    Records { left: u64 },
+    /// The message is complete.
+    Done,
+}
+
+pub struct Walker {
+    stack: [Level; MAX_DEPTH],
+    depth: usize,
+    version: i16,
+    flexible: bool,
+    step: Step,
+    carry: [u8; CARRY],
+    have: usize,
+}
+
+impl Walker {
+    /// A walker over `fields` at `version`. With `header_tags`, the walk starts with the
+    /// tagged fields of a flexible request (v2) or response (v1) header.
+    pub fn new(fields: &'static [Field], version: i16, flexible: bool, header_tags: bool) -> Self {
+        let top = Level {
+            fields,
+            next: 0,
+            left: 1,
+            tag: Tag::Skip,
+        };
+        let step = if header_tags {
+            varint(Pending::TagCount { header: true })
+        } else {
+            Step::Next
+        };
+        Walker {
+            stack: [top; MAX_DEPTH],
+            depth: 1,
+            version,
+            flexible,
+            step,
+            carry: [0; CARRY],
+            have: 0,
+        }
+    }
+
+    pub fn for_message(message: &Message, version: i16, header_tags: bool) -> Self {
+        Self::new(message.fields, version, message.is_flexible(version), header_tags)
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.step, Step::Done)
+    }
+
+    /// Feed the next chunk. Returns how many bytes were consumed: all of `input`, or fewer
+    /// when the message ended inside it.
+    pub fn feed(&mut self, input: &[u8], visitor: &mut impl Visitor) -> Result<usize, DecodeError> {
+        let mut pos = 0;
+        loop {
+            let rest = &input[pos..];
+            match self.step {
+                Step::Done => return Ok(pos),
+                Step::Next => self.next_field(visitor)?,
+                Step::Records { left } => self.next_entry(left),
+                _ if rest.is_empty() => return Ok(pos),
+                Step::Gather { n, pending } => {
+                    let take = (n - self.have).min(rest.len());
+                    self.carry[self.have..self.have + take].copy_from_slice(&rest[..take]);
+                    self.have += take;
+                    pos += take;
+                    if self.have == n {
+                        self.have = 0;
+                        self.gathered(n, pending, visitor)?;
+                    }
+                }
+                Step::Varint {
+                    pending,
+                    value,
+                    shift,
+                } => {
+                    let byte = rest[0];
+                    pos += 1;
+                    let value = value | (u32::from(byte & 0x7f) << shift);
+                    if byte & 0x80 == 0 {
+                        self.varint_done(value, pending, visitor)?;
+                    } else if shift >= 28 {
+                        return Err(DecodeError::BadVarint);
+                    } else {
+                        self.step = Step::Varint {
+                            pending,
+                            value,
+                            shift: shift + 7,
+                        };
+                    }
+                }
+                Step::Skip { n, then } => {
+                    let take = n.min(rest.len() as u64);
+                    pos += take as usize;
+                    if take == n {
+                        self.then(then, visitor);
+                    } else {
+                        self.step = Step::Skip { n: n - take, then };
+                    }
+                }
+                Step::Text { tag, len } => {
+                    let take = (len as usize - self.have).min(rest.len());
+                    let keep = MAX_CAPTURE.saturating_sub(self.have).min(take);
+                    self.carry[self.have..self.have + keep].copy_from_slice(&rest[..keep]);
+                    self.have += take;
+                    pos += take;
+                    if self.have == len as usize {
+                        let kept = self.have.min(MAX_CAPTURE);
+                        self.have = 0;
+                        visitor.str(tag, Some(&self.carry[..kept]));
+                        self.field_done();
+                    }
+                }
+            }
+        }
+    }
+
+    fn top(&mut self) -> &mut Level {
+        &mut self.stack[self.depth - 1]
+    }
+
+    /// Choose the step for the next field of the current level, or close the struct.
+    fn next_field(&mut self, visitor: &mut impl Visitor) -> Result<(), DecodeError> {
+        let version = self.version;
+        let level = *self.top();
+        let present = level.fields[level.next..]
+            .iter()
+            .position(|f| f.present_in(version));
+        let Some(offset) = present else {
+            self.top().next = level.fields.len();
+            if self.flexible {
+                self.step = varint(Pending::TagCount { header: false });
+            } else {
+                self.struct_done(visitor);
+            }
+            return Ok(());
+        };
+        let field = level.fields[level.next + offset];
+        self.top().next += offset;
+        self.step = match field.ty.fixed_size() {
+            Some(n) => Step::Gather {
+                n,
+                pending: Pending::Value(field),
+            },
+            None if self.flexible && !matches!(field.ty, Ty::LegacyStr) => varint(Pending::Len(field)),
+            None => Step::Gather {
+                n: if matches!(field.ty, Ty::Str | Ty::LegacyStr) { 2 } else { 4 },
+                pending: Pending::Len(field),
+            },
+        };
+        Ok(())
+    }
+
+    fn field_done(&mut self) {
+        self.top().next += 1;
+        self.step = Step::Next;
+    }
+
+    /// A struct's fields and tagged fields are read: next element, or back to the parent.
+    fn struct_done(&mut self, visitor: &mut impl Visitor) {
+        if self.depth == 1 {
+            self.step = Step::Done;
+            return;
+        }
+        let level = self.top();
+        let tag = level.tag;
+        level.left -= 1;
+        visitor.end(tag);
+        if level.left > 0 {
+            level.next = 0;
+            visitor.begin(tag);
+            self.step = Step::Next;
+        } else {
+            self.depth -= 1;
+            self.field_done();
+        }
+    }
+
+    fn then(&mut self, then: Then, visitor: &mut impl Visitor) {
+        match then {
+            Then::FieldDone => self.field_done(),
+            Then::Tagged { left, header } => self.tagged(left, header, visitor),
+            Then::Records { left } => self.step = Step::Records { left },
+        }
+    }
+
+    fn skip(&mut self, n: u64, then: Then, visitor: &mut impl Visitor) {
+        if n == 0 {
+            self.then(then, visitor);
+        } else {
+            self.step = Step::Skip { n, then };
+        }
+    }
+
+    /// `left` tagged fields remain in a section (they are skipped: no tagged field
+    /// carries anything the observers use).
+    fn tagged(&mut self, left: u32, header: bool, visitor: &mut impl Visitor) {
+        if left > 0 {
+            self.step = varint(Pending::TagId { left, header });
+        } else if header {
+            self.step = Step::Next;
+        } else {
+            self.struct_done(visitor);
+        }
+    }
+
+    /// The length of a variable-size field is known (-1: null).
+    fn length(&mut self, field: Field, len: i64, visitor: &mut impl Visitor) -> Result<(), DecodeError> {
+        if len < -1 {
+            return Err(DecodeError::BadLength);
+        }
+        let n = len.max(0) as u64;
+        match field.ty {
+            Ty::Str | Ty::LegacyStr if field.tag != Tag::Skip && len >= 0 => {
+                if len == 0 {
+                    visitor.str(field.tag, Some(&[]));
+                    self.field_done();
+                } else {
+                    self.step = Step::Text {
+                        tag: field.tag,
+                        len: n as u32,
+                    };
+                }
+            }
+            Ty::Str | Ty::LegacyStr => {
+                if field.tag != Tag::Skip {
+                    visitor.str(field.tag, None);
+                }
+                self.skip(n, Then::FieldDone, visitor);
+            }
+            Ty::Records => self.step = Step::Records { left: n },
+            Ty::I32Array => self.skip(n.saturating_mul(4), Then::FieldDone, visitor),
+            Ty::Array(fields) if n > 0 => {
+                if self.depth == MAX_DEPTH {
+                    return Err(DecodeError::TooDeep);
+                }
+                self.stack[self.depth] = Level {
+                    fields,
+                    next: 0,
+                    left: n.min(u64::from(u32::MAX)) as u32,
+                    tag: field.tag,
+                };
+                self.depth += 1;
+                visitor.begin(field.tag);
+                self.step = Step::Next;
+            }
+            _ => self.skip(n, Then::FieldDone, visitor),
+        }
+        Ok(())
+    }
+
+    /// At an entry boundary of a records field.
+    fn next_entry(&mut self, left: u64) {
+        self.step = if left == 0 {
+            self.top().next += 1;
+            Step::Next
+        } else if left < ENTRY_PREFIX as u64 {
+            // A partial entry: brokers cut the last batch of a fetch response short.
+            Step::Skip {
+                n: left,
+                then: Then::FieldDone,
+            }
+        } else {
+            Step::Gather {
+                n: ENTRY_PREFIX,
+                pending: Pending::EntryPrefix { left },
+            }
+        };
+    }
+
+    fn gathered(&mut self, n: usize, pending: Pending, visitor: &mut impl Visitor) -> Result<(), DecodeError> {
+        let bytes = &self.carry[..n];
+        match pending {
+            Pending::Value(field) => {
+                if field.tag != Tag::Skip {
+                    match field.ty {
+                        Ty::Uuid => {
+                            let mut id = [0u8; 16];
+                            id.copy_from_slice(bytes);
+                            visitor.uuid(field.tag, id);
+                        }
+                        _ => visitor.int(field.tag, be_int(bytes)),
+                    }
+                }
+                self.field_done();
+            }
+            Pending::Len(field) => {
+                let len = be_int(bytes);
+                self.length(field, len, visitor)?;
+            }
+            Pending::EntryPrefix { left } => {
+                let base_offset = be_int(&bytes[0..8]);
+                let length = be_int(&bytes[8..12]);
+                let magic = bytes[16];
+                let entry = 12 + length.max(0) as u64;
+                let after_prefix = left - ENTRY_PREFIX as u64;
+                if length < 0 {
+                    return Err(DecodeError::BadRecordBatch);
+                }
+                if entry > left {
+                    // Partial last entry (fetch responses are cut at the size limit).
+                    self.skip(after_prefix, Then::FieldDone, visitor);
+                } else if magic >= 2 {
+                    if entry < (ENTRY_PREFIX + V2_HEADER_REST) as u64 {
+                        return Err(DecodeError::BadRecordBatch);
+                    }
+                    self.step = Step::Gather {
+                        n: V2_HEADER_REST,
+                        pending: Pending::BatchRest {
+                            base_offset,
+                            batch_length: length as i32,
+                            left,
+                        },
+                    };
+                } else {
+                    visitor.batch(&BatchHeader::legacy(base_offset, entry, magic));
+                    let then = Then::Records { left: left - entry };
+                    self.skip(entry - ENTRY_PREFIX as u64, then, visitor);
+                }
+            }
+            Pending::BatchRest {
+                base_offset,
+                batch_length,
+                left,
+            } => {
+                let header = BatchHeader::v2(base_offset, batch_length, bytes);
+                visitor.batch(&header);
+                let entry = header.size;
+                let read = (ENTRY_PREFIX + V2_HEADER_REST) as u64;
+                self.skip(entry - read, Then::Records { left: left - entry }, visitor);
+            }
+            // Varint-only states are never gathered; treat as a malformed message.
+            Pending::TagCount { .. } | Pending::TagId { .. } | Pending::TagSize { .. } => {
+                return Err(DecodeError::Truncated)
+            }
+        }
+        Ok(())
+    }
+
+    fn varint_done(&mut self, value: u32, pending: Pending, visitor: &mut impl Visitor) -> Result<(), DecodeError> {
+        match pending {
+            // Compact lengths are stored plus one; 0 is null.
+            Pending::Len(field) => return self.length(field, i64::from(value) - 1, visitor),
+            Pending::TagCount { header } => self.tagged(value, header, visitor),
+            Pending::TagId { left, header } => self.step = varint(Pending::TagSize { left, header }),
+            Pending::TagSize { left, header } => {
+                let then = Then::Tagged {
+                    left: left - 1,
+                    header,
+                };
+                self.skip(u64::from(value), then, visitor);
+            }
+            // Fixed-width states are never read as varints; treat as a malformed message.
+            Pending::Value(_) | Pending::EntryPrefix { .. } | Pending::BatchRest { .. } => {
+                return Err(DecodeError::BadVarint)
+            }
+        }
+        Ok(())
+    }
+}
+
+const fn varint(pending: Pending) -> Step {
+    Step::Varint {
+        pending,
+        value: 0,
+        shift: 0,
+    }
+}
+
+/// Big-endian signed integer of 1, 2, 4 or 8 bytes (0 for any other width).
+pub(crate) fn be_int(b: &[u8]) -> i64 {
+    match *b {
+        [a] => i64::from(a as i8),
+        [a, b] => i64::from(i16::from_be_bytes([a, b])),
+        [a, b, c, d] => i64::from(i32::from_be_bytes([a, b, c, d])),
+        [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]),
+        _ => 0,
+    }
+}

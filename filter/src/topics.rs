@@ -1,0 +1,140 @@
+//! Topic names as label values: interned once per VM, capped, and resolved from ids.
+//!
+//! Envoy never deletes a stat, so every distinct topic label lives for the life of the
+//! proxy: past `limit` distinct names, topics are reported under one overflow value.
+//! Topic ids (Fetch v13+, Produce v13+) are mapped to names learned from Metadata
+//! responses of any connection of the VM; the glue also shares them between VMs.
+
+use std::collections::HashMap;
+
+use crate::labels::sanitize;
+
+/// Index of a topic label value.
+pub type TopicIdx = u16;
+
+/// Topics beyond the cardinality limit.
+pub const OVERFLOW: TopicIdx = 0;
+/// A topic id no Metadata response has named yet.
+pub const UNKNOWN: TopicIdx = 1;
+
+pub type TopicId = [u8; 16];
+
+#[derive(Debug)]
+pub struct Topics {
+    names: Vec<Box<str>>,
+    index: HashMap<Box<str>, TopicIdx>,
+    ids: HashMap<TopicId, TopicIdx>,
+    limit: usize,
+    /// Ids learned since the glue last published them.
+    learned: Vec<(TopicId, TopicIdx)>,
+}
+
+impl Topics {
+    /// `limit`: distinct topic names reported (at most 65,000); `overflow`: the label value
+    /// that stands for all others.
+    pub fn new(limit: usize, overflow: &str) -> Self {
+        Topics {
+            names: vec![sanitize(overflow.as_bytes()).into(), "unknown".into()],
+            index: HashMap::new(),
+            ids: HashMap::new(),
+            limit: limit.min(65_000),
+            learned: Vec::new(),
+        }
+    }
+
+    /// The index of a topic name (the overflow index once the limit is reached).
+    pub fn intern(&mut self, raw: &[u8]) -> TopicIdx {
+        if let Some(&idx) = std::str::from_utf8(raw).ok().and_then(|s| self.index.get(s)) {
+            return idx;
+        }
+        let name = sanitize(raw);
+        if let Some(&idx) = self.index.get(name.as_str()) {
+            return idx;
+        }
+        if self.index.len() >= self.limit {
+            return OVERFLOW;
+        }
+        let idx = self.names.len() as TopicIdx;
+        let name: Box<str> = name.into();
+        self.names.push(name.clone());
+        self.index.insert(name, idx);
+        idx
+    }
+
+    pub fn name(&self, idx: TopicIdx) -> &str {
+        self.names.get(usize::from(idx)).map_or("unknown", |n| n)
+    }
+
+    /// Record that `id` names topic `idx` (from a Metadata response).
+    pub fn learn_id(&mut self, id: TopicId, idx: TopicIdx) {
+        if id == [0; 16] {
+            return;
+        }
+        if self.ids.insert(id, idx) != Some(idx) {
+            self.learned.push((id, idx));
+        }
+    }
+
+    /// Record an id learned by another VM (no re-publication).
+    pub fn adopt_id(&mut self, id: TopicId, name: &[u8]) -> TopicIdx {
+        let idx = self.intern(name);
+        self.ids.insert(id, idx);
+        idx
+    }
+
+    pub fn by_id(&self, id: &TopicId) -> Option<TopicIdx> {
+        self.ids.get(id).copied()
+    }
+
+    /// Ids learned since the last call, with their names, for sharing with other VMs.
+    pub fn take_learned(&mut self) -> Vec<(TopicId, String)> {
+        let learned = std::mem::take(&mut self.learned);
+        learned
+            .into_iter()
+            .map(|(id, idx)| (id, self.name(idx).to_string()))
+            .collect()
+    }
+
+    /// Distinct topic names admitted (excluding the overflow and unknown values).
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+/// Hex form of a topic id, as Kafka tools print it is base64; hex is used for shared-data keys.
+pub fn id_hex(id: &TopicId) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_distinct_names_and_keeps_admitted_ones() {
+        let mut topics = Topics::new(2, "_other");
+        let a = topics.intern(b"orders.v1");
+        let b = topics.intern(b"payments");
+        assert_ne!(a, b);
+        assert_eq!(topics.intern(b"third"), OVERFLOW);
+        assert_eq!(topics.intern(b"orders.v1"), a);
+        assert_eq!(topics.name(OVERFLOW), "_other");
+        assert_eq!(topics.name(a), "orders.v1");
+        assert_eq!(topics.len(), 2);
+    }
+
+    #[test]
+    fn ids_resolve_once_learned_and_are_published_once() {
+        let mut topics = Topics::new(10, "_other");
+        let idx = topics.intern(b"t");
+        topics.learn_id([7; 16], idx);
+        topics.learn_id([7; 16], idx);
+        assert_eq!(topics.by_id(&[7; 16]), Some(idx));
+        assert_eq!(topics.take_learned(), vec![([7; 16], "t".to_string())]);
+        assert!(topics.take_learned().is_empty());
+    }
+}

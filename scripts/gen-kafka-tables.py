@@ -7,8 +7,16 @@ Without an argument it looks for the version pinned in Cargo.toml in ~/.cargo/re
 """
 import glob, os, re, sys
 
-# Keys the pinned crate does not know yet but Kafka 4.1+ brokers announce (KIP-1071).
-EXTRA_API_KEYS = {88: "StreamsGroupHeartbeat", 89: "StreamsGroupDescribe"}
+# Keys the pinned crate lacks: the ZooKeeper-era inter-broker APIs (removed in Kafka 4.0,
+# still seen from 3.x clusters) and the streams-group APIs of Kafka 4.1+ (KIP-1071).
+EXTRA_API_KEYS = {
+    4: "LeaderAndIsr",
+    5: "StopReplica",
+    6: "UpdateMetadata",
+    7: "ControlledShutdown",
+    88: "StreamsGroupHeartbeat",
+    89: "StreamsGroupDescribe",
+}
 
 
 def snake(name):

@@ -89,6 +89,10 @@ impl Config {
         if json.iter().all(u8::is_ascii_whitespace) {
             return Ok(Config::default());
         }
+        // serde would also read a struct from a JSON array, positionally: refuse it.
+        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ConfigError("expected a JSON object".into()));
+        }
         let de = &mut serde_json::Deserializer::from_slice(json);
         let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -182,10 +186,12 @@ mod tests {
         assert!(err(r#"{"max_topic": 5}"#).contains("unknown field `max_topic`"));
         assert!(err(r#"{"max_topics": "many"}"#).contains("field `max_topics`"));
         assert!(err(r#"{"max_topics": 0}"#).contains("field `max_topics`"));
-        assert!(err(r#"{"kiali": {"enable": true}}"#).contains("`kiali`"));
+        let nested = err(r#"{"kiali": {"enable": true}}"#);
+        assert!(nested.contains("kiali") && nested.contains("unknown field `enable`"), "{nested}");
         assert!(err(r#"{"kiali": {"extension": ""}}"#).contains("field `kiali.extension`"));
         assert!(err(r#"{"flush_interval_ms": 1}"#).contains("flush_interval_ms"));
-        assert!(err("[1]").contains("invalid type"));
+        assert!(err("[1]").contains("expected a JSON object"));
+        assert!(err("{").contains("EOF"));
     }
 
     #[test]

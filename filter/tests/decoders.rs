@@ -1,0 +1,538 @@
+//! Every decoder of the core against frames encoded by the `kafka-protocol` crate, for
+//! every version it knows, split at every chunk boundary.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
+use uuid::Uuid;
+
+const ORDERS: Uuid = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+const PAYMENTS: Uuid = Uuid::from_u128(0xfeed_0000_0000_0000_0000_0000_0000_0001);
+
+fn recorder() -> Recorder {
+    let config = Config::default();
+    let id = Identity::resolve(&config, Some("shop".into()), Some("checkout".into()), None, None);
+    Recorder::new(config, id)
+}
+
+fn framed(header: impl FnOnce(&mut BytesMut), body: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    header(&mut buf);
+    body(&mut buf);
+    let mut out = (buf.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&buf);
+    out
+}
+
+fn request<M: Encodable + HeaderVersion>(api: i16, version: i16, correlation: i32, msg: &M) -> Vec<u8> {
+    let header = RequestHeader::default()
+        .with_request_api_key(api)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation)
+        .with_client_id(Some(StrBytes::from_static_str("test-client")));
+    framed(
+        |b| header.encode(b, M::header_version(version)).unwrap(),
+        |b| msg.encode(b, version).unwrap(),
+    )
+}
+
+fn response<M: Encodable + HeaderVersion>(version: i16, correlation: i32, msg: &M) -> Vec<u8> {
+    let header = ResponseHeader::default().with_correlation_id(correlation);
+    framed(
+        |b| header.encode(b, M::header_version(version)).unwrap(),
+        |b| msg.encode(b, version).unwrap(),
+    )
+}
+
+/// A v2 record batch of `n` records of 100 bytes starting at `base`.
+fn batch(base: i64, n: usize, compression: Compression) -> Bytes {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: base + i as i64,
+            sequence: -1,
+            timestamp: 1_700_000_000_000,
+            key: Some(Bytes::from(format!("key-{i}"))),
+            value: Some(Bytes::from(vec![b'v'; 100])),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.freeze()
+}
+
+/// Record-set entries in encoded bytes (the encoder decides how records split into
+/// batches), counted independently of the filter: offset (8), then length (4).
+fn entries(records: &[u8]) -> u32 {
+    let (mut at, mut n) = (0, 0);
+    while at + 12 <= records.len() {
+        at += 12 + i32::from_be_bytes(records[at + 8..at + 12].try_into().unwrap()) as usize;
+        n += 1;
+    }
+    n
+}
+
+fn concat(parts: &[&[u8]]) -> Bytes {
+    Bytes::from(parts.concat())
+}
+
+/// A client's bytes and the broker's bytes for one exchange.
+#[derive(Default)]
+struct Exchange {
+    requests: Vec<u8>,
+    responses: Vec<u8>,
+}
+
+/// Feed an exchange split at `cut` in both directions (requests first, as on the wire)
+/// and return the flushed metrics.
+fn run(ex: &Exchange, cut: usize, rec: &mut Recorder) -> Totalizer {
+    let mut conn = Connection::new(rec);
+    let (a, b) = ex.requests.split_at(cut.min(ex.requests.len()));
+    conn.on_request_data(a, 10, rec);
+    conn.on_request_data(b, 10, rec);
+    let (a, b) = ex.responses.split_at(cut.min(ex.responses.len()));
+    conn.on_response_data(a, 17, rec);
+    conn.on_response_data(b, 17, rec);
+    conn.on_close(rec);
+    let mut sink = Totalizer::default();
+    rec.flush(&mut sink);
+    sink
+}
+
+fn run_bytewise(ex: &Exchange, rec: &mut Recorder) -> Totalizer {
+    let mut conn = Connection::new(rec);
+    for b in &ex.requests {
+        conn.on_request_data(std::slice::from_ref(b), 10, rec);
+    }
+    for b in &ex.responses {
+        conn.on_response_data(std::slice::from_ref(b), 17, rec);
+    }
+    conn.on_close(rec);
+    let mut sink = Totalizer::default();
+    rec.flush(&mut sink);
+    sink
+}
+
+/// Sum of the counters named `metric` carrying all `labels`.
+fn counter(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> u64 {
+    t.counters
+        .iter()
+        .filter(|(name, _)| has(name, metric, labels))
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+fn gauge(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> Option<i64> {
+    t.gauges.iter().find(|(name, _)| has(name, metric, labels)).map(|(_, v)| *v)
+}
+
+fn has(name: &str, metric: &str, labels: &[(&str, &str)]) -> bool {
+    name.ends_with(&format!(";.;{metric}"))
+        && labels.iter().all(|(k, v)| name.contains(&format!("{k}=.={v};.;")))
+}
+
+fn decode_errors(t: &Totalizer) -> u64 {
+    counter(t, "kafka_decode_errors_total", &[])
+}
+
+/// Check an exchange at every split and byte by byte, with `check` on each result.
+fn every_split(ex: &Exchange, prepare: impl Fn(&mut Recorder), check: impl Fn(&Totalizer, &str)) {
+    let longest = ex.requests.len().max(ex.responses.len());
+    for cut in 0..=longest {
+        let mut rec = recorder();
+        prepare(&mut rec);
+        check(&run(ex, cut, &mut rec), &format!("split at {cut}"));
+    }
+    let mut rec = recorder();
+    prepare(&mut rec);
+    check(&run_bytewise(ex, &mut rec), "byte by byte");
+}
+
+/// Teach a recorder the topic ids, as a Metadata v12 response would.
+fn learn_ids(rec: &mut Recorder) {
+    let mut conn = Connection::new(rec);
+    let req = request(3, 12, 1, &MetadataRequest::default());
+    conn.on_request_data(&req, 0, rec);
+    conn.on_response_data(&response(12, 1, &metadata_response()), 1, rec);
+}
+
+fn metadata_response() -> MetadataResponse {
+    let topic = |name: &'static str, id: Uuid| {
+        MetadataResponseTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str(name))))
+            .with_topic_id(id)
+            .with_partitions(vec![MetadataResponsePartition::default().with_replica_nodes(vec![BrokerId(1)])])
+    };
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_host(StrBytes::from_static_str("127.0.0.1"))
+            .with_port(9092)])
+        .with_topics(vec![
+            topic("orders", ORDERS),
+            topic("payments", PAYMENTS),
+            MetadataResponseTopic::default()
+                .with_error_code(3)
+                .with_name(Some(TopicName(StrBytes::from_static_str("missing")))),
+        ])
+}
+
+fn produce_exchange(version: i16) -> Exchange {
+    let by_id = version >= 13;
+    let topic = |name: &'static str, id: Uuid, parts: Vec<produce_request::PartitionProduceData>| {
+        let t = produce_request::TopicProduceData::default().with_partition_data(parts);
+        if by_id {
+            t.with_topic_id(id)
+        } else {
+            t.with_name(TopicName(StrBytes::from_static_str(name)))
+        }
+    };
+    let part = |index: i32, records: Bytes| {
+        produce_request::PartitionProduceData::default()
+            .with_index(index)
+            .with_records(Some(records))
+    };
+    let orders = concat(&[&batch(0, 3, Compression::None), &batch(3, 5, Compression::Gzip)]);
+    let payments = batch(0, 7, Compression::Lz4);
+    let payments2 = batch(0, 2, Compression::Zstd);
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(1000)
+        .with_topic_data(vec![
+            topic("orders", ORDERS, vec![part(0, orders)]),
+            topic("payments", PAYMENTS, vec![part(0, payments), part(1, payments2)]),
+        ]);
+    let resp_topic = |name: &'static str, id: Uuid, parts: Vec<produce_response::PartitionProduceResponse>| {
+        let t = produce_response::TopicProduceResponse::default().with_partition_responses(parts);
+        if by_id {
+            t.with_topic_id(id)
+        } else {
+            t.with_name(TopicName(StrBytes::from_static_str(name)))
+        }
+    };
+    let presp = |index: i32, error: i16| {
+        produce_response::PartitionProduceResponse::default()
+            .with_index(index)
+            .with_error_code(error)
+    };
+    let resp = ProduceResponse::default().with_responses(vec![
+        resp_topic("orders", ORDERS, vec![presp(0, 0)]),
+        resp_topic("payments", PAYMENTS, vec![presp(0, 0), presp(1, 6)]),
+    ]);
+    Exchange {
+        requests: request(0, version, 42, &req),
+        responses: response(version, 42, &resp),
+    }
+}
+
+#[test]
+fn produce_every_version_every_split() {
+    for version in 3..=13 {
+        let ex = produce_exchange(version);
+        let orders_bytes = (batch(0, 3, Compression::None).len() + batch(3, 5, Compression::Gzip).len()) as u64;
+        let payments_bytes = (batch(0, 7, Compression::Lz4).len() + batch(0, 2, Compression::Zstd).len()) as u64;
+        every_split(&ex, learn_ids, |t, how| {
+            let ctx = format!("produce v{version}, {how}");
+            assert_eq!(decode_errors(t), 0, "{ctx}: {:?}", t.counters);
+            let o = [("topic", "orders")];
+            let p = [("topic", "payments")];
+            assert_eq!(counter(t, "kafka_produced_records_total", &o), 8, "{ctx}");
+            assert_eq!(counter(t, "kafka_produced_records_total", &p), 9, "{ctx}");
+            assert_eq!(counter(t, "kafka_produced_bytes_total", &o), orders_bytes, "{ctx}");
+            assert_eq!(counter(t, "kafka_produced_bytes_total", &p), payments_bytes, "{ctx}");
+            let codec = |c| counter(t, "kafka_produced_batches_total", &[("compression", c)]);
+            let expected = |n, c| u64::from(entries(&batch(0, n, c)));
+            assert_eq!(
+                (codec("none"), codec("gzip"), codec("lz4"), codec("zstd")),
+                (
+                    expected(3, Compression::None),
+                    expected(5, Compression::Gzip),
+                    expected(7, Compression::Lz4),
+                    expected(2, Compression::Zstd)
+                ),
+                "{ctx}"
+            );
+            assert_eq!(counter(t, "kafka_requests_total", &[("api", "produce")]), 1, "{ctx}");
+            let err = [("api", "produce"), ("topic", "payments"), ("error", "NOT_LEADER_OR_FOLLOWER")];
+            assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
+            let kiali = [("extension", "kafka"), ("dest_name", "orders"), ("source_name", "checkout")];
+            assert_eq!(counter(t, "kiali_ext_tcp_sent_total", &kiali), orders_bytes, "{ctx}");
+            let latency = t.histograms.iter().find(|(n, _)| n.contains("api=.=produce;.;"));
+            assert_eq!(latency.map(|(_, v)| v.clone()), Some(vec![7]), "{ctx}");
+        });
+    }
+}
+
+fn fetch_exchange(version: i16) -> (Exchange, u64) {
+    let by_id = version >= 13;
+    let name = |n: &'static str| TopicName(StrBytes::from_static_str(n));
+    let req_topic = |n: &'static str, id: Uuid, parts: Vec<fetch_request::FetchPartition>| {
+        let t = fetch_request::FetchTopic::default().with_partitions(parts);
+        if by_id {
+            t.with_topic_id(id)
+        } else {
+            t.with_topic(name(n))
+        }
+    };
+    let fp = |p: i32, offset: i64| {
+        fetch_request::FetchPartition::default()
+            .with_partition(p)
+            .with_fetch_offset(offset)
+            .with_partition_max_bytes(1 << 20)
+    };
+    let req = FetchRequest::default()
+        .with_max_wait_ms(500)
+        .with_min_bytes(1)
+        .with_max_bytes(50 << 20)
+        .with_topics(vec![
+            req_topic("orders", ORDERS, vec![fp(0, 10), fp(1, 4)]),
+            req_topic("payments", PAYMENTS, vec![fp(0, 0)]),
+        ]);
+    // orders/0: 6 records at offsets 10..16 (hw 20); a cut-off partial batch follows.
+    let full = concat(&[&batch(10, 2, Compression::None), &batch(12, 4, Compression::Zstd)]);
+    let partial = batch(16, 1, Compression::None);
+    assert_eq!(entries(&partial), 1);
+    let with_partial = concat(&[&full, &partial[..partial.len() / 2]]);
+    let data = |p: i32, hw: i64, records: Option<Bytes>, error: i16| {
+        fetch_response::PartitionData::default()
+            .with_partition_index(p)
+            .with_high_watermark(hw)
+            .with_error_code(error)
+            .with_records(records)
+    };
+    let resp_topic = |n: &'static str, id: Uuid, parts: Vec<fetch_response::PartitionData>| {
+        let t = fetch_response::FetchableTopicResponse::default().with_partitions(parts);
+        if by_id {
+            t.with_topic_id(id)
+        } else {
+            t.with_topic(name(n))
+        }
+    };
+    let resp = FetchResponse::default().with_responses(vec![
+        resp_topic(
+            "orders",
+            ORDERS,
+            vec![data(0, 20, Some(with_partial), 0), data(1, 9, None, 0)],
+        ),
+        resp_topic("payments", PAYMENTS, vec![data(0, -1, None, 6)]),
+    ]);
+    let ex = Exchange {
+        requests: request(1, version, 7, &req),
+        responses: response(version, 7, &resp),
+    };
+    (ex, full.len() as u64)
+}
+
+#[test]
+fn fetch_every_version_every_split() {
+    for version in 4..=18 {
+        let (ex, bytes) = fetch_exchange(version);
+        every_split(&ex, learn_ids, |t, how| {
+            let ctx = format!("fetch v{version}, {how}");
+            assert_eq!(decode_errors(t), 0, "{ctx}: {:?}", t.counters);
+            let o = [("topic", "orders")];
+            assert_eq!(counter(t, "kafka_fetched_records_total", &o), 6, "{ctx}");
+            assert_eq!(counter(t, "kafka_fetched_bytes_total", &o), bytes, "{ctx}");
+            // Lag: hw 20 - next offset 16 on partition 0; hw 9 - asked 4 on partition 1.
+            let lag = |p| gauge(t, "kafka_consumer_lag", &[("topic", "orders"), ("partition", p)]);
+            assert_eq!((lag("0"), lag("1")), (Some(4), Some(5)), "{ctx}");
+            let err = [("api", "fetch"), ("topic", "payments"), ("error", "NOT_LEADER_OR_FOLLOWER")];
+            assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
+            let edge = [("source_workload", "orders"), ("destination_workload", "checkout")];
+            assert_eq!(counter(t, "istio_tcp_received_bytes_total", &edge), bytes, "{ctx}");
+        });
+    }
+}
+
+#[test]
+fn metadata_every_version_names_ids_and_errors() {
+    for version in 0..=13 {
+        let ex = Exchange {
+            requests: request(3, version, 5, &MetadataRequest::default()),
+            responses: response(version, 5, &metadata_response()),
+        };
+        every_split(&ex, |_| {}, |t, how| {
+            let ctx = format!("metadata v{version}, {how}");
+            assert_eq!(decode_errors(t), 0, "{ctx}");
+            let err = [("api", "metadata"), ("topic", "missing"), ("error", "UNKNOWN_TOPIC_OR_PARTITION")];
+            assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
+        });
+        // Ids exist from v10: a later fetch by id resolves to the name.
+        let mut rec = recorder();
+        run(&ex, 0, &mut rec);
+        let idx = rec.topics.by_id(ORDERS.as_bytes());
+        assert_eq!(idx.map(|i| rec.topics.name(i).to_string()), (version >= 10).then(|| "orders".to_string()));
+    }
+}
+
+#[test]
+fn api_versions_every_version() {
+    for version in 0..=4 {
+        let resp = ApiVersionsResponse::default()
+            .with_error_code(35)
+            .with_api_keys(vec![api_versions_response::ApiVersion::default().with_api_key(0).with_max_version(13)]);
+        // ApiVersions responses always carry header v0.
+        let header = ResponseHeader::default().with_correlation_id(3);
+        let ex = Exchange {
+            requests: request(18, version, 3, &ApiVersionsRequest::default()),
+            responses: framed(|b| header.encode(b, 0).unwrap(), |b| resp.encode(b, version).unwrap()),
+        };
+        every_split(&ex, |_| {}, |t, how| {
+            let ctx = format!("api_versions v{version}, {how}");
+            assert_eq!(decode_errors(t), 0, "{ctx}");
+            let err = [("api", "api_versions"), ("error", "UNSUPPORTED_VERSION")];
+            assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
+        });
+    }
+}
+
+#[test]
+fn every_api_key_is_named_and_unknown_ones_are_counted() {
+    let mut rec = recorder();
+    let mut conn = Connection::new(&mut rec);
+    let heartbeat = request(12, 4, 1, &HeartbeatRequest::default());
+    conn.on_request_data(&heartbeat, 0, &mut rec);
+    // An API key no table knows, with a body: counted as "unknown" and skipped.
+    let mut odd = vec![0, 0, 0, 14, 0, 200, 0, 1, 0, 0, 0, 2, 0, 0];
+    odd.extend_from_slice(&[1, 2, 3, 4]);
+    conn.on_request_data(&odd, 0, &mut rec);
+    // A Produce version beyond the tables: counted, not decoded.
+    let mut future = vec![0, 0, 0, 14, 0, 0, 0, 99, 0, 0, 0, 3, 0, 0];
+    future.extend_from_slice(&[9, 9, 9, 9]);
+    conn.on_request_data(&future, 0, &mut rec);
+    conn.on_response_data(&[0, 0, 0, 6, 0, 0, 0, 1, 0, 0], 2, &mut rec);
+    let mut t = Totalizer::default();
+    rec.flush(&mut t);
+    assert_eq!(counter(&t, "kafka_requests_total", &[("api", "heartbeat")]), 1);
+    assert_eq!(counter(&t, "kafka_requests_total", &[("api", "unknown")]), 1);
+    assert_eq!(counter(&t, "kafka_requests_unknown_version_total", &[("api", "produce")]), 1);
+    assert_eq!(decode_errors(&t), 0, "{:?}", t.counters);
+    // Kafka 4.3 has keys 0..=92 (4-7 were inter-broker APIs before KRaft).
+    for key in 0..=92 {
+        assert!(kiosk_filter::kafka::tables::api_name(key).is_some(), "key {key}");
+    }
+    assert_eq!(kiosk_filter::kafka::tables::api_name(93), None);
+    assert_eq!(kiosk_filter::kafka::tables::api_name(89), Some("streams_group_describe"));
+}
+
+#[test]
+fn acks_zero_expects_no_response_and_correlation_stays_right() {
+    let mut ex = produce_exchange(9);
+    // Make the request acks=0 by re-encoding it: no response will come for it.
+    let req = ProduceRequest::default().with_acks(0).with_topic_data(vec![produce_request::TopicProduceData::default()
+        .with_name(TopicName(StrBytes::from_static_str("fire-and-forget")))
+        .with_partition_data(vec![produce_request::PartitionProduceData::default()
+            .with_records(Some(batch(0, 4, Compression::None)))])]);
+    let mut requests = request(0, 9, 41, &req);
+    requests.extend_from_slice(&ex.requests);
+    ex.requests = requests;
+    let mut rec = recorder();
+    learn_ids(&mut rec);
+    let t = run(&ex, 0, &mut rec);
+    assert_eq!(counter(&t, "kafka_produced_records_total", &[("topic", "fire-and-forget")]), 4);
+    assert_eq!(counter(&t, "kafka_requests_unanswered_total", &[]), 0);
+    assert_eq!(decode_errors(&t), 0);
+}
+
+#[test]
+fn garbage_and_absurd_lengths_give_up_without_panicking() {
+    let mut rec = recorder();
+    let mut conn = Connection::new(&mut rec);
+    conn.on_request_data(&[0x7f, 0xff, 0xff, 0xff, 1, 2, 3], 0, &mut rec);
+    assert!(conn.gave_up());
+    conn.on_request_data(&[0; 1000], 0, &mut rec);
+    let mut t = Totalizer::default();
+    rec.flush(&mut t);
+    let undecodable = [("direction", "request"), ("reason", "bad_frame_size")];
+    assert_eq!(counter(&t, "kafka_connections_undecodable_total", &undecodable), 1);
+    assert_eq!(decode_errors(&t), 1);
+
+    // Pseudo-random streams of every kind never panic.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..2000 {
+        let mut rec = recorder();
+        let mut conn = Connection::new(&mut rec);
+        let len = (seed % 300) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        conn.on_request_data(&bytes, 0, &mut rec);
+        conn.on_response_data(&bytes, 0, &mut rec);
+        rec.flush(&mut Totalizer::default());
+    }
+}
+
+#[test]
+fn hostile_array_counts_and_unknown_correlation_ids_are_counted() {
+    let mut rec = recorder();
+    let mut conn = Connection::new(&mut rec);
+    // Produce v3 claiming 2^31-1 topics in a 30-byte frame.
+    let mut body = vec![0, 0, 0, 3, 0, 0, 0, 9, 0, 0, 0xff, 0xff, 0, 1, 0, 0, 0x03, 0xe8];
+    body.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff, 0, 1, b'x', 0, 0, 0, 0, 0]);
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    conn.on_request_data(&frame, 0, &mut rec);
+    assert!(conn.memory_bytes() < 4096, "{}", conn.memory_bytes());
+    // A response nobody asked for.
+    conn.on_response_data(&[0, 0, 0, 4, 0, 0, 0x30, 0x39], 0, &mut rec);
+    // The connection still decodes what follows.
+    conn.on_request_data(&request(12, 4, 10, &HeartbeatRequest::default()), 0, &mut rec);
+    let mut t = Totalizer::default();
+    rec.flush(&mut t);
+    assert_eq!(counter(&t, "kafka_decode_errors_total", &[("reason", "truncated")]), 1);
+    assert_eq!(counter(&t, "kafka_decode_errors_total", &[("reason", "unknown_correlation_id")]), 1);
+    assert_eq!(counter(&t, "kafka_requests_total", &[("api", "heartbeat")]), 1);
+    assert!(!conn.gave_up());
+}
+
+#[test]
+fn memory_stays_bounded_whatever_the_message_size() {
+    let mut rec = recorder();
+    let mut conn = Connection::new(&mut rec);
+    // A 16 MiB produce request and a 50 MiB fetch response, streamed in 64 KiB chunks.
+    let big = batch(0, 1, Compression::None);
+    let records = Bytes::from(big.repeat((16 << 20) / big.len()));
+    let req = ProduceRequest::default().with_acks(1).with_topic_data(vec![produce_request::TopicProduceData::default()
+        .with_name(TopicName(StrBytes::from_static_str("big")))
+        .with_partition_data(vec![produce_request::PartitionProduceData::default().with_records(Some(records.clone()))])]);
+    let mut peak = 0;
+    for chunk in request(0, 9, 1, &req).chunks(64 << 10) {
+        conn.on_request_data(chunk, 0, &mut rec);
+        peak = peak.max(conn.memory_bytes());
+    }
+    let fetch = FetchResponse::default().with_responses(vec![fetch_response::FetchableTopicResponse::default()
+        .with_topic(TopicName(StrBytes::from_static_str("big")))
+        .with_partitions(vec![fetch_response::PartitionData::default()
+            .with_high_watermark(1)
+            .with_records(Some(Bytes::from(big.repeat((50 << 20) / big.len()))))])]);
+    conn.on_request_data(&request(1, 12, 2, &FetchRequest::default()), 0, &mut rec);
+    conn.on_response_data(&response(9, 1, &ProduceResponse::default()), 0, &mut rec);
+    for chunk in response(12, 2, &fetch).chunks(64 << 10) {
+        conn.on_response_data(chunk, 0, &mut rec);
+        peak = peak.max(conn.memory_bytes());
+    }
+    let mut t = Totalizer::default();
+    rec.flush(&mut t);
+    assert_eq!(decode_errors(&t), 0);
+    assert_eq!(
+        counter(&t, "kafka_produced_records_total", &[("topic", "big")]),
+        ((16 << 20) / big.len()) as u64
+    );
+    assert!(counter(&t, "kafka_fetched_records_total", &[("topic", "big")]) > 0);
+    assert!(peak < 16 << 10, "peak per-connection memory {peak} bytes");
+}

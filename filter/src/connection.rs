@@ -354,7 +354,7 @@ impl Message<'_> {
                     self.correlator.cancel(correlation_id);
                 }
                 for (topic, totals) in topics {
-                    let topic = topic.resolve(&rec.topics);
+                    let topic = topic.resolve(&mut rec.topics);
                     rec.observe(peer, Observation::Produced { topic, totals });
                 }
             }
@@ -365,7 +365,7 @@ impl Message<'_> {
             }
             Summary::ProduceResponse { errors } => {
                 for (topic, code) in errors {
-                    let topic = Some(topic.resolve(&rec.topics));
+                    let topic = Some(topic.resolve(&mut rec.topics));
                     rec.observe(peer, Observation::Error { api_key: 0, topic, code });
                 }
             }
@@ -375,21 +375,21 @@ impl Message<'_> {
                 partitions,
             } => {
                 for (topic, code) in errors {
-                    let topic = topic.map(|t| t.resolve(&rec.topics));
+                    let topic = topic.map(|t| t.resolve(&mut rec.topics));
                     rec.observe(peer, Observation::Error { api_key: 1, topic, code });
                 }
                 for (topic, totals) in topics {
-                    let topic = topic.resolve(&rec.topics);
+                    let topic = topic.resolve(&mut rec.topics);
                     if totals.batches > 0 {
                         rec.observe(peer, Observation::Fetched { topic, totals });
                     }
                 }
                 let asked = request.map(|r| r.positions).unwrap_or_default();
                 for p in partitions {
-                    let topic = p.topic.resolve(&rec.topics);
+                    let topic = p.topic.resolve(&mut rec.topics);
                     let asked_offset = asked
                         .iter()
-                        .find(|a| a.partition == p.partition && same_topic(a.topic, p.topic, &rec.topics))
+                        .find(|a| a.partition == p.partition && same_topic(a.topic, p.topic, &mut rec.topics))
                         .map(|a| a.offset);
                     let next = match (p.next_offset, asked_offset) {
                         (Some(a), Some(b)) => Some(a.max(b)),
@@ -404,7 +404,7 @@ impl Message<'_> {
             }
             Summary::Metadata { errors } => {
                 for (topic, code) in errors {
-                    let topic = topic.map(|t| t.resolve(&rec.topics));
+                    let topic = topic.map(|t| t.resolve(&mut rec.topics));
                     rec.observe(peer, Observation::Error { api_key: 3, topic, code });
                 }
             }
@@ -418,6 +418,6 @@ impl Message<'_> {
     }
 }
 
-fn same_topic(a: TopicRef, b: TopicRef, topics: &Topics) -> bool {
+fn same_topic(a: TopicRef, b: TopicRef, topics: &mut Topics) -> bool {
     a == b || a.resolve(topics) == b.resolve(topics)
 }

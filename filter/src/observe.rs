@@ -22,10 +22,10 @@ pub enum TopicRef {
 }
 
 impl TopicRef {
-    pub fn resolve(self, topics: &Topics) -> TopicIdx {
+    pub fn resolve(self, topics: &mut Topics) -> TopicIdx {
         match self {
             TopicRef::Name(idx) => idx,
-            TopicRef::Id(id) => topics.by_id(&id).unwrap_or(UNKNOWN),
+            TopicRef::Id(id) => topics.resolve_id(&id),
         }
     }
 }

@@ -19,7 +19,9 @@ pub const UNKNOWN: TopicIdx = 1;
 
 pub type TopicId = [u8; 16];
 
-#[derive(Debug)]
+/// Looks up an id this VM has not learned (the glue asks the other VMs' shared data).
+pub type IdFallback = Box<dyn Fn(&TopicId) -> Option<String>>;
+
 pub struct Topics {
     names: Vec<Box<str>>,
     index: HashMap<Box<str>, TopicIdx>,
@@ -27,6 +29,7 @@ pub struct Topics {
     limit: usize,
     /// Ids learned since the glue last published them.
     learned: Vec<(TopicId, TopicIdx)>,
+    fallback: Option<IdFallback>,
 }
 
 impl Topics {
@@ -39,6 +42,7 @@ impl Topics {
             ids: HashMap::new(),
             limit: limit.min(65_000),
             learned: Vec::new(),
+            fallback: None,
         }
     }
 
@@ -86,6 +90,24 @@ impl Topics {
         self.ids.get(id).copied()
     }
 
+    /// Where to look up ids this VM has not learned itself.
+    pub fn set_fallback(&mut self, fallback: IdFallback) {
+        self.fallback = Some(fallback);
+    }
+
+    /// The label of a topic id: learned here, learned by another VM, or `unknown`.
+    pub fn resolve_id(&mut self, id: &TopicId) -> TopicIdx {
+        if let Some(idx) = self.by_id(id) {
+            return idx;
+        }
+        let found = self.fallback.as_ref().and_then(|lookup| lookup(id));
+        found.map_or(UNKNOWN, |name| self.adopt_id(*id, name.as_bytes()))
+    }
+
+    pub fn has_learned(&self) -> bool {
+        !self.learned.is_empty()
+    }
+
     /// Ids learned since the last call, with their names, for sharing with other VMs.
     pub fn take_learned(&mut self) -> Vec<(TopicId, String)> {
         let learned = std::mem::take(&mut self.learned);
@@ -105,7 +127,7 @@ impl Topics {
     }
 }
 
-/// Hex form of a topic id, as Kafka tools print it is base64; hex is used for shared-data keys.
+/// Hex form of a topic id, for shared-data keys.
 pub fn id_hex(id: &TopicId) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,0 +1,188 @@
+//! Envoy sidecars configured the way Istio configures them, run for real.
+//!
+//! The bootstrap mirrors what istiod and pilot-agent generate for a sidecar, so what is
+//! proven here holds in a mesh: node metadata under the keys Istio sets (NAMESPACE,
+//! WORKLOAD_NAME, LABELS, CLUSTER_ID, MESH_ID), `stats_config.stats_tags` built from an
+//! `extraStatTags` list with Istio's regex, and the filter loaded as
+//! `envoy.filters.network.wasm` with the same `pluginConfig` JSON a `WasmPlugin` delivers,
+//! fail-open.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+
+use crate::process::Service;
+
+/// One outbound listener of a sidecar: `port` on loopback forwards to `upstream`.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub name: String,
+    pub port: u16,
+    pub upstream: u16,
+    /// Whether the kiosk filter sits on this listener (Istio: WasmPlugin match ports).
+    pub kafka: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct SidecarSpec {
+    pub workload: String,
+    pub namespace: String,
+    pub app: String,
+    pub admin_port: u16,
+    pub routes: Vec<Route>,
+    /// The WasmPlugin's `pluginConfig`, as JSON.
+    pub plugin_config: Value,
+    pub wasm: PathBuf,
+    /// Envoy worker threads (each runs its own Wasm VM).
+    pub concurrency: u32,
+}
+
+/// Istio's `meshConfig.defaultConfig.extraStatTags` for kiosk: every label the filter emits.
+pub fn extra_stat_tags() -> Vec<&'static str> {
+    kiosk_filter::metrics::LABELS.to_vec()
+}
+
+impl SidecarSpec {
+    pub fn bootstrap(&self) -> Value {
+        let stats_tags: Vec<Value> = extra_stat_tags()
+            .into_iter()
+            .map(|tag| json!({ "tag_name": tag, "regex": kiosk_filter::labels::tag_regex(tag) }))
+            .collect();
+        let listeners: Vec<Value> = self.routes.iter().map(|r| self.listener(r)).collect();
+        let clusters: Vec<Value> = self
+            .routes
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": format!("outbound|{}||{}", r.upstream, r.name),
+                    "type": "STATIC",
+                    "connect_timeout": "2s",
+                    "load_assignment": {
+                        "cluster_name": format!("outbound|{}||{}", r.upstream, r.name),
+                        "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket(r.upstream) } }] }]
+                    }
+                })
+            })
+            .collect();
+        json!({
+            "node": {
+                "id": format!("sidecar~127.0.0.1~{}.{}~{}.svc.cluster.local", self.workload, self.namespace, self.namespace),
+                "cluster": format!("{}.{}", self.app, self.namespace),
+                "metadata": {
+                    "NAMESPACE": self.namespace,
+                    "WORKLOAD_NAME": self.workload,
+                    "LABELS": { "app": self.app, "version": "v1" },
+                    "CLUSTER_ID": "Kubernetes",
+                    "MESH_ID": "cluster.local",
+                    "ISTIO_VERSION": "1.30.3"
+                }
+            },
+            "stats_config": { "use_all_default_tags": false, "stats_tags": stats_tags },
+            "admin": { "address": socket(self.admin_port) },
+            "static_resources": { "listeners": listeners, "clusters": clusters }
+        })
+    }
+
+    fn listener(&self, route: &Route) -> Value {
+        let cluster = format!("outbound|{}||{}", route.upstream, route.name);
+        let mut filters = Vec::new();
+        if route.kafka {
+            filters.push(json!({
+                "name": format!("extensions.istio.io/wasmplugin/{}.kiosk", self.namespace),
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+                    "config": {
+                        "name": format!("{}.kiosk", self.namespace),
+                        "root_id": "kiosk",
+                        "vm_config": {
+                            "runtime": "envoy.wasm.runtime.v8",
+                            "code": { "local": { "filename": self.wasm.display().to_string() } }
+                        },
+                        "configuration": {
+                            "@type": "type.googleapis.com/google.protobuf.StringValue",
+                            "value": self.plugin_config.to_string()
+                        },
+                        "failure_policy": "FAIL_OPEN"
+                    }
+                }
+            }));
+        }
+        filters.push(json!({
+            "name": "envoy.filters.network.tcp_proxy",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                "stat_prefix": cluster,
+                "cluster": cluster
+            }
+        }));
+        json!({
+            "name": format!("127.0.0.1_{}", route.port),
+            "address": socket(route.port),
+            "filter_chains": [{ "filters": filters }]
+        })
+    }
+}
+
+fn socket(port: u16) -> Value {
+    json!({ "socket_address": { "address": "127.0.0.1", "port_value": port } })
+}
+
+/// A running sidecar.
+pub struct Sidecar {
+    pub spec: SidecarSpec,
+    pub service: Service,
+}
+
+impl Sidecar {
+    /// Write the bootstrap into `dir` and start Envoy; returns once every listener and the
+    /// admin port accept connections.
+    pub fn start(spec: SidecarSpec, dir: &Path) -> Result<Sidecar> {
+        std::fs::create_dir_all(dir)?;
+        let config = dir.join(format!("envoy-{}.json", spec.workload));
+        std::fs::write(&config, serde_json::to_vec_pretty(&spec.bootstrap())?)
+            .with_context(|| format!("writing {}", config.display()))?;
+        let mut command = Command::new(crate::paths::envoy()?);
+        command
+            .arg("-c")
+            .arg(&config)
+            .args(["--concurrency", &spec.concurrency.to_string()])
+            .args(["--disable-hot-restart", "--log-level", "info"]);
+        let name = format!("envoy-{}", spec.workload);
+        let mut service = Service::start(&name, command, dir)?;
+        service.wait_for_port(spec.admin_port, Duration::from_secs(60))?;
+        for route in &spec.routes {
+            service.wait_for_port(route.port, Duration::from_secs(30))?;
+        }
+        Ok(Sidecar { spec, service })
+    }
+
+    fn admin(&self, path: &str) -> Result<String> {
+        http_get(self.spec.admin_port, path)
+    }
+
+    /// `/stats/prometheus`, parsed.
+    pub fn prometheus(&self) -> Result<Vec<crate::prom::Sample>> {
+        Ok(crate::prom::parse(&self.prometheus_text()?))
+    }
+
+    pub fn prometheus_text(&self) -> Result<String> {
+        self.admin("/stats/prometheus")
+    }
+}
+
+/// A minimal HTTP/1.1 GET on loopback (the admin API), without a client library.
+pub fn http_get(port: u16, path: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))
+        .with_context(|| format!("connecting to 127.0.0.1:{port}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    anyhow::ensure!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "GET {path}: {head}");
+    Ok(body.to_string())
+}

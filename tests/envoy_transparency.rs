@@ -95,6 +95,6 @@ fn garbage_and_absurd_frames_pass_byte_for_byte() {
     assert!(errors >= 1.0);
     // Labelled with the sidecar's identity from node metadata (the readiness probe
     // opened a connection too).
-    let ours = prom::sum(&samples, "kafka_connections_opened_total", &[("workload", "garbage-client"), ("namespace", "shop")]);
+    let ours = prom::sum(&samples, "kafka_connections_opened_total", &[("local_workload", "garbage-client"), ("local_namespace", "shop")]);
     assert!(ours >= 1.0);
 }

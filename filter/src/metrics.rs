@@ -15,10 +15,13 @@ use crate::observe::{Direction, Observation, Totals};
 use crate::topics::{TopicIdx, Topics};
 
 /// Every label the filter can put on a series: the `extraStatTags` a mesh needs.
+///
+/// Istio's tag regexes are unanchored, so `(namespace=\.=(.*?);\.;)` would also match
+/// inside `source_namespace=.=...`: no label name may end another (see the test below).
 pub const LABELS: &[&str] = &[
-    "namespace",
-    "workload",
-    "app",
+    "local_namespace",
+    "local_workload",
+    "local_app",
     "client_id",
     "api",
     "topic",
@@ -165,9 +168,9 @@ pub struct Recorder {
 impl Recorder {
     pub fn new(config: Config, identity: Identity) -> Self {
         let mut identity_labels = String::new();
-        push(&mut identity_labels, "namespace", &identity.namespace);
-        push(&mut identity_labels, "workload", &identity.workload);
-        push(&mut identity_labels, "app", &identity.app);
+        push(&mut identity_labels, "local_namespace", &identity.namespace);
+        push(&mut identity_labels, "local_workload", &identity.workload);
+        push(&mut identity_labels, "local_app", &identity.app);
         Recorder {
             topics: Topics::new(config.max_topics, &config.topic_overflow_label),
             config,
@@ -456,5 +459,20 @@ impl MetricSink for Totalizer {
     }
     fn histogram(&mut self, name: &str, value: u64) {
         self.histograms.entry(name.to_string()).or_default().push(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LABELS;
+
+    #[test]
+    fn no_label_name_ends_another() {
+        for a in LABELS {
+            for b in LABELS {
+                let (ta, tb) = (format!("{a}=.="), format!("{b}=.="));
+                assert!(a == b || !tb.ends_with(&ta), "`{a}` would be extracted from inside `{b}`");
+            }
+        }
     }
 }

@@ -25,10 +25,34 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    Case { topic: "orders", codec: "none", records: 600, partitions: 2, batch: 10 },
-    Case { topic: "payments.v1", codec: "gzip", records: 250, partitions: 1, batch: 100 },
-    Case { topic: "audit-log", codec: "lz4", records: 120, partitions: 1, batch: 1 },
-    Case { topic: "metrics_zstd", codec: "zstd", records: 300, partitions: 1, batch: 50 },
+    Case {
+        topic: "orders",
+        codec: "none",
+        records: 600,
+        partitions: 2,
+        batch: 10,
+    },
+    Case {
+        topic: "payments.v1",
+        codec: "gzip",
+        records: 250,
+        partitions: 1,
+        batch: 100,
+    },
+    Case {
+        topic: "audit-log",
+        codec: "lz4",
+        records: 120,
+        partitions: 1,
+        batch: 1,
+    },
+    Case {
+        topic: "metrics_zstd",
+        codec: "zstd",
+        records: 300,
+        partitions: 1,
+        batch: 50,
+    },
 ];
 
 const VALUE_BYTES: usize = 200;
@@ -49,7 +73,10 @@ fn create_topics(bootstrap: &str) {
         .collect();
     let rt = std::thread::spawn({
         move || {
-            let fut = admin.create_topics(&topics, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))));
+            let fut = admin.create_topics(
+                &topics,
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))),
+            );
             futures_block_on(fut)
         }
     });
@@ -90,9 +117,16 @@ fn produce(bootstrap: &str, case: &Case) {
     for i in 0..case.records {
         let key = format!("key-{i}");
         // Compressible, but not trivially: a counter inside repeated text.
-        let value = format!("{:0>width$}", format!("record {i} of {}", case.topic), width = VALUE_BYTES);
+        let value = format!(
+            "{:0>width$}",
+            format!("record {i} of {}", case.topic),
+            width = VALUE_BYTES
+        );
         let partition = (i as i32) % case.partitions;
-        let record = BaseRecord::to(case.topic).key(&key).payload(&value).partition(partition);
+        let record = BaseRecord::to(case.topic)
+            .key(&key)
+            .payload(&value)
+            .partition(partition);
         let mut record = record;
         loop {
             match producer.send(record) {
@@ -126,7 +160,9 @@ fn consume_all(bootstrap: &str) -> HashMap<String, usize> {
             *got.entry(message.topic().to_string()).or_default() += 1;
         }
     }
-    consumer.commit_consumer_state(CommitMode::Sync).expect("commit");
+    consumer
+        .commit_consumer_state(CommitMode::Sync)
+        .expect("commit");
     // Keep fetching at the end of each partition so the last responses show lag 0.
     let idle = Instant::now();
     while idle.elapsed() < Duration::from_secs(3) {
@@ -148,7 +184,8 @@ fn three_topics_four_codecs_exact_metrics() {
     let listener = ports::free().unwrap();
     let broker = Broker::start(&dir, broker_port, listener).expect("start tansu");
     let config = serde_json::json!({ "kiali": { "topic_namespace": "kafka" } });
-    let sidecar: Sidecar = kafka_sidecar(&dir, "checkout", listener, broker.port, config).expect("start envoy");
+    let sidecar: Sidecar =
+        kafka_sidecar(&dir, "checkout", listener, broker.port, config).expect("start envoy");
     let bootstrap = format!("127.0.0.1:{listener}");
 
     create_topics(&bootstrap);
@@ -157,56 +194,131 @@ fn three_topics_four_codecs_exact_metrics() {
     }
     let consumed = consume_all(&bootstrap);
     for case in CASES {
-        assert_eq!(consumed.get(case.topic).copied().unwrap_or(0), case.records, "consumed from {}", case.topic);
+        assert_eq!(
+            consumed.get(case.topic).copied().unwrap_or(0),
+            case.records,
+            "consumed from {}",
+            case.topic
+        );
     }
     wait_flush();
 
     let text = sidecar.prometheus_text().unwrap();
     std::fs::write(dir.join("stats.prom"), &text).unwrap();
     let s = prom::parse(&text);
-    let base = [("local_namespace", "shop"), ("local_workload", "checkout"), ("local_app", "checkout")];
+    let base = [
+        ("local_namespace", "shop"),
+        ("local_workload", "checkout"),
+        ("local_app", "checkout"),
+    ];
     for case in CASES {
         let t = [("topic", case.topic)];
         let labels: Vec<(&str, &str)> = base.iter().copied().chain(t).collect();
         let produced = stat(&s, "kafka_produced_records_total", &labels);
         let fetched = stat(&s, "kafka_fetched_records_total", &labels);
-        assert_eq!(produced, case.records as f64, "produced records of {}", case.topic);
-        assert_eq!(fetched, case.records as f64, "fetched records of {}", case.topic);
+        assert_eq!(
+            produced, case.records as f64,
+            "produced records of {}",
+            case.topic
+        );
+        assert_eq!(
+            fetched, case.records as f64,
+            "fetched records of {}",
+            case.topic
+        );
         let bytes = stat(&s, "kafka_produced_bytes_total", &t);
         let raw = (case.records * VALUE_BYTES) as f64;
         if case.codec == "none" {
             // Each record carries its value plus a few dozen bytes of framing, key, header.
-            assert!(bytes > raw && bytes < raw * 1.5, "{}: {bytes} bytes for {raw} raw", case.topic);
+            assert!(
+                bytes > raw && bytes < raw * 1.5,
+                "{}: {bytes} bytes for {raw} raw",
+                case.topic
+            );
         } else {
-            assert!(bytes > 0.0 && bytes < raw, "{}: {bytes} compressed bytes for {raw} raw", case.topic);
+            assert!(
+                bytes > 0.0 && bytes < raw,
+                "{}: {bytes} compressed bytes for {raw} raw",
+                case.topic
+            );
         }
-        let batches = stat(&s, "kafka_produced_batches_total", &[("topic", case.topic), ("compression", case.codec)]);
+        let batches = stat(
+            &s,
+            "kafka_produced_batches_total",
+            &[("topic", case.topic), ("compression", case.codec)],
+        );
         assert!(batches >= 1.0, "{}: no {} batches", case.topic, case.codec);
         let fetched_bytes = stat(&s, "kafka_fetched_bytes_total", &t);
         assert!(fetched_bytes > 0.0, "{}: no fetched bytes", case.topic);
         for partition in 0..case.partitions {
             let p = partition.to_string();
-            let lag = prom::select(&s, "kafka_consumer_lag", &[("topic", case.topic), ("partition", &p)])
-                .map(|x| x.value)
-                .next();
+            let lag = prom::select(
+                &s,
+                "kafka_consumer_lag",
+                &[("topic", case.topic), ("partition", &p)],
+            )
+            .map(|x| x.value)
+            .next();
             assert_eq!(lag, Some(0.0), "lag of {}/{p}", case.topic);
         }
-        let edge = stat(&s, "kiali_ext_tcp_sent_total", &[("extension", "kafka"), ("dest_name", case.topic), ("source_name", "checkout"), ("source_is_root", "true")]);
+        let edge = stat(
+            &s,
+            "kiali_ext_tcp_sent_total",
+            &[
+                ("extension", "kafka"),
+                ("dest_name", case.topic),
+                ("source_name", "checkout"),
+                ("source_is_root", "true"),
+            ],
+        );
         assert_eq!(edge, bytes, "kiali edge checkout -> {}", case.topic);
-        let consumer_edge = stat(&s, "istio_tcp_received_bytes_total", &[("source_workload", case.topic), ("destination_workload", "checkout")]);
-        assert_eq!(consumer_edge, fetched_bytes, "edge {} -> checkout", case.topic);
+        let consumer_edge = stat(
+            &s,
+            "istio_tcp_received_bytes_total",
+            &[
+                ("source_workload", case.topic),
+                ("destination_workload", "checkout"),
+            ],
+        );
+        assert_eq!(
+            consumer_edge, fetched_bytes,
+            "edge {} -> checkout",
+            case.topic
+        );
     }
-    for api in ["produce", "fetch", "metadata", "api_versions", "find_coordinator", "join_group", "sync_group", "offset_commit", "create_topics"] {
+    for api in [
+        "produce",
+        "fetch",
+        "metadata",
+        "api_versions",
+        "find_coordinator",
+        "join_group",
+        "sync_group",
+        "offset_commit",
+        "create_topics",
+    ] {
         let n = stat(&s, "kafka_requests_total", &[("api", api)]);
         assert!(n >= 1.0, "no {api} requests counted");
     }
     // Every produce (acks=all) got a response: one latency sample per request.
     let produce_requests = stat(&s, "kafka_requests_total", &[("api", "produce")]);
-    let produce_latencies = stat(&s, "kafka_request_duration_milliseconds_count", &[("api", "produce")]);
+    let produce_latencies = stat(
+        &s,
+        "kafka_request_duration_milliseconds_count",
+        &[("api", "produce")],
+    );
     assert_eq!(produce_requests, produce_latencies);
-    let fetch_latencies = stat(&s, "kafka_request_duration_milliseconds_count", &[("api", "fetch")]);
+    let fetch_latencies = stat(
+        &s,
+        "kafka_request_duration_milliseconds_count",
+        &[("api", "fetch")],
+    );
     assert!(fetch_latencies > 0.0);
-    assert_eq!(stat(&s, "kafka_decode_errors_total", &[]), 0.0, "decode errors:\n{text}");
+    assert_eq!(
+        stat(&s, "kafka_decode_errors_total", &[]),
+        0.0,
+        "decode errors:\n{text}"
+    );
     let opened = stat(&s, "kafka_connections_opened_total", &[]);
     assert!(opened >= 2.0);
     drop(sidecar);

@@ -55,13 +55,21 @@ fn garbage_and_absurd_frames_pass_byte_for_byte() {
     let dir = run_dir("transparency").unwrap();
     let (upstream, echo) = echo_server();
     let listener = ports::free().unwrap();
-    let sidecar = kafka_sidecar(&dir, "garbage-client", listener, upstream, serde_json::json!({})).unwrap();
+    let sidecar = kafka_sidecar(
+        &dir,
+        "garbage-client",
+        listener,
+        upstream,
+        serde_json::json!({}),
+    )
+    .unwrap();
 
     // A valid-looking frame with an absurd length, then random bytes.
     let mut sent = vec![0x7f, 0xff, 0xff, 0xff, 0x00, 0x12, 0x00, 0x03];
     sent.extend(pseudo_random(256 * 1024, 0x9e37_79b9_7f4a_7c15));
     let mut conn = TcpStream::connect(("127.0.0.1", listener)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let reader = {
         let mut conn = conn.try_clone().unwrap();
         let expected = sent.len();
@@ -83,18 +91,77 @@ fn garbage_and_absurd_frames_pass_byte_for_byte() {
     let echoed = reader.join().unwrap();
     let _ = conn.shutdown(std::net::Shutdown::Both);
     thread::sleep(Duration::from_millis(500));
-    let upstream_saw = echo.lock().unwrap().iter().max_by_key(|c| c.len()).cloned().unwrap_or_default();
-    assert!(upstream_saw == sent, "upstream received {} bytes that differ from the {} sent", upstream_saw.len(), sent.len());
-    assert!(echoed == sent, "client received {} bytes that differ from the {} echoed", echoed.len(), sent.len());
+    let upstream_saw = echo
+        .lock()
+        .unwrap()
+        .iter()
+        .max_by_key(|c| c.len())
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        upstream_saw == sent,
+        "upstream received {} bytes that differ from the {} sent",
+        upstream_saw.len(),
+        sent.len()
+    );
+    assert!(
+        echoed == sent,
+        "client received {} bytes that differ from the {} echoed",
+        echoed.len(),
+        sent.len()
+    );
 
     wait_flush();
     let samples = sidecar.prometheus().unwrap();
-    let undecodable = prom::sum(&samples, "kafka_connections_undecodable_total", &[("reason", "bad_frame_size")]);
-    assert!(undecodable >= 1.0, "no undecodable connection counted:\n{}", sidecar.prometheus_text().unwrap());
-    let errors = prom::sum(&samples, "kafka_decode_errors_total", &[("direction", "request")]);
+    let undecodable = prom::sum(
+        &samples,
+        "kafka_connections_undecodable_total",
+        &[("reason", "bad_frame_size")],
+    );
+    assert!(
+        undecodable >= 1.0,
+        "no undecodable connection counted:\n{}",
+        sidecar.prometheus_text().unwrap()
+    );
+    let errors = prom::sum(
+        &samples,
+        "kafka_decode_errors_total",
+        &[("direction", "request")],
+    );
     assert!(errors >= 1.0);
     // Labelled with the sidecar's identity from node metadata (the readiness probe
     // opened a connection too).
-    let ours = prom::sum(&samples, "kafka_connections_opened_total", &[("local_workload", "garbage-client"), ("local_namespace", "shop")]);
+    let ours = prom::sum(
+        &samples,
+        "kafka_connections_opened_total",
+        &[
+            ("local_workload", "garbage-client"),
+            ("local_namespace", "shop"),
+        ],
+    );
     assert!(ours >= 1.0);
+}
+
+#[test]
+fn invalid_plugin_config_is_refused_naming_the_field() {
+    let dir = run_dir("bad-config").unwrap();
+    let (upstream, _) = echo_server();
+    let listener = ports::free().unwrap();
+    let config = serde_json::json!({ "max_topic": 5 });
+    let started = kafka_sidecar(&dir, "typo", listener, upstream, config);
+    let log = std::fs::read_to_string(dir.join("envoy-typo.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("invalid kiosk configuration")
+                && l.contains("unknown field `max_topic`")),
+        "no log line naming the field:\n{log}"
+    );
+    // Envoy refuses the listener: nothing forwards with a configuration nobody meant.
+    match started {
+        Err(e) => assert!(e.to_string().contains("envoy-typo"), "{e}"),
+        Ok(sidecar) => {
+            let text = sidecar.prometheus_text().unwrap();
+            panic!("envoy started with an invalid filter config:\n{text}");
+        }
+    }
 }

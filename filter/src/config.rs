@@ -111,12 +111,19 @@ impl Config {
             if (min..=max).contains(&value) {
                 Ok(())
             } else {
-                Err(ConfigError(format!("field `{field}`: {value} is outside {min}..={max}")))
+                Err(ConfigError(format!(
+                    "field `{field}`: {value} is outside {min}..={max}"
+                )))
             }
         };
         range("max_topics", self.max_topics as u64, 1, 65_000)?;
         range("max_lag_series", self.max_lag_series as u64, 0, 1_000_000)?;
-        range("max_frame_bytes", u64::from(self.max_frame_bytes), 1024, i32::MAX as u64)?;
+        range(
+            "max_frame_bytes",
+            u64::from(self.max_frame_bytes),
+            1024,
+            i32::MAX as u64,
+        )?;
         range("max_in_flight", self.max_in_flight as u64, 1, 65_536)?;
         range("flush_interval_ms", self.flush_interval_ms, 100, 3_600_000)?;
         for (field, value) in [
@@ -174,7 +181,9 @@ mod tests {
     fn empty_and_defaults() {
         assert_eq!(Config::from_json(b"").unwrap(), Config::default());
         assert_eq!(Config::from_json(b"{}").unwrap(), Config::default());
-        let c = Config::from_json(br#"{"max_topics": 5, "kiali": {"topic_namespace": "kafka-prod"}}"#).unwrap();
+        let c =
+            Config::from_json(br#"{"max_topics": 5, "kiali": {"topic_namespace": "kafka-prod"}}"#)
+                .unwrap();
         assert_eq!(c.max_topics, 5);
         assert_eq!(c.kiali.topic_namespace, "kafka-prod");
         assert!(c.kiali.enabled);
@@ -187,7 +196,10 @@ mod tests {
         assert!(err(r#"{"max_topics": "many"}"#).contains("field `max_topics`"));
         assert!(err(r#"{"max_topics": 0}"#).contains("field `max_topics`"));
         let nested = err(r#"{"kiali": {"enable": true}}"#);
-        assert!(nested.contains("kiali") && nested.contains("unknown field `enable`"), "{nested}");
+        assert!(
+            nested.contains("kiali") && nested.contains("unknown field `enable`"),
+            "{nested}"
+        );
         assert!(err(r#"{"kiali": {"extension": ""}}"#).contains("field `kiali.extension`"));
         assert!(err(r#"{"flush_interval_ms": 1}"#).contains("flush_interval_ms"));
         assert!(err("[1]").contains("expected a JSON object"));
@@ -198,9 +210,15 @@ mod tests {
     fn identity_prefers_overrides_then_metadata_then_defaults() {
         let mut c = Config::default();
         let id = Identity::resolve(&c, Some("shop".into()), Some("mirror".into()), None, None);
-        assert_eq!((id.namespace.as_str(), id.workload.as_str(), id.app.as_str()), ("shop", "mirror", "mirror"));
+        assert_eq!(
+            (id.namespace.as_str(), id.workload.as_str(), id.app.as_str()),
+            ("shop", "mirror", "mirror")
+        );
         assert_eq!(id.cluster, "Kubernetes");
         c.workload = Some("w".into());
-        assert_eq!(Identity::resolve(&c, None, Some("x".into()), None, None).workload, "w");
+        assert_eq!(
+            Identity::resolve(&c, None, Some("x".into()), None, None).workload,
+            "w"
+        );
     }
 }

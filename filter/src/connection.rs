@@ -53,8 +53,16 @@ impl Visitor for Header {
 enum FrameState {
     /// Between frames.
     Idle,
-    Header { walker: Box<Walker>, header: Header },
-    Body { walker: Box<Walker>, collector: Collector, request: Option<InFlight>, correlation_id: i32 },
+    Header {
+        walker: Box<Walker>,
+        header: Header,
+    },
+    Body {
+        walker: Box<Walker>,
+        collector: Collector,
+        request: Option<InFlight>,
+        correlation_id: i32,
+    },
     /// The rest of the frame is not decoded.
     Skip,
 }
@@ -125,10 +133,14 @@ impl Connection {
     pub fn memory_bytes(&self) -> usize {
         let frame = |f: &FrameState| match f {
             FrameState::Header { .. } => std::mem::size_of::<Walker>(),
-            FrameState::Body { collector, request, .. } => {
+            FrameState::Body {
+                collector, request, ..
+            } => {
                 std::mem::size_of::<Walker>()
                     + summary_bytes(&collector.summary)
-                    + request.as_ref().map_or(0, |r| r.positions.capacity() * std::mem::size_of::<FetchPosition>())
+                    + request.as_ref().map_or(0, |r| {
+                        r.positions.capacity() * std::mem::size_of::<FetchPosition>()
+                    })
             }
             _ => 0,
         };
@@ -181,10 +193,18 @@ fn summary_bytes(summary: &Summary) -> usize {
     use std::mem::size_of_val;
     let vec = |len: usize, one: usize| len * one;
     match summary {
-        Summary::ProduceRequest { topics, .. } => vec(topics.capacity(), size_of_val(&topics.first())),
-        Summary::FetchRequest { positions } => vec(positions.capacity(), size_of::<FetchPosition>()),
+        Summary::ProduceRequest { topics, .. } => {
+            vec(topics.capacity(), size_of_val(&topics.first()))
+        }
+        Summary::FetchRequest { positions } => {
+            vec(positions.capacity(), size_of::<FetchPosition>())
+        }
         Summary::ProduceResponse { errors } => vec(errors.capacity(), 24),
-        Summary::FetchResponse { errors, topics, partitions } => {
+        Summary::FetchResponse {
+            errors,
+            topics,
+            partitions,
+        } => {
             vec(errors.capacity(), 24) + vec(topics.capacity(), 64) + vec(partitions.capacity(), 48)
         }
         Summary::Metadata { errors } => vec(errors.capacity(), 24),
@@ -219,7 +239,9 @@ impl Message<'_> {
         while !bytes.is_empty() {
             let step = match self.frame {
                 FrameState::Header { walker, header } => walker.feed(bytes, header),
-                FrameState::Body { walker, collector, .. } => {
+                FrameState::Body {
+                    walker, collector, ..
+                } => {
                     let topics: &mut Topics = &mut self.rec.topics;
                     walker.feed(bytes, &mut collector.visitor(topics))
                 }
@@ -264,11 +286,13 @@ impl Message<'_> {
     fn failed(&mut self, error: DecodeError) {
         *self.frame = FrameState::Skip;
         let (direction, reason) = (self.direction, error.reason());
-        self.rec.observe(*self.peer, Observation::DecodeError { direction, reason });
+        self.rec
+            .observe(*self.peer, Observation::DecodeError { direction, reason });
     }
 
     fn header_done(&mut self) {
-        let FrameState::Header { header, .. } = std::mem::replace(self.frame, FrameState::Skip) else {
+        let FrameState::Header { header, .. } = std::mem::replace(self.frame, FrameState::Skip)
+        else {
             return;
         };
         match self.direction {
@@ -280,7 +304,9 @@ impl Message<'_> {
     fn request_header(&mut self, header: Header) {
         if !*self.client_seen {
             *self.client_seen = true;
-            self.peer.client = self.rec.client_label(header.client_id.as_deref().unwrap_or(b""));
+            self.peer.client = self
+                .rec
+                .client_label(header.client_id.as_deref().unwrap_or(b""));
         }
         let Header {
             api_key,
@@ -288,12 +314,14 @@ impl Message<'_> {
             correlation_id,
             ..
         } = header;
-        self.rec.observe(*self.peer, Observation::Request { api_key });
+        self.rec
+            .observe(*self.peer, Observation::Request { api_key });
         let known = schema::request(api_key)
             .or(schema::response(api_key))
             .is_none_or(|m| api_version <= m.max_version && api_version >= 0);
         if !known {
-            self.rec.observe(*self.peer, Observation::UnknownVersion { api_key });
+            self.rec
+                .observe(*self.peer, Observation::UnknownVersion { api_key });
         }
         self.correlator.push(InFlight {
             correlation_id,
@@ -302,7 +330,9 @@ impl Message<'_> {
             sent_at_ms: self.now_ms,
             positions: Vec::new(),
         });
-        let body = schema::request(api_key).filter(|_| known).zip(Collector::request(api_key));
+        let body = schema::request(api_key)
+            .filter(|_| known)
+            .zip(Collector::request(api_key));
         if let Some((layout, collector)) = body {
             let header_tags = schema::request_header_is_flexible(api_key, api_version);
             *self.frame = FrameState::Body {
@@ -319,19 +349,27 @@ impl Message<'_> {
             Match::Found { request, skipped } => {
                 if skipped > 0 {
                     let count = skipped as u64;
-                    self.rec.observe(*self.peer, Observation::Unanswered { count });
+                    self.rec
+                        .observe(*self.peer, Observation::Unanswered { count });
                 }
                 request
             }
             Match::Unknown => {
                 let (direction, reason) = (self.direction, "unknown_correlation_id");
-                self.rec.observe(*self.peer, Observation::DecodeError { direction, reason });
+                self.rec
+                    .observe(*self.peer, Observation::DecodeError { direction, reason });
                 return;
             }
         };
         let (api_key, version) = (request.api_key, request.api_version);
         let latency_ms = self.now_ms.saturating_sub(request.sent_at_ms);
-        self.rec.observe(*self.peer, Observation::Response { api_key, latency_ms });
+        self.rec.observe(
+            *self.peer,
+            Observation::Response {
+                api_key,
+                latency_ms,
+            },
+        );
         let layout = schema::response(api_key).filter(|m| (0..=m.max_version).contains(&version));
         if let Some((layout, collector)) = layout.zip(Collector::response(api_key)) {
             let header_tags = schema::response_header_is_flexible(api_key, version);
@@ -366,7 +404,14 @@ impl Message<'_> {
             Summary::ProduceResponse { errors } => {
                 for (topic, code) in errors {
                     let topic = Some(topic.resolve(&mut rec.topics));
-                    rec.observe(peer, Observation::Error { api_key: 0, topic, code });
+                    rec.observe(
+                        peer,
+                        Observation::Error {
+                            api_key: 0,
+                            topic,
+                            code,
+                        },
+                    );
                 }
             }
             Summary::FetchResponse {
@@ -376,7 +421,14 @@ impl Message<'_> {
             } => {
                 for (topic, code) in errors {
                     let topic = topic.map(|t| t.resolve(&mut rec.topics));
-                    rec.observe(peer, Observation::Error { api_key: 1, topic, code });
+                    rec.observe(
+                        peer,
+                        Observation::Error {
+                            api_key: 1,
+                            topic,
+                            code,
+                        },
+                    );
                 }
                 for (topic, totals) in topics {
                     let topic = topic.resolve(&mut rec.topics);
@@ -389,7 +441,10 @@ impl Message<'_> {
                     let topic = p.topic.resolve(&mut rec.topics);
                     let asked_offset = asked
                         .iter()
-                        .find(|a| a.partition == p.partition && same_topic(a.topic, p.topic, &mut rec.topics))
+                        .find(|a| {
+                            a.partition == p.partition
+                                && same_topic(a.topic, p.topic, &mut rec.topics)
+                        })
                         .map(|a| a.offset);
                     let next = match (p.next_offset, asked_offset) {
                         (Some(a), Some(b)) => Some(a.max(b)),
@@ -398,20 +453,41 @@ impl Message<'_> {
                     if let (Some(next), true) = (next, p.high_watermark >= 0) {
                         let lag = p.high_watermark - next;
                         let partition = p.partition;
-                        rec.observe(peer, Observation::Lag { topic, partition, lag });
+                        rec.observe(
+                            peer,
+                            Observation::Lag {
+                                topic,
+                                partition,
+                                lag,
+                            },
+                        );
                     }
                 }
             }
             Summary::Metadata { errors } => {
                 for (topic, code) in errors {
                     let topic = topic.map(|t| t.resolve(&mut rec.topics));
-                    rec.observe(peer, Observation::Error { api_key: 3, topic, code });
+                    rec.observe(
+                        peer,
+                        Observation::Error {
+                            api_key: 3,
+                            topic,
+                            code,
+                        },
+                    );
                 }
             }
             Summary::ApiVersions { error } => {
                 if error != 0 {
                     let (api_key, topic, code) = (18, None, error);
-                    rec.observe(peer, Observation::Error { api_key, topic, code });
+                    rec.observe(
+                        peer,
+                        Observation::Error {
+                            api_key,
+                            topic,
+                            code,
+                        },
+                    );
                 }
             }
         }

@@ -55,18 +55,28 @@ impl Correlator {
 
     /// The most recent request, to attach what its body reveals (fetch positions).
     pub fn last_mut(&mut self, correlation_id: i32) -> Option<&mut InFlight> {
-        self.queue.back_mut().filter(|r| r.correlation_id == correlation_id)
+        self.queue
+            .back_mut()
+            .filter(|r| r.correlation_id == correlation_id)
     }
 
     /// Forget the most recent request (Produce with acks=0 expects no response).
     pub fn cancel(&mut self, correlation_id: i32) {
-        if self.queue.back().is_some_and(|r| r.correlation_id == correlation_id) {
+        if self
+            .queue
+            .back()
+            .is_some_and(|r| r.correlation_id == correlation_id)
+        {
             self.queue.pop_back();
         }
     }
 
     pub fn take(&mut self, correlation_id: i32) -> Match {
-        let Some(index) = self.queue.iter().position(|r| r.correlation_id == correlation_id) else {
+        let Some(index) = self
+            .queue
+            .iter()
+            .position(|r| r.correlation_id == correlation_id)
+        else {
             return Match::Unknown;
         };
         self.queue.drain(..index);

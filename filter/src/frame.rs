@@ -118,7 +118,11 @@ mod tests {
         for cut in 0..=stream.len() {
             let (a, b) = stream.split_at(cut);
             let got = frames(&mut Framer::new(4, 100), &[a, b]).unwrap();
-            assert_eq!(got, vec![b"abcdefghij".to_vec(), b"0123456789xyz".to_vec()], "cut {cut}");
+            assert_eq!(
+                got,
+                vec![b"abcdefghij".to_vec(), b"0123456789xyz".to_vec()],
+                "cut {cut}"
+            );
         }
     }
 

@@ -86,7 +86,11 @@ impl RootContext for Root {
     }
 
     fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
-        let connection = self.vm.borrow_mut().as_mut().map(|vm| Connection::new(&mut vm.recorder));
+        let connection = self
+            .vm
+            .borrow_mut()
+            .as_mut()
+            .map(|vm| Connection::new(&mut vm.recorder));
         Some(Box::new(Stream {
             vm: self.vm.clone(),
             connection,
@@ -134,7 +138,9 @@ impl Stream {
         if !self.peer_checked {
             // mTLS facts are readable from the first data callback on, not before.
             self.peer_checked = true;
-            let mtls = hostcalls::get_property(vec!["connection", "mtls"]).ok().flatten();
+            let mtls = hostcalls::get_property(vec!["connection", "mtls"])
+                .ok()
+                .flatten();
             conn.set_secure(mtls.is_some_and(|v| v.first() == Some(&1)));
         }
         let data = if request {
@@ -157,7 +163,8 @@ impl Stream {
     }
 
     fn close(&mut self) {
-        if let (Some(mut conn), Some(vm)) = (self.connection.take(), self.vm.borrow_mut().as_mut()) {
+        if let (Some(mut conn), Some(vm)) = (self.connection.take(), self.vm.borrow_mut().as_mut())
+        {
             conn.on_close(&mut vm.recorder);
             vm.flush();
         }

@@ -60,26 +60,60 @@ pub const LABELS: &[&str] = &[
 /// A series, before labels are rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Metric {
-    Requests { api_key: i16 },
-    UnknownVersions { api_key: i16 },
-    RequestDuration { api_key: i16 },
+    Requests {
+        api_key: i16,
+    },
+    UnknownVersions {
+        api_key: i16,
+    },
+    RequestDuration {
+        api_key: i16,
+    },
     Unanswered,
-    ProducedRecords { topic: TopicIdx },
-    ProducedBytes { topic: TopicIdx },
-    ProducedBatches { topic: TopicIdx, codec: Codec },
-    FetchedRecords { topic: TopicIdx },
-    FetchedBytes { topic: TopicIdx },
-    ResponseErrors { api_key: i16, topic: Option<TopicIdx>, code: i16 },
-    ConsumerLag { topic: TopicIdx, partition: i32 },
-    DecodeErrors { direction: Direction, reason: &'static str },
+    ProducedRecords {
+        topic: TopicIdx,
+    },
+    ProducedBytes {
+        topic: TopicIdx,
+    },
+    ProducedBatches {
+        topic: TopicIdx,
+        codec: Codec,
+    },
+    FetchedRecords {
+        topic: TopicIdx,
+    },
+    FetchedBytes {
+        topic: TopicIdx,
+    },
+    ResponseErrors {
+        api_key: i16,
+        topic: Option<TopicIdx>,
+        code: i16,
+    },
+    ConsumerLag {
+        topic: TopicIdx,
+        partition: i32,
+    },
+    DecodeErrors {
+        direction: Direction,
+        reason: &'static str,
+    },
     ConnectionsOpened,
     ConnectionsClosed,
-    ConnectionsUndecodable { direction: Direction, reason: &'static str },
+    ConnectionsUndecodable {
+        direction: Direction,
+        reason: &'static str,
+    },
     ConnectionsActive,
     /// Kiali Extensions edge: this workload -> topic (produced bytes).
-    KialiProduced { topic: TopicIdx },
+    KialiProduced {
+        topic: TopicIdx,
+    },
     /// Istio-shaped TCP edge: topic -> this workload (fetched bytes).
-    TopicToConsumer { topic: TopicIdx },
+    TopicToConsumer {
+        topic: TopicIdx,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,8 +257,13 @@ impl Recorder {
     pub fn observe(&mut self, peer: Peer, observation: Observation) {
         match observation {
             Observation::Request { api_key } => self.add(peer, Metric::Requests { api_key }, 1),
-            Observation::UnknownVersion { api_key } => self.add(peer, Metric::UnknownVersions { api_key }, 1),
-            Observation::Response { api_key, latency_ms } => {
+            Observation::UnknownVersion { api_key } => {
+                self.add(peer, Metric::UnknownVersions { api_key }, 1)
+            }
+            Observation::Response {
+                api_key,
+                latency_ms,
+            } => {
                 let series = Series {
                     metric: Metric::RequestDuration { api_key },
                     client: peer.client,
@@ -248,10 +287,24 @@ impl Recorder {
                     self.add_edge(peer, Metric::TopicToConsumer { topic }, totals.bytes);
                 }
             }
-            Observation::Error { api_key, topic, code } => {
-                self.add(peer, Metric::ResponseErrors { api_key, topic, code }, 1)
-            }
-            Observation::Lag { topic, partition, lag } => {
+            Observation::Error {
+                api_key,
+                topic,
+                code,
+            } => self.add(
+                peer,
+                Metric::ResponseErrors {
+                    api_key,
+                    topic,
+                    code,
+                },
+                1,
+            ),
+            Observation::Lag {
+                topic,
+                partition,
+                lag,
+            } => {
                 let key = (topic, partition, peer.client);
                 if !self.lag_series.contains(&key) {
                     if self.lag_series.len() >= self.config.max_lag_series {
@@ -271,7 +324,11 @@ impl Recorder {
             }
             Observation::GaveUp { direction, reason } => {
                 self.add(peer, Metric::DecodeErrors { direction, reason }, 1);
-                self.add(peer, Metric::ConnectionsUndecodable { direction, reason }, 1);
+                self.add(
+                    peer,
+                    Metric::ConnectionsUndecodable { direction, reason },
+                    1,
+                );
             }
             Observation::ConnectionOpened => {
                 self.add(Peer::default(), Metric::ConnectionsOpened, 1);
@@ -289,7 +346,14 @@ impl Recorder {
     fn batches(&mut self, peer: Peer, topic: TopicIdx, totals: &Totals) {
         for (codec, &n) in Codec::ALL.iter().zip(&totals.codecs) {
             if n > 0 {
-                self.add(peer, Metric::ProducedBatches { topic, codec: *codec }, u64::from(n));
+                self.add(
+                    peer,
+                    Metric::ProducedBatches {
+                        topic,
+                        codec: *codec,
+                    },
+                    u64::from(n),
+                );
             }
         }
     }
@@ -361,13 +425,20 @@ impl Recorder {
                 push(&mut s, "topic", topic(t));
                 push(&mut s, "compression", codec.name());
             }
-            Metric::ResponseErrors { api_key, topic: t, code } => {
+            Metric::ResponseErrors {
+                api_key,
+                topic: t,
+                code,
+            } => {
                 push(&mut s, "api", api_label(api_key));
                 push(&mut s, "topic", t.map_or("", topic));
                 let name = crate::kafka::tables::error_name(code);
                 push(&mut s, "error", name.unwrap_or("UNKNOWN_ERROR_CODE"));
             }
-            Metric::ConsumerLag { topic: t, partition } => {
+            Metric::ConsumerLag {
+                topic: t,
+                partition,
+            } => {
                 push(&mut s, "topic", topic(t));
                 push(&mut s, "partition", &partition.to_string());
             }
@@ -382,7 +453,10 @@ impl Recorder {
             | Metric::ConnectionsActive => {}
         }
         if series.client != 0 {
-            let client = self.clients.get(usize::from(series.client)).map_or("", |c| c);
+            let client = self
+                .clients
+                .get(usize::from(series.client))
+                .map_or("", |c| c);
             push(&mut s, "client_id", client);
         }
         s.push_str(&self.identity_labels);
@@ -458,7 +532,10 @@ impl MetricSink for Totalizer {
         self.gauges.insert(name.to_string(), value);
     }
     fn histogram(&mut self, name: &str, value: u64) {
-        self.histograms.entry(name.to_string()).or_default().push(value);
+        self.histograms
+            .entry(name.to_string())
+            .or_default()
+            .push(value);
     }
 }
 
@@ -471,7 +548,10 @@ mod tests {
         for a in LABELS {
             for b in LABELS {
                 let (ta, tb) = (format!("{a}=.="), format!("{b}=.="));
-                assert!(a == b || !tb.ends_with(&ta), "`{a}` would be extracted from inside `{b}`");
+                assert!(
+                    a == b || !tb.ends_with(&ta),
+                    "`{a}` would be extracted from inside `{b}`"
+                );
             }
         }
     }

@@ -75,21 +75,50 @@ pub struct FetchedPartition {
 /// What the filter reports. Topics are resolved label indexes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Observation {
-    Request { api_key: i16 },
+    Request {
+        api_key: i16,
+    },
     /// A deep-decoded API at a version newer than the tables know: counted, not decoded.
-    UnknownVersion { api_key: i16 },
-    Response { api_key: i16, latency_ms: u64 },
+    UnknownVersion {
+        api_key: i16,
+    },
+    Response {
+        api_key: i16,
+        latency_ms: u64,
+    },
     /// Requests a response skipped over: the broker never answered them.
-    Unanswered { count: u64 },
-    Produced { topic: TopicIdx, totals: Totals },
-    Fetched { topic: TopicIdx, totals: Totals },
-    Error { api_key: i16, topic: Option<TopicIdx>, code: i16 },
-    Lag { topic: TopicIdx, partition: i32, lag: i64 },
-    DecodeError { direction: Direction, reason: &'static str },
+    Unanswered {
+        count: u64,
+    },
+    Produced {
+        topic: TopicIdx,
+        totals: Totals,
+    },
+    Fetched {
+        topic: TopicIdx,
+        totals: Totals,
+    },
+    Error {
+        api_key: i16,
+        topic: Option<TopicIdx>,
+        code: i16,
+    },
+    Lag {
+        topic: TopicIdx,
+        partition: i32,
+        lag: i64,
+    },
+    DecodeError {
+        direction: Direction,
+        reason: &'static str,
+    },
     ConnectionOpened,
     ConnectionClosed,
     /// Decoding stopped for the rest of a connection (bytes still pass unchanged).
-    GaveUp { direction: Direction, reason: &'static str },
+    GaveUp {
+        direction: Direction,
+        reason: &'static str,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -110,16 +139,27 @@ impl Direction {
 /// Per-message summaries, one variant per decoded message.
 #[derive(Debug)]
 pub enum Summary {
-    ProduceRequest { acks: i16, topics: Vec<(TopicRef, Totals)> },
-    FetchRequest { positions: Vec<FetchPosition> },
-    ProduceResponse { errors: Vec<(TopicRef, i16)> },
+    ProduceRequest {
+        acks: i16,
+        topics: Vec<(TopicRef, Totals)>,
+    },
+    FetchRequest {
+        positions: Vec<FetchPosition>,
+    },
+    ProduceResponse {
+        errors: Vec<(TopicRef, i16)>,
+    },
     FetchResponse {
         errors: Vec<(Option<TopicRef>, i16)>,
         topics: Vec<(TopicRef, Totals)>,
         partitions: Vec<FetchedPartition>,
     },
-    Metadata { errors: Vec<(Option<TopicRef>, i16)> },
-    ApiVersions { error: i16 },
+    Metadata {
+        errors: Vec<(Option<TopicRef>, i16)>,
+    },
+    ApiVersions {
+        error: i16,
+    },
 }
 
 /// The visitor state for one message.
@@ -128,11 +168,10 @@ pub struct Collector {
     pub summary: Summary,
     /// The topic of the element being read.
     topic: Option<TopicRef>,
-    /// Fields of the partition being read: index, high watermark, next offset, totals.
+    /// Fields of the partition being read: index, high watermark, next offset.
     partition: i32,
     high_watermark: i64,
     next_offset: Option<i64>,
-    part_totals: Totals,
     /// Error code of the element being read, reported when the element ends (a Metadata
     /// topic's error precedes its name).
     error: i16,
@@ -178,7 +217,6 @@ impl Collector {
             partition: -1,
             high_watermark: -1,
             next_offset: None,
-            part_totals: Totals::default(),
             error: 0,
             depth: 0,
         }
@@ -222,7 +260,8 @@ impl Visitor for CollectorVisitor<'_> {
             Tag::Topic => {
                 c.topic = None;
                 match &mut c.summary {
-                    Summary::ProduceRequest { topics, .. } | Summary::FetchResponse { topics, .. } => {
+                    Summary::ProduceRequest { topics, .. }
+                    | Summary::FetchResponse { topics, .. } => {
                         push_totals(topics, TopicRef::Name(UNKNOWN))
                     }
                     _ => {}
@@ -232,7 +271,6 @@ impl Visitor for CollectorVisitor<'_> {
                 c.partition = -1;
                 c.high_watermark = -1;
                 c.next_offset = None;
-                c.part_totals = Totals::default();
             }
             _ => {}
         }
@@ -252,7 +290,8 @@ impl Visitor for CollectorVisitor<'_> {
                 _ => {}
             }
         }
-        if let (Tag::Partition, Summary::FetchResponse { partitions, .. }) = (array, &mut c.summary) {
+        if let (Tag::Partition, Summary::FetchResponse { partitions, .. }) = (array, &mut c.summary)
+        {
             push_capped(
                 partitions,
                 FetchedPartition {
@@ -331,7 +370,6 @@ impl Visitor for CollectorVisitor<'_> {
                 }
                 let next = batch.last_offset.saturating_add(1);
                 c.next_offset = Some(c.next_offset.map_or(next, |n| n.max(next)));
-                c.part_totals.add(batch);
             }
             _ => {}
         }
@@ -342,8 +380,13 @@ impl CollectorVisitor<'_> {
     fn set_topic(&mut self, topic: TopicRef) {
         let c = &mut *self.collector;
         c.topic = Some(topic);
-        if let Summary::ProduceRequest { topics, .. } | Summary::FetchResponse { topics, .. } = &mut c.summary {
-            if let Some(last) = topics.last_mut().filter(|l| l.0 != TopicRef::Name(OVERFLOW)) {
+        if let Summary::ProduceRequest { topics, .. } | Summary::FetchResponse { topics, .. } =
+            &mut c.summary
+        {
+            if let Some(last) = topics
+                .last_mut()
+                .filter(|l| l.0 != TopicRef::Name(OVERFLOW))
+            {
                 last.0 = topic;
             }
         }

@@ -48,7 +48,10 @@ impl Topics {
 
     /// The index of a topic name (the overflow index once the limit is reached).
     pub fn intern(&mut self, raw: &[u8]) -> TopicIdx {
-        if let Some(&idx) = std::str::from_utf8(raw).ok().and_then(|s| self.index.get(s)) {
+        if let Some(&idx) = std::str::from_utf8(raw)
+            .ok()
+            .and_then(|s| self.index.get(s))
+        {
             return idx;
         }
         let name = sanitize(raw);

@@ -2,10 +2,14 @@
 //! every version it knows, split at every chunk boundary.
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
 use uuid::Uuid;
 
@@ -14,7 +18,13 @@ const PAYMENTS: Uuid = Uuid::from_u128(0xfeed_0000_0000_0000_0000_0000_0000_0001
 
 fn recorder() -> Recorder {
     let config = Config::default();
-    let id = Identity::resolve(&config, Some("shop".into()), Some("checkout".into()), None, None);
+    let id = Identity::resolve(
+        &config,
+        Some("shop".into()),
+        Some("checkout".into()),
+        None,
+        None,
+    );
     Recorder::new(config, id)
 }
 
@@ -27,7 +37,12 @@ fn framed(header: impl FnOnce(&mut BytesMut), body: impl FnOnce(&mut BytesMut)) 
     out
 }
 
-fn request<M: Encodable + HeaderVersion>(api: i16, version: i16, correlation: i32, msg: &M) -> Vec<u8> {
+fn request<M: Encodable + HeaderVersion>(
+    api: i16,
+    version: i16,
+    correlation: i32,
+    msg: &M,
+) -> Vec<u8> {
     let header = RequestHeader::default()
         .with_request_api_key(api)
         .with_request_api_version(version)
@@ -67,7 +82,10 @@ fn batch(base: i64, n: usize, compression: Compression) -> Bytes {
         })
         .collect();
     let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions { version: 2, compression };
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
     RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
     buf.freeze()
 }
@@ -134,12 +152,17 @@ fn counter(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> u64 {
 }
 
 fn gauge(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> Option<i64> {
-    t.gauges.iter().find(|(name, _)| has(name, metric, labels)).map(|(_, v)| *v)
+    t.gauges
+        .iter()
+        .find(|(name, _)| has(name, metric, labels))
+        .map(|(_, v)| *v)
 }
 
 fn has(name: &str, metric: &str, labels: &[(&str, &str)]) -> bool {
     name.ends_with(&format!(";.;{metric}"))
-        && labels.iter().all(|(k, v)| name.contains(&format!("{k}=.={v};.;")))
+        && labels
+            .iter()
+            .all(|(k, v)| name.contains(&format!("{k}=.={v};.;")))
 }
 
 fn decode_errors(t: &Totalizer) -> u64 {
@@ -172,7 +195,9 @@ fn metadata_response() -> MetadataResponse {
         MetadataResponseTopic::default()
             .with_name(Some(TopicName(StrBytes::from_static_str(name))))
             .with_topic_id(id)
-            .with_partitions(vec![MetadataResponsePartition::default().with_replica_nodes(vec![BrokerId(1)])])
+            .with_partitions(vec![
+                MetadataResponsePartition::default().with_replica_nodes(vec![BrokerId(1)])
+            ])
     };
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
@@ -189,20 +214,24 @@ fn metadata_response() -> MetadataResponse {
 
 fn produce_exchange(version: i16) -> Exchange {
     let by_id = version >= 13;
-    let topic = |name: &'static str, id: Uuid, parts: Vec<produce_request::PartitionProduceData>| {
-        let t = produce_request::TopicProduceData::default().with_partition_data(parts);
-        if by_id {
-            t.with_topic_id(id)
-        } else {
-            t.with_name(TopicName(StrBytes::from_static_str(name)))
-        }
-    };
+    let topic =
+        |name: &'static str, id: Uuid, parts: Vec<produce_request::PartitionProduceData>| {
+            let t = produce_request::TopicProduceData::default().with_partition_data(parts);
+            if by_id {
+                t.with_topic_id(id)
+            } else {
+                t.with_name(TopicName(StrBytes::from_static_str(name)))
+            }
+        };
     let part = |index: i32, records: Bytes| {
         produce_request::PartitionProduceData::default()
             .with_index(index)
             .with_records(Some(records))
     };
-    let orders = concat(&[&batch(0, 3, Compression::None), &batch(3, 5, Compression::Gzip)]);
+    let orders = concat(&[
+        &batch(0, 3, Compression::None),
+        &batch(3, 5, Compression::Gzip),
+    ]);
     let payments = batch(0, 7, Compression::Lz4);
     let payments2 = batch(0, 2, Compression::Zstd);
     let req = ProduceRequest::default()
@@ -210,9 +239,15 @@ fn produce_exchange(version: i16) -> Exchange {
         .with_timeout_ms(1000)
         .with_topic_data(vec![
             topic("orders", ORDERS, vec![part(0, orders)]),
-            topic("payments", PAYMENTS, vec![part(0, payments), part(1, payments2)]),
+            topic(
+                "payments",
+                PAYMENTS,
+                vec![part(0, payments), part(1, payments2)],
+            ),
         ]);
-    let resp_topic = |name: &'static str, id: Uuid, parts: Vec<produce_response::PartitionProduceResponse>| {
+    let resp_topic = |name: &'static str,
+                      id: Uuid,
+                      parts: Vec<produce_response::PartitionProduceResponse>| {
         let t = produce_response::TopicProduceResponse::default().with_partition_responses(parts);
         if by_id {
             t.with_topic_id(id)
@@ -239,8 +274,10 @@ fn produce_exchange(version: i16) -> Exchange {
 fn produce_every_version_every_split() {
     for version in 3..=13 {
         let ex = produce_exchange(version);
-        let orders_bytes = (batch(0, 3, Compression::None).len() + batch(3, 5, Compression::Gzip).len()) as u64;
-        let payments_bytes = (batch(0, 7, Compression::Lz4).len() + batch(0, 2, Compression::Zstd).len()) as u64;
+        let orders_bytes =
+            (batch(0, 3, Compression::None).len() + batch(3, 5, Compression::Gzip).len()) as u64;
+        let payments_bytes =
+            (batch(0, 7, Compression::Lz4).len() + batch(0, 2, Compression::Zstd).len()) as u64;
         every_split(&ex, learn_ids, |t, how| {
             let ctx = format!("produce v{version}, {how}");
             assert_eq!(decode_errors(t), 0, "{ctx}: {:?}", t.counters);
@@ -248,8 +285,16 @@ fn produce_every_version_every_split() {
             let p = [("topic", "payments")];
             assert_eq!(counter(t, "kafka_produced_records_total", &o), 8, "{ctx}");
             assert_eq!(counter(t, "kafka_produced_records_total", &p), 9, "{ctx}");
-            assert_eq!(counter(t, "kafka_produced_bytes_total", &o), orders_bytes, "{ctx}");
-            assert_eq!(counter(t, "kafka_produced_bytes_total", &p), payments_bytes, "{ctx}");
+            assert_eq!(
+                counter(t, "kafka_produced_bytes_total", &o),
+                orders_bytes,
+                "{ctx}"
+            );
+            assert_eq!(
+                counter(t, "kafka_produced_bytes_total", &p),
+                payments_bytes,
+                "{ctx}"
+            );
             let codec = |c| counter(t, "kafka_produced_batches_total", &[("compression", c)]);
             let expected = |n, c| u64::from(entries(&batch(0, n, c)));
             assert_eq!(
@@ -262,12 +307,31 @@ fn produce_every_version_every_split() {
                 ),
                 "{ctx}"
             );
-            assert_eq!(counter(t, "kafka_requests_total", &[("api", "produce")]), 1, "{ctx}");
-            let err = [("api", "produce"), ("topic", "payments"), ("error", "NOT_LEADER_OR_FOLLOWER")];
+            assert_eq!(
+                counter(t, "kafka_requests_total", &[("api", "produce")]),
+                1,
+                "{ctx}"
+            );
+            let err = [
+                ("api", "produce"),
+                ("topic", "payments"),
+                ("error", "NOT_LEADER_OR_FOLLOWER"),
+            ];
             assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
-            let kiali = [("extension", "kafka"), ("dest_name", "orders"), ("source_name", "checkout")];
-            assert_eq!(counter(t, "kiali_ext_tcp_sent_total", &kiali), orders_bytes, "{ctx}");
-            let latency = t.histograms.iter().find(|(n, _)| n.contains("api=.=produce;.;"));
+            let kiali = [
+                ("extension", "kafka"),
+                ("dest_name", "orders"),
+                ("source_name", "checkout"),
+            ];
+            assert_eq!(
+                counter(t, "kiali_ext_tcp_sent_total", &kiali),
+                orders_bytes,
+                "{ctx}"
+            );
+            let latency = t
+                .histograms
+                .iter()
+                .find(|(n, _)| n.contains("api=.=produce;.;"));
             assert_eq!(latency.map(|(_, v)| v.clone()), Some(vec![7]), "{ctx}");
         });
     }
@@ -299,7 +363,10 @@ fn fetch_exchange(version: i16) -> (Exchange, u64) {
             req_topic("payments", PAYMENTS, vec![fp(0, 0)]),
         ]);
     // orders/0: 6 records at offsets 10..16 (hw 20); a cut-off partial batch follows.
-    let full = concat(&[&batch(10, 2, Compression::None), &batch(12, 4, Compression::Zstd)]);
+    let full = concat(&[
+        &batch(10, 2, Compression::None),
+        &batch(12, 4, Compression::Zstd),
+    ]);
     let partial = batch(16, 1, Compression::None);
     assert_eq!(entries(&partial), 1);
     let with_partial = concat(&[&full, &partial[..partial.len() / 2]]);
@@ -344,12 +411,29 @@ fn fetch_every_version_every_split() {
             assert_eq!(counter(t, "kafka_fetched_records_total", &o), 6, "{ctx}");
             assert_eq!(counter(t, "kafka_fetched_bytes_total", &o), bytes, "{ctx}");
             // Lag: hw 20 - next offset 16 on partition 0; hw 9 - asked 4 on partition 1.
-            let lag = |p| gauge(t, "kafka_consumer_lag", &[("topic", "orders"), ("partition", p)]);
+            let lag = |p| {
+                gauge(
+                    t,
+                    "kafka_consumer_lag",
+                    &[("topic", "orders"), ("partition", p)],
+                )
+            };
             assert_eq!((lag("0"), lag("1")), (Some(4), Some(5)), "{ctx}");
-            let err = [("api", "fetch"), ("topic", "payments"), ("error", "NOT_LEADER_OR_FOLLOWER")];
+            let err = [
+                ("api", "fetch"),
+                ("topic", "payments"),
+                ("error", "NOT_LEADER_OR_FOLLOWER"),
+            ];
             assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
-            let edge = [("source_workload", "orders"), ("destination_workload", "checkout")];
-            assert_eq!(counter(t, "istio_tcp_received_bytes_total", &edge), bytes, "{ctx}");
+            let edge = [
+                ("source_workload", "orders"),
+                ("destination_workload", "checkout"),
+            ];
+            assert_eq!(
+                counter(t, "istio_tcp_received_bytes_total", &edge),
+                bytes,
+                "{ctx}"
+            );
         });
     }
 }
@@ -361,17 +445,28 @@ fn metadata_every_version_names_ids_and_errors() {
             requests: request(3, version, 5, &MetadataRequest::default()),
             responses: response(version, 5, &metadata_response()),
         };
-        every_split(&ex, |_| {}, |t, how| {
-            let ctx = format!("metadata v{version}, {how}");
-            assert_eq!(decode_errors(t), 0, "{ctx}");
-            let err = [("api", "metadata"), ("topic", "missing"), ("error", "UNKNOWN_TOPIC_OR_PARTITION")];
-            assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
-        });
+        every_split(
+            &ex,
+            |_| {},
+            |t, how| {
+                let ctx = format!("metadata v{version}, {how}");
+                assert_eq!(decode_errors(t), 0, "{ctx}");
+                let err = [
+                    ("api", "metadata"),
+                    ("topic", "missing"),
+                    ("error", "UNKNOWN_TOPIC_OR_PARTITION"),
+                ];
+                assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
+            },
+        );
         // Ids exist from v10: a later fetch by id resolves to the name.
         let mut rec = recorder();
         run(&ex, 0, &mut rec);
         let idx = rec.topics.by_id(ORDERS.as_bytes());
-        assert_eq!(idx.map(|i| rec.topics.name(i).to_string()), (version >= 10).then(|| "orders".to_string()));
+        assert_eq!(
+            idx.map(|i| rec.topics.name(i).to_string()),
+            (version >= 10).then(|| "orders".to_string())
+        );
     }
 }
 
@@ -380,19 +475,28 @@ fn api_versions_every_version() {
     for version in 0..=4 {
         let resp = ApiVersionsResponse::default()
             .with_error_code(35)
-            .with_api_keys(vec![api_versions_response::ApiVersion::default().with_api_key(0).with_max_version(13)]);
+            .with_api_keys(vec![api_versions_response::ApiVersion::default()
+                .with_api_key(0)
+                .with_max_version(13)]);
         // ApiVersions responses always carry header v0.
         let header = ResponseHeader::default().with_correlation_id(3);
         let ex = Exchange {
             requests: request(18, version, 3, &ApiVersionsRequest::default()),
-            responses: framed(|b| header.encode(b, 0).unwrap(), |b| resp.encode(b, version).unwrap()),
+            responses: framed(
+                |b| header.encode(b, 0).unwrap(),
+                |b| resp.encode(b, version).unwrap(),
+            ),
         };
-        every_split(&ex, |_| {}, |t, how| {
-            let ctx = format!("api_versions v{version}, {how}");
-            assert_eq!(decode_errors(t), 0, "{ctx}");
-            let err = [("api", "api_versions"), ("error", "UNSUPPORTED_VERSION")];
-            assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
-        });
+        every_split(
+            &ex,
+            |_| {},
+            |t, how| {
+                let ctx = format!("api_versions v{version}, {how}");
+                assert_eq!(decode_errors(t), 0, "{ctx}");
+                let err = [("api", "api_versions"), ("error", "UNSUPPORTED_VERSION")];
+                assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
+            },
+        );
     }
 }
 
@@ -413,33 +517,61 @@ fn every_api_key_is_named_and_unknown_ones_are_counted() {
     conn.on_response_data(&[0, 0, 0, 6, 0, 0, 0, 1, 0, 0], 2, &mut rec);
     let mut t = Totalizer::default();
     rec.flush(&mut t);
-    assert_eq!(counter(&t, "kafka_requests_total", &[("api", "heartbeat")]), 1);
-    assert_eq!(counter(&t, "kafka_requests_total", &[("api", "unknown")]), 1);
-    assert_eq!(counter(&t, "kafka_requests_unknown_version_total", &[("api", "produce")]), 1);
+    assert_eq!(
+        counter(&t, "kafka_requests_total", &[("api", "heartbeat")]),
+        1
+    );
+    assert_eq!(
+        counter(&t, "kafka_requests_total", &[("api", "unknown")]),
+        1
+    );
+    assert_eq!(
+        counter(
+            &t,
+            "kafka_requests_unknown_version_total",
+            &[("api", "produce")]
+        ),
+        1
+    );
     assert_eq!(decode_errors(&t), 0, "{:?}", t.counters);
     // Kafka 4.3 has keys 0..=92 (4-7 were inter-broker APIs before KRaft).
     for key in 0..=92 {
-        assert!(kiosk_filter::kafka::tables::api_name(key).is_some(), "key {key}");
+        assert!(
+            kiosk_filter::kafka::tables::api_name(key).is_some(),
+            "key {key}"
+        );
     }
     assert_eq!(kiosk_filter::kafka::tables::api_name(93), None);
-    assert_eq!(kiosk_filter::kafka::tables::api_name(89), Some("streams_group_describe"));
+    assert_eq!(
+        kiosk_filter::kafka::tables::api_name(89),
+        Some("streams_group_describe")
+    );
 }
 
 #[test]
 fn acks_zero_expects_no_response_and_correlation_stays_right() {
     let mut ex = produce_exchange(9);
     // Make the request acks=0 by re-encoding it: no response will come for it.
-    let req = ProduceRequest::default().with_acks(0).with_topic_data(vec![produce_request::TopicProduceData::default()
-        .with_name(TopicName(StrBytes::from_static_str("fire-and-forget")))
-        .with_partition_data(vec![produce_request::PartitionProduceData::default()
-            .with_records(Some(batch(0, 4, Compression::None)))])]);
+    let req = ProduceRequest::default().with_acks(0).with_topic_data(vec![
+        produce_request::TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("fire-and-forget")))
+            .with_partition_data(vec![produce_request::PartitionProduceData::default()
+                .with_records(Some(batch(0, 4, Compression::None)))]),
+    ]);
     let mut requests = request(0, 9, 41, &req);
     requests.extend_from_slice(&ex.requests);
     ex.requests = requests;
     let mut rec = recorder();
     learn_ids(&mut rec);
     let t = run(&ex, 0, &mut rec);
-    assert_eq!(counter(&t, "kafka_produced_records_total", &[("topic", "fire-and-forget")]), 4);
+    assert_eq!(
+        counter(
+            &t,
+            "kafka_produced_records_total",
+            &[("topic", "fire-and-forget")]
+        ),
+        4
+    );
     assert_eq!(counter(&t, "kafka_requests_unanswered_total", &[]), 0);
     assert_eq!(decode_errors(&t), 0);
 }
@@ -454,7 +586,10 @@ fn garbage_and_absurd_lengths_give_up_without_panicking() {
     let mut t = Totalizer::default();
     rec.flush(&mut t);
     let undecodable = [("direction", "request"), ("reason", "bad_frame_size")];
-    assert_eq!(counter(&t, "kafka_connections_undecodable_total", &undecodable), 1);
+    assert_eq!(
+        counter(&t, "kafka_connections_undecodable_total", &undecodable),
+        1
+    );
     assert_eq!(decode_errors(&t), 1);
 
     // Pseudo-random streams of every kind never panic.
@@ -482,7 +617,9 @@ fn hostile_array_counts_and_unknown_correlation_ids_are_counted() {
     let mut rec = recorder();
     let mut conn = Connection::new(&mut rec);
     // Produce v3 claiming 2^31-1 topics in a 30-byte frame.
-    let mut body = vec![0, 0, 0, 3, 0, 0, 0, 9, 0, 0, 0xff, 0xff, 0, 1, 0, 0, 0x03, 0xe8];
+    let mut body = vec![
+        0, 0, 0, 3, 0, 0, 0, 9, 0, 0, 0xff, 0xff, 0, 1, 0, 0, 0x03, 0xe8,
+    ];
     body.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff, 0, 1, b'x', 0, 0, 0, 0, 0]);
     let mut frame = (body.len() as i32).to_be_bytes().to_vec();
     frame.extend_from_slice(&body);
@@ -491,12 +628,29 @@ fn hostile_array_counts_and_unknown_correlation_ids_are_counted() {
     // A response nobody asked for.
     conn.on_response_data(&[0, 0, 0, 4, 0, 0, 0x30, 0x39], 0, &mut rec);
     // The connection still decodes what follows.
-    conn.on_request_data(&request(12, 4, 10, &HeartbeatRequest::default()), 0, &mut rec);
+    conn.on_request_data(
+        &request(12, 4, 10, &HeartbeatRequest::default()),
+        0,
+        &mut rec,
+    );
     let mut t = Totalizer::default();
     rec.flush(&mut t);
-    assert_eq!(counter(&t, "kafka_decode_errors_total", &[("reason", "truncated")]), 1);
-    assert_eq!(counter(&t, "kafka_decode_errors_total", &[("reason", "unknown_correlation_id")]), 1);
-    assert_eq!(counter(&t, "kafka_requests_total", &[("api", "heartbeat")]), 1);
+    assert_eq!(
+        counter(&t, "kafka_decode_errors_total", &[("reason", "truncated")]),
+        1
+    );
+    assert_eq!(
+        counter(
+            &t,
+            "kafka_decode_errors_total",
+            &[("reason", "unknown_correlation_id")]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(&t, "kafka_requests_total", &[("api", "heartbeat")]),
+        1
+    );
     assert!(!conn.gave_up());
 }
 
@@ -507,19 +661,24 @@ fn memory_stays_bounded_whatever_the_message_size() {
     // A 16 MiB produce request and a 50 MiB fetch response, streamed in 64 KiB chunks.
     let big = batch(0, 1, Compression::None);
     let records = Bytes::from(big.repeat((16 << 20) / big.len()));
-    let req = ProduceRequest::default().with_acks(1).with_topic_data(vec![produce_request::TopicProduceData::default()
-        .with_name(TopicName(StrBytes::from_static_str("big")))
-        .with_partition_data(vec![produce_request::PartitionProduceData::default().with_records(Some(records.clone()))])]);
+    let req = ProduceRequest::default().with_acks(1).with_topic_data(vec![
+        produce_request::TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("big")))
+            .with_partition_data(vec![produce_request::PartitionProduceData::default()
+                .with_records(Some(records.clone()))]),
+    ]);
     let mut peak = 0;
     for chunk in request(0, 9, 1, &req).chunks(64 << 10) {
         conn.on_request_data(chunk, 0, &mut rec);
         peak = peak.max(conn.memory_bytes());
     }
-    let fetch = FetchResponse::default().with_responses(vec![fetch_response::FetchableTopicResponse::default()
-        .with_topic(TopicName(StrBytes::from_static_str("big")))
-        .with_partitions(vec![fetch_response::PartitionData::default()
-            .with_high_watermark(1)
-            .with_records(Some(Bytes::from(big.repeat((50 << 20) / big.len()))))])]);
+    let fetch = FetchResponse::default().with_responses(vec![
+        fetch_response::FetchableTopicResponse::default()
+            .with_topic(TopicName(StrBytes::from_static_str("big")))
+            .with_partitions(vec![fetch_response::PartitionData::default()
+                .with_high_watermark(1)
+                .with_records(Some(Bytes::from(big.repeat((50 << 20) / big.len()))))]),
+    ]);
     conn.on_request_data(&request(1, 12, 2, &FetchRequest::default()), 0, &mut rec);
     conn.on_response_data(&response(9, 1, &ProduceResponse::default()), 0, &mut rec);
     for chunk in response(12, 2, &fetch).chunks(64 << 10) {

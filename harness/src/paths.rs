@@ -28,7 +28,11 @@ fn tool(env: &str, candidates: &[PathBuf], what: &str) -> Result<PathBuf> {
     }
     bail!(
         "{what} not found (looked in {}; set {env} to override). Run scripts/setup.sh first.",
-        candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -39,10 +43,18 @@ pub fn envoy() -> Result<PathBuf> {
 
 /// The tansu broker built by `cargo install` into the cache.
 pub fn tansu() -> Result<PathBuf> {
-    tool("KIOSK_TANSU", &[cache().join("tansu-0.6.0/bin/tansu")], "tansu")
+    tool(
+        "KIOSK_TANSU",
+        &[cache().join("tansu-0.6.0/bin/tansu")],
+        "tansu",
+    )
 }
 
 /// The built filter module (scripts/build-filter.sh).
 pub fn filter_wasm() -> Result<PathBuf> {
-    tool("KIOSK_FILTER_WASM", &[root().join("dist/kiosk_filter.wasm")], "dist/kiosk_filter.wasm")
+    tool(
+        "KIOSK_FILTER_WASM",
+        &[root().join("dist/kiosk_filter.wasm")],
+        "dist/kiosk_filter.wasm",
+    )
 }

@@ -29,7 +29,11 @@ fn parse_line(line: &str) -> Option<Sample> {
     let (name, labels, rest) = match line.find('{') {
         Some(open) => {
             let close = line.rfind('}')?;
-            (&line[..open], parse_labels(&line[open + 1..close])?, &line[close + 1..])
+            (
+                &line[..open],
+                parse_labels(&line[open + 1..close])?,
+                &line[close + 1..],
+            )
         }
         None => {
             let space = line.find(' ')?;
@@ -65,7 +69,10 @@ fn parse_labels(s: &str) -> Option<BTreeMap<String, String>> {
             }
         };
         labels.insert(key, value);
-        rest = rest[end + 1..].trim_start().trim_start_matches(',').trim_start();
+        rest = rest[end + 1..]
+            .trim_start()
+            .trim_start_matches(',')
+            .trim_start();
     }
     Some(labels)
 }
@@ -98,7 +105,10 @@ mod tests {
         let samples = parse(text);
         assert_eq!(samples.len(), 3);
         assert_eq!(samples[0].label("topic"), Some("a.b"));
-        assert_eq!(sum(&samples, "kafka_requests_total", &[("api", "produce")]), 12.0);
+        assert_eq!(
+            sum(&samples, "kafka_requests_total", &[("api", "produce")]),
+            12.0
+        );
         assert_eq!(samples[2].label("x"), Some("q\"uote"));
         assert_eq!(samples[1].value, 1.0);
     }

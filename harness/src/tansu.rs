@@ -28,7 +28,10 @@ impl Broker {
             .current_dir(&data)
             .arg("broker")
             .args(["--listener-url", &format!("tcp://127.0.0.1:{port}")])
-            .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{advertised_port}")])
+            .args([
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{advertised_port}"),
+            ])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .args(["--cluster-id", "kiosk"])
             // tansu also reads these from the environment: keep a caller's out of it.
@@ -36,7 +39,10 @@ impl Broker {
             .env_remove("STORAGE_ENGINE")
             .env_remove("LISTENER_URL")
             .env_remove("ADVERTISED_LISTENER_URL")
-            .env("RUST_LOG", std::env::var("KIOSK_TANSU_LOG").unwrap_or_else(|_| "warn".into()));
+            .env(
+                "RUST_LOG",
+                std::env::var("KIOSK_TANSU_LOG").unwrap_or_else(|_| "warn".into()),
+            );
         let mut service = Service::start("tansu", command, dir)?;
         service.wait_for_port(port, Duration::from_secs(60))?;
         Ok(Broker { port, service })

@@ -19,7 +19,13 @@ pub fn run_dir(test: &str) -> Result<PathBuf> {
 
 /// A sidecar for workload `workload` in namespace `shop` with one Kafka listener in front
 /// of `upstream`, the filter configured with `plugin_config`.
-pub fn kafka_sidecar(dir: &std::path::Path, workload: &str, listener: u16, upstream: u16, plugin_config: Value) -> Result<Sidecar> {
+pub fn kafka_sidecar(
+    dir: &std::path::Path,
+    workload: &str,
+    listener: u16,
+    upstream: u16,
+    plugin_config: Value,
+) -> Result<Sidecar> {
     let spec = SidecarSpec {
         workload: workload.into(),
         namespace: "shop".into(),

@@ -161,7 +161,12 @@ const PRODUCE_RESPONSE_PARTITION: &[Field] = &[
 const PRODUCE_RESPONSE_TOPIC: &[Field] = &[
     f(Ty::Str, Tag::TopicName, 0, 12),
     f(Ty::Uuid, Tag::TopicId, 13, ALL),
-    f(Ty::Array(PRODUCE_RESPONSE_PARTITION), Tag::Partition, 0, ALL),
+    f(
+        Ty::Array(PRODUCE_RESPONSE_PARTITION),
+        Tag::Partition,
+        0,
+        ALL,
+    ),
 ];
 pub const PRODUCE_RESPONSE: Message = Message {
     fields: &[

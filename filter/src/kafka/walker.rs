@@ -83,13 +83,23 @@ enum Pending {
     /// The length of a string, bytes, records or array field.
     Len(Field),
     /// The number of tagged fields of a header (`header`) or at the end of a struct.
-    TagCount { header: bool },
+    TagCount {
+        header: bool,
+    },
     /// A tagged field's tag, then its size; `left` counts this field and those after it.
-    TagId { left: u32, header: bool },
-    TagSize { left: u32, header: bool },
+    TagId {
+        left: u32,
+        header: bool,
+    },
+    TagSize {
+        left: u32,
+        header: bool,
+    },
     /// The first bytes of a record-set entry (offset, length, epoch/crc, magic) in a
     /// records field with `left` bytes to go from the entry's start.
-    EntryPrefix { left: u64 },
+    EntryPrefix {
+        left: u64,
+    },
     /// The rest of a v2 batch header; `left` counts from the entry's start.
     BatchRest {
         base_offset: i64,
@@ -113,7 +123,11 @@ enum Step {
     /// Gather exactly `n` bytes into the carry.
     Gather { n: usize, pending: Pending },
     /// Gather an unsigned varint.
-    Varint { pending: Pending, value: u32, shift: u32 },
+    Varint {
+        pending: Pending,
+        value: u32,
+        shift: u32,
+    },
     /// Step over `n` bytes.
     Skip { n: u64, then: Then },
     /// A string body of `len` bytes, reported for `tag` (captured up to MAX_CAPTURE).
@@ -162,7 +176,12 @@ impl Walker {
     }
 
     pub fn for_message(message: &Message, version: i16, header_tags: bool) -> Self {
-        Self::new(message.fields, version, message.is_flexible(version), header_tags)
+        Self::new(
+            message.fields,
+            version,
+            message.is_flexible(version),
+            header_tags,
+        )
     }
 
     pub fn is_done(&self) -> bool {
@@ -263,9 +282,15 @@ impl Walker {
                 n,
                 pending: Pending::Value(field),
             },
-            None if self.flexible && !matches!(field.ty, Ty::LegacyStr) => varint(Pending::Len(field)),
+            None if self.flexible && !matches!(field.ty, Ty::LegacyStr) => {
+                varint(Pending::Len(field))
+            }
             None => Step::Gather {
-                n: if matches!(field.ty, Ty::Str | Ty::LegacyStr) { 2 } else { 4 },
+                n: if matches!(field.ty, Ty::Str | Ty::LegacyStr) {
+                    2
+                } else {
+                    4
+                },
                 pending: Pending::Len(field),
             },
         };
@@ -326,7 +351,12 @@ impl Walker {
     }
 
     /// The length of a variable-size field is known (-1: null).
-    fn length(&mut self, field: Field, len: i64, visitor: &mut impl Visitor) -> Result<(), DecodeError> {
+    fn length(
+        &mut self,
+        field: Field,
+        len: i64,
+        visitor: &mut impl Visitor,
+    ) -> Result<(), DecodeError> {
         if len < -1 {
             return Err(DecodeError::BadLength);
         }
@@ -389,7 +419,12 @@ impl Walker {
         };
     }
 
-    fn gathered(&mut self, n: usize, pending: Pending, visitor: &mut impl Visitor) -> Result<(), DecodeError> {
+    fn gathered(
+        &mut self,
+        n: usize,
+        pending: Pending,
+        visitor: &mut impl Visitor,
+    ) -> Result<(), DecodeError> {
         let bytes = &self.carry[..n];
         match pending {
             Pending::Value(field) => {
@@ -458,12 +493,19 @@ impl Walker {
         Ok(())
     }
 
-    fn varint_done(&mut self, value: u32, pending: Pending, visitor: &mut impl Visitor) -> Result<(), DecodeError> {
+    fn varint_done(
+        &mut self,
+        value: u32,
+        pending: Pending,
+        visitor: &mut impl Visitor,
+    ) -> Result<(), DecodeError> {
         match pending {
             // Compact lengths are stored plus one; 0 is null.
             Pending::Len(field) => return self.length(field, i64::from(value) - 1, visitor),
             Pending::TagCount { header } => self.tagged(value, header, visitor),
-            Pending::TagId { left, header } => self.step = varint(Pending::TagSize { left, header }),
+            Pending::TagId { left, header } => {
+                self.step = varint(Pending::TagSize { left, header })
+            }
             Pending::TagSize { left, header } => {
                 let then = Then::Tagged {
                     left: left - 1,

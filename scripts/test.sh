@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command: set up (idempotent), build the filter module, check formatting and
+# lints, run every test (native decoders, then the real Envoy + tansu + librdkafka tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n==> %s\n' "$*"; }
+
+scripts/setup.sh
+step "build the filter module"
+scripts/build-filter.sh
+step "cargo fmt --check"
+cargo fmt --all --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy -p kiosk-filter --target wasm32-wasip1 --quiet -- -D warnings
+step "cargo test"
+cargo test --workspace

@@ -12,7 +12,7 @@
 
 use crate::correlation::{Correlator, InFlight, Match};
 use crate::frame::{FrameEvent, Framer};
-use crate::kafka::schema::{self, Tag, REQUEST_HEADER, RESPONSE_HEADER};
+use crate::kafka::schema::{self, api, Tag, REQUEST_HEADER, RESPONSE_HEADER};
 use crate::kafka::{DecodeError, Visitor, Walker};
 use crate::metrics::{Peer, Recorder};
 use crate::observe::{Collector, Direction, FetchPosition, Observation, Summary, TopicRef};
@@ -401,35 +401,13 @@ impl Message<'_> {
                     inflight.positions = positions;
                 }
             }
-            Summary::ProduceResponse { errors } => {
-                for (topic, code) in errors {
-                    let topic = Some(topic.resolve(&mut rec.topics));
-                    rec.observe(
-                        peer,
-                        Observation::Error {
-                            api_key: 0,
-                            topic,
-                            code,
-                        },
-                    );
-                }
-            }
+            Summary::ProduceResponse { errors } => report_errors(rec, peer, api::PRODUCE, errors),
             Summary::FetchResponse {
                 errors,
                 topics,
                 partitions,
             } => {
-                for (topic, code) in errors {
-                    let topic = topic.map(|t| t.resolve(&mut rec.topics));
-                    rec.observe(
-                        peer,
-                        Observation::Error {
-                            api_key: 1,
-                            topic,
-                            code,
-                        },
-                    );
-                }
+                report_errors(rec, peer, api::FETCH, errors);
                 for (topic, totals) in topics {
                     let topic = topic.resolve(&mut rec.topics);
                     if totals.batches > 0 {
@@ -465,32 +443,37 @@ impl Message<'_> {
                 }
             }
             Summary::Metadata { errors } => {
-                for (topic, code) in errors {
-                    let topic = topic.map(|t| t.resolve(&mut rec.topics));
-                    rec.observe(
-                        peer,
-                        Observation::Error {
-                            api_key: 3,
-                            topic,
-                            code,
-                        },
-                    );
-                }
+                report_errors(rec, peer, api::METADATA, errors);
             }
             Summary::ApiVersions { error } => {
-                if error != 0 {
-                    let (api_key, topic, code) = (18, None, error);
-                    rec.observe(
-                        peer,
-                        Observation::Error {
-                            api_key,
-                            topic,
-                            code,
-                        },
-                    );
-                }
+                let errors = if error != 0 {
+                    vec![(None, error)]
+                } else {
+                    Vec::new()
+                };
+                report_errors(rec, peer, api::API_VERSIONS, errors);
             }
         }
+    }
+}
+
+/// Report the non-zero error codes of a response, topic-level or not.
+fn report_errors(
+    rec: &mut Recorder,
+    peer: Peer,
+    api_key: i16,
+    errors: Vec<(Option<TopicRef>, i16)>,
+) {
+    for (topic, code) in errors {
+        let topic = topic.map(|t| t.resolve(&mut rec.topics));
+        rec.observe(
+            peer,
+            Observation::Error {
+                api_key,
+                topic,
+                code,
+            },
+        );
     }
 }
 

@@ -147,7 +147,7 @@ pub enum Summary {
         positions: Vec<FetchPosition>,
     },
     ProduceResponse {
-        errors: Vec<(TopicRef, i16)>,
+        errors: Vec<(Option<TopicRef>, i16)>,
     },
     FetchResponse {
         errors: Vec<(Option<TopicRef>, i16)>,
@@ -283,10 +283,9 @@ impl Visitor for CollectorVisitor<'_> {
         if matches!(array, Tag::Topic | Tag::Partition) && c.error != 0 {
             let code = std::mem::take(&mut c.error);
             match &mut c.summary {
-                Summary::ProduceResponse { errors } => push_capped(errors, (topic, code)),
-                Summary::FetchResponse { errors, .. } | Summary::Metadata { errors } => {
-                    push_capped(errors, (Some(topic), code))
-                }
+                Summary::ProduceResponse { errors }
+                | Summary::FetchResponse { errors, .. }
+                | Summary::Metadata { errors } => push_capped(errors, (Some(topic), code)),
                 _ => {}
             }
         }

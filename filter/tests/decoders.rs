@@ -695,3 +695,34 @@ fn memory_stays_bounded_whatever_the_message_size() {
     assert!(counter(&t, "kafka_fetched_records_total", &[("topic", "big")]) > 0);
     assert!(peak < 16 << 10, "peak per-connection memory {peak} bytes");
 }
+
+#[test]
+fn client_id_label_and_topic_cap_apply_to_every_series() {
+    let config = Config::from_json(
+        br#"{"client_id_label": true, "max_topics": 1, "topic_overflow_label": "_more"}"#,
+    )
+    .unwrap();
+    let id = Identity::resolve(
+        &config,
+        Some("shop".into()),
+        Some("checkout".into()),
+        None,
+        None,
+    );
+    let mut rec = Recorder::new(config, id);
+    let t = run(&produce_exchange(8), 0, &mut rec);
+    // "orders" took the only slot; "payments" is reported under the overflow value.
+    let orders = [("topic", "orders"), ("client_id", "test-client")];
+    let more = [("topic", "_more"), ("client_id", "test-client")];
+    assert_eq!(counter(&t, "kafka_produced_records_total", &orders), 8);
+    assert_eq!(counter(&t, "kafka_produced_records_total", &more), 9);
+    assert_eq!(
+        counter(
+            &t,
+            "kafka_requests_total",
+            &[("api", "produce"), ("client_id", "test-client")]
+        ),
+        1
+    );
+    assert_eq!(rec.topics.len(), 1);
+}

@@ -726,3 +726,43 @@ fn client_id_label_and_topic_cap_apply_to_every_series() {
     );
     assert_eq!(rec.topics.len(), 1);
 }
+
+/// Produce v2 (pre-transactions, still sent by old clients) is v3 without the leading
+/// nullable transactional id; the response layouts are identical. Derive it from v3.
+#[test]
+fn produce_v2_as_old_clients_send_it() {
+    let v3 = produce_exchange(3);
+    // size(4) api_key(2) version(2) correlation(4) client_id(2 + 11) | transactional_id(2: null)
+    let header_end = 4 + 2 + 2 + 4 + 2 + "test-client".len();
+    assert_eq!(
+        &v3.requests[header_end..header_end + 2],
+        &[0xff, 0xff],
+        "null transactional id"
+    );
+    let mut requests = v3.requests[..header_end].to_vec();
+    requests.extend_from_slice(&v3.requests[header_end + 2..]);
+    let size = (requests.len() - 4) as i32;
+    requests[..4].copy_from_slice(&size.to_be_bytes());
+    requests[7] = 2; // api_version
+    let ex = Exchange {
+        requests,
+        responses: v3.responses,
+    };
+    every_split(
+        &ex,
+        |_| {},
+        |t, how| {
+            assert_eq!(decode_errors(t), 0, "produce v2, {how}");
+            assert_eq!(
+                counter(t, "kafka_produced_records_total", &[("topic", "orders")]),
+                8,
+                "produce v2, {how}"
+            );
+            assert_eq!(
+                counter(t, "kafka_produced_records_total", &[("topic", "payments")]),
+                9,
+                "produce v2, {how}"
+            );
+        },
+    );
+}

@@ -450,7 +450,8 @@ impl Walker {
                 let magic = bytes[16];
                 let entry = 12 + length.max(0) as u64;
                 let after_prefix = left - ENTRY_PREFIX as u64;
-                if length < 0 {
+                // An entry shorter than the prefix just read cannot be a message.
+                if length < 0 || entry < ENTRY_PREFIX as u64 {
                     return Err(DecodeError::BadRecordBatch);
                 }
                 if entry > left {

@@ -808,7 +808,7 @@ fn random_bodies_behind_valid_headers_never_panic() {
     };
     for (api, versions) in [(0i16, 0..=13i16), (1, 0..=18), (3, 0..=13), (18, 0..=4)] {
         for version in versions {
-            for round in 0..40 {
+            for round in 0..40i32 {
                 let mut rec = recorder();
                 let mut conn = Connection::new(&mut rec);
                 let len = (next() % 200) as usize;
@@ -825,13 +825,13 @@ fn random_bodies_behind_valid_headers_never_panic() {
                 let mut req = vec![0, 0, 0, 0];
                 req.extend_from_slice(&api.to_be_bytes());
                 req.extend_from_slice(&version.to_be_bytes());
-                req.extend_from_slice(&(round as i32).to_be_bytes());
+                req.extend_from_slice(&round.to_be_bytes());
                 req.extend_from_slice(&[0, 1, b'c']);
                 req.extend_from_slice(&body);
                 let size = (req.len() - 4) as i32;
                 req[..4].copy_from_slice(&size.to_be_bytes());
                 let mut resp = (4 + body.len() as i32).to_be_bytes().to_vec();
-                resp.extend_from_slice(&(round as i32).to_be_bytes());
+                resp.extend_from_slice(&round.to_be_bytes());
                 resp.extend_from_slice(&body);
                 for chunk in req.chunks(7) {
                     conn.on_request_data(chunk, 0, &mut rec);

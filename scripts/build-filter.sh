@@ -8,13 +8,14 @@ run() { echo "+ $*"; if [[ "${DRY_RUN:-0}" != 1 ]]; then "$@"; fi; }
 [[ "${1:-}" == "--dry-run" ]] && DRY_RUN=1
 
 out=dist/kiosk_filter.wasm
+built="${CARGO_TARGET_DIR:-target}/wasm32-wasip1/wasm/kiosk_filter.wasm"
 run cargo build --quiet -p kiosk-filter --target wasm32-wasip1 --profile wasm
 run mkdir -p dist
 if command -v wasm-opt >/dev/null; then
   run wasm-opt -O3 --strip-debug --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
-    --enable-mutable-globals target/wasm32-wasip1/wasm/kiosk_filter.wasm -o "$out"
+    --enable-mutable-globals "$built" -o "$out"
 else
   echo "warning: wasm-opt not found (run scripts/setup.sh); copying the unoptimised module" >&2
-  run cp target/wasm32-wasip1/wasm/kiosk_filter.wasm "$out"
+  run cp "$built" "$out"
 fi
 [[ "${DRY_RUN:-0}" == 1 ]] || echo "built $out ($(stat -c %s "$out") bytes)"

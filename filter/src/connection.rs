@@ -15,7 +15,7 @@ use crate::frame::{FrameEvent, Framer};
 use crate::kafka::schema::{self, api, Tag, REQUEST_HEADER, RESPONSE_HEADER};
 use crate::kafka::{DecodeError, Visitor, Walker};
 use crate::metrics::{Peer, Recorder};
-use crate::observe::{Collector, Direction, FetchPosition, Observation, Summary, TopicRef};
+use crate::observe::{Collector, Direction, Observation, Summary, TopicRef};
 use crate::topics::Topics;
 
 /// Smallest request: api key, version, correlation id, client id length.
@@ -138,9 +138,7 @@ impl Connection {
             } => {
                 std::mem::size_of::<Walker>()
                     + summary_bytes(&collector.summary)
-                    + request.as_ref().map_or(0, |r| {
-                        r.positions.capacity() * std::mem::size_of::<FetchPosition>()
-                    })
+                    + request.as_ref().map_or(0, |r| heap_bytes(&r.positions))
             }
             _ => 0,
         };
@@ -190,26 +188,23 @@ impl Connection {
 }
 
 fn summary_bytes(summary: &Summary) -> usize {
-    use std::mem::size_of_val;
-    let vec = |len: usize, one: usize| len * one;
     match summary {
-        Summary::ProduceRequest { topics, .. } => {
-            vec(topics.capacity(), size_of_val(&topics.first()))
-        }
-        Summary::FetchRequest { positions } => {
-            vec(positions.capacity(), size_of::<FetchPosition>())
-        }
-        Summary::ProduceResponse { errors } => vec(errors.capacity(), 24),
+        Summary::ProduceRequest { topics, .. } => heap_bytes(topics),
+        Summary::FetchRequest { positions } => heap_bytes(positions),
+        Summary::ProduceResponse { errors } | Summary::Metadata { errors } => heap_bytes(errors),
         Summary::FetchResponse {
             errors,
             topics,
             partitions,
-        } => {
-            vec(errors.capacity(), 24) + vec(topics.capacity(), 64) + vec(partitions.capacity(), 48)
-        }
-        Summary::Metadata { errors } => vec(errors.capacity(), 24),
+        } => heap_bytes(errors) + heap_bytes(topics) + heap_bytes(partitions),
         Summary::ApiVersions { .. } => 0,
     }
+}
+
+/// The heap a vector of plain elements holds: its capacity, not its length, is what is
+/// allocated.
+pub(crate) fn heap_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * std::mem::size_of::<T>()
 }
 
 /// The frame being decoded in one direction, with what it may touch.

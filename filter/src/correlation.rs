@@ -103,7 +103,7 @@ impl Correlator {
             + self
                 .queue
                 .iter()
-                .map(|r| r.positions.capacity() * std::mem::size_of::<FetchPosition>())
+                .map(|r| crate::connection::heap_bytes(&r.positions))
                 .sum::<usize>()
     }
 }

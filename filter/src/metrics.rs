@@ -45,12 +45,16 @@ pub const LABELS: &[&str] = &[
     "source_workload",
     "source_workload_namespace",
     "source_canonical_service",
+    "source_canonical_revision",
     "source_app",
     "destination_cluster",
     "destination_workload",
     "destination_workload_namespace",
     "destination_canonical_service",
+    "destination_canonical_revision",
     "destination_app",
+    "destination_service_namespace",
+    "destination_service",
     "destination_service_name",
     "request_protocol",
     "response_flags",
@@ -483,7 +487,10 @@ impl Recorder {
 
     /// Istio TCP labels for topic -> consumer: Kiali attaches an extension edge only to
     /// service nodes, so the consumer side is reported the way Istio reports TCP traffic
-    /// received by a workload (see README, "Kiali edges").
+    /// received by a workload (see README, "Kiali edges"). Every label Kiali's TCP graph
+    /// query groups by is present (a series missing one is skipped); the destination
+    /// service is `unknown` so that Kiali draws topic -> workload without injecting a
+    /// service node for a consumer that has none.
     fn render_istio_tcp(&self, s: &mut String, topic: &str, secure: bool) {
         let kiali = &self.config.kiali;
         let id = &self.identity;
@@ -492,13 +499,17 @@ impl Recorder {
         push(s, "source_workload", topic);
         push(s, "source_workload_namespace", &kiali.topic_namespace);
         push(s, "source_canonical_service", topic);
+        push(s, "source_canonical_revision", "latest");
         push(s, "source_app", topic);
         push(s, "destination_cluster", &id.cluster);
         push(s, "destination_workload", &id.workload);
         push(s, "destination_workload_namespace", &id.namespace);
         push(s, "destination_canonical_service", &id.app);
+        push(s, "destination_canonical_revision", "latest");
         push(s, "destination_app", &id.app);
-        push(s, "destination_service_name", &id.app);
+        push(s, "destination_service_namespace", &id.namespace);
+        push(s, "destination_service", "unknown");
+        push(s, "destination_service_name", "unknown");
         push(s, "request_protocol", "tcp");
         push(s, "response_flags", "-");
         let policy = if secure { "mutual_tls" } else { "none" };

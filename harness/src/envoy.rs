@@ -16,15 +16,65 @@ use serde_json::{json, Value};
 
 use crate::process::Service;
 
-/// One outbound listener of a sidecar: `port` on loopback forwards to `upstream`.
+/// One listener of a sidecar: `port` on loopback forwards to `upstream`.
 #[derive(Clone, Debug)]
 pub struct Route {
+    /// The destination service host (`rest.pipeline.svc.cluster.local`); it names the
+    /// cluster the way Istio does, `outbound|<port>||<host>`, and `kiosk graph` reads the
+    /// destination back from it.
     pub name: String,
     pub port: u16,
     pub upstream: u16,
-    /// Whether the kiosk filter sits on this listener (Istio: WasmPlugin match ports).
-    pub kafka: bool,
+    pub protocol: Protocol,
+    /// Inbound routes forward to the workload's own port (`inbound|<port>||`).
+    pub inbound: bool,
 }
+
+/// What a listener speaks, which decides its filter chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// The kiosk filter, then `tcp_proxy` (Istio: the WasmPlugin's match ports).
+    Kafka,
+    /// `tcp_proxy` only.
+    Tcp,
+    /// `http_connection_manager` with the router, so requests are counted per cluster.
+    Http,
+}
+
+impl Route {
+    pub fn outbound(host: &str, port: u16, upstream: u16, protocol: Protocol) -> Route {
+        Route {
+            name: host.to_string(),
+            port,
+            upstream,
+            protocol,
+            inbound: false,
+        }
+    }
+
+    pub fn inbound(port: u16, upstream: u16, protocol: Protocol) -> Route {
+        Route {
+            name: String::new(),
+            port,
+            upstream,
+            protocol,
+            inbound: true,
+        }
+    }
+
+    /// The cluster name, as Istio spells it.
+    pub fn cluster(&self) -> String {
+        if self.inbound {
+            format!("inbound|{}||", self.port)
+        } else {
+            format!("outbound|{}||{}", self.upstream, self.name)
+        }
+    }
+}
+
+/// The tag Istio's bootstrap defines for cluster stats: a host with dots
+/// (`x.ns.svc.cluster.local`) stays whole in the `cluster_name` label.
+const CLUSTER_NAME_TAG: &str = r"^cluster\.((.+?(\..+?\.svc\.cluster\.local)?)\.)";
 
 #[derive(Clone, Debug)]
 pub struct SidecarSpec {
@@ -47,21 +97,22 @@ pub fn extra_stat_tags() -> Vec<&'static str> {
 
 impl SidecarSpec {
     pub fn bootstrap(&self) -> Value {
-        let stats_tags: Vec<Value> = extra_stat_tags()
+        let mut stats_tags: Vec<Value> = extra_stat_tags()
             .into_iter()
             .map(|tag| json!({ "tag_name": tag, "regex": kiosk_filter::labels::tag_regex(tag) }))
             .collect();
+        stats_tags.push(json!({ "tag_name": "cluster_name", "regex": CLUSTER_NAME_TAG }));
         let listeners: Vec<Value> = self.routes.iter().map(|r| self.listener(r)).collect();
         let clusters: Vec<Value> = self
             .routes
             .iter()
             .map(|r| {
                 json!({
-                    "name": format!("outbound|{}||{}", r.upstream, r.name),
+                    "name": r.cluster(),
                     "type": "STATIC",
                     "connect_timeout": "2s",
                     "load_assignment": {
-                        "cluster_name": format!("outbound|{}||{}", r.upstream, r.name),
+                        "cluster_name": r.cluster(),
                         "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket(r.upstream) } }] }]
                     }
                 })
@@ -87,9 +138,30 @@ impl SidecarSpec {
     }
 
     fn listener(&self, route: &Route) -> Value {
-        let cluster = format!("outbound|{}||{}", route.upstream, route.name);
+        let cluster = route.cluster();
         let mut filters = Vec::new();
-        if route.kafka {
+        if route.protocol == Protocol::Http {
+            filters.push(json!({
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "stat_prefix": cluster,
+                    "route_config": {
+                        "virtual_hosts": [{
+                            "name": cluster,
+                            "domains": ["*"],
+                            "routes": [{ "match": { "prefix": "/" }, "route": { "cluster": cluster } }]
+                        }]
+                    },
+                    "http_filters": [{
+                        "name": "envoy.filters.http.router",
+                        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
+                    }]
+                }
+            }));
+            return self.listener_with(route, filters);
+        }
+        if route.protocol == Protocol::Kafka {
             filters.push(json!({
                 "name": format!("extensions.istio.io/wasmplugin/{}.kiosk", self.namespace),
                 "typed_config": {
@@ -118,6 +190,10 @@ impl SidecarSpec {
                 "cluster": cluster
             }
         }));
+        self.listener_with(route, filters)
+    }
+
+    fn listener_with(&self, route: &Route, filters: Vec<Value>) -> Value {
         json!({
             "name": format!("127.0.0.1_{}", route.port),
             "address": socket(route.port),

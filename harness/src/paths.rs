@@ -58,3 +58,21 @@ pub fn filter_wasm() -> Result<PathBuf> {
         "dist/kiosk_filter.wasm",
     )
 }
+
+/// SecantusDB, the MongoDB-wire server from PyPI, in the project's `.venv`.
+pub fn secantusd() -> Result<PathBuf> {
+    tool(
+        "KIOSK_SECANTUSD",
+        &[root().join(".venv/bin/secantusd-py")],
+        "secantusd-py (PyPI SecantusDB)",
+    )
+}
+
+/// Prometheus from Debian's `prometheus` package.
+pub fn prometheus() -> Result<PathBuf> {
+    tool(
+        "KIOSK_PROMETHEUS",
+        &[PathBuf::from("/usr/bin/prometheus")],
+        "prometheus (Debian package prometheus)",
+    )
+}

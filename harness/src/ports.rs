@@ -22,3 +22,15 @@ pub fn wait_open(port: u16, timeout: Duration) -> Result<()> {
     }
     bail!("nothing listens on 127.0.0.1:{port} after {timeout:?}")
 }
+
+/// Wait until nothing accepts connections on `port` any more.
+pub fn wait_closed(port: u16, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if TcpStream::connect(("127.0.0.1", port)).is_err() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("127.0.0.1:{port} still accepts connections after {timeout:?}")
+}

@@ -74,9 +74,27 @@ impl Service {
         }
     }
 
+    /// Kill at once (SIGKILL) and reap.
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Ask to stop (SIGTERM), so a database flushes what it holds; kill after `grace`.
+    pub fn terminate(&mut self, grace: Duration) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        if let Ok(None) = self.child.try_wait() {
+            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+            let start = std::time::Instant::now();
+            while start.elapsed() < grace {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        self.stop();
     }
 }
 

@@ -21,11 +21,26 @@ impl Broker {
     /// `advertised_port` in Metadata (a sidecar's listener, so that clients reconnect
     /// through it).
     pub fn start(dir: &Path, port: u16, advertised_port: u16) -> Result<Broker> {
-        let data = dir.join("tansu-data");
-        std::fs::create_dir_all(&data)?;
+        Broker::start_named("tansu", &dir.join("tansu-data"), dir, port, advertised_port)
+    }
+
+    /// Start broker `name` on the sqlite database in `data`, logging into `log_dir`.
+    ///
+    /// tansu brokers keep no state of their own: several on one database are one cluster.
+    /// The local mesh runs one per client workload because Kafka clients reconnect to the
+    /// advertised address, and each workload must reach the cluster through its own
+    /// sidecar (Istio does it with iptables; here each broker advertises that sidecar).
+    pub fn start_named(
+        name: &str,
+        data: &Path,
+        log_dir: &Path,
+        port: u16,
+        advertised_port: u16,
+    ) -> Result<Broker> {
+        std::fs::create_dir_all(data)?;
         let mut command = Command::new(crate::paths::tansu()?);
         command
-            .current_dir(&data)
+            .current_dir(data)
             .arg("broker")
             .args(["--listener-url", &format!("tcp://127.0.0.1:{port}")])
             .args([
@@ -43,7 +58,7 @@ impl Broker {
                 "RUST_LOG",
                 std::env::var("KIOSK_TANSU_LOG").unwrap_or_else(|_| "warn".into()),
             );
-        let mut service = Service::start("tansu", command, dir)?;
+        let mut service = Service::start(name, command, log_dir)?;
         service.wait_for_port(port, Duration::from_secs(60))?;
         Ok(Broker { port, service })
     }

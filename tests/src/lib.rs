@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use kiosk_harness::envoy::{Route, Sidecar, SidecarSpec};
+use kiosk_harness::envoy::{Protocol, Route, Sidecar, SidecarSpec};
 use kiosk_harness::{paths, ports};
 use serde_json::Value;
 
@@ -31,12 +31,7 @@ pub fn kafka_sidecar(
         namespace: "shop".into(),
         app: workload.into(),
         admin_port: ports::free()?,
-        routes: vec![Route {
-            name: "kafka".into(),
-            port: listener,
-            upstream,
-            kafka: true,
-        }],
+        routes: vec![Route::outbound("kafka", listener, upstream, Protocol::Kafka)],
         plugin_config,
         wasm: paths::filter_wasm()?,
         concurrency: 2,

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kiosk_harness::cli::main()
+}

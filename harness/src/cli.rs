@@ -1,0 +1,128 @@
+//! The `kiosk` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::{graph, mesh, pipeline, prometheus};
+
+/// kiosk: Kafka-in-Istio Observability and Security Kit.
+///
+/// `kiosk up` runs the test pipeline (REST -> topic -> mirror -> topic -> MongoDB) on this
+/// machine, each workload behind a real Envoy sidecar with the kiosk filter, verifies the
+/// data and prints the traffic graph Kiali would draw.
+#[derive(Parser, Debug)]
+#[command(name = "kiosk", version, about, long_about)]
+struct Cli {
+    /// Where the local mesh keeps its state and run directories.
+    #[arg(long, env = "KIOSK_HOME", global = true)]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Bring the local mesh up, run the pipeline, verify, print the graph.
+    Up(mesh::UpArgs),
+    /// Stop the local mesh started by `kiosk up` (and nothing else).
+    Down,
+    /// Print the traffic graph from Prometheus and write it as SVG and HTML.
+    Graph(GraphArgs),
+    /// HTTP entry compatible with the Strimzi Kafka Bridge produce API.
+    Rest(pipeline::rest::Args),
+    /// Copy each record of one topic to another (at least once).
+    Mirror(pipeline::mirror::Args),
+    /// Write each record of a topic into MongoDB, idempotently.
+    MongoSink(pipeline::sink::Args),
+    /// Post N records to the REST entry.
+    Producer(pipeline::producer::Args),
+    /// Check the topics and the collection hold exactly what was sent.
+    Verify(pipeline::verify::Args),
+}
+
+#[derive(clap::Args, Debug)]
+struct GraphArgs {
+    /// Prometheus base URL (default: the running local mesh's).
+    #[arg(long)]
+    prometheus: Option<String>,
+    /// Rate window in seconds (Kiali's graph duration).
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// Print the graph as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Where to write graph.svg and graph.html (default: the run directory).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KIOSK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kiosk: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("kiosk: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<bool> {
+    let home = cli.home.unwrap_or_else(mesh::default_home);
+    match cli.command {
+        Cmd::Up(args) => mesh::up(&home, &args).await,
+        Cmd::Down => mesh::down(&home).map(|()| true),
+        Cmd::Graph(args) => graph_command(&home, args).await.map(|()| true),
+        Cmd::Rest(args) => pipeline::rest::run(args).await.map(|()| true),
+        Cmd::Mirror(args) => pipeline::mirror::run(args).await.map(|()| true),
+        Cmd::MongoSink(args) => pipeline::sink::run(args).await.map(|()| true),
+        Cmd::Producer(args) => pipeline::producer::run(args).await.map(|()| true),
+        Cmd::Verify(args) => pipeline::verify::run(args).await,
+    }
+}
+
+async fn graph_command(home: &std::path::Path, args: GraphArgs) -> Result<()> {
+    let state = mesh::read_state(home)?;
+    let url = match (&args.prometheus, state.as_ref().and_then(|s| s.prometheus.clone())) {
+        (Some(url), _) => url.clone(),
+        (None, Some(url)) => url,
+        (None, None) => anyhow::bail!(
+            "no local mesh is running (no {}): start one with `kiosk up`, or pass --prometheus URL",
+            mesh::state_path(home).display()
+        ),
+    };
+    let prom = prometheus::PromClient::new(&url)?;
+    let options = graph::Options {
+        duration_secs: args.duration,
+        ..graph::Options::default()
+    };
+    let g = graph::build(&prom, &options).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&g)?);
+    } else {
+        println!("kiosk graph (Prometheus {url}, rates over the last {} s):", args.duration);
+        print!("{}", g.to_text());
+    }
+    let out = args.out.or_else(|| state.map(|s| s.run_dir));
+    if let Some(dir) = out {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("graph.svg"), g.to_svg())?;
+        std::fs::write(dir.join("graph.html"), g.to_html(&url))?;
+        eprintln!("graph picture: {}", dir.join("graph.html").display());
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! The MongoDB-wire server of the local mesh: SecantusDB (PyPI), with SCRAM-SHA-256
+//! authentication and a per-run user whose password is never the default.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use mongodb::bson::doc;
+
+use crate::process::Service;
+
+/// The application user of the pipeline.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl Credentials {
+    /// A user with a random password (16 bytes of /dev/urandom, hex).
+    pub fn generate(user: &str) -> Result<Credentials> {
+        use std::io::Read;
+        let mut bytes = [0u8; 16];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+        let password = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Credentials {
+            user: user.to_string(),
+            password,
+        })
+    }
+
+    /// A connection string to `127.0.0.1:port` (a sidecar listener, or the server).
+    pub fn uri(&self, port: u16) -> String {
+        format!(
+            "mongodb://{}:{}@127.0.0.1:{port}/?authSource=admin&authMechanism=SCRAM-SHA-256&directConnection=true",
+            self.user, self.password
+        )
+    }
+}
+
+pub struct MongoServer {
+    pub port: u16,
+    pub service: Service,
+}
+
+impl MongoServer {
+    /// Start SecantusDB on `port` with its data in `dir`, create `credentials` as a user
+    /// (the server's documented way: once without auth), then run it with `--auth`.
+    pub async fn start(dir: &Path, port: u16, credentials: &Credentials) -> Result<MongoServer> {
+        let data = dir.join("secantus-data");
+        std::fs::create_dir_all(&data)?;
+        {
+            let mut setup = MongoServer::spawn("mongodb-setup", dir, &data, port, false)?;
+            provision(port, credentials)
+                .await
+                .with_context(|| format!("creating the MongoDB user; log: {}", setup.service.log.display()))?;
+            // A graceful stop: SecantusDB writes the user out on shutdown.
+            setup.service.terminate(Duration::from_secs(15));
+        }
+        crate::ports::wait_closed(port, Duration::from_secs(10))?;
+        MongoServer::spawn("mongodb", dir, &data, port, true)
+    }
+
+    fn spawn(name: &str, dir: &Path, data: &Path, port: u16, auth: bool) -> Result<MongoServer> {
+        let mut command = Command::new(crate::paths::secantusd()?);
+        command
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--storage-path")
+            .arg(data)
+            .args(["--standalone", "--log-level", "WARNING"]);
+        if auth {
+            command.arg("--auth");
+        }
+        let mut service = Service::start(name, command, dir)?;
+        service.wait_for_port(port, Duration::from_secs(60))?;
+        Ok(MongoServer { port, service })
+    }
+}
+
+async fn provision(port: u16, credentials: &Credentials) -> Result<()> {
+    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+    let client = mongodb::Client::with_uri_str(&uri).await?;
+    client
+        .database("admin")
+        .run_command(doc! {
+            "createUser": &credentials.user,
+            "pwd": &credentials.password,
+            "roles": [{ "role": "readWrite", "db": "pipeline" }],
+        })
+        .await?;
+    Ok(())
+}

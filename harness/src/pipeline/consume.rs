@@ -1,0 +1,44 @@
+//! At-least-once consumption shared by `mirror` and `mongo-sink`: take a batch, let the
+//! caller make its output durable, and only then commit the batch's offsets.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+/// Up to `max` messages: waits as long as it takes for the first, then takes what
+/// arrives within `linger` of the previous one.
+pub async fn next_batch(
+    consumer: &StreamConsumer,
+    max: usize,
+    linger: Duration,
+) -> Result<Vec<OwnedMessage>> {
+    let first = consumer.recv().await.context("consuming")?.detach();
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match tokio::time::timeout(linger, consumer.recv()).await {
+            Ok(message) => batch.push(message.context("consuming")?.detach()),
+            Err(_) => break,
+        }
+    }
+    Ok(batch)
+}
+
+/// Commit, per partition, the offset after the last message of `batch`.
+pub fn commit(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> Result<()> {
+    let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for m in batch {
+        let e = next.entry((m.topic().to_string(), m.partition())).or_default();
+        *e = (*e).max(m.offset() + 1);
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), offset) in next {
+        list.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
+    }
+    consumer
+        .commit(&list, CommitMode::Sync)
+        .context("committing offsets")
+}

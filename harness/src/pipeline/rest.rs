@@ -1,0 +1,335 @@
+//! `kiosk rest`: an HTTP entry compatible with the Strimzi Kafka Bridge produce API.
+//!
+//! `POST /topics/{topic}` with `application/vnd.kafka.json.v2+json` (keys and values are
+//! JSON) or `application/vnd.kafka.binary.v2+json` (keys and values are base64), answered
+//! with `{"offsets":[{"partition":..,"offset":..}]}` once every record is acknowledged.
+//! `application/vnd.kafka.text.v2+json` (string keys and values) is accepted too.
+//!
+//! Errors use the Bridge's status codes and body, `{"error_code":<status>,"message":".."}`
+//! (read from strimzi-kafka-bridge's `HttpBridge` and `HttpSourceBridgeEndpoint`):
+//! - a missing or other Content-Type: 400, "Validation error on: The format of the request
+//!   body is not supported";
+//! - a body that is not JSON: 400, "Validation error on: The request body can't be decoded";
+//! - a record of the wrong shape (no `value`, an unknown field): 400, "Validation error on:
+//!   Schema validation error" with `validation_errors`;
+//! - no `records`, an empty list, or a key or value the format cannot carry: 422.
+//!
+//! One deliberate difference: for a topic that does not exist the Bridge's OpenAPI
+//! documents a 404 for the request, while its code answers 200 with a 404 entry per record
+//! after the producer's metadata timeout. kiosk answers the documented 404 at once.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::kafka;
+
+pub const JSON_FORMAT: &str = "application/vnd.kafka.json.v2+json";
+pub const BINARY_FORMAT: &str = "application/vnd.kafka.binary.v2+json";
+pub const TEXT_FORMAT: &str = "application/vnd.kafka.text.v2+json";
+/// The content type of every Bridge answer.
+pub const BRIDGE_RESPONSE: &str = "application/vnd.kafka.v2+json";
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address to serve HTTP on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Kafka bootstrap servers (in the mesh: this workload's sidecar).
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    pub bootstrap: String,
+    /// The Kafka client id.
+    #[arg(long, default_value = "rest")]
+    pub client_id: String,
+}
+
+struct Rest {
+    producer: FutureProducer,
+    /// Topics seen to exist (a topic is not deleted under a running pipeline).
+    known: Mutex<HashSet<String>>,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let producer: FutureProducer = kafka::producer_config(&args.bootstrap, &args.client_id)
+        .create()
+        .context("creating the Kafka producer")?;
+    let state = Arc::new(Rest {
+        producer,
+        known: Mutex::new(HashSet::new()),
+    });
+    let app = Router::new()
+        .route("/topics/{topic}", post(send))
+        .route("/healthy", get(|| async { StatusCode::NO_CONTENT }))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(listen = %args.listen, bootstrap = %args.bootstrap, "rest: serving the Bridge produce API");
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Records {
+    records: Vec<InRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InRecord {
+    #[serde(default)]
+    key: Option<Value>,
+    value: Value,
+    #[serde(default)]
+    partition: Option<i32>,
+    #[serde(default)]
+    headers: Vec<InHeader>,
+    #[serde(default)]
+    timestamp: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InHeader {
+    key: String,
+    /// Base64, as in the Bridge.
+    value: String,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Json,
+    Binary,
+    Text,
+}
+
+/// A record decoded into Kafka bytes.
+struct OutRecord {
+    key: Option<Vec<u8>>,
+    value: Vec<u8>,
+    partition: Option<i32>,
+    headers: Vec<(String, Vec<u8>)>,
+    timestamp: Option<i64>,
+}
+
+/// A request the Bridge refuses: its status, message and, for schema errors, the list of
+/// what failed.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    message: String,
+    validation_errors: Vec<String>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+            validation_errors: Vec::new(),
+        }
+    }
+
+    fn unprocessable(message: impl Into<String>) -> Refusal {
+        Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error_code": self.status.as_u16(), "message": self.message });
+        if !self.validation_errors.is_empty() {
+            body["validation_errors"] = json!(self.validation_errors);
+        }
+        let content_type = [(header::CONTENT_TYPE, BRIDGE_RESPONSE)];
+        (self.status, content_type, body.to_string()).into_response()
+    }
+}
+
+async fn send(
+    State(rest): State<Arc<Rest>>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    let format = match content_type.as_deref() {
+        Some(JSON_FORMAT) => Format::Json,
+        Some(BINARY_FORMAT) => Format::Binary,
+        Some(TEXT_FORMAT) => Format::Text,
+        _ => {
+            let message = "Validation error on: The format of the request body is not supported";
+            return Refusal::new(StatusCode::BAD_REQUEST, message).into_response();
+        }
+    };
+    let records = match decode(format, &body) {
+        Ok(records) => records,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match rest.topic_exists(&topic).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let message = format!("The specified topic was not found: {topic}");
+            return Refusal::new(StatusCode::NOT_FOUND, message).into_response();
+        }
+        Err(e) => {
+            let message = format!("Kafka is not reachable: {e:#}");
+            return Refusal::new(StatusCode::SERVICE_UNAVAILABLE, message).into_response();
+        }
+    }
+    let offsets = rest.produce(&topic, records).await;
+    let body = json!({ "offsets": offsets });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, BRIDGE_RESPONSE)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Parse and decode a request body; a refusal says what is wrong and where.
+fn decode(format: Format, body: &[u8]) -> Result<Vec<OutRecord>, Refusal> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| {
+        let message = "Validation error on: The request body can't be decoded";
+        Refusal::new(StatusCode::BAD_REQUEST, message)
+    })?;
+    if value.get("records").is_none() {
+        return Err(Refusal::unprocessable("the request body has no records"));
+    }
+    let records: Records = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut refusal = Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "Validation error on: Schema validation error",
+        );
+        refusal.validation_errors = vec![format!("{}: {}", e.path(), e.inner())];
+        refusal
+    })?;
+    if records.records.is_empty() {
+        return Err(Refusal::unprocessable("records must not be empty"));
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bytes = |what: &str, i: usize, v: &Value| -> Result<Vec<u8>, Refusal> {
+        match (format, v) {
+            (Format::Json, v) => Ok(serde_json::to_vec(v).unwrap_or_default()),
+            (Format::Binary, Value::String(s)) => b64.decode(s).map_err(|e| {
+                Refusal::unprocessable(format!("records[{i}].{what} is not base64: {e}"))
+            }),
+            (Format::Text, Value::String(s)) => Ok(s.clone().into_bytes()),
+            (Format::Binary, _) => Err(Refusal::unprocessable(format!(
+                "records[{i}].{what} must be a base64 string in {BINARY_FORMAT}"
+            ))),
+            (Format::Text, _) => Err(Refusal::unprocessable(format!(
+                "Because the embedded format is 'text', records[{i}].{what} must be a string"
+            ))),
+        }
+    };
+    let mut out = Vec::with_capacity(records.records.len());
+    for (i, r) in records.records.iter().enumerate() {
+        let key = match &r.key {
+            None | Some(Value::Null) => None,
+            Some(k) => Some(bytes("key", i, k)?),
+        };
+        let mut headers = Vec::with_capacity(r.headers.len());
+        for (j, h) in r.headers.iter().enumerate() {
+            let value = b64.decode(&h.value).map_err(|e| {
+                Refusal::unprocessable(format!("records[{i}].headers[{j}].value is not base64: {e}"))
+            })?;
+            headers.push((h.key.clone(), value));
+        }
+        out.push(OutRecord {
+            key,
+            value: bytes("value", i, &r.value)?,
+            partition: r.partition,
+            headers,
+            timestamp: r.timestamp,
+        });
+    }
+    Ok(out)
+}
+
+impl Rest {
+    async fn topic_exists(self: &Arc<Self>, topic: &str) -> Result<bool> {
+        if self.known.lock().expect("lock").contains(topic) {
+            return Ok(true);
+        }
+        let this = Arc::clone(self);
+        let name = topic.to_string();
+        let exists = tokio::task::spawn_blocking(move || -> Result<bool> {
+            let metadata = this
+                .producer
+                .client()
+                .fetch_metadata(Some(&name), Duration::from_secs(10))
+                .context("Kafka metadata request failed")?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty()))
+        })
+        .await??;
+        if exists {
+            self.known.lock().expect("lock").insert(topic.to_string());
+        }
+        Ok(exists)
+    }
+
+    /// Send every record, then wait for each acknowledgement, in order.
+    async fn produce(&self, topic: &str, records: Vec<OutRecord>) -> Vec<Value> {
+        let mut pending = Vec::with_capacity(records.len());
+        for r in &records {
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for (k, v) in &r.headers {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v),
+                });
+            }
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(topic).payload(r.value.as_slice()).headers(headers);
+            if let Some(key) = &r.key {
+                record = record.key(key.as_slice());
+            }
+            if let Some(p) = r.partition {
+                record = record.partition(p);
+            }
+            if let Some(t) = r.timestamp {
+                record = record.timestamp(t);
+            }
+            pending.push(self.producer.send(record, Duration::from_secs(30)));
+        }
+        let mut offsets = Vec::with_capacity(pending.len());
+        for delivery in futures::future::join_all(pending).await {
+            offsets.push(match delivery {
+                Ok(d) => json!({ "partition": d.partition, "offset": d.offset }),
+                Err((e, _)) => {
+                    let status = match &e {
+                        KafkaError::MessageProduction(
+                            RDKafkaErrorCode::UnknownTopicOrPartition
+                            | RDKafkaErrorCode::UnknownPartition,
+                        ) => StatusCode::NOT_FOUND,
+                        _ => StatusCode::INTERNAL_SERVER_ERROR,
+                    };
+                    json!({ "error_code": status.as_u16(), "message": e.to_string() })
+                }
+            });
+        }
+        offsets
+    }
+}

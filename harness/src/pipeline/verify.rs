@@ -1,0 +1,255 @@
+//! `kiosk verify`: every topic holds the N records sent, and the collection holds exactly
+//! N documents equal to them. On a mismatch it prints what differs and fails.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde_json::Value;
+
+use crate::kafka;
+use crate::pipeline::record::{self, Expected, SEQ_HEADER};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Topics that must each hold the records, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "events,events.mirror")]
+    pub topics: Vec<String>,
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    pub bootstrap: String,
+    #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
+    pub mongodb_uri: String,
+    #[arg(long, default_value = "pipeline")]
+    pub database: String,
+    #[arg(long, default_value = "events")]
+    pub collection: String,
+    /// How many records were sent.
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    pub records: u64,
+    /// The producer's run id.
+    #[arg(long, default_value = "local")]
+    pub run: String,
+    /// How long to wait for the pipeline to deliver everything before comparing.
+    #[arg(long, default_value_t = 180)]
+    pub wait_secs: u64,
+}
+
+/// What one place (a topic or the collection) holds, by key.
+#[derive(Default)]
+struct Seen {
+    /// key -> (value, seq header), the last copy read.
+    records: BTreeMap<String, (Option<Value>, Option<String>)>,
+    total: u64,
+}
+
+/// Differences between what was sent and what one place holds.
+#[derive(Default)]
+pub struct Diff {
+    pub missing: Vec<String>,
+    pub unexpected: Vec<String>,
+    pub different: Vec<String>,
+    pub duplicates: u64,
+}
+
+impl Diff {
+    fn is_clean(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty() && self.different.is_empty()
+    }
+}
+
+pub async fn run(args: Args) -> Result<bool> {
+    let expected = record::expected(&args.run, args.records);
+    let client = mongodb::Client::with_uri_str(&args.mongodb_uri)
+        .await
+        .context("parsing the MongoDB connection string")?;
+    let collection = client
+        .database(&args.database)
+        .collection::<Document>(&args.collection);
+
+    // Wait for delivery: the sink is the last stage.
+    let start = Instant::now();
+    let mut last = u64::MAX;
+    loop {
+        let count = collection.count_documents(doc! {}).await.unwrap_or(0);
+        if count != last {
+            println!("verify: {count}/{} documents in {}.{}", args.records, args.database, args.collection);
+            last = count;
+        }
+        if count >= args.records || start.elapsed() > Duration::from_secs(args.wait_secs) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // A last moment for a duplicate write in flight to land (it would replace, not add).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut ok = true;
+    for topic in &args.topics {
+        let seen = read_topic(&args, topic).await?;
+        let diff = compare(&expected, &seen);
+        ok &= report(&format!("topic {topic}"), &expected, &seen, &diff);
+    }
+    let seen = read_collection(&collection).await?;
+    let diff = compare(&expected, &seen);
+    let exact = seen.total == args.records;
+    ok &= report(
+        &format!("collection {}.{}", args.database, args.collection),
+        &expected,
+        &seen,
+        &diff,
+    ) && exact;
+    if !exact {
+        println!(
+            "verify: FAIL collection holds {} documents, expected exactly {}",
+            seen.total, args.records
+        );
+    }
+    println!(
+        "verify: {} ({} records, run {})",
+        if ok { "PASS" } else { "FAIL" },
+        args.records,
+        args.run
+    );
+    Ok(ok)
+}
+
+fn report(place: &str, expected: &[Expected], seen: &Seen, diff: &Diff) -> bool {
+    let clean = diff.is_clean();
+    println!(
+        "verify: {} {place}: {} of {} records present, {} read{}",
+        if clean { "ok  " } else { "FAIL" },
+        expected.len() - diff.missing.len(),
+        expected.len(),
+        seen.total,
+        if diff.duplicates > 0 {
+            format!(", {} redelivered copies (at least once)", diff.duplicates)
+        } else {
+            String::new()
+        }
+    );
+    let show = |what: &str, list: &[String]| {
+        for line in list.iter().take(20) {
+            println!("verify:   {what} {line}");
+        }
+        if list.len() > 20 {
+            println!("verify:   ... and {} more {what}", list.len() - 20);
+        }
+    };
+    show("- missing", &diff.missing);
+    show("+ unexpected", &diff.unexpected);
+    show("~ different", &diff.different);
+    clean
+}
+
+/// Compare what was sent with what a place holds, by key.
+fn compare(expected: &[Expected], seen: &Seen) -> Diff {
+    let mut diff = Diff {
+        duplicates: seen.total.saturating_sub(seen.records.len() as u64),
+        ..Diff::default()
+    };
+    let keys: BTreeSet<&str> = expected.iter().map(|e| e.key.as_str()).collect();
+    for e in expected {
+        match seen.records.get(&e.key) {
+            None => diff.missing.push(e.key.clone()),
+            Some((value, seq)) => {
+                let seq_ok = seq.as_deref() == Some(e.seq.to_string().as_str());
+                if value.as_ref() != Some(&e.value) || !seq_ok {
+                    diff.different.push(format!(
+                        "{}: expected {} ({SEQ_HEADER}={}), found {} ({SEQ_HEADER}={})",
+                        e.key,
+                        e.value,
+                        e.seq,
+                        value.as_ref().map_or("(not JSON)".into(), |v| v.to_string()),
+                        seq.as_deref().unwrap_or("none")
+                    ));
+                }
+            }
+        }
+    }
+    for key in seen.records.keys() {
+        if !keys.contains(key.as_str()) {
+            diff.unexpected.push(key.clone());
+        }
+    }
+    diff
+}
+
+/// Read every partition of `topic` from the beginning to its high watermark.
+async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
+    let config = kafka::consumer_config(&args.bootstrap, "verify", "verify");
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || -> Result<Seen> {
+        let consumer: BaseConsumer = config.create().context("creating the Kafka consumer")?;
+        let timeout = Duration::from_secs(15);
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .with_context(|| format!("metadata for {topic}"))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        anyhow::ensure!(!partitions.is_empty(), "topic {topic} has no partitions (does it exist?)");
+        let mut remaining = BTreeMap::new();
+        let mut list = TopicPartitionList::new();
+        for p in &partitions {
+            let (low, high) = consumer.fetch_watermarks(&topic, *p, timeout)?;
+            if high > low {
+                remaining.insert(*p, high);
+                list.add_partition_offset(&topic, *p, Offset::Beginning)?;
+            }
+        }
+        consumer.assign(&list)?;
+        let mut seen = Seen::default();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !remaining.is_empty() && Instant::now() < deadline {
+            let Some(message) = consumer.poll(Duration::from_millis(500)) else { continue };
+            let m = message.with_context(|| format!("reading {topic}"))?;
+            if let Some(high) = remaining.get(&m.partition()) {
+                if m.offset() + 1 >= *high {
+                    remaining.remove(&m.partition());
+                }
+            }
+            let key = m.key().map(record::key_text).unwrap_or_default();
+            let value = m.payload().and_then(record::value_json);
+            let seq = m.headers().and_then(|hs| {
+                hs.iter()
+                    .find(|h| h.key == SEQ_HEADER)
+                    .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+            });
+            seen.records.insert(key, (value, seq));
+            seen.total += 1;
+        }
+        anyhow::ensure!(remaining.is_empty(), "reading {topic}: partitions {remaining:?} not read to their end in 120 s");
+        Ok(seen)
+    })
+    .await?
+}
+
+async fn read_collection(collection: &mongodb::Collection<Document>) -> Result<Seen> {
+    let mut cursor = collection.find(doc! {}).await.context("reading the collection")?;
+    let mut seen = Seen::default();
+    while let Some(document) = cursor.try_next().await.context("reading the collection")? {
+        let key = match document.get("_id") {
+            Some(Bson::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        let value = document
+            .get("value")
+            .and_then(|v| serde_json::to_value(v.clone().into_relaxed_extjson()).ok());
+        let seq = document
+            .get_document("headers")
+            .ok()
+            .and_then(|h| h.get_str(SEQ_HEADER).ok().map(str::to_string));
+        seen.records.insert(key, (value, seq));
+        seen.total += 1;
+    }
+    Ok(seen)
+}

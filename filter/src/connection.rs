@@ -324,6 +324,7 @@ impl Message<'_> {
             api_version,
             sent_at_ms: self.now_ms,
             positions: Vec::new(),
+            produced: Vec::new(),
         });
         let body = schema::request(api_key)
             .filter(|_| known)
@@ -383,7 +384,17 @@ impl Message<'_> {
         let rec = &mut *self.rec;
         match summary {
             Summary::ProduceRequest { acks, topics } => {
-                if acks == 0 {
+                // Records count as produced once acknowledged; with acks=0 nothing will
+                // be, and a request the correlator could not keep is counted as sent.
+                let tracked = match self.correlator.last_mut(correlation_id) {
+                    Some(inflight) if acks != 0 => {
+                        inflight.produced = topics;
+                        return;
+                    }
+                    Some(_) => false,
+                    None => true,
+                };
+                if !tracked {
                     self.correlator.cancel(correlation_id);
                 }
                 for (topic, totals) in topics {
@@ -396,7 +407,20 @@ impl Message<'_> {
                     inflight.positions = positions;
                 }
             }
-            Summary::ProduceResponse { errors } => report_errors(rec, peer, api::PRODUCE, errors),
+            Summary::ProduceResponse { errors } => {
+                // A topic with an error in the response has its records of that request
+                // counted as refused (errors are per partition, totals per topic).
+                for (topic, totals) in request.map(|r| r.produced).unwrap_or_default() {
+                    let refused = errors.iter().any(|(t, code)| {
+                        *code != 0 && t.is_some_and(|t| same_topic(t, topic, &mut rec.topics))
+                    });
+                    let topic = topic.resolve(&mut rec.topics);
+                    if !refused {
+                        rec.observe(peer, Observation::Produced { topic, totals });
+                    }
+                }
+                report_errors(rec, peer, api::PRODUCE, errors);
+            }
             Summary::FetchResponse {
                 errors,
                 topics,

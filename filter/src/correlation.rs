@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use crate::observe::FetchPosition;
+use crate::observe::{FetchPosition, TopicRef, Totals};
 
 #[derive(Debug)]
 pub struct InFlight {
@@ -18,6 +18,9 @@ pub struct InFlight {
     pub sent_at_ms: u64,
     /// Fetch requests: the offsets asked for, to compute consumer lag from the response.
     pub positions: Vec<FetchPosition>,
+    /// Produce requests: records per topic, counted as produced when the response
+    /// acknowledges them.
+    pub produced: Vec<(TopicRef, Totals)>,
 }
 
 #[derive(Debug, Default)]
@@ -103,7 +106,10 @@ impl Correlator {
             + self
                 .queue
                 .iter()
-                .map(|r| crate::connection::heap_bytes(&r.positions))
+                .map(|r| {
+                    crate::connection::heap_bytes(&r.positions)
+                        + crate::connection::heap_bytes(&r.produced)
+                })
                 .sum::<usize>()
     }
 }

@@ -63,7 +63,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("KIOSK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -97,7 +100,10 @@ async fn run(cli: Cli) -> Result<bool> {
 
 async fn graph_command(home: &std::path::Path, args: GraphArgs) -> Result<()> {
     let state = mesh::read_state(home)?;
-    let url = match (&args.prometheus, state.as_ref().and_then(|s| s.prometheus.clone())) {
+    let url = match (
+        &args.prometheus,
+        state.as_ref().and_then(|s| s.prometheus.clone()),
+    ) {
         (Some(url), _) => url.clone(),
         (None, Some(url)) => url,
         (None, None) => anyhow::bail!(
@@ -114,7 +120,10 @@ async fn graph_command(home: &std::path::Path, args: GraphArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&g)?);
     } else {
-        println!("kiosk graph (Prometheus {url}, rates over the last {} s):", args.duration);
+        println!(
+            "kiosk graph (Prometheus {url}, rates over the last {} s):",
+            args.duration
+        );
         print!("{}", g.to_text());
     }
     let out = args.out.or_else(|| state.map(|s| s.run_dir));

@@ -167,20 +167,49 @@ pub fn from_samples(o: &Options, results: &[(Source, Vec<Sample>)]) -> Graph {
                 Source::KialiExtension => {
                     let src = node(s.label("source_namespace"), s.label("source_name"));
                     let dst = node(s.label("dest_namespace"), s.label("dest_name"));
-                    graph.add(src, NodeKind::Workload, dst, NodeKind::Topic, "kafka", s.value, "B/s", "kiali_ext_tcp_sent_total");
+                    graph.add(
+                        src,
+                        NodeKind::Workload,
+                        dst,
+                        NodeKind::Topic,
+                        "kafka",
+                        s.value,
+                        "B/s",
+                        "kiali_ext_tcp_sent_total",
+                    );
                 }
                 Source::Istio => {
                     if !seen_series.insert(format!("{:?}", s.labels)) {
                         continue;
                     }
-                    let src = node(s.label("source_workload_namespace"), s.label("source_workload"));
-                    let dst = node(s.label("destination_workload_namespace"), s.label("destination_workload"));
-                    graph.add(src, NodeKind::Topic, dst, NodeKind::Workload, "kafka", s.value, "B/s", "istio_tcp_received_bytes_total");
+                    let src = node(
+                        s.label("source_workload_namespace"),
+                        s.label("source_workload"),
+                    );
+                    let dst = node(
+                        s.label("destination_workload_namespace"),
+                        s.label("destination_workload"),
+                    );
+                    graph.add(
+                        src,
+                        NodeKind::Topic,
+                        dst,
+                        NodeKind::Workload,
+                        "kafka",
+                        s.value,
+                        "B/s",
+                        "istio_tcp_received_bytes_total",
+                    );
                 }
                 Source::EnvoyHttp | Source::EnvoyTcp => {
                     let cluster = s.label("cluster_name");
-                    let Some(dst) = cluster_destination(cluster) else { continue };
-                    if o.kafka_hosts.iter().any(|h| cluster.ends_with(&format!("||{h}"))) {
+                    let Some(dst) = cluster_destination(cluster) else {
+                        continue;
+                    };
+                    if o.kafka_hosts
+                        .iter()
+                        .any(|h| cluster.ends_with(&format!("||{h}")))
+                    {
                         continue;
                     }
                     let key = (s.label("workload").to_string(), cluster.to_string());
@@ -194,13 +223,28 @@ pub fn from_samples(o: &Options, results: &[(Source, Vec<Sample>)]) -> Graph {
                     };
                     let src = node(s.label("namespace"), s.label("workload"));
                     // An HTTP destination is a workload with a sidecar; a TCP one is a service.
-                    let kind = if protocol == "http" { NodeKind::Workload } else { NodeKind::Service };
-                    graph.add(src, NodeKind::Workload, dst, kind, protocol, s.value, unit, metric);
+                    let kind = if protocol == "http" {
+                        NodeKind::Workload
+                    } else {
+                        NodeKind::Service
+                    };
+                    graph.add(
+                        src,
+                        NodeKind::Workload,
+                        dst,
+                        kind,
+                        protocol,
+                        s.value,
+                        unit,
+                        metric,
+                    );
                 }
             }
         }
     }
-    graph.edges.sort_by(|a, b| (&a.source, &a.dest).cmp(&(&b.source, &b.dest)));
+    graph
+        .edges
+        .sort_by(|a, b| (&a.source, &a.dest).cmp(&(&b.source, &b.dest)));
     graph
 }
 
@@ -224,7 +268,17 @@ impl Node {
 
 impl Graph {
     #[allow(clippy::too_many_arguments)]
-    fn add(&mut self, source: Node, source_kind: NodeKind, dest: Node, dest_kind: NodeKind, protocol: &str, rate: f64, unit: &str, metric: &str) {
+    fn add(
+        &mut self,
+        source: Node,
+        source_kind: NodeKind,
+        dest: Node,
+        dest_kind: NodeKind,
+        protocol: &str,
+        rate: f64,
+        unit: &str,
+        metric: &str,
+    ) {
         // A node seen as a topic or service anywhere keeps that kind.
         for (n, k) in [(&source, source_kind), (&dest, dest_kind)] {
             let e = self.kinds.entry(n.id()).or_insert(k);
@@ -249,17 +303,27 @@ impl Graph {
     }
 
     pub fn has_edge(&self, source: &str, dest: &str) -> bool {
-        self.edges.iter().any(|e| e.source.id() == source && e.dest.id() == dest)
+        self.edges
+            .iter()
+            .any(|e| e.source.id() == source && e.dest.id() == dest)
     }
 
     pub fn kind(&self, node: &Node) -> NodeKind {
-        self.kinds.get(&node.id()).copied().unwrap_or(NodeKind::Workload)
+        self.kinds
+            .get(&node.id())
+            .copied()
+            .unwrap_or(NodeKind::Workload)
     }
 
     /// The edges as text, one per line.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let width = self.edges.iter().map(|e| self.label(&e.source).len()).max().unwrap_or(0);
+        let width = self
+            .edges
+            .iter()
+            .map(|e| self.label(&e.source).len())
+            .max()
+            .unwrap_or(0);
         for e in &self.edges {
             let _ = writeln!(
                 out,
@@ -327,7 +391,10 @@ impl Graph {
         let rows = pos.values().map(|p| p.1).max().unwrap_or(0) + 1;
         let (w, h) = (cols as f64 * 190.0 + 40.0, rows as f64 * 130.0 + 60.0);
         let mut s = String::new();
-        let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#);
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+        );
         s.push_str(r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>"##);
         let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
         for e in &self.edges {
@@ -335,13 +402,21 @@ impl Graph {
             let (dx, dy) = (x2 - x1, y2 - y1);
             let len = (dx * dx + dy * dy).sqrt().max(1.0);
             let (ux, uy) = (dx / len, dy / len);
-            let (sx, sy, ex, ey) = (x1 + ux * 26.0, y1 + uy * 26.0, x2 - ux * 28.0, y2 - uy * 28.0);
+            let (sx, sy, ex, ey) = (
+                x1 + ux * 26.0,
+                y1 + uy * 26.0,
+                x2 - ux * 28.0,
+                y2 - uy * 28.0,
+            );
             let colour = match e.protocol.as_str() {
                 "kafka" => "#1f77b4",
                 "http" => "#2ca02c",
                 _ => "#7f7f7f",
             };
-            let _ = writeln!(s, r#"<line x1="{sx:.1}" y1="{sy:.1}" x2="{ex:.1}" y2="{ey:.1}" stroke="{colour}" stroke-width="2" marker-end="url(#arrow)"/>"#);
+            let _ = writeln!(
+                s,
+                r#"<line x1="{sx:.1}" y1="{sy:.1}" x2="{ex:.1}" y2="{ey:.1}" stroke="{colour}" stroke-width="2" marker-end="url(#arrow)"/>"#
+            );
             let _ = writeln!(
                 s,
                 r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{colour}">{} {}</text>"#,
@@ -354,7 +429,9 @@ impl Graph {
         for n in pos.keys() {
             let (x, y) = xy(n);
             let shape = match self.kind(n) {
-                NodeKind::Workload => format!(r##"<circle cx="{x}" cy="{y}" r="22" fill="#e8f1fb" stroke="#1f4e79" stroke-width="2"/>"##),
+                NodeKind::Workload => format!(
+                    r##"<circle cx="{x}" cy="{y}" r="22" fill="#e8f1fb" stroke="#1f4e79" stroke-width="2"/>"##
+                ),
                 NodeKind::Topic => {
                     let pts: Vec<String> = (0..6)
                         .map(|i| {
@@ -362,16 +439,33 @@ impl Graph {
                             format!("{:.1},{:.1}", x + 24.0 * a.cos(), y + 24.0 * a.sin())
                         })
                         .collect();
-                    format!(r##"<polygon points="{}" fill="#fff4e0" stroke="#b36b00" stroke-width="2"/>"##, pts.join(" "))
+                    format!(
+                        r##"<polygon points="{}" fill="#fff4e0" stroke="#b36b00" stroke-width="2"/>"##,
+                        pts.join(" ")
+                    )
                 }
                 NodeKind::Service => format!(
                     r##"<polygon points="{x},{} {},{} {},{}" fill="#eef7ee" stroke="#2d6a2d" stroke-width="2"/>"##,
-                    y - 24.0, x - 22.0, y + 16.0, x + 22.0, y + 16.0
+                    y - 24.0,
+                    x - 22.0,
+                    y + 16.0,
+                    x + 22.0,
+                    y + 16.0
                 ),
             };
             s.push_str(&shape);
-            let _ = writeln!(s, r#"<text x="{x}" y="{}" text-anchor="middle" font-weight="bold">{}</text>"#, y + 42.0, xml(&n.name));
-            let _ = writeln!(s, r##"<text x="{x}" y="{}" text-anchor="middle" fill="#666">{}</text>"##, y + 56.0, xml(&n.namespace));
+            let _ = writeln!(
+                s,
+                r#"<text x="{x}" y="{}" text-anchor="middle" font-weight="bold">{}</text>"#,
+                y + 42.0,
+                xml(&n.name)
+            );
+            let _ = writeln!(
+                s,
+                r##"<text x="{x}" y="{}" text-anchor="middle" fill="#666">{}</text>"##,
+                y + 56.0,
+                xml(&n.namespace)
+            );
         }
         s.push_str("</svg>\n");
         s
@@ -422,7 +516,10 @@ fn rate(value: f64, unit: &str) -> String {
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -431,7 +528,10 @@ mod tests {
 
     fn sample(labels: &[(&str, &str)], value: f64) -> Sample {
         Sample {
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             value,
         }
     }
@@ -446,12 +546,68 @@ mod tests {
     #[test]
     fn samples_become_one_chain_with_kinds_and_no_duplicates() {
         let o = Options::default();
-        let ext = sample(&[("source_namespace", "pipeline"), ("source_name", "rest"), ("dest_namespace", "kafka"), ("dest_name", "events")], 10.0);
-        let istio = sample(&[("source_workload_namespace", "kafka"), ("source_workload", "events"), ("destination_workload_namespace", "pipeline"), ("destination_workload", "mirror")], 5.0);
-        let http = sample(&[("namespace", "pipeline"), ("workload", "producer"), ("cluster_name", "outbound|8080||rest.pipeline.svc.cluster.local")], 2.0);
-        let http_bytes = sample(&[("namespace", "pipeline"), ("workload", "producer"), ("cluster_name", "outbound|8080||rest.pipeline.svc.cluster.local")], 900.0);
-        let kafka_bytes = sample(&[("namespace", "pipeline"), ("workload", "rest"), ("cluster_name", "outbound|9092||kafka-bootstrap.kafka.svc.cluster.local")], 900.0);
-        let mongo = sample(&[("namespace", "pipeline"), ("workload", "mongo-sink"), ("cluster_name", "outbound|27017||mongodb.pipeline.svc.cluster.local")], 300.0);
+        let ext = sample(
+            &[
+                ("source_namespace", "pipeline"),
+                ("source_name", "rest"),
+                ("dest_namespace", "kafka"),
+                ("dest_name", "events"),
+            ],
+            10.0,
+        );
+        let istio = sample(
+            &[
+                ("source_workload_namespace", "kafka"),
+                ("source_workload", "events"),
+                ("destination_workload_namespace", "pipeline"),
+                ("destination_workload", "mirror"),
+            ],
+            5.0,
+        );
+        let http = sample(
+            &[
+                ("namespace", "pipeline"),
+                ("workload", "producer"),
+                (
+                    "cluster_name",
+                    "outbound|8080||rest.pipeline.svc.cluster.local",
+                ),
+            ],
+            2.0,
+        );
+        let http_bytes = sample(
+            &[
+                ("namespace", "pipeline"),
+                ("workload", "producer"),
+                (
+                    "cluster_name",
+                    "outbound|8080||rest.pipeline.svc.cluster.local",
+                ),
+            ],
+            900.0,
+        );
+        let kafka_bytes = sample(
+            &[
+                ("namespace", "pipeline"),
+                ("workload", "rest"),
+                (
+                    "cluster_name",
+                    "outbound|9092||kafka-bootstrap.kafka.svc.cluster.local",
+                ),
+            ],
+            900.0,
+        );
+        let mongo = sample(
+            &[
+                ("namespace", "pipeline"),
+                ("workload", "mongo-sink"),
+                (
+                    "cluster_name",
+                    "outbound|27017||mongodb.pipeline.svc.cluster.local",
+                ),
+            ],
+            300.0,
+        );
         let g = from_samples(
             &o,
             &[
@@ -468,7 +624,10 @@ mod tests {
         assert!(g.has_edge("kafka/events", "pipeline/mirror"));
         assert!(g.has_edge("pipeline/mongo-sink", "pipeline/mongodb"));
         let istio_edge = g.edges.iter().find(|e| e.dest.name == "mirror").unwrap();
-        assert_eq!(istio_edge.rate, 5.0, "a series matched by two queries counts once");
+        assert_eq!(
+            istio_edge.rate, 5.0,
+            "a series matched by two queries counts once"
+        );
         assert_eq!(g.kinds["kafka/events"], NodeKind::Topic);
         assert_eq!(g.kinds["pipeline/mongodb"], NodeKind::Service);
         let svg = g.to_svg();

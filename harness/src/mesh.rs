@@ -120,7 +120,11 @@ fn lock(home: &Path, state: &State) -> Result<()> {
     std::fs::create_dir_all(home)?;
     let path = state_path(home);
     for _ in 0..2 {
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(mut f) => {
                 f.write_all(&serde_json::to_vec_pretty(state)?)?;
                 return Ok(());
@@ -173,15 +177,26 @@ fn stop_processes(procs: &[Proc]) {
 /// `kiosk down`: ask the running `kiosk up` to stop everything, and wait for it.
 pub fn down(home: &Path) -> Result<()> {
     let Some(state) = read_state(home)? else {
-        println!("kiosk: no local mesh is running (no {})", state_path(home).display());
+        println!(
+            "kiosk: no local mesh is running (no {})",
+            state_path(home).display()
+        );
         return Ok(());
     };
     if state.supervisor.is_alive() {
-        println!("kiosk: stopping the mesh of `kiosk up` pid {}", state.supervisor.pid);
+        println!(
+            "kiosk: stopping the mesh of `kiosk up` pid {}",
+            state.supervisor.pid
+        );
         stop_processes(std::slice::from_ref(&state.supervisor));
     }
     // Whatever it could not stop (it was killed, say), stop here.
-    let left: Vec<Proc> = state.processes.iter().filter(|p| p.is_alive()).cloned().collect();
+    let left: Vec<Proc> = state
+        .processes
+        .iter()
+        .filter(|p| p.is_alive())
+        .cloned()
+        .collect();
     if !left.is_empty() {
         stop_processes(&left);
     }
@@ -190,7 +205,11 @@ pub fn down(home: &Path) -> Result<()> {
             std::fs::remove_file(state_path(home))?;
         }
     }
-    println!("kiosk: stopped ({} processes); logs stay in {}", state.processes.len() + 1, state.run_dir.display());
+    println!(
+        "kiosk: stopped ({} processes); logs stay in {}",
+        state.processes.len() + 1,
+        state.run_dir.display()
+    );
     Ok(())
 }
 
@@ -203,7 +222,9 @@ struct Mesh {
 
 impl Mesh {
     fn add(&mut self, service: Service) -> Result<()> {
-        self.state.processes.push(Proc::of(&service.name, service.pid()));
+        self.state
+            .processes
+            .push(Proc::of(&service.name, service.pid()));
         self.services.push(service);
         write_state(&self.home, &self.state)
     }
@@ -282,7 +303,10 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         services: Vec::new(),
     };
     std::fs::create_dir_all(&run_dir)?;
-    println!("kiosk: run directory {} (every process logs there)", run_dir.display());
+    println!(
+        "kiosk: run directory {} (every process logs there)",
+        run_dir.display()
+    );
     // Find every tool before starting anything.
     let wasm = paths::filter_wasm()?;
     paths::envoy()?;
@@ -322,24 +346,62 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let platform = ports::free()?;
     let broker = Broker::start_named("kafka-platform", &data, &run_dir, platform, platform)?;
     mesh.add(broker.service)?;
-    crate::kafka::create_topics(&format!("127.0.0.1:{platform}"), &[TOPIC_IN, TOPIC_OUT], PARTITIONS)
-        .await
-        .context("creating the pipeline's topics")?;
+    crate::kafka::create_topics(
+        &format!("127.0.0.1:{platform}"),
+        &[TOPIC_IN, TOPIC_OUT],
+        PARTITIONS,
+    )
+    .await
+    .context("creating the pipeline's topics")?;
     for w in kafka_clients {
         let k = &kafka[w];
-        let broker = Broker::start_named(&format!("kafka-{w}"), &data, &run_dir, k.broker, k.listener)?;
+        let broker =
+            Broker::start_named(&format!("kafka-{w}"), &data, &run_dir, k.broker, k.listener)?;
         mesh.add(broker.service)?;
     }
 
     step("Envoy sidecars with the kiosk filter");
     let plugin_config = json!({ "kiali": { "topic_namespace": TOPIC_NAMESPACE } });
-    let kafka_route = |w: &str| Route::outbound(KAFKA_HOST, kafka[w].listener, kafka[w].broker, Protocol::Kafka);
+    let kafka_route = |w: &str| {
+        Route::outbound(
+            KAFKA_HOST,
+            kafka[w].listener,
+            kafka[w].broker,
+            Protocol::Kafka,
+        )
+    };
     let sidecars: Vec<(&str, Vec<Route>)> = vec![
-        ("producer", vec![Route::outbound(REST_HOST, p.producer_to_rest, p.rest_inbound, Protocol::Http)]),
-        ("rest", vec![Route::inbound(p.rest_inbound, p.rest_app, Protocol::Http), kafka_route("rest")]),
+        (
+            "producer",
+            vec![Route::outbound(
+                REST_HOST,
+                p.producer_to_rest,
+                p.rest_inbound,
+                Protocol::Http,
+            )],
+        ),
+        (
+            "rest",
+            vec![
+                Route::inbound(p.rest_inbound, p.rest_app, Protocol::Http),
+                kafka_route("rest"),
+            ],
+        ),
         ("mirror", vec![kafka_route("mirror")]),
-        ("mongo-sink", vec![kafka_route("mongo-sink"), Route::outbound(MONGO_HOST, sink_mongo, p.mongodb, Protocol::Tcp)]),
-        ("verify", vec![kafka_route("verify"), Route::outbound(MONGO_HOST, verify_mongo, p.mongodb, Protocol::Tcp)]),
+        (
+            "mongo-sink",
+            vec![
+                kafka_route("mongo-sink"),
+                Route::outbound(MONGO_HOST, sink_mongo, p.mongodb, Protocol::Tcp),
+            ],
+        ),
+        (
+            "verify",
+            vec![
+                kafka_route("verify"),
+                Route::outbound(MONGO_HOST, verify_mongo, p.mongodb, Protocol::Tcp),
+            ],
+        ),
     ];
     let mut targets = Vec::new();
     for (workload, routes) in sidecars {
@@ -391,16 +453,29 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     mesh.phase("running")?;
 
     let run_id = format!("run-{now}");
-    step(&format!("producer: {} records through rest's sidecar", args.records));
+    step(&format!(
+        "producer: {} records through rest's sidecar",
+        args.records
+    ));
     let mut producer = Command::new(&kiosk);
     producer
         .args(["producer", "--url", &rest_url, "--topic", TOPIC_IN])
-        .args(["--records", &args.records.to_string(), "--run", &run_id, "--format", &args.format])
+        .args([
+            "--records",
+            &args.records.to_string(),
+            "--run",
+            &run_id,
+            "--format",
+            &args.format,
+        ])
         .args(["--rate", &args.rate.to_string(), "--batch", "20"]);
     let produced = job("producer", producer, &run_dir)?;
     mesh.check()?;
     if !produced {
-        bail!("the producer failed; see {}", run_dir.join("producer.log").display());
+        bail!(
+            "the producer failed; see {}",
+            run_dir.join("producer.log").display()
+        );
     }
 
     step("verify: topics and collection");
@@ -411,14 +486,21 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         .args(["--records", &args.records.to_string(), "--run", &run_id])
         .env("MONGODB_URI", credentials.uri(verify_mongo));
     let verified = job("verify", verify, &run_dir)?;
-    mesh.phase(if verified { "verified" } else { "verify-failed" })?;
+    mesh.phase(if verified {
+        "verified"
+    } else {
+        "verify-failed"
+    })?;
 
     step("graph: waiting for Prometheus to scrape the final counters");
     let prom = PromClient::new(&prom_url)?;
     wait_for_counters(&prom, args.records).await;
     let options = graph::Options::default();
     let g = graph::build(&prom, &options).await?;
-    println!("kiosk graph (Prometheus {prom_url}, rates over the last {} s):", options.duration_secs);
+    println!(
+        "kiosk graph (Prometheus {prom_url}, rates over the last {} s):",
+        options.duration_secs
+    );
     print!("{}", g.to_text());
     let files = write_graph(&run_dir, &g, &prom_url)?;
     println!("graph picture: {}", files.display());
@@ -494,7 +576,10 @@ fn job(name: &str, mut command: Command, dir: &Path) -> Result<bool> {
     let err_log = log.try_clone()?;
     let err_thread = std::thread::spawn(move || {
         let mut err_log = err_log;
-        for line in stderr.into_iter().flat_map(|s| BufReader::new(s).lines().map_while(Result::ok)) {
+        for line in stderr
+            .into_iter()
+            .flat_map(|s| BufReader::new(s).lines().map_while(Result::ok))
+        {
             let _ = writeln!(err_log, "{line}");
         }
     });
@@ -507,7 +592,10 @@ fn job(name: &str, mut command: Command, dir: &Path) -> Result<bool> {
     let status = child.wait()?;
     let _ = err_thread.join();
     if !status.success() {
-        println!("  {name} exited with {status}; last lines of {}:", log_path.display());
+        println!(
+            "  {name} exited with {status}; last lines of {}:",
+            log_path.display()
+        );
         for line in crate::process::tail(&log_path, 15).lines() {
             println!("    {line}");
         }

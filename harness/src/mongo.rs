@@ -52,9 +52,12 @@ impl MongoServer {
         std::fs::create_dir_all(&data)?;
         {
             let mut setup = MongoServer::spawn("mongodb-setup", dir, &data, port, false)?;
-            provision(port, credentials)
-                .await
-                .with_context(|| format!("creating the MongoDB user; log: {}", setup.service.log.display()))?;
+            provision(port, credentials).await.with_context(|| {
+                format!(
+                    "creating the MongoDB user; log: {}",
+                    setup.service.log.display()
+                )
+            })?;
             // A graceful stop: SecantusDB writes the user out on shutdown.
             setup.service.terminate(Duration::from_secs(15));
         }

@@ -52,7 +52,10 @@ impl PrometheusServer {
         let mut command = Command::new(crate::paths::prometheus()?);
         command
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("prometheus-data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prometheus-data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--storage.tsdb.retention.time=1d");
         let mut service = Service::start("prometheus", command, dir)?;

@@ -31,7 +31,12 @@ pub fn kafka_sidecar(
         namespace: "shop".into(),
         app: workload.into(),
         admin_port: ports::free()?,
-        routes: vec![Route::outbound("kafka", listener, upstream, Protocol::Kafka)],
+        routes: vec![Route::outbound(
+            "kafka",
+            listener,
+            upstream,
+            Protocol::Kafka,
+        )],
         plugin_config,
         wasm: paths::filter_wasm()?,
         concurrency: 2,

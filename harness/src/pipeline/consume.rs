@@ -28,17 +28,29 @@ pub async fn next_batch(
 }
 
 /// Commit, per partition, the offset after the last message of `batch`.
-pub fn commit(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> Result<()> {
+pub async fn commit(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> Result<()> {
     let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
     for m in batch {
-        let e = next.entry((m.topic().to_string(), m.partition())).or_default();
+        let e = next
+            .entry((m.topic().to_string(), m.partition()))
+            .or_default();
         *e = (*e).max(m.offset() + 1);
     }
     let mut list = TopicPartitionList::new();
     for ((topic, partition), offset) in next {
         list.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
     }
-    consumer
-        .commit(&list, CommitMode::Sync)
-        .context("committing offsets")
+    // A commit refused by a busy broker is tried again: giving up would replay the batch.
+    let mut attempt = 1;
+    loop {
+        match consumer.commit(&list, CommitMode::Sync) {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 20 => {
+                tracing::warn!(attempt, error = %e, "commit failed, trying again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e).context("committing offsets"),
+        }
+    }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::message::OwnedMessage;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 
 use crate::kafka;
@@ -23,7 +23,11 @@ pub struct Args {
     #[arg(long, default_value = "events.mirror")]
     pub to: String,
     /// Kafka bootstrap servers (in the mesh: this workload's sidecar).
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
     pub bootstrap: String,
     /// The consumer group.
     #[arg(long, default_value = "mirror")]
@@ -78,8 +82,12 @@ pub async fn run(args: Args) -> Result<()> {
             }
             pending = failed;
         }
-        consume::commit(&consumer, &batch)?;
+        consume::commit(&consumer, &batch).await?;
         mirrored += batch.len() as u64;
-        tracing::info!(batch = batch.len(), total = mirrored, "mirror: batch acknowledged and committed");
+        tracing::info!(
+            batch = batch.len(),
+            total = mirrored,
+            "mirror: batch acknowledged and committed"
+        );
     }
 }

@@ -66,7 +66,11 @@ pub async fn run(args: Args) -> Result<()> {
                 }
             })
             .collect();
-        let content_type = if args.format == "binary" { BINARY_FORMAT } else { JSON_FORMAT };
+        let content_type = if args.format == "binary" {
+            BINARY_FORMAT
+        } else {
+            JSON_FORMAT
+        };
         let response = client
             .post(&url)
             .header("content-type", content_type)
@@ -80,7 +84,10 @@ pub async fn run(args: Args) -> Result<()> {
             bail!("POST {url}: {status}: {body}");
         }
         let offsets = body["offsets"].as_array().cloned().unwrap_or_default();
-        let failed: Vec<&Value> = offsets.iter().filter(|o| o.get("error_code").is_some()).collect();
+        let failed: Vec<&Value> = offsets
+            .iter()
+            .filter(|o| o.get("error_code").is_some())
+            .collect();
         if offsets.len() != chunk.len() || !failed.is_empty() {
             bail!("POST {url}: {} records sent, answer: {body}", chunk.len());
         }

@@ -50,7 +50,11 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Kafka bootstrap servers (in the mesh: this workload's sidecar).
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
     pub bootstrap: String,
     /// The Kafka client id.
     #[arg(long, default_value = "rest")]
@@ -170,7 +174,13 @@ async fn send(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     let format = match content_type.as_deref() {
         Some(JSON_FORMAT) => Format::Json,
         Some(BINARY_FORMAT) => Format::Binary,
@@ -250,7 +260,9 @@ fn decode(format: Format, body: &[u8]) -> Result<Vec<OutRecord>, Refusal> {
         let mut headers = Vec::with_capacity(r.headers.len());
         for (j, h) in r.headers.iter().enumerate() {
             let value = b64.decode(&h.value).map_err(|e| {
-                Refusal::unprocessable(format!("records[{i}].headers[{j}].value is not base64: {e}"))
+                Refusal::unprocessable(format!(
+                    "records[{i}].headers[{j}].value is not base64: {e}"
+                ))
             })?;
             headers.push((h.key.clone(), value));
         }
@@ -290,46 +302,71 @@ impl Rest {
         Ok(exists)
     }
 
-    /// Send every record, then wait for each acknowledgement, in order.
+    /// Send every record and wait for each acknowledgement; a record refused with a
+    /// transient broker error is sent again (a few times) before its error is answered.
     async fn produce(&self, topic: &str, records: Vec<OutRecord>) -> Vec<Value> {
-        let mut pending = Vec::with_capacity(records.len());
-        for r in &records {
-            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
-            for (k, v) in &r.headers {
-                headers = headers.insert(Header {
-                    key: k,
-                    value: Some(v),
-                });
-            }
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(topic).payload(r.value.as_slice()).headers(headers);
-            if let Some(key) = &r.key {
-                record = record.key(key.as_slice());
-            }
-            if let Some(p) = r.partition {
-                record = record.partition(p);
-            }
-            if let Some(t) = r.timestamp {
-                record = record.timestamp(t);
-            }
-            pending.push(self.producer.send(record, Duration::from_secs(30)));
-        }
-        let mut offsets = Vec::with_capacity(pending.len());
-        for delivery in futures::future::join_all(pending).await {
-            offsets.push(match delivery {
-                Ok(d) => json!({ "partition": d.partition, "offset": d.offset }),
-                Err((e, _)) => {
-                    let status = match &e {
-                        KafkaError::MessageProduction(
-                            RDKafkaErrorCode::UnknownTopicOrPartition
-                            | RDKafkaErrorCode::UnknownPartition,
-                        ) => StatusCode::NOT_FOUND,
-                        _ => StatusCode::INTERNAL_SERVER_ERROR,
-                    };
-                    json!({ "error_code": status.as_u16(), "message": e.to_string() })
+        const ATTEMPTS: usize = 5;
+        let mut answers: Vec<Option<Value>> = vec![None; records.len()];
+        let mut pending: Vec<usize> = (0..records.len()).collect();
+        for attempt in 1..=ATTEMPTS {
+            let sends = pending.iter().map(|&i| self.send_one(topic, &records[i]));
+            let results = futures::future::join_all(sends).await;
+            let mut again = Vec::new();
+            for (&i, result) in pending.iter().zip(results) {
+                match result {
+                    Ok((partition, offset)) => {
+                        answers[i] = Some(json!({ "partition": partition, "offset": offset }));
+                    }
+                    Err(e) => {
+                        let status = match &e {
+                            KafkaError::MessageProduction(
+                                RDKafkaErrorCode::UnknownTopicOrPartition
+                                | RDKafkaErrorCode::UnknownPartition,
+                            ) => StatusCode::NOT_FOUND,
+                            _ => StatusCode::INTERNAL_SERVER_ERROR,
+                        };
+                        if status == StatusCode::INTERNAL_SERVER_ERROR && attempt < ATTEMPTS {
+                            tracing::warn!(topic, attempt, error = %e, "rest: produce failed, sending again");
+                            again.push(i);
+                        }
+                        answers[i] = Some(
+                            json!({ "error_code": status.as_u16(), "message": e.to_string() }),
+                        );
+                    }
                 }
+            }
+            if again.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await;
+            pending = again;
+        }
+        answers.into_iter().map(Option::unwrap_or_default).collect()
+    }
+
+    async fn send_one(&self, topic: &str, r: &OutRecord) -> Result<(i32, i64), KafkaError> {
+        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+        for (k, v) in &r.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v),
             });
         }
-        offsets
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
+            .payload(r.value.as_slice())
+            .headers(headers);
+        if let Some(key) = &r.key {
+            record = record.key(key.as_slice());
+        }
+        if let Some(p) = r.partition {
+            record = record.partition(p);
+        }
+        if let Some(t) = r.timestamp {
+            record = record.timestamp(t);
+        }
+        match self.producer.send(record, Duration::from_secs(30)).await {
+            Ok(d) => Ok((d.partition, d.offset)),
+            Err((e, _)) => Err(e),
+        }
     }
 }

@@ -21,7 +21,11 @@ pub struct Args {
     #[arg(long, default_value = "events.mirror")]
     pub topic: String,
     /// Kafka bootstrap servers (in the mesh: this workload's sidecar).
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
     pub bootstrap: String,
     /// MongoDB connection string, credentials included; read from the environment so that
     /// the password stays out of process listings.
@@ -74,9 +78,13 @@ pub async fn run(args: Args) -> Result<()> {
                 }
             }
         }
-        consume::commit(&consumer, &batch)?;
+        consume::commit(&consumer, &batch).await?;
         written += batch.len() as u64;
-        tracing::info!(batch = batch.len(), total = written, "mongo-sink: batch written and committed");
+        tracing::info!(
+            batch = batch.len(),
+            total = written,
+            "mongo-sink: batch written and committed"
+        );
     }
 }
 

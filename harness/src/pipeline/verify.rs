@@ -20,7 +20,11 @@ pub struct Args {
     /// Topics that must each hold the records, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "events,events.mirror")]
     pub topics: Vec<String>,
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
     pub bootstrap: String,
     #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
     pub mongodb_uri: String,
@@ -77,7 +81,10 @@ pub async fn run(args: Args) -> Result<bool> {
     loop {
         let count = collection.count_documents(doc! {}).await.unwrap_or(0);
         if count != last {
-            println!("verify: {count}/{} documents in {}.{}", args.records, args.database, args.collection);
+            println!(
+                "verify: {count}/{} documents in {}.{}",
+                args.records, args.database, args.collection
+            );
             last = count;
         }
         if count >= args.records || start.elapsed() > Duration::from_secs(args.wait_secs) {
@@ -164,7 +171,9 @@ fn compare(expected: &[Expected], seen: &Seen) -> Diff {
                         e.key,
                         e.value,
                         e.seq,
-                        value.as_ref().map_or("(not JSON)".into(), |v| v.to_string()),
+                        value
+                            .as_ref()
+                            .map_or("(not JSON)".into(), |v| v.to_string()),
                         seq.as_deref().unwrap_or("none")
                     ));
                 }
@@ -195,7 +204,10 @@ async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
             .filter(|t| t.name() == topic)
             .flat_map(|t| t.partitions().iter().map(|p| p.id()))
             .collect();
-        anyhow::ensure!(!partitions.is_empty(), "topic {topic} has no partitions (does it exist?)");
+        anyhow::ensure!(
+            !partitions.is_empty(),
+            "topic {topic} has no partitions (does it exist?)"
+        );
         let mut remaining = BTreeMap::new();
         let mut list = TopicPartitionList::new();
         for p in &partitions {
@@ -209,7 +221,9 @@ async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
         let mut seen = Seen::default();
         let deadline = Instant::now() + Duration::from_secs(120);
         while !remaining.is_empty() && Instant::now() < deadline {
-            let Some(message) = consumer.poll(Duration::from_millis(500)) else { continue };
+            let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+                continue;
+            };
             let m = message.with_context(|| format!("reading {topic}"))?;
             if let Some(high) = remaining.get(&m.partition()) {
                 if m.offset() + 1 >= *high {
@@ -226,14 +240,20 @@ async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
             seen.records.insert(key, (value, seq));
             seen.total += 1;
         }
-        anyhow::ensure!(remaining.is_empty(), "reading {topic}: partitions {remaining:?} not read to their end in 120 s");
+        anyhow::ensure!(
+            remaining.is_empty(),
+            "reading {topic}: partitions {remaining:?} not read to their end in 120 s"
+        );
         Ok(seen)
     })
     .await?
 }
 
 async fn read_collection(collection: &mongodb::Collection<Document>) -> Result<Seen> {
-    let mut cursor = collection.find(doc! {}).await.context("reading the collection")?;
+    let mut cursor = collection
+        .find(doc! {})
+        .await
+        .context("reading the collection")?;
     let mut seen = Seen::default();
     while let Some(document) = cursor.try_next().await.context("reading the collection")? {
         let key = match document.get("_id") {

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Set up, build, then run the filter demo: tansu behind a real Envoy sidecar carrying the
-# kiosk filter, real librdkafka producers and a consumer group, and print the per-topic
-# metrics the sidecar exposes on /stats/prometheus.
+# The main job: set up, build, then run the local mesh in a box with `kiosk up --once`:
+# tansu, SecantusDB, Prometheus and one real Envoy sidecar (with the kiosk filter) per
+# workload; the pipeline producer -> rest -> events -> mirror -> events.mirror ->
+# mongo-sink -> MongoDB with 1000 records; verify's result and the Kiali-style graph.
+# Arguments go to `kiosk up` (for example `--records 5000`). To keep the mesh running
+# for a look around, run `target/debug/kiosk up` instead (Ctrl-C or `kiosk down` stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build-filter.sh
-printf '\n==> run: 4 topics (none/gzip/lz4/zstd) produced and consumed through the sidecar\n'
-cargo test --quiet -p kiosk-tests --test envoy_kafka
-stats=target/test-runs/kafka/stats.prom
-printf '\n==> the sidecar'"'"'s Kafka metrics (%s, logs beside it)\n' "$stats"
-grep -E '^(kafka_(produced|fetched)_(records|bytes)_total|kafka_consumer_lag|kafka_requests_total|kafka_produced_batches_total|kiali_ext_tcp_sent_total|istio_tcp_received_bytes_total)' "$stats"
+printf '\n==> build the kiosk CLI\n'
+cargo build --quiet -p kiosk-harness --bin kiosk
+printf '\n==> kiosk up --once %s\n' "$*"
+exec target/debug/kiosk up --once "$@"

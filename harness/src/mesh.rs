@@ -429,6 +429,24 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     mesh.add(prometheus.service)?;
     let prom_url = format!("http://127.0.0.1:{}", p.prometheus);
     mesh.state.prometheus = Some(prom_url.clone());
+    // Prometheus scrapes a new target only after a start-up delay: wait until every
+    // sidecar has been scraped, or the first seconds of traffic would be missing.
+    let prom = PromClient::new(&prom_url)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while prom
+        .sum(r#"count(up{job="envoy-sidecars"} == 1)"#)
+        .await
+        .unwrap_or(0.0)
+        < targets.len() as f64
+    {
+        if Instant::now() > deadline {
+            bail!(
+                "Prometheus did not scrape every sidecar within 60 s; see {}",
+                run_dir.join("prometheus.log").display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let rest_url = format!("http://127.0.0.1:{}", p.producer_to_rest);
     mesh.state.rest_url = Some(rest_url.clone());
 
@@ -493,7 +511,6 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     })?;
 
     step("graph: waiting for Prometheus to scrape the final counters");
-    let prom = PromClient::new(&prom_url)?;
     wait_for_counters(&prom, args.records).await;
     let options = graph::Options::default();
     let g = graph::build(&prom, &options).await?;

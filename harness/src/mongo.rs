@@ -81,6 +81,18 @@ impl MongoServer {
     }
 }
 
+/// A collection of documents, from a connection string.
+pub async fn collection(
+    uri: &str,
+    database: &str,
+    name: &str,
+) -> Result<mongodb::Collection<mongodb::bson::Document>> {
+    let client = mongodb::Client::with_uri_str(uri)
+        .await
+        .context("parsing the MongoDB connection string")?;
+    Ok(client.database(database).collection(name))
+}
+
 async fn provision(port: u16, credentials: &Credentials) -> Result<()> {
     let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
     let client = mongodb::Client::with_uri_str(&uri).await?;

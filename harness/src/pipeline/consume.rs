@@ -6,8 +6,24 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+
+use crate::kafka;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
+
+/// A consumer of `topic` in `group`, committing only when told to.
+pub fn subscribe(
+    bootstrap: &str,
+    client_id: &str,
+    group: &str,
+    topic: &str,
+) -> Result<StreamConsumer> {
+    let consumer: StreamConsumer = kafka::consumer_config(bootstrap, client_id, group)
+        .create()
+        .context("creating the Kafka consumer")?;
+    consumer.subscribe(&[topic])?;
+    Ok(consumer)
+}
 
 /// Up to `max` messages: waits as long as it takes for the first, then takes what
 /// arrives within `linger` of the previous one.

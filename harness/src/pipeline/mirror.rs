@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
@@ -41,11 +40,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let consumer: StreamConsumer =
-        kafka::consumer_config(&args.bootstrap, &args.client_id, &args.group)
-            .create()
-            .context("creating the Kafka consumer")?;
-    consumer.subscribe(&[&args.from])?;
+    let consumer = consume::subscribe(&args.bootstrap, &args.client_id, &args.group, &args.from)?;
     let producer: FutureProducer = kafka::producer_config(&args.bootstrap, &args.client_id)
         .create()
         .context("creating the Kafka producer")?;

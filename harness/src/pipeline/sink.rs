@@ -6,13 +6,11 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mongodb::bson::{doc, Bson, Document};
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::Message;
 
-use crate::kafka;
 use crate::pipeline::{consume, record};
 
 #[derive(clap::Args, Debug)]
@@ -45,17 +43,9 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let consumer: StreamConsumer =
-        kafka::consumer_config(&args.bootstrap, &args.client_id, &args.group)
-            .create()
-            .context("creating the Kafka consumer")?;
-    consumer.subscribe(&[&args.topic])?;
-    let client = mongodb::Client::with_uri_str(&args.mongodb_uri)
-        .await
-        .context("parsing the MongoDB connection string")?;
-    let collection = client
-        .database(&args.database)
-        .collection::<Document>(&args.collection);
+    let consumer = consume::subscribe(&args.bootstrap, &args.client_id, &args.group, &args.topic)?;
+    let collection =
+        crate::mongo::collection(&args.mongodb_uri, &args.database, &args.collection).await?;
     tracing::info!(topic = %args.topic, collection = %args.collection, "mongo-sink: running");
     let mut written = 0u64;
     loop {

@@ -68,12 +68,8 @@ impl Diff {
 
 pub async fn run(args: Args) -> Result<bool> {
     let expected = record::expected(&args.run, args.records);
-    let client = mongodb::Client::with_uri_str(&args.mongodb_uri)
-        .await
-        .context("parsing the MongoDB connection string")?;
-    let collection = client
-        .database(&args.database)
-        .collection::<Document>(&args.collection);
+    let collection =
+        crate::mongo::collection(&args.mongodb_uri, &args.database, &args.collection).await?;
 
     // Wait for delivery: the sink is the last stage.
     let start = Instant::now();

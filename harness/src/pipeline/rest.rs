@@ -370,3 +370,84 @@ impl Rest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(format: Format, body: &str) -> Refusal {
+        match decode(format, body.as_bytes()) {
+            Ok(_) => panic!("{body} was accepted"),
+            Err(r) => r,
+        }
+    }
+
+    #[test]
+    fn bodies_the_bridge_refuses_get_its_status_and_message() {
+        let r = refused(Format::Json, "{not json");
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            r.message,
+            "Validation error on: The request body can't be decoded"
+        );
+
+        let r = refused(Format::Json, r#"{"records":[{"key":"k"}]}"#);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.message, "Validation error on: Schema validation error");
+        assert!(
+            r.validation_errors[0].contains("value"),
+            "{:?}",
+            r.validation_errors
+        );
+
+        let r = refused(Format::Json, r#"{"records":[{"value":1,"colour":"red"}]}"#);
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(
+            r.validation_errors[0].contains("colour"),
+            "{:?}",
+            r.validation_errors
+        );
+
+        assert_eq!(
+            refused(Format::Json, "{}").status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            refused(Format::Json, r#"{"records":[]}"#).status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+
+        let r = refused(Format::Binary, r#"{"records":[{"value":"***"}]}"#);
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            r.message.contains("records[0].value is not base64"),
+            "{}",
+            r.message
+        );
+        let r = refused(Format::Text, r#"{"records":[{"value":{"a":1}}]}"#);
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn formats_decode_to_the_bytes_the_bridge_would_send() {
+        let body = r#"{"records":[{"key":"order-1","value":{"b":2,"a":1},"partition":2,
+            "headers":[{"key":"kiosk-seq","value":"MQ=="}],"timestamp":1700000000000}]}"#;
+        let r = &decode(Format::Json, body.as_bytes()).unwrap()[0];
+        assert_eq!(r.key.as_deref(), Some(&br#""order-1""#[..]));
+        assert_eq!(r.value, br#"{"b":2,"a":1}"#, "JSON as sent, field order kept");
+        assert_eq!(r.partition, Some(2));
+        assert_eq!(r.headers, vec![("kiosk-seq".to_string(), b"1".to_vec())]);
+        assert_eq!(r.timestamp, Some(1_700_000_000_000));
+
+        let body = r#"{"records":[{"key":"b3JkZXItMQ==","value":"aGVsbG8="}]}"#;
+        let r = &decode(Format::Binary, body.as_bytes()).unwrap()[0];
+        assert_eq!(r.key.as_deref(), Some(&b"order-1"[..]));
+        assert_eq!(r.value, b"hello");
+
+        let r = &decode(Format::Text, br#"{"records":[{"value":"plain"}]}"#).unwrap()[0];
+        assert_eq!(
+            (r.key.as_deref(), r.value.as_slice()),
+            (None, &b"plain"[..])
+        );
+    }
+}

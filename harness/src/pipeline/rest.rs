@@ -434,7 +434,10 @@ mod tests {
             "headers":[{"key":"kiosk-seq","value":"MQ=="}],"timestamp":1700000000000}]}"#;
         let r = &decode(Format::Json, body.as_bytes()).unwrap()[0];
         assert_eq!(r.key.as_deref(), Some(&br#""order-1""#[..]));
-        assert_eq!(r.value, br#"{"b":2,"a":1}"#, "JSON as sent, field order kept");
+        assert_eq!(
+            r.value, br#"{"b":2,"a":1}"#,
+            "JSON as sent, field order kept"
+        );
         assert_eq!(r.partition, Some(2));
         assert_eq!(r.headers, vec![("kiosk-seq".to_string(), b"1".to_vec())]);
         assert_eq!(r.timestamp, Some(1_700_000_000_000));

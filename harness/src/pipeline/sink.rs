@@ -25,16 +25,12 @@ pub struct Args {
         default_value = "127.0.0.1:9092"
     )]
     pub bootstrap: String,
-    /// MongoDB connection string, credentials included; read from the environment so that
-    /// the password stays out of process listings.
-    #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
-    pub mongodb_uri: String,
-    #[arg(long, default_value = "pipeline")]
-    pub database: String,
-    #[arg(long, default_value = "events")]
-    pub collection: String,
+    #[command(flatten)]
+    pub mongo: crate::mongo::CollectionArgs,
+    /// The consumer group.
     #[arg(long, default_value = "mongo-sink")]
     pub group: String,
+    /// The Kafka client id.
     #[arg(long, default_value = "mongo-sink")]
     pub client_id: String,
     /// Records per batch (one commit per batch).
@@ -44,9 +40,8 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result<()> {
     let consumer = consume::subscribe(&args.bootstrap, &args.client_id, &args.group, &args.topic)?;
-    let collection =
-        crate::mongo::collection(&args.mongodb_uri, &args.database, &args.collection).await?;
-    tracing::info!(topic = %args.topic, collection = %args.collection, "mongo-sink: running");
+    let collection = args.mongo.open().await?;
+    tracing::info!(topic = %args.topic, collection = %args.mongo.collection, "mongo-sink: running");
     let mut written = 0u64;
     loop {
         let batch = consume::next_batch(&consumer, args.batch, Duration::from_millis(50)).await?;

@@ -20,18 +20,15 @@ pub struct Args {
     /// Topics that must each hold the records, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "events,events.mirror")]
     pub topics: Vec<String>,
+    /// Kafka bootstrap servers (in the mesh: this workload's sidecar).
     #[arg(
         long,
         env = "KAFKA_BOOTSTRAP_SERVERS",
         default_value = "127.0.0.1:9092"
     )]
     pub bootstrap: String,
-    #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
-    pub mongodb_uri: String,
-    #[arg(long, default_value = "pipeline")]
-    pub database: String,
-    #[arg(long, default_value = "events")]
-    pub collection: String,
+    #[command(flatten)]
+    pub mongo: crate::mongo::CollectionArgs,
     /// How many records were sent.
     #[arg(long, short = 'n', default_value_t = 1000)]
     pub records: u64,
@@ -68,8 +65,7 @@ impl Diff {
 
 pub async fn run(args: Args) -> Result<bool> {
     let expected = record::expected(&args.run, args.records);
-    let collection =
-        crate::mongo::collection(&args.mongodb_uri, &args.database, &args.collection).await?;
+    let collection = args.mongo.open().await?;
 
     // Wait for delivery: the sink is the last stage.
     let start = Instant::now();
@@ -79,7 +75,7 @@ pub async fn run(args: Args) -> Result<bool> {
         if count != last {
             println!(
                 "verify: {count}/{} documents in {}.{}",
-                args.records, args.database, args.collection
+                args.records, args.mongo.database, args.mongo.collection
             );
             last = count;
         }
@@ -101,7 +97,10 @@ pub async fn run(args: Args) -> Result<bool> {
     let diff = compare(&expected, &seen);
     let exact = seen.total == args.records;
     ok &= report(
-        &format!("collection {}.{}", args.database, args.collection),
+        &format!(
+            "collection {}.{}",
+            args.mongo.database, args.mongo.collection
+        ),
         &expected,
         &seen,
         &diff,

@@ -232,6 +232,24 @@ impl Sidecar {
         for route in &spec.routes {
             service.wait_for_port(route.port, Duration::from_secs(30))?;
         }
+        // An open port may belong to someone else: Envoy is ready only once it says LIVE
+        // (a listener that cannot bind makes it exit instead).
+        let start = std::time::Instant::now();
+        loop {
+            service.check_running()?;
+            if http_get(spec.admin_port, "/ready").is_ok_and(|body| body.contains("LIVE")) {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                anyhow::bail!(
+                    "{} is not LIVE after 30 s; last lines of {}:\n{}",
+                    service.name,
+                    service.log.display(),
+                    service.log_tail(30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         Ok(Sidecar { spec, service })
     }
 

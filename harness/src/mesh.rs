@@ -271,10 +271,10 @@ struct KafkaPath {
     broker: u16,
 }
 
-fn kafka_path() -> Result<KafkaPath> {
+fn kafka_path(ports: &mut ports::Allocator) -> Result<KafkaPath> {
     Ok(KafkaPath {
-        listener: ports::free()?,
-        broker: ports::free()?,
+        listener: ports.port()?,
+        broker: ports.port()?,
     })
 }
 
@@ -315,21 +315,23 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     paths::prometheus()?;
     let kiosk = std::env::current_exe()?;
 
+    let mut free = ports::Allocator::default();
     let p = Ports {
-        rest_app: ports::free()?,
-        rest_inbound: ports::free()?,
-        producer_to_rest: ports::free()?,
-        mongodb: ports::free()?,
-        prometheus: ports::free()?,
+        rest_app: free.port()?,
+        rest_inbound: free.port()?,
+        producer_to_rest: free.port()?,
+        mongodb: free.port()?,
+        prometheus: free.port()?,
     };
     let kafka_clients = ["rest", "mirror", "mongo-sink", "verify"];
     let mut kafka = std::collections::BTreeMap::new();
     for w in kafka_clients {
-        kafka.insert(w, kafka_path()?);
+        kafka.insert(w, kafka_path(&mut free)?);
     }
-    let mongo_listener = |_: &str| ports::free();
-    let sink_mongo = mongo_listener("mongo-sink")?;
-    let verify_mongo = mongo_listener("verify")?;
+    let sink_mongo = free.port()?;
+    let verify_mongo = free.port()?;
+    let platform = free.port()?;
+    let admin_ports: Vec<u16> = (0..5).map(|_| free.port()).collect::<Result<_>>()?;
 
     step("MongoDB (SecantusDB) with a SCRAM-SHA-256 user");
     let credentials = Credentials::generate("pipeline-writer")?;
@@ -343,7 +345,6 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let data = run_dir.join("tansu-data");
     // The platform's own access (Strimzi's operators reach Kafka without a sidecar): it
     // advertises itself, and creates the topics as KafkaTopic resources would.
-    let platform = ports::free()?;
     let broker = Broker::start_named("kafka-platform", &data, &run_dir, platform, platform)?;
     mesh.add(broker.service)?;
     crate::kafka::create_topics(
@@ -404,12 +405,12 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         ),
     ];
     let mut targets = Vec::new();
-    for (workload, routes) in sidecars {
+    for ((workload, routes), admin_port) in sidecars.into_iter().zip(admin_ports) {
         let spec = SidecarSpec {
             workload: workload.into(),
             namespace: NAMESPACE.into(),
             app: workload.into(),
-            admin_port: ports::free()?,
+            admin_port,
             routes,
             plugin_config: plugin_config.clone(),
             wasm: wasm.clone(),

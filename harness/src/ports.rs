@@ -11,6 +11,24 @@ pub fn free() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Hands out distinct free ports for one run: once a probed port is released the OS may
+/// offer it again, and two listeners on one port is a failed start.
+#[derive(Debug, Default)]
+pub struct Allocator {
+    given: std::collections::HashSet<u16>,
+}
+
+impl Allocator {
+    pub fn port(&mut self) -> Result<u16> {
+        loop {
+            let port = free()?;
+            if self.given.insert(port) {
+                return Ok(port);
+            }
+        }
+    }
+}
+
 /// Wait until something accepts connections on `port`.
 pub fn wait_open(port: u16, timeout: Duration) -> Result<()> {
     let start = Instant::now();

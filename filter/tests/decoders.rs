@@ -1,15 +1,16 @@
 //! Every decoder of the core against frames encoded by the `kafka-protocol` crate, for
 //! every version it knows, split at every chunk boundary.
 
-use bytes::{Bytes, BytesMut};
+mod frames;
+
+use bytes::Bytes;
+use frames::{batch, concat, framed, request, response};
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::records::Compression;
 use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
 use uuid::Uuid;
 
@@ -28,68 +29,6 @@ fn recorder() -> Recorder {
     Recorder::new(config, id)
 }
 
-fn framed(header: impl FnOnce(&mut BytesMut), body: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    header(&mut buf);
-    body(&mut buf);
-    let mut out = (buf.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&buf);
-    out
-}
-
-fn request<M: Encodable + HeaderVersion>(
-    api: i16,
-    version: i16,
-    correlation: i32,
-    msg: &M,
-) -> Vec<u8> {
-    let header = RequestHeader::default()
-        .with_request_api_key(api)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation)
-        .with_client_id(Some(StrBytes::from_static_str("test-client")));
-    framed(
-        |b| header.encode(b, M::header_version(version)).unwrap(),
-        |b| msg.encode(b, version).unwrap(),
-    )
-}
-
-fn response<M: Encodable + HeaderVersion>(version: i16, correlation: i32, msg: &M) -> Vec<u8> {
-    let header = ResponseHeader::default().with_correlation_id(correlation);
-    framed(
-        |b| header.encode(b, M::header_version(version)).unwrap(),
-        |b| msg.encode(b, version).unwrap(),
-    )
-}
-
-/// A v2 record batch of `n` records of 100 bytes starting at `base`.
-fn batch(base: i64, n: usize, compression: Compression) -> Bytes {
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: base + i as i64,
-            sequence: -1,
-            timestamp: 1_700_000_000_000,
-            key: Some(Bytes::from(format!("key-{i}"))),
-            value: Some(Bytes::from(vec![b'v'; 100])),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-    buf.freeze()
-}
-
 /// Record-set entries in encoded bytes (the encoder decides how records split into
 /// batches), counted independently of the filter: offset (8), then length (4).
 fn entries(records: &[u8]) -> u32 {
@@ -99,10 +38,6 @@ fn entries(records: &[u8]) -> u32 {
         n += 1;
     }
     n
-}
-
-fn concat(parts: &[&[u8]]) -> Bytes {
-    Bytes::from(parts.concat())
 }
 
 /// A client's bytes and the broker's bytes for one exchange.

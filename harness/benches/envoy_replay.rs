@@ -207,7 +207,11 @@ fn sidecar(dir: &std::path::Path, name: &str, protocol: Protocol, upstream: u16)
             upstream,
             protocol,
         )],
-        plugin_config: json!({}),
+        // KIOSK_BENCH_PLUGIN_CONFIG: another pluginConfig, for experiments.
+        plugin_config: std::env::var("KIOSK_BENCH_PLUGIN_CONFIG")
+            .ok()
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .unwrap_or_else(|| json!({})),
         wasm: paths::filter_wasm().unwrap(),
         concurrency: 1,
     };

@@ -60,7 +60,10 @@ pub fn batch_of(base: i64, n: usize, value_len: usize, compression: Compression)
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: base + i as i64,
-            sequence: -1,
+            // kafka-protocol starts a new batch when offset - sequence changes: keep it
+            // constant so the records form one batch, as a producer sends them (the base
+            // sequence stays -1, a non-idempotent producer's).
+            sequence: i as i32 - 1,
             timestamp: 1_700_000_000_000,
             key: Some(Bytes::from(format!("key-{i}"))),
             value: Some(Bytes::from(vec![b'v'; value_len])),

@@ -3,9 +3,6 @@
 //! request answered so the correlator works as in production.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::Compression;
 use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
 
 #[path = "../tests/frames/mod.rs"]
@@ -21,86 +18,33 @@ fn records_per_batch(value_len: usize) -> usize {
     (128 * 1024 / value_len).max(1)
 }
 
-fn topic_name() -> TopicName {
-    TopicName(StrBytes::from_static_str("bench.events"))
+/// Client bytes and broker bytes of a session of exchanges.
+fn session(exchanges: Vec<(Vec<u8>, Vec<u8>)>) -> (Vec<u8>, Vec<u8>) {
+    exchanges
+        .into_iter()
+        .fold((Vec::new(), Vec::new()), |(mut q, mut r), (a, b)| {
+            q.extend(a);
+            r.extend(b);
+            (q, r)
+        })
 }
 
-/// Produce exchanges (v9, acks=1, one batch per partition): client and broker bytes.
 fn produce_session(value_len: usize) -> (Vec<u8>, Vec<u8>) {
-    let batch = frames::batch_of(
-        0,
-        records_per_batch(value_len),
+    session(frames::produce_exchanges(
         value_len,
-        Compression::None,
-    );
-    let (mut requests, mut responses) = (Vec::new(), Vec::new());
-    for correlation in 0..EXCHANGES {
-        let partitions = (0..PARTITIONS)
-            .map(|p| {
-                produce_request::PartitionProduceData::default()
-                    .with_index(p)
-                    .with_records(Some(batch.clone()))
-            })
-            .collect();
-        let topic = produce_request::TopicProduceData::default()
-            .with_name(topic_name())
-            .with_partition_data(partitions);
-        let req = ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(1000)
-            .with_topic_data(vec![topic]);
-        requests.extend(frames::request(0, 9, correlation, &req));
-        let parts = (0..PARTITIONS)
-            .map(|p| produce_response::PartitionProduceResponse::default().with_index(p))
-            .collect();
-        let topic = produce_response::TopicProduceResponse::default()
-            .with_name(topic_name())
-            .with_partition_responses(parts);
-        let resp = ProduceResponse::default().with_responses(vec![topic]);
-        responses.extend(frames::response(9, correlation, &resp));
-    }
-    (requests, responses)
+        records_per_batch(value_len),
+        PARTITIONS,
+        EXCHANGES,
+    ))
 }
 
-/// Fetch exchanges (v12, one batch per partition): client and broker bytes.
 fn fetch_session(value_len: usize) -> (Vec<u8>, Vec<u8>) {
-    let batch = frames::batch_of(
-        0,
-        records_per_batch(value_len),
+    session(frames::fetch_exchanges(
         value_len,
-        Compression::None,
-    );
-    let (mut requests, mut responses) = (Vec::new(), Vec::new());
-    for correlation in 0..EXCHANGES {
-        let asked = (0..PARTITIONS)
-            .map(|p| {
-                fetch_request::FetchPartition::default()
-                    .with_partition(p)
-                    .with_fetch_offset(0)
-            })
-            .collect();
-        let topic = fetch_request::FetchTopic::default()
-            .with_topic(topic_name())
-            .with_partitions(asked);
-        let req = FetchRequest::default()
-            .with_max_wait_ms(500)
-            .with_topics(vec![topic]);
-        requests.extend(frames::request(1, 12, correlation, &req));
-        let parts = (0..PARTITIONS)
-            .map(|p| {
-                fetch_response::PartitionData::default()
-                    .with_partition_index(p)
-                    .with_high_watermark(1_000_000)
-                    .with_records(Some(batch.clone()))
-            })
-            .collect();
-        let topic = fetch_response::FetchableTopicResponse::default()
-            .with_topic(topic_name())
-            .with_partitions(parts);
-        let resp = FetchResponse::default().with_responses(vec![topic]);
-        responses.extend(frames::response(12, correlation, &resp));
-    }
-    (requests, responses)
+        records_per_batch(value_len),
+        PARTITIONS,
+        EXCHANGES,
+    ))
 }
 
 fn recorder() -> Recorder {

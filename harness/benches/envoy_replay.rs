@@ -13,9 +13,6 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::Compression;
 use kiosk_harness::envoy::{Protocol, Route, Sidecar, SidecarSpec};
 use kiosk_harness::{paths, ports};
 use serde_json::json;
@@ -38,88 +35,29 @@ struct Session {
     responses: Arc<Vec<Vec<u8>>>,
 }
 
-fn topic() -> TopicName {
-    TopicName(StrBytes::from_static_str("bench.events"))
+fn session(name: &'static str, exchanges: Vec<(Vec<u8>, Vec<u8>)>) -> Session {
+    let (requests, responses) = exchanges.into_iter().unzip();
+    Session {
+        name,
+        requests,
+        responses: Arc::new(responses),
+    }
 }
 
 /// Produce: `records` records of `value_len` bytes per partition batch.
 fn produce(name: &'static str, value_len: usize, records: usize) -> Session {
-    let batch = frames::batch_of(0, records, value_len, Compression::None);
-    let mut requests = Vec::new();
-    let mut responses = Vec::new();
-    for c in 0..EXCHANGES {
-        let parts = (0..PARTITIONS)
-            .map(|p| {
-                produce_request::PartitionProduceData::default()
-                    .with_index(p)
-                    .with_records(Some(batch.clone()))
-            })
-            .collect();
-        let t = produce_request::TopicProduceData::default()
-            .with_name(topic())
-            .with_partition_data(parts);
-        let req = ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(1000)
-            .with_topic_data(vec![t]);
-        requests.push(frames::request(0, 9, c, &req));
-        let parts = (0..PARTITIONS)
-            .map(|p| produce_response::PartitionProduceResponse::default().with_index(p))
-            .collect();
-        let t = produce_response::TopicProduceResponse::default()
-            .with_name(topic())
-            .with_partition_responses(parts);
-        responses.push(frames::response(
-            9,
-            c,
-            &ProduceResponse::default().with_responses(vec![t]),
-        ));
-    }
-    Session {
+    session(
         name,
-        requests,
-        responses: Arc::new(responses),
-    }
+        frames::produce_exchanges(value_len, records, PARTITIONS, EXCHANGES),
+    )
 }
 
 /// Fetch: each response carries one batch per partition.
 fn fetch(name: &'static str, value_len: usize, records: usize) -> Session {
-    let batch = frames::batch_of(0, records, value_len, Compression::None);
-    let mut requests = Vec::new();
-    let mut responses = Vec::new();
-    for c in 0..EXCHANGES {
-        let asked = (0..PARTITIONS)
-            .map(|p| fetch_request::FetchPartition::default().with_partition(p))
-            .collect();
-        let t = fetch_request::FetchTopic::default()
-            .with_topic(topic())
-            .with_partitions(asked);
-        let req = FetchRequest::default()
-            .with_max_wait_ms(500)
-            .with_topics(vec![t]);
-        requests.push(frames::request(1, 12, c, &req));
-        let parts = (0..PARTITIONS)
-            .map(|p| {
-                fetch_response::PartitionData::default()
-                    .with_partition_index(p)
-                    .with_high_watermark(1_000_000)
-                    .with_records(Some(batch.clone()))
-            })
-            .collect();
-        let t = fetch_response::FetchableTopicResponse::default()
-            .with_topic(topic())
-            .with_partitions(parts);
-        responses.push(frames::response(
-            12,
-            c,
-            &FetchResponse::default().with_responses(vec![t]),
-        ));
-    }
-    Session {
+    session(
         name,
-        requests,
-        responses: Arc::new(responses),
-    }
+        frames::fetch_exchanges(value_len, records, PARTITIONS, EXCHANGES),
+    )
 }
 
 fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<()> {

@@ -82,3 +82,88 @@ pub fn batch_of(base: i64, n: usize, value_len: usize, compression: Compression)
 pub fn concat(parts: &[&[u8]]) -> Bytes {
     Bytes::from(parts.concat())
 }
+
+fn bench_topic() -> TopicName {
+    TopicName(StrBytes::from_static_str("bench.events"))
+}
+
+/// `count` produce exchanges (v9, acks=-1, one topic, one batch of `records` records of
+/// `value_len` bytes per partition): (request frame, response frame), correlation ids
+/// 0..count. The benchmarks' traffic.
+pub fn produce_exchanges(
+    value_len: usize,
+    records: usize,
+    partitions: i32,
+    count: i32,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let batch = batch_of(0, records, value_len, Compression::None);
+    (0..count)
+        .map(|correlation| {
+            let parts = (0..partitions)
+                .map(|p| {
+                    produce_request::PartitionProduceData::default()
+                        .with_index(p)
+                        .with_records(Some(batch.clone()))
+                })
+                .collect();
+            let topic = produce_request::TopicProduceData::default()
+                .with_name(bench_topic())
+                .with_partition_data(parts);
+            let req = ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(1000)
+                .with_topic_data(vec![topic]);
+            let parts = (0..partitions)
+                .map(|p| produce_response::PartitionProduceResponse::default().with_index(p))
+                .collect();
+            let topic = produce_response::TopicProduceResponse::default()
+                .with_name(bench_topic())
+                .with_partition_responses(parts);
+            let resp = ProduceResponse::default().with_responses(vec![topic]);
+            (
+                request(0, 9, correlation, &req),
+                response(9, correlation, &resp),
+            )
+        })
+        .collect()
+}
+
+/// `count` fetch exchanges (v12, one batch of `records` records of `value_len` bytes per
+/// partition in each response): (request frame, response frame).
+pub fn fetch_exchanges(
+    value_len: usize,
+    records: usize,
+    partitions: i32,
+    count: i32,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let batch = batch_of(0, records, value_len, Compression::None);
+    (0..count)
+        .map(|correlation| {
+            let asked = (0..partitions)
+                .map(|p| fetch_request::FetchPartition::default().with_partition(p))
+                .collect();
+            let topic = fetch_request::FetchTopic::default()
+                .with_topic(bench_topic())
+                .with_partitions(asked);
+            let req = FetchRequest::default()
+                .with_max_wait_ms(500)
+                .with_topics(vec![topic]);
+            let parts = (0..partitions)
+                .map(|p| {
+                    fetch_response::PartitionData::default()
+                        .with_partition_index(p)
+                        .with_high_watermark(1_000_000)
+                        .with_records(Some(batch.clone()))
+                })
+                .collect();
+            let topic = fetch_response::FetchableTopicResponse::default()
+                .with_topic(bench_topic())
+                .with_partitions(parts);
+            let resp = FetchResponse::default().with_responses(vec![topic]);
+            (
+                request(1, 12, correlation, &req),
+                response(12, correlation, &resp),
+            )
+        })
+        .collect()
+}

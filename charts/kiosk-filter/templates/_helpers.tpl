@@ -1,0 +1,25 @@
+{{/* Chart name and version, for the helm.sh/chart label. */}}
+{{- define "kiosk-filter.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels on every object. */}}
+{{- define "kiosk-filter.labels" -}}
+helm.sh/chart: {{ include "kiosk-filter.chart" . }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* The module's OCI reference, pinned by digest or tag; `latest` and empty tags are refused. */}}
+{{- define "kiosk-filter.url" -}}
+{{- $img := .Values.image -}}
+{{- if $img.digest -}}
+{{- if not (hasPrefix "sha256:" $img.digest) -}}{{- fail "image.digest must start with sha256:" -}}{{- end -}}
+{{- printf "oci://%s@%s" $img.repository $img.digest -}}
+{{- else -}}
+{{- if or (not $img.tag) (eq (toString $img.tag) "latest") -}}{{- fail "image.tag must be a fixed version (not empty, not latest), or set image.digest" -}}{{- end -}}
+{{- printf "oci://%s:%s" $img.repository (toString $img.tag) -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,116 @@
+{{/* Prefix of the chart's own objects: fullnameOverride, else the release name. */}}
+{{- define "tkim.fullname" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "tkim.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels on every object. */}}
+{{- define "tkim.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "tkim.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: kiosk
+{{- end -}}
+
+{{/* Selector labels of one component: (dict "ctx" $ "component" "mirror"). */}}
+{{- define "tkim.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tkim.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* A pinned image reference: (dict "image" .Values.images.kiosk "what" "images.kiosk"). */}}
+{{- define "tkim.image" -}}
+{{- $img := .image -}}
+{{- if $img.digest -}}
+{{- if not (hasPrefix "sha256:" $img.digest) -}}{{- fail (printf "%s.digest must start with sha256:" .what) -}}{{- end -}}
+{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- else -}}
+{{- if or (not $img.tag) (eq (toString $img.tag) "latest") -}}{{- fail (printf "%s.tag must be a fixed version (not empty, not latest), or set %s.digest" .what .what) -}}{{- end -}}
+{{- printf "%s:%s" $img.repository (toString $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* KafkaUser name of a service. */}}
+{{- define "tkim.kafkaUser" -}}
+{{- printf "%s%s" .ctx.Values.kafka.userPrefix .service -}}
+{{- end -}}
+
+{{/* Environment of a kiosk service that talks to Kafka as KafkaUser <prefix><service>:
+     the bootstrap servers and SCRAM-SHA-512 through KAFKA_PROPERTIES, the password from
+     the Secret the User Operator writes (expanded by the kubelet, never in the pod spec). */}}
+{{- define "tkim.kafkaEnv" -}}
+{{- $user := include "tkim.kafkaUser" . -}}
+- name: KAFKA_BOOTSTRAP_SERVERS
+  value: {{ .ctx.Values.kafka.bootstrapServers | quote }}
+- name: KAFKA_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $user }}
+      key: password
+- name: KAFKA_PROPERTIES
+  value: |
+    security.protocol=SASL_PLAINTEXT
+    sasl.mechanism=SCRAM-SHA-512
+    sasl.username={{ $user }}
+    sasl.password=$(KAFKA_PASSWORD)
+{{- end -}}
+
+{{/* The MongoDB Secret and service. */}}
+{{- define "tkim.mongoSecret" -}}
+{{- default (printf "%s-mongodb" (include "tkim.fullname" .)) .Values.mongodb.auth.existingSecret -}}
+{{- end -}}
+{{- define "tkim.mongoService" -}}
+{{- printf "%s-mongodb" (include "tkim.fullname" .) -}}
+{{- end -}}
+
+{{/* MONGODB_URI from the Secret. */}}
+{{- define "tkim.mongoEnv" -}}
+- name: MONGODB_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tkim.mongoSecret" . }}
+      key: uri
+{{- end -}}
+
+{{/* Workload (Kiali node) names. */}}
+{{- define "tkim.restWorkload" -}}
+{{- if eq .Values.rest.implementation "bridge" -}}{{ printf "%s-bridge" .Values.rest.bridgeName }}{{- else -}}{{ printf "%s-rest" (include "tkim.fullname" .) }}{{- end -}}
+{{- end -}}
+{{- define "tkim.restService" -}}
+{{- if eq .Values.rest.implementation "bridge" -}}{{ printf "%s-bridge-service" .Values.rest.bridgeName }}{{- else -}}{{ printf "%s-rest" (include "tkim.fullname" .) }}{{- end -}}
+{{- end -}}
+{{- define "tkim.sinkWorkload" -}}
+{{- if eq .Values.sink.implementation "connect" -}}{{ printf "%s-connect" .Values.sink.connect.name }}{{- else -}}{{ printf "%s-mongo-sink" (include "tkim.fullname" .) }}{{- end -}}
+{{- end -}}
+
+{{/* Where the producer posts. */}}
+{{- define "tkim.producerUrl" -}}
+{{- if .Values.test.producerUrl -}}{{ .Values.test.producerUrl }}
+{{- else if .Values.rest.gateway.enabled -}}{{ .Values.rest.gateway.url }}
+{{- else -}}{{ printf "http://%s.%s.svc.cluster.local:%v" (include "tkim.restService" .) .Release.Namespace .Values.rest.port }}
+{{- end -}}
+{{- end -}}
+
+{{/* The graph edges the test requires, one "from -> to" per line. */}}
+{{- define "tkim.expectedEdges" -}}
+{{- $ns := .Release.Namespace -}}
+{{- $tns := .Values.kafka.topicNamespace -}}
+{{- $rest := include "tkim.restWorkload" . -}}
+{{- $sink := include "tkim.sinkWorkload" . -}}
+{{- $mirror := printf "%s-mirror" (include "tkim.fullname" .) -}}
+*/* -> {{ $ns }}/{{ $rest }}
+{{ $ns }}/{{ $rest }} -> {{ $tns }}/{{ .Values.topics.events.topicName }}
+{{ $tns }}/{{ .Values.topics.events.topicName }} -> {{ $ns }}/{{ $mirror }}
+{{ $ns }}/{{ $mirror }} -> {{ $tns }}/{{ .Values.topics.mirror.topicName }}
+{{ $tns }}/{{ .Values.topics.mirror.topicName }} -> {{ $ns }}/{{ $sink }}
+{{ $ns }}/{{ $sink }} -> {{ $ns }}/{{ include "tkim.mongoService" . }}
+{{- range .Values.test.kiali.extraEdges }}
+{{ . }}
+{{- end }}
+{{- end -}}

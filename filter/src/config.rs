@@ -25,6 +25,9 @@ pub struct Config {
     pub max_in_flight: usize,
     /// How often metric updates are flushed to Envoy's stats.
     pub flush_interval_ms: u64,
+    /// Most bytes copied from Envoy's buffer into the VM per read. Record bodies are never
+    /// copied; this bounds how much of one is read along with the header before it.
+    pub read_window_bytes: usize,
     pub kiali: Kiali,
     /// Overrides of the identity read from Envoy's node metadata.
     pub workload: Option<String>,
@@ -54,6 +57,7 @@ impl Default for Config {
             max_frame_bytes: 128 << 20,
             max_in_flight: 256,
             flush_interval_ms: 1000,
+            read_window_bytes: 4096,
             kiali: Kiali::default(),
             workload: None,
             namespace: None,
@@ -126,6 +130,12 @@ impl Config {
         )?;
         range("max_in_flight", self.max_in_flight as u64, 1, 65_536)?;
         range("flush_interval_ms", self.flush_interval_ms, 100, 3_600_000)?;
+        range(
+            "read_window_bytes",
+            self.read_window_bytes as u64,
+            64,
+            16 << 20,
+        )?;
         for (field, value) in [
             ("topic_overflow_label", &self.topic_overflow_label),
             ("kiali.extension", &self.kiali.extension),

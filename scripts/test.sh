@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The test command: set up (idempotent), build the filter module, check formatting and
-# lints, run every test (native decoders, then the real Envoy + tansu + librdkafka tests).
+# The test command: set up (idempotent), validate the Kubernetes bundle offline, build the
+# filter module, check formatting and lints, run every test (native decoders, then the real
+# Envoy + tansu + librdkafka tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 scripts/setup.sh
+step "Kubernetes bundle, validated offline (charts, strimzi/, istio/, kind scripts)"
+.venv/bin/python scripts/validate-k8s.py
 step "build the filter module"
 scripts/build-filter.sh
 step "cargo fmt --check"

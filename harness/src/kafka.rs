@@ -8,9 +8,41 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::RDKafkaErrorCode;
 
+/// Extra librdkafka properties for every client, one `key=value` per line (blank lines and
+/// `#` comments ignored), applied after kiosk's own settings. In Kubernetes this carries the
+/// SCRAM-SHA-512 credentials of the service's KafkaUser (`security.protocol`,
+/// `sasl.mechanism`, `sasl.username`, `sasl.password`), the password coming from the
+/// Secret the User Operator writes, never from a command line.
+pub const PROPERTIES_ENV: &str = "KAFKA_PROPERTIES";
+
+/// Parse `key=value` lines (see [`PROPERTIES_ENV`]).
+pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>> {
+    let mut properties = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            bail!(
+                "{PROPERTIES_ENV} line {}: expected key=value, found `{}`",
+                n + 1,
+                line.split(':').next().unwrap_or_default()
+            );
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            bail!("{PROPERTIES_ENV} line {}: empty property name", n + 1);
+        }
+        properties.push((key.to_string(), value.trim().to_string()));
+    }
+    Ok(properties)
+}
+
 /// A client of `bootstrap` (the workload's sidecar listener in the local mesh) named
-/// `client_id` (it becomes the filter's `client_id` label).
-pub fn client_config(bootstrap: &str, client_id: &str) -> ClientConfig {
+/// `client_id` (it becomes the filter's `client_id` label), with the properties of
+/// `KAFKA_PROPERTIES` applied last.
+pub fn client_config(bootstrap: &str, client_id: &str) -> Result<ClientConfig> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", bootstrap)
@@ -19,35 +51,40 @@ pub fn client_config(bootstrap: &str, client_id: &str) -> ClientConfig {
         // Topics are created by the platform (KafkaTopic resources, `kiosk up`), never
         // by a client that mistypes a name.
         .set("allow.auto.create.topics", "false");
-    config
+    if let Ok(text) = std::env::var(PROPERTIES_ENV) {
+        for (key, value) in parse_properties(&text)? {
+            config.set(key, value);
+        }
+    }
+    Ok(config)
 }
 
 /// Consumer settings for at-least-once processing: offsets are committed by the service
 /// after its output is acknowledged, never automatically.
-pub fn consumer_config(bootstrap: &str, client_id: &str, group: &str) -> ClientConfig {
-    let mut config = client_config(bootstrap, client_id);
+pub fn consumer_config(bootstrap: &str, client_id: &str, group: &str) -> Result<ClientConfig> {
+    let mut config = client_config(bootstrap, client_id)?;
     config
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000");
-    config
+    Ok(config)
 }
 
 /// Producer settings: every record acknowledged by the broker before it counts as sent.
-pub fn producer_config(bootstrap: &str, client_id: &str) -> ClientConfig {
-    let mut config = client_config(bootstrap, client_id);
+pub fn producer_config(bootstrap: &str, client_id: &str) -> Result<ClientConfig> {
+    let mut config = client_config(bootstrap, client_id)?;
     config
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "30000");
-    config
+    Ok(config)
 }
 
 /// Create `topics` with `partitions` each; a topic that exists already is fine.
 pub async fn create_topics(bootstrap: &str, topics: &[&str], partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap, "kiosk-admin")
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap, "kiosk-admin")?
         .create()
         .context("creating the Kafka admin client")?;
     let new: Vec<NewTopic> = topics
@@ -66,4 +103,31 @@ pub async fn create_topics(bootstrap: &str, topics: &[&str], partitions: i32) ->
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_properties;
+
+    #[test]
+    fn properties_are_key_value_lines() {
+        let text = "# SCRAM through the mesh\nsecurity.protocol=SASL_PLAINTEXT\n\n  sasl.mechanism = SCRAM-SHA-512\nsasl.password=a=b\n";
+        let parsed = parse_properties(text).unwrap();
+        assert_eq!(
+            parsed,
+            vec![
+                ("security.protocol".into(), "SASL_PLAINTEXT".into()),
+                ("sasl.mechanism".into(), "SCRAM-SHA-512".into()),
+                ("sasl.password".into(), "a=b".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_without_equals_is_refused_without_echoing_a_secret() {
+        let err = parse_properties("sasl.username=x\nsasl.password: hunter2\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("line 2"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
 }

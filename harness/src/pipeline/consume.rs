@@ -18,7 +18,7 @@ pub fn subscribe(
     group: &str,
     topic: &str,
 ) -> Result<StreamConsumer> {
-    let consumer: StreamConsumer = kafka::consumer_config(bootstrap, client_id, group)
+    let consumer: StreamConsumer = kafka::consumer_config(bootstrap, client_id, group)?
         .create()
         .context("creating the Kafka consumer")?;
     consumer.subscribe(&[topic])?;

@@ -41,7 +41,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result<()> {
     let consumer = consume::subscribe(&args.bootstrap, &args.client_id, &args.group, &args.from)?;
-    let producer: FutureProducer = kafka::producer_config(&args.bootstrap, &args.client_id)
+    let producer: FutureProducer = kafka::producer_config(&args.bootstrap, &args.client_id)?
         .create()
         .context("creating the Kafka producer")?;
     tracing::info!(from = %args.from, to = %args.to, bootstrap = %args.bootstrap, "mirror: running");

@@ -68,7 +68,7 @@ struct Rest {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let producer: FutureProducer = kafka::producer_config(&args.bootstrap, &args.client_id)
+    let producer: FutureProducer = kafka::producer_config(&args.bootstrap, &args.client_id)?
         .create()
         .context("creating the Kafka producer")?;
     let state = Arc::new(Rest {

@@ -7,6 +7,7 @@
 #   - Prometheus from Debian's prometheus package (the local mesh scrapes the sidecars)
 #   - the offline Kubernetes validation (scripts/validate-k8s.py): shellcheck from Debian,
 #     and helm-python-sdk, kubernetes-validate and jsonschema (PyPI, pinned) in .venv
+#   - matplotlib (PyPI, pinned) in .venv for the benchmark plot (scripts/bench.sh)
 #   - the tansu Kafka broker (crates.io, pinned), built once into $KIOSK_CACHE
 #     (default ~/.cache/kiosk): the first build takes 20-40 minutes on 2 cores.
 # usage: scripts/setup.sh [--dry-run]
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
 SECANTUSDB_VERSION=0.7.0b3
-K8S_VALIDATION_PIP=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "jsonschema==4.26.0")
+PYTHON_TOOLS=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "jsonschema==4.26.0" "matplotlib==3.11.2")
 TANSU_VERSION=0.6.0
 CACHE="${KIOSK_CACHE:-$HOME/.cache/kiosk}"
 TANSU_ROOT="$CACHE/tansu-$TANSU_VERSION"
@@ -62,15 +63,15 @@ else
   run .venv/bin/pip install --quiet --disable-pip-version-check "SecantusDB==$SECANTUSDB_VERSION"
 fi
 
-step "Kubernetes validation packages (PyPI) in .venv: ${K8S_VALIDATION_PIP[*]}"
-k8s_missing=()
-for req in "${K8S_VALIDATION_PIP[@]}"; do
+step "Python tools (PyPI) in .venv: ${PYTHON_TOOLS[*]}"
+tools_missing=()
+for req in "${PYTHON_TOOLS[@]}"; do
   # (grep without -q reads all of pip's output: an early exit would fail the pipe)
-  .venv/bin/pip show "${req%%==*}" 2>/dev/null | grep -x "Version: ${req##*==}" >/dev/null || k8s_missing+=("$req")
+  .venv/bin/pip show "${req%%==*}" 2>/dev/null | grep -x "Version: ${req##*==}" >/dev/null || tools_missing+=("$req")
 done
-if ((${#k8s_missing[@]})); then
+if ((${#tools_missing[@]})); then
   [[ -x .venv/bin/python ]] || run python3 -m venv .venv
-  run .venv/bin/pip install --quiet --disable-pip-version-check "${k8s_missing[@]}"
+  run .venv/bin/pip install --quiet --disable-pip-version-check "${tools_missing[@]}"
 else
   echo "already installed"
 fi

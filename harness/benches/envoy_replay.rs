@@ -13,10 +13,12 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kiosk_harness::envoy::{Protocol, Route, Sidecar, SidecarSpec};
+use common::{cpu_seconds, json_out, percentile, sidecar, wanted, Comparison};
+use kiosk_harness::envoy::{Protocol, Sidecar};
 use kiosk_harness::{paths, ports};
 use serde_json::json;
 
+mod common;
 #[path = "../../filter/tests/frames/mod.rs"]
 mod frames;
 
@@ -58,6 +60,15 @@ fn fetch(name: &'static str, value_len: usize, records: usize) -> Session {
         name,
         frames::fetch_exchanges(value_len, records, PARTITIONS, EXCHANGES),
     )
+}
+
+/// The filter's Envoy and the tcp_proxy Envoy, both in front of `upstream`.
+fn pair(dir: &std::path::Path, prefix: &str, upstream: u16) -> [Sidecar; 2] {
+    [
+        (format!("{prefix}with-filter"), Protocol::Kafka),
+        (format!("{prefix}tcp-proxy"), Protocol::Tcp),
+    ]
+    .map(|(name, protocol)| sidecar(dir, &name, protocol, ports::free().unwrap(), upstream))
 }
 
 fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<()> {
@@ -120,53 +131,8 @@ fn drive(port: u16, requests: &[Vec<u8>], window: usize, run: Duration) -> u64 {
     bytes
 }
 
-/// Envoy's CPU time so far (user + system), from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as f64;
-    ticks / per_second
-}
-
-fn sidecar(dir: &std::path::Path, name: &str, protocol: Protocol, upstream: u16) -> Sidecar {
-    let spec = SidecarSpec {
-        workload: name.into(),
-        namespace: "bench".into(),
-        app: name.into(),
-        admin_port: ports::free().unwrap(),
-        routes: vec![Route::outbound(
-            "kafka",
-            ports::free().unwrap(),
-            upstream,
-            protocol,
-        )],
-        // KIOSK_BENCH_PLUGIN_CONFIG: another pluginConfig, for experiments.
-        plugin_config: std::env::var("KIOSK_BENCH_PLUGIN_CONFIG")
-            .ok()
-            .and_then(|c| serde_json::from_str(&c).ok())
-            .unwrap_or_else(|| json!({})),
-        wasm: paths::filter_wasm().unwrap(),
-        concurrency: 1,
-    };
-    Sidecar::start(spec, dir).unwrap()
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn main() {
-    let json_out = std::env::args().skip_while(|a| a != "--json").nth(1);
+    let json_out = json_out();
     let dir = paths::root().join("target/bench-runs/envoy_replay");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -176,19 +142,13 @@ fn main() {
         fetch("fetch 1 KiB records", 1024, 16),
         fetch("fetch 16 KiB records", 16 * 1024, 4),
     ];
-    // KIOSK_BENCH_CASES: only the cases whose name contains one of these (comma-separated).
-    let only = std::env::var("KIOSK_BENCH_CASES").unwrap_or_default();
-    let wanted = |name: &str| only.is_empty() || only.split(',').any(|w| name.contains(w.trim()));
     let mut results = Vec::new();
-    println!("Envoy CPU per GB and throughput, kiosk filter vs tcp_proxy only ({REPEATS} interleaved runs of {RUN:?} each, median [min-max])");
+    println!("Envoy CPU per GB and throughput, kiosk filter vs tcp_proxy only, replayed frames ({REPEATS} interleaved runs of {RUN:?} each, median [min-max])");
     for s in sessions.iter().filter(|s| wanted(s.name)) {
         let upstream = sink(Arc::clone(&s.responses));
-        let filter = sidecar(&dir, "with-filter", Protocol::Kafka, upstream);
-        let plain = sidecar(&dir, "tcp-proxy", Protocol::Tcp, upstream);
-        let mut cpu_gb = [Vec::new(), Vec::new()];
-        let mut mbps = [Vec::new(), Vec::new()];
+        let pair = pair(&dir, "", upstream);
         // Warm up both (Wasm VM start, connection set-up).
-        for sc in [&filter, &plain] {
+        for sc in &pair {
             drive(
                 sc.spec.routes[0].port,
                 &s.requests,
@@ -196,52 +156,26 @@ fn main() {
                 Duration::from_millis(300),
             );
         }
+        let mut comparison = Comparison::default();
         for _ in 0..REPEATS {
-            for (i, sc) in [&filter, &plain].into_iter().enumerate() {
+            for (i, sc) in pair.iter().enumerate() {
                 let pid = sc.service.pid();
                 let cpu0 = cpu_seconds(pid);
                 let t0 = Instant::now();
                 let bytes = drive(sc.spec.routes[0].port, &s.requests, WINDOW, RUN);
                 let secs = t0.elapsed().as_secs_f64();
-                let cpu = cpu_seconds(pid) - cpu0;
-                cpu_gb[i].push(cpu / (bytes as f64 / 1e9));
-                mbps[i].push(bytes as f64 / 1e6 / secs);
+                comparison.add(i, cpu_seconds(pid) - cpu0, bytes, secs);
             }
         }
-        let ratios: Vec<f64> = cpu_gb[0]
-            .iter()
-            .zip(&cpu_gb[1])
-            .map(|(a, b)| a / b)
-            .collect();
-        let spread = |v: &[f64]| {
-            let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
-            let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            (lo, hi)
-        };
-        let (rlo, rhi) = spread(&ratios);
-        let ratio = median(&mut ratios.clone());
-        let f_cpu = median(&mut cpu_gb[0].clone());
-        let p_cpu = median(&mut cpu_gb[1].clone());
-        let f_mb = median(&mut mbps[0].clone());
-        let p_mb = median(&mut mbps[1].clone());
-        println!(
-            "  {:<24} filter {f_cpu:6.3} CPU s/GB {f_mb:7.0} MB/s | tcp_proxy {p_cpu:6.3} CPU s/GB {p_mb:7.0} MB/s | ratio {ratio:.3} [{rlo:.3}-{rhi:.3}]",
-            s.name
-        );
-        results.push(json!({
-            "case": s.name, "filter_cpu_s_per_gb": f_cpu, "plain_cpu_s_per_gb": p_cpu,
-            "filter_mb_s": f_mb, "plain_mb_s": p_mb, "ratio": ratio, "ratio_min": rlo, "ratio_max": rhi,
-            "ratios": ratios,
-        }));
+        results.push(comparison.report(s.name));
     }
 
     // Added latency at low load: one small produce request in flight at a time.
     let small = produce("latency", 1024, 1);
     let upstream = sink(Arc::clone(&small.responses));
-    let filter = sidecar(&dir, "latency-filter", Protocol::Kafka, upstream);
-    let plain = sidecar(&dir, "latency-plain", Protocol::Tcp, upstream);
+    let latency_pair = pair(&dir, "latency-", upstream);
     let mut rtt = [Vec::new(), Vec::new()];
-    let mut conns: Vec<(TcpStream, TcpStream)> = [&filter, &plain]
+    let mut conns: Vec<(TcpStream, TcpStream)> = latency_pair
         .iter()
         .map(|sc| {
             let s = TcpStream::connect(("127.0.0.1", sc.spec.routes[0].port)).unwrap();

@@ -1,0 +1,176 @@
+//! The filter's cost inside a real Envoy with real Kafka traffic: librdkafka (through the
+//! `rdkafka` crate) producing to and fetching from tansu, once through a listener with the
+//! kiosk filter and once through one with `tcp_proxy` only, interleaved in one run.
+//!
+//! Each Envoy has its own tansu broker, both on one sqlite store (one cluster), each
+//! advertising its own Envoy so the client's reconnections stay on that path. The broker
+//! dominates wall time here; Envoy's CPU per GB of record payload is what is compared.
+//! Prints per case CPU s/GB, MB/s and the ratio filter / tcp_proxy; `--json FILE` writes
+//! them for `scripts/bench.sh`. Not a test: nothing here asserts a time.
+
+use std::time::{Duration, Instant};
+
+use common::{cpu_seconds, json_out, sidecar, wanted, Comparison};
+use kiosk_harness::envoy::{Protocol, Sidecar};
+use kiosk_harness::kafka::{client_config, create_topics, producer_config};
+use kiosk_harness::tansu::Broker;
+use kiosk_harness::{paths, ports};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde_json::json;
+
+mod common;
+
+const PARTITIONS: i32 = 4;
+const REPEATS: usize = 5;
+
+/// Payload per run: KIOSK_BENCH_KAFKA_MB, 16 MiB by default.
+fn payload_bytes() -> usize {
+    std::env::var("KIOSK_BENCH_KAFKA_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(16)
+        << 20
+}
+
+/// Produce `records` values of `value_len` bytes to `topic` through `bootstrap`, all
+/// acknowledged.
+fn produce(bootstrap: &str, topic: &str, value_len: usize, records: usize) {
+    let producer: ThreadedProducer<DefaultProducerContext> = producer_config(bootstrap, "bench")
+        .expect("client settings")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.kbytes", "65536")
+        .create()
+        .expect("producer");
+    let value = vec![b'k'; value_len];
+    for i in 0..records {
+        let key = i.to_string();
+        let mut record = BaseRecord::to(topic).key(&key).payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .expect("every record acknowledged");
+}
+
+/// Fetch the first `records` records of `topic` through `bootstrap`.
+fn fetch(bootstrap: &str, topic: &str, records: usize) {
+    let consumer: BaseConsumer = client_config(bootstrap, "bench")
+        .expect("client settings")
+        .set("group.id", "bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let (mut read, deadline) = (0, Instant::now() + Duration::from_secs(300));
+    while read < records {
+        assert!(
+            Instant::now() < deadline,
+            "{topic}: read {read} of {records}"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) if m.payload().is_some() => read += 1,
+            Some(Err(e)) => panic!("fetching {topic}: {e}"),
+            _ => {}
+        }
+    }
+}
+
+fn main() {
+    let json_out = json_out();
+    let dir = paths::root().join("target/bench-runs/envoy_kafka");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("tansu-data");
+
+    // The platform's broker creates the topics; one broker per Envoy advertises it.
+    let platform_port = ports::free().unwrap();
+    let _platform =
+        Broker::start_named("kafka-platform", &data, &dir, platform_port, platform_port)
+            .expect("tansu");
+    let platform = format!("127.0.0.1:{platform_port}");
+    let sizes = [(1024, "1 KiB"), (16 * 1024, "16 KiB")];
+    let topics: Vec<String> = sizes.iter().map(|(n, _)| format!("bench-{n}")).collect();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    runtime
+        .block_on(create_topics(&platform, &names, PARTITIONS))
+        .expect("topics");
+
+    let mut brokers = Vec::new();
+    let pair: Vec<Sidecar> = [
+        ("with-filter", Protocol::Kafka),
+        ("tcp-proxy", Protocol::Tcp),
+    ]
+    .into_iter()
+    .map(|(name, protocol)| {
+        let (broker_port, listener) = (ports::free().unwrap(), ports::free().unwrap());
+        let broker =
+            Broker::start_named(&format!("kafka-{name}"), &data, &dir, broker_port, listener)
+                .expect("tansu");
+        brokers.push(broker);
+        sidecar(&dir, name, protocol, listener, broker_port)
+    })
+    .collect();
+    let bootstrap = |sc: &Sidecar| format!("127.0.0.1:{}", sc.spec.routes[0].port);
+
+    let payload = payload_bytes();
+    println!(
+        "Envoy CPU per GB of record payload, kiosk filter vs tcp_proxy only, librdkafka against tansu ({REPEATS} interleaved runs of {} MiB each, median [min-max])",
+        payload >> 20
+    );
+    let mut results = Vec::new();
+    for ((value_len, size), topic) in sizes.iter().zip(&topics) {
+        let records = payload / value_len;
+        // Produce runs fill the topic; fetch runs read the first `records` of it again.
+        for (case, is_produce) in [
+            (format!("produce {size} records"), true),
+            (format!("fetch {size} records"), false),
+        ] {
+            if !wanted(&case) {
+                continue;
+            }
+            let mut comparison = Comparison::default();
+            for _ in 0..REPEATS {
+                for (i, sc) in pair.iter().enumerate() {
+                    let pid = sc.service.pid();
+                    let cpu0 = cpu_seconds(pid);
+                    let t0 = Instant::now();
+                    if is_produce {
+                        produce(&bootstrap(sc), topic, *value_len, records);
+                    } else {
+                        fetch(&bootstrap(sc), topic, records);
+                    }
+                    let secs = t0.elapsed().as_secs_f64();
+                    let bytes = (records * value_len) as u64;
+                    comparison.add(i, cpu_seconds(pid) - cpu0, bytes, secs);
+                }
+            }
+            results.push(comparison.report(&case));
+        }
+    }
+    if let Some(path) = json_out {
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&json!({ "throughput": results })).unwrap(),
+        )
+        .unwrap();
+        println!("figures written to {path}");
+    }
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::{graph, mesh, pipeline, prometheus};
+use crate::{graph, mesh, pipeline, prometheus, record};
 
 /// kiosk: Kafka-in-Istio Observability and Security Kit.
 ///
@@ -41,6 +41,9 @@ enum Cmd {
     Producer(pipeline::producer::Args),
     /// Check the topics and the collection hold exactly what was sent.
     Verify(pipeline::verify::Args),
+    /// Record a real Kafka session (librdkafka against tansu, through a recording tee)
+    /// as test data: one pair of files per connection.
+    Record(record::Args),
 }
 
 #[derive(clap::Args, Debug)]
@@ -95,6 +98,7 @@ async fn run(cli: Cli) -> Result<bool> {
         Cmd::MongoSink(args) => pipeline::sink::run(args).await.map(|()| true),
         Cmd::Producer(args) => pipeline::producer::run(args).await.map(|()| true),
         Cmd::Verify(args) => pipeline::verify::run(args).await,
+        Cmd::Record(args) => record::run(args).await.map(|()| true),
     }
 }
 

@@ -4,7 +4,8 @@
 //!   ([`envoy`]), the tansu Kafka broker ([`tansu`]), SecantusDB ([`mongo`]), Prometheus
 //!   ([`prometheus`]), child processes with logs ([`process`]);
 //! - the pipeline services of the `test-kafka-istio-mongo` chart ([`pipeline`]);
-//! - the local mesh in a box ([`mesh`]) and the Kiali-style graph ([`graph`]).
+//! - the local mesh in a box ([`mesh`]) and the Kiali-style graph ([`graph`]);
+//! - a recording TCP [`tee`] and the recorded Kafka session used as test data ([`record`]).
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -19,7 +20,9 @@ pub mod ports;
 pub mod process;
 pub mod prom;
 pub mod prometheus;
+pub mod record;
 pub mod tansu;
+pub mod tee;
 
 pub use envoy::{Sidecar, SidecarSpec};
 pub use process::Service;

@@ -267,8 +267,12 @@ impl Walker {
                 Step::Skip { .. } => pos += self.advance_skip(rest.len() as u64, visitor) as usize,
                 Step::Text { tag, len } => {
                     let take = (len as usize - self.have).min(rest.len());
+                    // `have` counts the whole string so far, which may be past the
+                    // carry: only a string's first MAX_CAPTURE bytes are kept.
                     let keep = MAX_CAPTURE.saturating_sub(self.have).min(take);
-                    self.carry[self.have..self.have + keep].copy_from_slice(&rest[..keep]);
+                    if keep > 0 {
+                        self.carry[self.have..self.have + keep].copy_from_slice(&rest[..keep]);
+                    }
                     self.have += take;
                     pos += take;
                     if self.have == len as usize {
@@ -566,5 +570,44 @@ pub(crate) fn be_int(b: &[u8]) -> i64 {
         [a, b, c, d] => i64::from(i32::from_be_bytes([a, b, c, d])),
         [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::schema::REQUEST_HEADER;
+
+    #[derive(Default)]
+    struct Seen(Vec<Option<Vec<u8>>>);
+
+    impl Visitor for Seen {
+        fn str(&mut self, _tag: Tag, value: Option<&[u8]>) {
+            self.0.push(value.map(<[u8]>::to_vec));
+        }
+    }
+
+    /// A reported string longer than the carry, arriving in chunks: once more than
+    /// CARRY bytes of it were seen, the next chunk used to index past the carry (a panic,
+    /// found by the on_buffer property test in tests/recorded.rs).
+    #[test]
+    fn a_long_string_split_after_the_carry_is_captured_truncated() {
+        let client_id = vec![b'c'; 600];
+        let mut header = vec![0, 0, 0, 9, 0, 0, 0, 7];
+        header.extend_from_slice(&(client_id.len() as i16).to_be_bytes());
+        header.extend_from_slice(&client_id);
+        for cut in [1, 11, 200, 266, 267, 268, 300, 400, header.len() - 1] {
+            let mut walker = Walker::new(REQUEST_HEADER, 0, false, false);
+            let mut seen = Seen::default();
+            let (a, b) = header.split_at(cut);
+            assert_eq!(walker.feed(a, &mut seen), Ok(a.len()), "cut {cut}");
+            assert_eq!(walker.feed(b, &mut seen), Ok(b.len()), "cut {cut}");
+            assert!(walker.is_done(), "cut {cut}");
+            assert_eq!(
+                seen.0,
+                vec![Some(client_id[..MAX_CAPTURE].to_vec())],
+                "cut {cut}"
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@
 #   - the offline Kubernetes validation (scripts/validate-k8s.py): shellcheck from Debian,
 #     and helm-python-sdk, kubernetes-validate and jsonschema (PyPI, pinned) in .venv
 #   - matplotlib (PyPI, pinned) in .venv for the benchmark plot (scripts/bench.sh)
+#   - cargo-fuzz (crates.io, pinned) into ~/.cargo/bin, for scripts/fuzz.sh
 #   - the tansu Kafka broker (crates.io, pinned), built once into $KIOSK_CACHE
 #     (default ~/.cache/kiosk): the first build takes 20-40 minutes on 2 cores.
 # usage: scripts/setup.sh [--dry-run]
@@ -17,6 +18,7 @@ cd "$(dirname "$0")/.."
 ENVOY_VERSION=1.40.0
 SECANTUSDB_VERSION=0.7.0b3
 PYTHON_TOOLS=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "jsonschema==4.26.0" "matplotlib==3.11.2")
+CARGO_FUZZ_VERSION=0.13.2
 TANSU_VERSION=0.6.0
 CACHE="${KIOSK_CACHE:-$HOME/.cache/kiosk}"
 TANSU_ROOT="$CACHE/tansu-$TANSU_VERSION"
@@ -74,6 +76,14 @@ if ((${#tools_missing[@]})); then
   run .venv/bin/pip install --quiet --disable-pip-version-check "${tools_missing[@]}"
 else
   echo "already installed"
+fi
+
+step "cargo-fuzz $CARGO_FUZZ_VERSION (crates.io) for scripts/fuzz.sh"
+# (grep without -q reads all of the output: an early exit would fail the pipe)
+if cargo fuzz --version 2>/dev/null | grep -x "cargo-fuzz $CARGO_FUZZ_VERSION" >/dev/null; then
+  echo "already installed"
+else
+  run cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
 
 step "tansu $TANSU_VERSION broker (cached in $TANSU_ROOT)"

@@ -256,6 +256,32 @@ impl Connection {
     }
 }
 
+/// The walker and the collector for the body of a message of `api_key` at `version`
+/// going `direction`, if the filter decodes that API deeply and knows that version: the
+/// one place a body's decoding is set up (the connection, and the fuzz targets, use it).
+/// The walker starts with the header's tagged fields when the header is flexible.
+pub fn body_decoder(
+    direction: Direction,
+    api_key: i16,
+    version: i16,
+) -> Option<(Box<Walker>, Collector)> {
+    let (layout, collector, header_tags) = match direction {
+        Direction::Request => (
+            schema::request(api_key),
+            Collector::request(api_key),
+            schema::request_header_is_flexible(api_key, version),
+        ),
+        Direction::Response => (
+            schema::response(api_key),
+            Collector::response(api_key),
+            schema::response_header_is_flexible(api_key, version),
+        ),
+    };
+    let layout = layout.filter(|m| (0..=m.max_version).contains(&version))?;
+    let walker = Walker::for_message(layout, version, header_tags);
+    Some((Box::new(walker), collector?))
+}
+
 fn summary_bytes(summary: &Summary) -> usize {
     match summary {
         Summary::ProduceRequest { topics, .. } => heap_bytes(topics),
@@ -419,13 +445,9 @@ impl Message<'_> {
             sent_at_ms: self.now_ms,
             detail: Detail::None,
         });
-        let body = schema::request(api_key)
-            .filter(|_| known)
-            .zip(Collector::request(api_key));
-        if let Some((layout, collector)) = body {
-            let header_tags = schema::request_header_is_flexible(api_key, api_version);
+        if let Some((walker, collector)) = body_decoder(Direction::Request, api_key, api_version) {
             *self.frame = FrameState::Body {
-                walker: Box::new(Walker::for_message(layout, api_version, header_tags)),
+                walker,
                 collector,
                 request: None,
                 correlation_id,
@@ -459,11 +481,9 @@ impl Message<'_> {
                 latency_ms,
             },
         );
-        let layout = schema::response(api_key).filter(|m| (0..=m.max_version).contains(&version));
-        if let Some((layout, collector)) = layout.zip(Collector::response(api_key)) {
-            let header_tags = schema::response_header_is_flexible(api_key, version);
+        if let Some((walker, collector)) = body_decoder(Direction::Response, api_key, version) {
             *self.frame = FrameState::Body {
-                walker: Box::new(Walker::for_message(layout, version, header_tags)),
+                walker,
                 collector,
                 request: Some(request),
                 correlation_id,

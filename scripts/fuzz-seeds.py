@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Write the fuzz targets' seed corpora from the recorded Kafka session.
+
+Reads tests/data/kafka-sessions/session-NN.{client,server} and writes, in the input
+layouts of filter/fuzz (see filter/fuzz/README.md), into filter/fuzz/seeds/<target>/
+(generated, gitignored; nothing is duplicated in git):
+
+  framer      every whole stream and every single frame, with request or response limits
+  connection  every whole session (both streams) and every request/response pair
+  decoders    the body of every frame, with its api key and version (responses take
+              them from their request), and every frame's header
+  config      a few pluginConfig documents, valid and not
+
+Files are named by the SHA-1 of their content, as libFuzzer names its own.
+usage: scripts/fuzz-seeds.py [--out DIR]
+"""
+
+import argparse
+import hashlib
+import pathlib
+import struct
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SESSIONS = ROOT / "tests" / "data" / "kafka-sessions"
+SEED = bytes(8)  # the schedule seed of every seed input; the fuzzer mutates it
+
+# framer `limits`: bit 0 request frames, bits 1-2 = 3: frames up to 128 MiB.
+FRAMER_REQUESTS = bytes([0b111])
+FRAMER_RESPONSES = bytes([0b110])
+
+CONFIGS = [
+    b"",
+    b"{}",
+    b'{"max_topics": 5, "kiali": {"topic_namespace": "kafka-prod"}}',
+    b'{"max_topics": 500, "topic_overflow_label": "_other", "max_lag_series": 5000, '
+    b'"client_id_label": true, "max_frame_bytes": 134217728, "max_in_flight": 256, '
+    b'"flush_interval_ms": 1000, "read_window_bytes": 4096, '
+    b'"kiali": {"enabled": true, "extension": "kafka", "topic_namespace": "kafka"}, '
+    b'"workload": "checkout", "namespace": "shop", "app": "checkout", "cluster": "Kubernetes"}',
+    b'{"max_topic": 5}',
+    b'{"kiali": {"extension": ""}}',
+    b"[1]",
+    b'{"workload": "caf\\u00e9 .=;"}',
+]
+
+
+def frames(stream):
+    """Complete frames of a stream: (size prefix + body) bytes."""
+    out, at = [], 0
+    while at + 4 <= len(stream):
+        (size,) = struct.unpack(">i", stream[at : at + 4])
+        if size < 0 or at + 4 + size > len(stream):
+            break
+        out.append(stream[at : at + 4 + size])
+        at += 4 + size
+    return out
+
+
+def request_header(frame):
+    """(api_key, version, correlation_id, body) of a request frame (header v1/v2 up to
+    the client id; the body walker reads v2's tagged fields itself)."""
+    api_key, version, correlation = struct.unpack(">hhi", frame[4:12])
+    (client_len,) = struct.unpack(">h", frame[12:14])
+    return api_key, version, correlation, frame[14 + max(client_len, 0) :]
+
+
+def write(directory, data, written):
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / hashlib.sha1(data).hexdigest()
+    if path not in written:
+        path.write_bytes(data)
+        written.add(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=pathlib.Path, default=ROOT / "filter" / "fuzz" / "seeds")
+    args = parser.parse_args()
+    clients = sorted(SESSIONS.glob("session-*.client"))
+    if not clients:
+        sys.exit(f"no recorded sessions in {SESSIONS}")
+    written = set()
+    for target in ("framer", "connection", "decoders", "config"):
+        for old in (args.out / target).glob("*"):
+            old.unlink()
+    for client_path in clients:
+        client = client_path.read_bytes()
+        server = client_path.with_suffix(".server").read_bytes()
+        requests, responses = frames(client), frames(server)
+
+        write(args.out / "framer", FRAMER_REQUESTS + SEED + client, written)
+        write(args.out / "framer", FRAMER_RESPONSES + SEED + server, written)
+        for f in requests:
+            write(args.out / "framer", FRAMER_REQUESTS + SEED + f, written)
+        for f in responses:
+            write(args.out / "framer", FRAMER_RESPONSES + SEED + f, written)
+
+        def connection(reqs, resps):
+            return bytes([0]) + SEED + struct.pack(">I", len(reqs)) + reqs + resps
+
+        write(args.out / "connection", connection(client, server), written)
+
+        asked = {}
+        for f in requests:
+            api_key, version, correlation, body = request_header(f)
+            asked[correlation] = (api_key, version, f)
+            head = struct.pack(">Bhh", 0, api_key, version) + SEED
+            write(args.out / "decoders", head + body, written)
+            write(args.out / "decoders", struct.pack(">Bhh", 2, 0, 0) + SEED + f[4:], written)
+        for f in responses:
+            (correlation,) = struct.unpack(">i", f[4:8])
+            write(args.out / "decoders", struct.pack(">Bhh", 3, 0, 0) + SEED + f[4:], written)
+            if correlation not in asked:
+                continue
+            api_key, version, request = asked[correlation]
+            head = struct.pack(">Bhh", 1, api_key, version) + SEED
+            write(args.out / "decoders", head + f[8:], written)
+            write(args.out / "connection", connection(request, f), written)
+
+    for config in CONFIGS:
+        write(args.out / "config", config, written)
+    counts = {t: len(list((args.out / t).glob("*"))) for t in ("framer", "connection", "decoders", "config")}
+    print(
+        f"fuzz seeds from {len(clients)} recorded sessions in {args.out}: "
+        + ", ".join(f"{t} {n}" for t, n in counts.items())
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+//! The recorded Kafka session (tests/data/kafka-sessions) through a real Envoy with the
+//! kiosk filter, byte for byte: for each recorded connection, a client pushes exactly the
+//! recorded client bytes in odd chunk sizes; an upstream checks it receives exactly those
+//! bytes and answers with exactly the recorded broker bytes, each response once its
+//! request has fully arrived, in odd chunk sizes too; the client checks it receives exactly
+//! the broker bytes. Envoy's own statistics must then show the session decoded: every
+//! request counted under its API, the produced and fetched records of every topic and
+//! each codec, and no decode error (so the test cannot pass with the filter absent).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use kiosk_harness::{paths, ports, prom};
+use kiosk_tests::{kafka_sidecar, run_dir, wait_flush};
+
+/// Odd chunk sizes, cycled through by both ends.
+const CHUNKS: &[usize] = &[1, 3, 7, 2, 13, 64, 5, 127, 1, 1000, 11, 4099, 17, 2, 333];
+/// Requests a client may have ahead of the responses it has received.
+const AHEAD: usize = 4;
+/// What the recording produced and fetched (harness/src/record.rs).
+const TOPICS: &[(&str, &str)] = &[
+    ("orders", "none"),
+    ("payments.v1", "gzip"),
+    ("audit-log", "lz4"),
+    ("metrics_zstd", "zstd"),
+];
+const RECORDS_PER_TOPIC: f64 = 24.0;
+
+/// One recorded connection, with its frames' ends and correlation ids.
+struct Session {
+    name: String,
+    client: Vec<u8>,
+    server: Vec<u8>,
+    /// (end offset, correlation id, api key) of every complete request frame.
+    requests: Vec<(usize, i32, i16)>,
+    /// (end offset, correlation id) of every complete response frame.
+    responses: Vec<(usize, i32)>,
+}
+
+impl Session {
+    fn load(dir: &std::path::Path, name: &str) -> Session {
+        let client = std::fs::read(dir.join(format!("{name}.client"))).unwrap();
+        let server = std::fs::read(dir.join(format!("{name}.server"))).unwrap();
+        let requests = frames(&client)
+            .into_iter()
+            .map(|(end, frame)| {
+                let key = i16::from_be_bytes([frame[0], frame[1]]);
+                (
+                    end,
+                    i32::from_be_bytes(frame[4..8].try_into().unwrap()),
+                    key,
+                )
+            })
+            .collect();
+        let responses = frames(&server)
+            .into_iter()
+            .map(|(end, frame)| (end, i32::from_be_bytes(frame[0..4].try_into().unwrap())))
+            .collect();
+        Session {
+            name: name.to_string(),
+            client,
+            server,
+            requests,
+            responses,
+        }
+    }
+
+    /// How many broker bytes may be sent once `received` client bytes have arrived: every
+    /// response whose request is complete, in order (a response to nothing recorded waits
+    /// for all requests).
+    fn server_allowed(&self, received: usize) -> usize {
+        let complete: Vec<i32> = self
+            .requests
+            .iter()
+            .take_while(|(end, ..)| *end <= received)
+            .map(|(_, id, _)| *id)
+            .collect();
+        let all_in = received >= self.client.len();
+        let mut allowed = 0;
+        for (end, id) in &self.responses {
+            if complete.contains(id) || all_in {
+                allowed = *end;
+            } else {
+                break;
+            }
+        }
+        if all_in && allowed == self.responses.last().map_or(0, |r| r.0) {
+            // A trailing partial frame, if the recording has one, once all is asked.
+            allowed = self.server.len();
+        }
+        allowed
+    }
+
+    /// How many client bytes may be sent once `answered` response frames have arrived:
+    /// at most AHEAD requests beyond those answered.
+    fn client_allowed(&self, answered: usize) -> usize {
+        let answered_ids: Vec<i32> = self.responses[..answered].iter().map(|r| r.1).collect();
+        // Requests are answered in order: the first unanswered one and AHEAD after it.
+        let first_open = self
+            .requests
+            .iter()
+            .position(|(_, id, _)| !answered_ids.contains(id))
+            .unwrap_or(self.requests.len());
+        match self.requests.get(first_open + AHEAD) {
+            Some((end, ..)) => *end,
+            None => self.client.len(),
+        }
+    }
+
+    fn answered(&self, received: usize) -> usize {
+        self.responses
+            .iter()
+            .take_while(|(end, _)| *end <= received)
+            .count()
+    }
+}
+
+/// (end offset, frame without its size prefix) of each complete frame.
+fn frames(stream: &[u8]) -> Vec<(usize, &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= stream.len() {
+        let size = i32::from_be_bytes(stream[at..at + 4].try_into().unwrap());
+        let Some(frame) = usize::try_from(size)
+            .ok()
+            .and_then(|s| stream.get(at + 4..at + 4 + s))
+        else {
+            break;
+        };
+        at += 4 + frame.len();
+        out.push((at, frame));
+    }
+    out
+}
+
+fn sessions() -> Vec<Arc<Session>> {
+    let dir = paths::root().join("tests/data/kafka-sessions");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".client").map(str::to_string))
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 5,
+        "no recorded sessions in {}",
+        dir.display()
+    );
+    names
+        .iter()
+        .map(|n| Arc::new(Session::load(&dir, n)))
+        .collect()
+}
+
+/// Write `bytes[from..to]` in odd chunks (cycling through CHUNKS from `*turn`).
+fn write_chunks(conn: &mut TcpStream, bytes: &[u8], from: usize, to: usize, turn: &mut usize) {
+    let mut at = from;
+    while at < to {
+        let n = CHUNKS[*turn % CHUNKS.len()].min(to - at);
+        *turn += 1;
+        conn.write_all(&bytes[at..at + n]).unwrap();
+        conn.flush().unwrap();
+        at += n;
+        if *turn % 5 == 0 {
+            // Let some chunks travel alone.
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// What the upstream saw on the connection that carried a session.
+type Seen = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+
+/// The broker's side: the session to play is the one the test announced last; a
+/// connection that sends nothing (Envoy's readiness probes) plays nothing.
+fn upstream(current: Arc<Mutex<Option<Arc<Session>>>>, seen: Seen) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let (current, seen) = (current.clone(), seen.clone());
+            thread::spawn(move || {
+                conn.set_nodelay(true).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                let mut received = Vec::new();
+                let mut buf = [0u8; 8192];
+                let (mut sent, mut turn) = (0, 0);
+                let mut session: Option<Arc<Session>> = None;
+                loop {
+                    let n = match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    received.extend_from_slice(&buf[..n]);
+                    let s = session
+                        .get_or_insert_with(|| current.lock().unwrap().clone().unwrap())
+                        .clone();
+                    if !s.client.starts_with(&received) {
+                        // Not the recorded bytes: stop answering; the test reports it.
+                        break;
+                    }
+                    let allowed = s.server_allowed(received.len());
+                    write_chunks(&mut conn, &s.server, sent, allowed, &mut turn);
+                    sent = allowed;
+                }
+                if let Some(s) = session {
+                    seen.lock().unwrap().insert(s.name.clone(), received);
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Play one session as the client through `port`; returns the bytes received.
+fn play(port: u16, s: &Arc<Session>) -> Vec<u8> {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_nodelay(true).unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let reader = {
+        let (mut conn, received, s) = (conn.try_clone().unwrap(), received.clone(), s.clone());
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 8192];
+            while got.len() < s.server.len() {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+                received.store(got.len(), Ordering::SeqCst);
+            }
+            got
+        })
+    };
+    let (mut sent, mut turn) = (0, 0);
+    let start = Instant::now();
+    while sent < s.client.len() {
+        let allowed = s.client_allowed(s.answered(received.load(Ordering::SeqCst)));
+        if allowed > sent {
+            write_chunks(&mut conn, &s.client, sent, allowed, &mut turn);
+            sent = allowed;
+        } else {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{}: no answer after {} of {} client bytes",
+                s.name,
+                sent,
+                s.client.len()
+            );
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let got = reader.join().unwrap();
+    let _ = conn.shutdown(Shutdown::Both);
+    got
+}
+
+#[test]
+fn recorded_session_passes_byte_for_byte_and_is_decoded() {
+    let dir = run_dir("recorded").unwrap();
+    let sessions = sessions();
+    let current: Arc<Mutex<Option<Arc<Session>>>> = Arc::default();
+    let seen: Seen = Arc::default();
+    let upstream_port = upstream(current.clone(), seen.clone());
+    let listener = ports::free().unwrap();
+    let sidecar = kafka_sidecar(
+        &dir,
+        "recorded",
+        listener,
+        upstream_port,
+        serde_json::json!({}),
+    )
+    .unwrap();
+
+    let mut requests: BTreeMap<i16, f64> = BTreeMap::new();
+    for s in &sessions {
+        *current.lock().unwrap() = Some(s.clone());
+        let got = play(listener, s);
+        assert!(
+            got == s.server,
+            "{}: the client received {} bytes that differ from the {} recorded broker bytes",
+            s.name,
+            got.len(),
+            s.server.len()
+        );
+        // The upstream records its side once the connection closed.
+        let start = Instant::now();
+        let upstream_saw = loop {
+            if let Some(bytes) = seen.lock().unwrap().remove(&s.name) {
+                break bytes;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{}: upstream",
+                s.name
+            );
+            thread::sleep(Duration::from_millis(10));
+        };
+        assert!(
+            upstream_saw == s.client,
+            "{}: the upstream received {} bytes that differ from the {} recorded client bytes",
+            s.name,
+            upstream_saw.len(),
+            s.client.len()
+        );
+        for (_, _, key) in &s.requests {
+            *requests.entry(*key).or_default() += 1.0;
+        }
+    }
+
+    wait_flush();
+    let text = sidecar.prometheus_text().unwrap();
+    std::fs::write(dir.join("stats.prom"), &text).unwrap();
+    let samples = prom::parse(&text);
+    let stat = |name: &str, labels: &[(&str, &str)]| prom::sum(&samples, name, labels);
+    assert_eq!(
+        stat("kafka_decode_errors_total", &[]),
+        0.0,
+        "decode errors:\n{text}"
+    );
+    for (key, n) in &requests {
+        let api = kiosk_filter::metrics::api_label(*key);
+        assert_eq!(
+            stat("kafka_requests_total", &[("api", api)]),
+            *n,
+            "{api} requests counted by the filter"
+        );
+    }
+    assert!(stat("kafka_requests_total", &[("api", "produce")]) > 0.0);
+    assert!(stat("kafka_requests_total", &[("api", "fetch")]) > 0.0);
+    for (topic, codec) in TOPICS {
+        let t = [("topic", *topic)];
+        assert_eq!(
+            stat("kafka_produced_records_total", &t),
+            RECORDS_PER_TOPIC,
+            "{topic} produced"
+        );
+        assert_eq!(
+            stat("kafka_fetched_records_total", &t),
+            RECORDS_PER_TOPIC,
+            "{topic} fetched"
+        );
+        let batches = stat(
+            "kafka_produced_batches_total",
+            &[("topic", topic), ("compression", codec)],
+        );
+        assert!(batches >= 1.0, "no {codec} batches of {topic}");
+    }
+    assert!(stat("kafka_connections_opened_total", &[]) >= sessions.len() as f64);
+}

@@ -166,7 +166,7 @@ fn write_chunks(conn: &mut TcpStream, bytes: &[u8], from: usize, to: usize, turn
         conn.write_all(&bytes[at..at + n]).unwrap();
         conn.flush().unwrap();
         at += n;
-        if *turn % 5 == 0 {
+        if turn.is_multiple_of(5) {
             // Let some chunks travel alone.
             thread::sleep(Duration::from_millis(1));
         }

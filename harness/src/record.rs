@@ -61,33 +61,42 @@ pub async fn run(args: Args) -> Result<()> {
         std::env::current_dir()?.join(&args.out)
     };
     let work = paths::root().join("target/record");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    clear_sessions(&out)?;
+    let records = args.records;
+    let manifest = tokio::task::spawn_blocking(move || record(&out, &work, records))
+        .await
+        .context("the recording panicked")??;
+    print!("{manifest}");
+    Ok(())
+}
+
+/// Record the session into `out` (replacing the session files there), tansu keeping its
+/// data and log in `work` (emptied first); returns the summary written to sessions.txt.
+pub fn record(out: &Path, work: &Path, records: usize) -> Result<String> {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work)?;
+    clear_sessions(out)?;
     let mut ports = ports::Allocator::default();
     let (broker_port, tee_port) = (ports.port()?, ports.port()?);
     eprintln!(
         "record: tansu on 127.0.0.1:{broker_port} (data and log in {})",
         work.display()
     );
-    let broker = Broker::start(&work, broker_port, tee_port).context("starting tansu")?;
-    let tee = Tee::start(tee_port, broker_port, &out)?;
+    let broker = Broker::start(work, broker_port, tee_port).context("starting tansu")?;
+    let tee = Tee::start(tee_port, broker_port, out)?;
     let bootstrap = format!("127.0.0.1:{tee_port}");
     eprintln!(
         "record: tee on {bootstrap}, recording into {}",
         out.display()
     );
-    let records = args.records;
-    let session = tokio::task::spawn_blocking(move || workload(&bootstrap, records)).await;
+    let session = workload(&bootstrap, records);
     // Every client is dropped by now: its connections close, and the tee's with them.
     let recordings = tee.stop();
     drop(broker);
-    session.context("the recorded workload panicked")??;
+    session?;
     let recordings = drop_empty(recordings)?;
     let manifest = summarize(&recordings)?;
     std::fs::write(out.join("sessions.txt"), &manifest)?;
-    print!("{manifest}");
-    Ok(())
+    Ok(manifest)
 }
 
 fn clear_sessions(out: &Path) -> Result<()> {

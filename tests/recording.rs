@@ -1,0 +1,103 @@
+//! `kiosk record` still records what the committed session (tests/data/kafka-sessions)
+//! is: librdkafka against a real tansu through the recording tee, every connection in its
+//! own pair of files, which the filter core then decodes without an error and with the
+//! exact totals the workload produced and consumed.
+
+use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
+use kiosk_harness::record::{self, TOPICS};
+use kiosk_tests::run_dir;
+
+const RECORDS: usize = 5;
+
+fn counter(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> u64 {
+    t.counters
+        .iter()
+        .filter(|(name, _)| {
+            name.ends_with(&format!(";.;{metric}"))
+                && labels
+                    .iter()
+                    .all(|(k, v)| name.contains(&format!("{k}=.={v};.;")))
+        })
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+#[test]
+fn a_fresh_recording_decodes_exactly() {
+    let dir = run_dir("record").unwrap();
+    let out = dir.join("sessions");
+    let manifest = record::record(&out, &dir.join("tansu"), RECORDS).expect("recording");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".client").map(str::to_string))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "{} sessions:\n{manifest}", names.len());
+    assert_eq!(
+        manifest
+            .lines()
+            .filter(|l| l.starts_with("session-"))
+            .count(),
+        names.len()
+    );
+
+    let config = Config::default();
+    let id = Identity::resolve(&config, Some("t".into()), Some("w".into()), None, None);
+    let mut rec = Recorder::new(config, id);
+    for name in &names {
+        let client = std::fs::read(out.join(format!("{name}.client"))).unwrap();
+        let server = std::fs::read(out.join(format!("{name}.server"))).unwrap();
+        assert!(!client.is_empty(), "{name}: nothing from the client");
+        let mut conn = Connection::new(&mut rec);
+        conn.on_request_data(&client, 0, &mut rec);
+        conn.on_response_data(&server, 1, &mut rec);
+        assert!(!conn.gave_up(), "{name}: not Kafka");
+        conn.on_close(&mut rec);
+    }
+    let mut t = Totalizer::default();
+    rec.flush(&mut t);
+    assert_eq!(
+        counter(&t, "kafka_decode_errors_total", &[]),
+        0,
+        "{:?}",
+        t.counters
+    );
+    for (topic, codec, _) in TOPICS {
+        let labels = [("topic", *topic)];
+        let records = RECORDS as u64;
+        assert_eq!(
+            counter(&t, "kafka_produced_records_total", &labels),
+            records,
+            "{topic}"
+        );
+        assert_eq!(
+            counter(&t, "kafka_fetched_records_total", &labels),
+            records,
+            "{topic}"
+        );
+        let batches = [("topic", *topic), ("compression", *codec)];
+        assert!(counter(&t, "kafka_produced_batches_total", &batches) >= 1);
+    }
+    for api in [
+        "api_versions",
+        "metadata",
+        "create_topics",
+        "produce",
+        "fetch",
+        "list_offsets",
+        "find_coordinator",
+        "join_group",
+        "sync_group",
+        "heartbeat",
+        "offset_commit",
+        "offset_fetch",
+        "leave_group",
+    ] {
+        assert!(
+            counter(&t, "kafka_requests_total", &[("api", api)]) > 0,
+            "no {api} recorded:\n{manifest}"
+        );
+        assert!(manifest.contains(api), "{api} missing from the summary");
+    }
+}

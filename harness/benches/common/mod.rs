@@ -65,11 +65,22 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// Per-run CPU seconds per GB and MB/s of the filter (index 0) and tcp_proxy (index 1).
-#[derive(Default)]
+/// Per-run cost per GB (CPU seconds unless `unit` says otherwise) and MB/s of the
+/// filter (index 0) and tcp_proxy (index 1).
 pub struct Comparison {
     pub cpu_per_gb: [Vec<f64>; 2],
     pub mb_per_s: [Vec<f64>; 2],
+    pub unit: &'static str,
+}
+
+impl Default for Comparison {
+    fn default() -> Self {
+        Comparison {
+            cpu_per_gb: Default::default(),
+            mb_per_s: Default::default(),
+            unit: "CPU s/GB",
+        }
+    }
 }
 
 impl Comparison {
@@ -92,10 +103,11 @@ impl Comparison {
         let f_mb = median(&self.mb_per_s[0]);
         let p_mb = median(&self.mb_per_s[1]);
         println!(
-            "  {case:<24} filter {f_cpu:6.3} CPU s/GB {f_mb:7.0} MB/s | tcp_proxy {p_cpu:6.3} CPU s/GB {p_mb:7.0} MB/s | ratio {ratio:.3} [{rlo:.3}-{rhi:.3}]",
+            "  {case:<24} filter {f_cpu:6.3} {unit} {f_mb:7.0} MB/s | tcp_proxy {p_cpu:6.3} {unit} {p_mb:7.0} MB/s | ratio {ratio:.3} [{rlo:.3}-{rhi:.3}]",
+            unit = self.unit,
         );
         json!({
-            "case": case, "filter_cpu_s_per_gb": f_cpu, "plain_cpu_s_per_gb": p_cpu,
+            "case": case, "unit": self.unit, "filter_cpu_s_per_gb": f_cpu, "plain_cpu_s_per_gb": p_cpu,
             "filter_mb_s": f_mb, "plain_mb_s": p_mb, "ratio": ratio, "ratio_min": rlo, "ratio_max": rhi,
             "ratios": ratios,
         })
@@ -111,4 +123,25 @@ pub fn json_out() -> Option<String> {
 pub fn wanted(name: &str) -> bool {
     let only = std::env::var("KIOSK_BENCH_CASES").unwrap_or_default();
     only.is_empty() || only.split(',').any(|w| name.contains(w.trim()))
+}
+
+/// The figures mean something only if the filter decoded the traffic: the filter's Envoy
+/// must have counted `metric` records and no decode error. Panics otherwise.
+pub fn check_decoded(filter: &Sidecar, metric: &str) {
+    // The filter flushes its counters every second.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let samples = filter.prometheus().unwrap();
+    let total = |name: &str| -> f64 {
+        samples
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.value)
+            .sum()
+    };
+    let records = total(metric);
+    let errors = total("kafka_decode_errors_total");
+    assert!(
+        records > 0.0 && errors == 0.0,
+        "the filter did not decode the traffic: {metric} {records}, decode errors {errors}"
+    );
 }

@@ -567,7 +567,8 @@ impl Message<'_> {
                         (a, b) => a.or(b),
                     };
                     if let (Some(next), true) = (next, p.high_watermark >= 0) {
-                        let lag = p.high_watermark - next;
+                        // Offsets come off the wire: an absurd one must not overflow.
+                        let lag = p.high_watermark.saturating_sub(next);
                         let partition = p.partition;
                         rec.observe(
                             peer,

@@ -16,6 +16,8 @@ pub type TopicIdx = u16;
 pub const OVERFLOW: TopicIdx = 0;
 /// A topic id no Metadata response has named yet.
 pub const UNKNOWN: TopicIdx = 1;
+/// Topic ids remembered per VM (about 1.5 MiB at most); ids past it resolve as unknown.
+pub const MAX_IDS: usize = 65_000;
 
 pub type TopicId = [u8; 16];
 
@@ -74,7 +76,7 @@ impl Topics {
 
     /// Record that `id` names topic `idx` (from a Metadata response).
     pub fn learn_id(&mut self, id: TopicId, idx: TopicIdx) {
-        if id == [0; 16] {
+        if id == [0; 16] || (self.ids.len() >= MAX_IDS && !self.ids.contains_key(&id)) {
             return;
         }
         if self.ids.insert(id, idx) != Some(idx) {
@@ -85,8 +87,15 @@ impl Topics {
     /// Record an id learned by another VM (no re-publication).
     pub fn adopt_id(&mut self, id: TopicId, name: &[u8]) -> TopicIdx {
         let idx = self.intern(name);
-        self.ids.insert(id, idx);
+        if self.ids.len() < MAX_IDS {
+            self.ids.insert(id, idx);
+        }
         idx
+    }
+
+    /// Topic ids remembered.
+    pub fn ids_len(&self) -> usize {
+        self.ids.len()
     }
 
     pub fn by_id(&self, id: &TopicId) -> Option<TopicIdx> {
@@ -138,6 +147,23 @@ pub fn id_hex(id: &TopicId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembers_at_most_max_ids_topic_ids() {
+        let mut topics = Topics::new(10, "_other");
+        let idx = topics.intern(b"orders");
+        for i in 0..MAX_IDS as u128 + 5000 {
+            topics.learn_id((i + 1).to_be_bytes(), idx);
+        }
+        assert_eq!(topics.ids_len(), MAX_IDS);
+        assert_eq!(topics.take_learned().len(), MAX_IDS);
+        // A known id is still updated; an unknown one past the cap resolves as unknown.
+        assert_eq!(topics.resolve_id(&1u128.to_be_bytes()), idx);
+        assert_eq!(
+            topics.resolve_id(&(MAX_IDS as u128 + 10).to_be_bytes()),
+            UNKNOWN
+        );
+    }
 
     #[test]
     fn caps_distinct_names_and_keeps_admitted_ones() {

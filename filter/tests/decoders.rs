@@ -727,6 +727,78 @@ fn client_id_label_and_topic_cap_apply_to_every_series() {
     assert_eq!(rec.topics.len(), 1);
 }
 
+/// 10,000 distinct topics, learned by id from Metadata and produced to by id and by
+/// name: the label values stay within `max_topics` plus the overflow value, every record
+/// is still counted, and the id map stays bounded.
+#[test]
+fn topic_cardinality_cap_holds_with_10000_topics() {
+    const TOPICS: usize = 10_000;
+    let mut rec = recorder();
+    let id = |i: usize| Uuid::from_u128(0xabc0_0000_0000_0000_0000_0000_0000_0000 + i as u128);
+    let name = |i: usize| format!("tenant-{i}.orders_v{}", i % 7);
+    let mut conn = Connection::new(&mut rec);
+    let mut correlation = 0;
+    for chunk in (0..TOPICS).collect::<Vec<_>>().chunks(200) {
+        let topics = chunk
+            .iter()
+            .map(|&i| {
+                MetadataResponseTopic::default()
+                    .with_name(Some(TopicName(StrBytes::from_string(name(i)))))
+                    .with_topic_id(id(i))
+            })
+            .collect();
+        correlation += 1;
+        let req = request(3, 12, correlation, &MetadataRequest::default());
+        conn.on_request_data(&req, 0, &mut rec);
+        let resp = MetadataResponse::default().with_topics(topics);
+        conn.on_response_data(&response(12, correlation, &resp), 1, &mut rec);
+    }
+    // One produce request per topic: v13 by id for the even ones, v9 by name for the odd.
+    for i in 0..TOPICS {
+        let version = if i % 2 == 0 { 13 } else { 9 };
+        let topic = produce_request::TopicProduceData::default().with_partition_data(vec![
+            produce_request::PartitionProduceData::default().with_records(Some(batch(
+                0,
+                1,
+                Compression::None,
+            ))),
+        ]);
+        let topic = if version == 13 {
+            topic.with_topic_id(id(i))
+        } else {
+            topic.with_name(TopicName(StrBytes::from_string(name(i))))
+        };
+        let req = ProduceRequest::default()
+            .with_acks(0)
+            .with_topic_data(vec![topic]);
+        correlation += 1;
+        conn.on_request_data(&request(0, version, correlation, &req), 2, &mut rec);
+        assert!(conn.memory_bytes() <= 64 << 10);
+    }
+    let mut t = Totalizer::default();
+    rec.flush(&mut t);
+    let mut labels = std::collections::BTreeSet::new();
+    for name in t.counters.keys().chain(t.gauges.keys()) {
+        if let Some(rest) = name.split("topic=.=").nth(1) {
+            labels.insert(rest.split(";.;").next().unwrap().to_string());
+        }
+    }
+    let max_topics = Config::default().max_topics;
+    assert!(
+        labels.len() <= max_topics + 1,
+        "{} topic label values",
+        labels.len()
+    );
+    assert!(labels.contains("_other"), "overflow label in use");
+    assert_eq!(rec.topics.len(), max_topics);
+    assert_eq!(
+        counter(&t, "kafka_produced_records_total", &[]),
+        TOPICS as u64
+    );
+    assert_eq!(decode_errors(&t), 0);
+    assert!(rec.topics.ids_len() <= kiosk_filter::topics::MAX_IDS);
+}
+
 /// Records count as produced when the broker acknowledges them: a topic with a partition
 /// error in the response has that request's records counted as refused, not produced.
 #[test]

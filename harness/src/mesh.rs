@@ -55,6 +55,21 @@ pub struct UpArgs {
     /// intervals, so that Prometheus and Kiali see rates.
     #[arg(long, default_value_t = 200)]
     pub rate: u64,
+    /// The fault drill: while the producer runs, stop every Kafka broker for a few
+    /// seconds, restart the mirror's sidecar, then restart MongoDB. The pipeline must
+    /// resume by itself and verify must still find exactly N records.
+    #[arg(long)]
+    pub faults: bool,
+}
+
+/// What the fault drill restarts, and how to start each again.
+struct Restartable {
+    run_dir: PathBuf,
+    kafka_data: PathBuf,
+    /// (name, port, advertised port) of every broker.
+    brokers: Vec<(String, u16, u16)>,
+    mirror_sidecar: SidecarSpec,
+    mongodb_port: u16,
 }
 
 /// What `mesh.json` holds.
@@ -229,6 +244,13 @@ impl Mesh {
         write_state(&self.home, &self.state)
     }
 
+    /// Take service `name` out of the mesh (to stop and replace it).
+    fn take(&mut self, name: &str) -> Option<Service> {
+        let at = self.services.iter().position(|s| s.name == name)?;
+        self.state.processes.retain(|p| p.name != name);
+        Some(self.services.remove(at))
+    }
+
     fn phase(&mut self, phase: &str) -> Result<()> {
         self.state.phase = phase.to_string();
         write_state(&self.home, &self.state)
@@ -345,6 +367,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let data = run_dir.join("tansu-data");
     // The platform's own access (Strimzi's operators reach Kafka without a sidecar): it
     // advertises itself, and creates the topics as KafkaTopic resources would.
+    let mut brokers = vec![("kafka-platform".to_string(), platform, platform)];
     let broker = Broker::start_named("kafka-platform", &data, &run_dir, platform, platform)?;
     mesh.add(broker.service)?;
     crate::kafka::create_topics(
@@ -356,9 +379,10 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     .context("creating the pipeline's topics")?;
     for w in kafka_clients {
         let k = &kafka[w];
-        let broker =
-            Broker::start_named(&format!("kafka-{w}"), &data, &run_dir, k.broker, k.listener)?;
+        let name = format!("kafka-{w}");
+        let broker = Broker::start_named(&name, &data, &run_dir, k.broker, k.listener)?;
         mesh.add(broker.service)?;
+        brokers.push((name, k.broker, k.listener));
     }
 
     step("Envoy sidecars with the kiosk filter");
@@ -405,6 +429,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         ),
     ];
     let mut targets = Vec::new();
+    let mut mirror_sidecar = None;
     for ((workload, routes), admin_port) in sidecars.into_iter().zip(admin_ports) {
         let spec = SidecarSpec {
             workload: workload.into(),
@@ -421,9 +446,19 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             namespace: NAMESPACE.into(),
             workload: workload.into(),
         });
+        if workload == "mirror" {
+            mirror_sidecar = Some(spec.clone());
+        }
         let sidecar = Sidecar::start(spec, &run_dir)?;
         mesh.add(sidecar.service)?;
     }
+    let restartable = Restartable {
+        run_dir: run_dir.clone(),
+        kafka_data: data.clone(),
+        brokers,
+        mirror_sidecar: mirror_sidecar.context("the mirror's sidecar")?,
+        mongodb_port: p.mongodb,
+    };
 
     step("Prometheus scraping every sidecar");
     let prometheus = PrometheusServer::start(&run_dir, p.prometheus, &targets)?;
@@ -488,7 +523,17 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             &args.format,
         ])
         .args(["--rate", &args.rate.to_string(), "--batch", "20"]);
-    let produced = job("producer", producer, &run_dir)?;
+    let producer = {
+        let run_dir = run_dir.clone();
+        std::thread::spawn(move || job("producer", producer, &run_dir))
+    };
+    if args.faults {
+        let sending = Duration::from_secs_f64(args.records as f64 / args.rate.max(1) as f64);
+        fault_drill(&mut mesh, &restartable, sending).await?;
+    }
+    let produced = producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the producer's thread panicked"))??;
     mesh.check()?;
     if !produced {
         bail!(
@@ -512,7 +557,15 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     })?;
 
     step("graph: waiting for Prometheus to scrape the final counters");
-    wait_for_counters(&prom, args.records).await;
+    if args.faults {
+        // A restarted sidecar starts its counters again: totals no longer add up to N.
+        println!(
+            "  (fault drill: not waiting for the counters to reach {})",
+            args.records
+        );
+    } else {
+        wait_for_counters(&prom, args.records).await;
+    }
     let options = graph::Options::default();
     let g = graph::build(&prom, &options).await?;
     println!(
@@ -533,6 +586,51 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     );
     wait_for_stop(&mut mesh).await?;
     Ok(verified)
+}
+
+/// The fault drill (`--faults`), spread over the producer's `sending` time: every Kafka
+/// broker down for 3 s, then the mirror's sidecar, then MongoDB, each restarted.
+async fn fault_drill(mesh: &mut Mesh, r: &Restartable, sending: Duration) -> Result<()> {
+    let pause = (sending / 4).max(Duration::from_secs(2));
+    tokio::time::sleep(pause).await;
+    step("fault: every Kafka broker stopped for 3 s");
+    for (name, _, _) in &r.brokers {
+        if let Some(mut broker) = mesh.take(name) {
+            broker.stop();
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (name, port, advertised) in &r.brokers {
+        let broker = Broker::start_named(name, &r.kafka_data, &r.run_dir, *port, *advertised)?;
+        mesh.add(broker.service)?;
+    }
+    println!("  brokers started again");
+
+    tokio::time::sleep(pause).await;
+    step("fault: the mirror's sidecar restarted");
+    let name = format!("envoy-{}", r.mirror_sidecar.workload);
+    if let Some(mut sidecar) = mesh.take(&name) {
+        sidecar.stop();
+    }
+    let spec = r.mirror_sidecar.clone();
+    for port in spec.routes.iter().map(|r| r.port).chain([spec.admin_port]) {
+        ports::wait_closed(port, Duration::from_secs(10))?;
+    }
+    let sidecar = Sidecar::start(spec, &r.run_dir)?;
+    mesh.add(sidecar.service)?;
+    println!("  sidecar started again");
+
+    tokio::time::sleep(pause).await;
+    step("fault: MongoDB restarted");
+    if let Some(mut mongo) = mesh.take("mongodb") {
+        // Gracefully: SecantusDB writes its data out on shutdown.
+        mongo.terminate(Duration::from_secs(15));
+    }
+    ports::wait_closed(r.mongodb_port, Duration::from_secs(10))?;
+    let mongo = MongoServer::restart(&r.run_dir, r.mongodb_port)?;
+    mesh.add(mongo.service)?;
+    println!("  MongoDB started again");
+    Ok(())
 }
 
 /// Wait for Ctrl-C, SIGTERM (`kiosk down`) or a service dying.

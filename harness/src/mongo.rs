@@ -65,6 +65,12 @@ impl MongoServer {
         MongoServer::spawn("mongodb", dir, &data, port, true)
     }
 
+    /// Start again, with authentication, a server [`start`](Self::start) provisioned in
+    /// `dir` (its data and users are kept).
+    pub fn restart(dir: &Path, port: u16) -> Result<MongoServer> {
+        MongoServer::spawn("mongodb", dir, &dir.join("secantus-data"), port, true)
+    }
+
     fn spawn(name: &str, dir: &Path, data: &Path, port: u16, auth: bool) -> Result<MongoServer> {
         let mut command = Command::new(crate::paths::secantusd()?);
         command

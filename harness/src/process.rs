@@ -15,11 +15,16 @@ pub struct Service {
 }
 
 impl Service {
-    /// Start `command` with stdout and stderr going to `<log_dir>/<name>.log`.
+    /// Start `command` with stdout and stderr appended to `<log_dir>/<name>.log`.
     pub fn start(name: &str, mut command: Command, log_dir: &Path) -> Result<Service> {
         std::fs::create_dir_all(log_dir)?;
         let log = log_dir.join(format!("{name}.log"));
-        let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        // Appended: a service restarted in the same run keeps its earlier log.
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("opening {}", log.display()))?;
         let child = command
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::kafka;
 use rdkafka::message::OwnedMessage;
@@ -26,21 +27,43 @@ pub fn subscribe(
 }
 
 /// Up to `max` messages: waits as long as it takes for the first, then takes what
-/// arrives within `linger` of the previous one.
+/// arrives within `linger` of the previous one. Errors librdkafka recovers from by itself
+/// (every broker down or restarting, a connection reset) are logged and waited out; only
+/// a fatal one ends consumption.
 pub async fn next_batch(
     consumer: &StreamConsumer,
     max: usize,
     linger: Duration,
 ) -> Result<Vec<OwnedMessage>> {
-    let first = consumer.recv().await.context("consuming")?.detach();
+    let first = loop {
+        match consumer.recv().await {
+            Ok(message) => break message.detach(),
+            Err(e) if recoverable(&e) => {
+                tracing::warn!(error = %e, "consuming: waiting for the brokers");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e).context("consuming"),
+        }
+    };
     let mut batch = vec![first];
     while batch.len() < max {
         match tokio::time::timeout(linger, consumer.recv()).await {
-            Ok(message) => batch.push(message.context("consuming")?.detach()),
+            Ok(Ok(message)) => batch.push(message.detach()),
+            Ok(Err(e)) if recoverable(&e) => {
+                tracing::warn!(error = %e, "consuming: batch cut short");
+                break;
+            }
+            Ok(Err(e)) => return Err(e).context("consuming"),
             Err(_) => break,
         }
     }
     Ok(batch)
+}
+
+/// librdkafka reports most errors to keep the application informed while it reconnects;
+/// only a fatal error means the client cannot go on.
+fn recoverable(e: &KafkaError) -> bool {
+    e.rdkafka_error_code() != Some(RDKafkaErrorCode::Fatal)
 }
 
 /// Commit, per partition, the offset after the last message of `batch`.

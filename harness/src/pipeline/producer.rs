@@ -1,9 +1,12 @@
 //! `kiosk producer`: post N records to the REST entry (the Bridge produce API), with
-//! progress, checking that every record gets an offset.
+//! progress, checking that every record gets an offset. Records the REST entry could not
+//! deliver (a broker restarting, the entry itself unreachable) are posted again until
+//! `--retry-for` runs out: at least once, as a Kafka producer with retries would. A
+//! refusal (4xx: unknown topic, bad records) is final.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -33,6 +36,17 @@ pub struct Args {
     /// Kiali expects: a burst shorter than a scrape interval shows no rate at all.
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
+    /// How long to keep posting records that could not be delivered, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub retry_for: u64,
+}
+
+/// Why a post did not deliver every record.
+enum Undelivered {
+    /// Records (indices into the batch) to post again.
+    Retry(Vec<usize>, String),
+    /// A refusal that posting again cannot change.
+    Refused(String),
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -42,7 +56,6 @@ pub async fn run(args: Args) -> Result<()> {
         .build()?;
     let url = format!("{}/topics/{}", args.url.trim_end_matches('/'), args.topic);
     let expected = record::expected(&args.run, args.records);
-    let b64 = base64::engine::general_purpose::STANDARD;
     let start = Instant::now();
     let mut sent = 0u64;
     let mut last_report = Instant::now();
@@ -54,42 +67,26 @@ pub async fn run(args: Args) -> Result<()> {
                 tokio::time::sleep(wait).await;
             }
         }
-        let records: Vec<Value> = chunk
-            .iter()
-            .map(|r| {
-                let header = json!([{ "key": SEQ_HEADER, "value": b64.encode(r.seq.to_string()) }]);
-                if args.format == "binary" {
-                    let value = serde_json::to_vec(&r.value).unwrap_or_default();
-                    json!({ "key": b64.encode(&r.key), "value": b64.encode(value), "headers": header })
-                } else {
-                    json!({ "key": r.key, "value": r.value, "headers": header })
+        let mut pending: Vec<usize> = (0..chunk.len()).collect();
+        let deadline = Instant::now() + Duration::from_secs(args.retry_for);
+        while !pending.is_empty() {
+            let batch: Vec<&record::Expected> = pending.iter().map(|&i| &chunk[i]).collect();
+            match post(&client, &url, &batch, &args.format).await {
+                Ok(()) => pending.clear(),
+                Err(Undelivered::Refused(why)) => bail!("{why}"),
+                Err(Undelivered::Retry(again, why)) => {
+                    if Instant::now() > deadline {
+                        bail!("{why} (still failing after {} s)", args.retry_for);
+                    }
+                    println!(
+                        "producer: {} of {} records not delivered ({why}); posting them again",
+                        again.len(),
+                        batch.len()
+                    );
+                    pending = again.into_iter().map(|i| pending[i]).collect();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-            })
-            .collect();
-        let content_type = if args.format == "binary" {
-            BINARY_FORMAT
-        } else {
-            JSON_FORMAT
-        };
-        let response = client
-            .post(&url)
-            .header("content-type", content_type)
-            .body(json!({ "records": records }).to_string())
-            .send()
-            .await
-            .with_context(|| format!("POST {url}"))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("POST {url}: {status}: {body}");
-        }
-        let offsets = body["offsets"].as_array().cloned().unwrap_or_default();
-        let failed: Vec<&Value> = offsets
-            .iter()
-            .filter(|o| o.get("error_code").is_some())
-            .collect();
-        if offsets.len() != chunk.len() || !failed.is_empty() {
-            bail!("POST {url}: {} records sent, answer: {body}", chunk.len());
+            }
         }
         sent += chunk.len() as u64;
         if last_report.elapsed() > Duration::from_secs(1) || sent == args.records {
@@ -108,4 +105,86 @@ pub async fn run(args: Args) -> Result<()> {
         sent as f64 / secs.max(0.001)
     );
     Ok(())
+}
+
+/// Post `batch` once; says which records to post again, or that the entry refused them.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    batch: &[&record::Expected],
+    format: &str,
+) -> Result<(), Undelivered> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let records: Vec<Value> = batch
+        .iter()
+        .map(|r| {
+            let header = json!([{ "key": SEQ_HEADER, "value": b64.encode(r.seq.to_string()) }]);
+            if format == "binary" {
+                let value = serde_json::to_vec(&r.value).unwrap_or_default();
+                json!({ "key": b64.encode(&r.key), "value": b64.encode(value), "headers": header })
+            } else {
+                json!({ "key": r.key, "value": r.value, "headers": header })
+            }
+        })
+        .collect();
+    let content_type = if format == "binary" {
+        BINARY_FORMAT
+    } else {
+        JSON_FORMAT
+    };
+    let all: Vec<usize> = (0..batch.len()).collect();
+    let response = client
+        .post(url)
+        .header("content-type", content_type)
+        .body(json!({ "records": records }).to_string())
+        .send()
+        .await
+        .map_err(|e| Undelivered::Retry(all.clone(), format!("POST {url}: {e}")))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    // The answer names the error, never the records (they may carry payload).
+    let error = |body: &Value| body["message"].as_str().unwrap_or("").to_string();
+    if status.is_client_error() {
+        return Err(Undelivered::Refused(format!(
+            "POST {url}: {status}: {}",
+            error(&body)
+        )));
+    }
+    if !status.is_success() {
+        return Err(Undelivered::Retry(
+            all,
+            format!("POST {url}: {status}: {}", error(&body)),
+        ));
+    }
+    let offsets = body["offsets"].as_array().cloned().unwrap_or_default();
+    if offsets.len() != batch.len() {
+        return Err(Undelivered::Retry(
+            all,
+            format!(
+                "POST {url}: {} offsets for {} records",
+                offsets.len(),
+                batch.len()
+            ),
+        ));
+    }
+    let failed: Vec<usize> = offsets
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.get("error_code").is_some())
+        .map(|(i, _)| i)
+        .collect();
+    match failed.first() {
+        None => Ok(()),
+        Some(&i)
+            if offsets[i]["error_code"]
+                .as_u64()
+                .is_some_and(|c| (400..500).contains(&c)) =>
+        {
+            Err(Undelivered::Refused(format!("POST {url}: {}", offsets[i])))
+        }
+        Some(&i) => Err(Undelivered::Retry(
+            failed.clone(),
+            format!("POST {url}: {}", offsets[i]["message"]),
+        )),
+    }
 }

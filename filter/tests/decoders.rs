@@ -566,6 +566,34 @@ fn garbage_and_absurd_lengths_give_up_without_panicking() {
     );
     assert_eq!(decode_errors(&t), 1);
 
+    // Every impossible size prefix, in either direction: given up, counted, bounded.
+    for size in [i32::MAX, i32::MAX - 1, -1, -2, i32::MIN, 0, 3] {
+        for direction in [Direction::Request, Direction::Response] {
+            let mut rec = recorder();
+            let mut conn = Connection::new(&mut rec);
+            let mut bytes = size.to_be_bytes().to_vec();
+            bytes.extend_from_slice(&[0xab; 64]);
+            conn.on_buffer(direction, bytes.len(), 1024, 0, &mut rec, |at, len| {
+                bytes.get(at..at + len)
+            });
+            assert!(conn.gave_up(), "size {size}");
+            assert!(conn.memory_bytes() < 4096);
+            let mut t = Totalizer::default();
+            rec.flush(&mut t);
+            let name = if direction == Direction::Request {
+                "request"
+            } else {
+                "response"
+            };
+            let undecodable = [("direction", name), ("reason", "bad_frame_size")];
+            assert_eq!(
+                counter(&t, "kafka_connections_undecodable_total", &undecodable),
+                1,
+                "size {size}"
+            );
+        }
+    }
+
     // Pseudo-random streams of every kind never panic.
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..2000 {

@@ -20,5 +20,5 @@ cargo clippy -p kiosk-filter --target wasm32-wasip1 --quiet -- -D warnings
 cargo clippy --manifest-path filter/fuzz/Cargo.toml --all-targets --quiet -- -D warnings
 step "cargo test"
 cargo test --workspace
-step "fuzz the filter core, 20 s per target (scripts/fuzz.sh)"
-scripts/fuzz.sh --seconds 20
+step "fuzz the filter core, 15 s per target (scripts/fuzz.sh)"
+scripts/fuzz.sh --seconds 15

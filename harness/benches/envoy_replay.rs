@@ -25,8 +25,8 @@ mod frames;
 const PARTITIONS: i32 = 4;
 /// Distinct recorded exchanges per case, replayed in a loop.
 const EXCHANGES: i32 = 64;
-const REPEATS: usize = 5;
-const RUN: Duration = Duration::from_secs(3);
+const REPEATS: usize = 9;
+const RUN: Duration = Duration::from_secs(2);
 /// Requests in flight per connection, as a producer with linger would have.
 const WINDOW: usize = 4;
 

@@ -127,17 +127,7 @@ fn produce(bootstrap: &str, case: &Case) {
             .key(&key)
             .payload(&value)
             .partition(partition);
-        let mut record = record;
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    producer.poll(Duration::from_millis(10));
-                    record = back;
-                }
-            }
-        }
-        producer.poll(Duration::ZERO);
+        kiosk_harness::kafka::send_waiting(&producer, record).expect("queued");
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
 }

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use common::{check_decoded, cpu_seconds, json_out, sidecar, wanted, Comparison};
 use kiosk_harness::envoy::{Protocol, Sidecar};
-use kiosk_harness::kafka::{client_config, create_topics, producer_config};
+use kiosk_harness::kafka::{client_config, create_topics, producer_config, send_waiting};
 use kiosk_harness::tansu::Broker;
 use kiosk_harness::{paths, ports};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::json;
 
@@ -37,7 +37,7 @@ fn payload_bytes() -> usize {
 /// Produce `records` values of `value_len` bytes to `topic` through `bootstrap`, all
 /// acknowledged.
 fn produce(bootstrap: &str, topic: &str, value_len: usize, records: usize) {
-    let producer: ThreadedProducer<DefaultProducerContext> = producer_config(bootstrap, "bench")
+    let producer: BaseProducer = producer_config(bootstrap, "bench")
         .expect("client settings")
         .set("batch.size", "1000000")
         .set("queue.buffering.max.kbytes", "65536")
@@ -46,16 +46,7 @@ fn produce(bootstrap: &str, topic: &str, value_len: usize, records: usize) {
     let value = vec![b'k'; value_len];
     for i in 0..records {
         let key = i.to_string();
-        let mut record = BaseRecord::to(topic).key(&key).payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
+        send_waiting(&producer, BaseRecord::to(topic).key(&key).payload(&value)).expect("queued");
     }
     producer
         .flush(Duration::from_secs(120))

@@ -239,22 +239,9 @@ impl Sidecar {
         }
         // An open port may belong to someone else: Envoy is ready only once it says LIVE
         // (a listener that cannot bind makes it exit instead).
-        let start = std::time::Instant::now();
-        loop {
-            service.check_running()?;
-            if http_get(spec.admin_port, "/ready").is_ok_and(|body| body.contains("LIVE")) {
-                break;
-            }
-            if start.elapsed() > patience {
-                anyhow::bail!(
-                    "{} is not LIVE after {patience:?}; last lines of {}:\n{}",
-                    service.name,
-                    service.log.display(),
-                    service.log_tail(30)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        service.wait_until("report LIVE on /ready", patience, || {
+            http_get(spec.admin_port, "/ready").is_ok_and(|body| body.contains("LIVE"))
+        })?;
         Ok(Sidecar { spec, service })
     }
 

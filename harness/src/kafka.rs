@@ -6,7 +6,8 @@ use anyhow::{bail, Context, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord};
 
 /// Extra librdkafka properties for every client, one `key=value` per line (blank lines and
 /// `#` comments ignored), applied after kiosk's own settings. In Kubernetes this carries the
@@ -80,6 +81,30 @@ pub fn producer_config(bootstrap: &str, client_id: &str) -> Result<ClientConfig>
         .set("linger.ms", "5")
         .set("message.timeout.ms", "30000");
     Ok(config)
+}
+
+/// Queue `record` on `producer`, serving delivery callbacks while librdkafka's queue is
+/// full; any other refusal is returned.
+pub fn send_waiting<K, P>(
+    producer: &BaseProducer,
+    mut record: BaseRecord<'_, K, P>,
+) -> rdkafka::error::KafkaResult<()>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => break,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                producer.poll(Duration::from_millis(10));
+                record = back;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+    producer.poll(Duration::ZERO);
+    Ok(())
 }
 
 /// Create `topics` with `partitions` each; a topic that exists already is fine.

@@ -64,7 +64,6 @@ pub struct UpArgs {
 
 /// What the fault drill restarts, and how to start each again.
 struct Restartable {
-    run_dir: PathBuf,
     kafka_data: PathBuf,
     /// (name, port, advertised port) of every broker.
     brokers: Vec<(String, u16, u16)>,
@@ -453,7 +452,6 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         mesh.add(sidecar.service)?;
     }
     let restartable = Restartable {
-        run_dir: run_dir.clone(),
         kafka_data: data.clone(),
         brokers,
         mirror_sidecar: mirror_sidecar.context("the mirror's sidecar")?,
@@ -592,6 +590,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
 /// broker down for 3 s, then the mirror's sidecar, then MongoDB, each restarted.
 async fn fault_drill(mesh: &mut Mesh, r: &Restartable, sending: Duration) -> Result<()> {
     let pause = (sending / 4).max(Duration::from_secs(2));
+    let run_dir = mesh.state.run_dir.clone();
     tokio::time::sleep(pause).await;
     step("fault: every Kafka broker stopped for 3 s");
     for (name, _, _) in &r.brokers {
@@ -601,7 +600,7 @@ async fn fault_drill(mesh: &mut Mesh, r: &Restartable, sending: Duration) -> Res
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     for (name, port, advertised) in &r.brokers {
-        let broker = Broker::start_named(name, &r.kafka_data, &r.run_dir, *port, *advertised)?;
+        let broker = Broker::start_named(name, &r.kafka_data, &run_dir, *port, *advertised)?;
         mesh.add(broker.service)?;
     }
     println!("  brokers started again");
@@ -616,7 +615,7 @@ async fn fault_drill(mesh: &mut Mesh, r: &Restartable, sending: Duration) -> Res
     for port in spec.routes.iter().map(|r| r.port).chain([spec.admin_port]) {
         ports::wait_closed(port, Duration::from_secs(10))?;
     }
-    let sidecar = Sidecar::start(spec, &r.run_dir)?;
+    let sidecar = Sidecar::start(spec, &run_dir)?;
     mesh.add(sidecar.service)?;
     println!("  sidecar started again");
 
@@ -627,7 +626,7 @@ async fn fault_drill(mesh: &mut Mesh, r: &Restartable, sending: Duration) -> Res
         mongo.terminate(Duration::from_secs(15));
     }
     ports::wait_closed(r.mongodb_port, Duration::from_secs(10))?;
-    let mongo = MongoServer::restart(&r.run_dir, r.mongodb_port)?;
+    let mongo = MongoServer::restart(&run_dir, r.mongodb_port)?;
     mesh.add(mongo.service)?;
     println!("  MongoDB started again");
     Ok(())

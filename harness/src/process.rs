@@ -62,20 +62,34 @@ impl Service {
 
     /// Wait for the service's port, naming the service and its log tail on failure.
     pub fn wait_for_port(&mut self, port: u16, timeout: Duration) -> Result<()> {
+        self.wait_until(&format!("open port {port}"), timeout, || {
+            crate::ports::wait_open(port, Duration::from_millis(200)).is_ok()
+        })
+    }
+
+    /// Probe `ready` until it says yes, failing as soon as the service exits, or with the
+    /// log's tail once `timeout` has passed (`what` completes "did not ... within").
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<()> {
         let start = std::time::Instant::now();
         loop {
             self.check_running()?;
-            if crate::ports::wait_open(port, Duration::from_millis(200)).is_ok() {
+            if ready() {
                 return Ok(());
             }
             if start.elapsed() > timeout {
                 anyhow::bail!(
-                    "{} did not open port {port} within {timeout:?}; last lines of {}:\n{}",
+                    "{} did not {what} within {timeout:?}; last lines of {}:\n{}",
                     self.name,
                     self.log.display(),
                     self.log_tail(30)
                 );
             }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 

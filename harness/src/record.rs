@@ -180,20 +180,11 @@ fn produce(
     for i in 0..records {
         let key = format!("key-{i}");
         let value = value(topic, codec, i);
-        let mut record = BaseRecord::to(topic)
+        let record = BaseRecord::to(topic)
             .key(&key)
             .payload(&value)
             .partition(i as i32 % partitions);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    producer.poll(Duration::from_millis(10));
-                    record = back;
-                }
-            }
-        }
-        producer.poll(Duration::ZERO);
+        kafka::send_waiting(&producer, record).with_context(|| format!("producing to {topic}"))?;
     }
     producer
         .flush(Duration::from_secs(30))

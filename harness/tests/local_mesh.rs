@@ -111,13 +111,13 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         state.processes
     );
 
+    let credentials: Value = serde_json::from_slice(
+        &std::fs::read(state.run_dir.join("mongodb-credentials.json")).unwrap(),
+    )
+    .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         // The collection holds exactly the records, read here without the pipeline's code.
-        let credentials: Value = serde_json::from_slice(
-            &std::fs::read(state.run_dir.join("mongodb-credentials.json")).unwrap(),
-        )
-        .unwrap();
         let uri = format!(
             "mongodb://{}:{}@127.0.0.1:{}/?authSource=admin&directConnection=true",
             credentials["user"].as_str().unwrap(),
@@ -167,20 +167,14 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
 
     // No credential and no record payload in any log or metric; every exposed metric
     // passes promtool's checks.
-    let password = {
-        let credentials: Value = serde_json::from_slice(
-            &std::fs::read(state.run_dir.join("mongodb-credentials.json")).unwrap(),
-        )
-        .unwrap();
-        credentials["password"].as_str().unwrap().to_string()
-    };
+    let password = credentials["password"].as_str().unwrap();
     let metrics = rt.block_on(federated_metrics(state.prometheus.as_deref().unwrap()));
     assert!(
         metrics.contains("kafka_produced_records_total"),
         "{metrics:.2000}"
     );
     promtool_check(&metrics);
-    let secrets = [password.as_str(), "record 500 of", "order-000", "\"note\""];
+    let secrets = [password, "record 500 of", "order-000", "\"note\""];
     let mut scanned = 0;
     for (name, text) in texts_outside_the_stores(&state.run_dir)
         .into_iter()

@@ -9,8 +9,10 @@
 #     and helm-python-sdk, kubernetes-validate and jsonschema (PyPI, pinned) in .venv
 #   - matplotlib (PyPI, pinned) in .venv for the benchmark plot (scripts/bench.sh)
 #   - cargo-fuzz (crates.io, pinned) into ~/.cargo/bin, for scripts/fuzz.sh
-#   - the tansu Kafka broker (crates.io, pinned), built once into $KIOSK_CACHE
-#     (default ~/.cache/kiosk): the first build takes 20-40 minutes on 2 cores.
+#   - the Java programs of the local mesh, pinned in java/pom.xml and resolved from Maven
+#     Central into $KIOSK_CACHE (default ~/.cache/kiosk): Apache Kafka 4.3.1 (broker and
+#     tools), Kafka Connect 4.3.1 and the MongoDB sink connector (about 1 minute the first
+#     time, 130 MB)
 # usage: scripts/setup.sh [--dry-run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +21,9 @@ ENVOY_VERSION=1.40.0
 SECANTUSDB_VERSION=0.7.0b3
 PYTHON_TOOLS=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "jsonschema==4.26.0" "matplotlib==3.11.2")
 CARGO_FUZZ_VERSION=0.13.2
-TANSU_VERSION=0.6.0
 CACHE="${KIOSK_CACHE:-$HOME/.cache/kiosk}"
-TANSU_ROOT="$CACHE/tansu-$TANSU_VERSION"
+# Keep in step with java/pom.xml and harness/src/paths.rs (JAVA_CACHE).
+JAVA_ROOT="$CACHE/java-kafka-4.3.1-mongodb-2.0.1"
 DRY_RUN=0
 [[ "${1:-}" == "--dry-run" ]] && DRY_RUN=1
 
@@ -30,7 +32,7 @@ run() { echo "+ $*"; if [[ $DRY_RUN == 0 ]]; then "$@"; fi; }
 sudo_if_needed() { if [[ $(id -u) == 0 ]]; then run "$@"; else run sudo "$@"; fi; }
 
 step "Debian packages"
-packages=(binaryen build-essential python3-venv pkg-config prometheus shellcheck)
+packages=(binaryen build-essential python3-venv pkg-config prometheus shellcheck maven default-jre-headless)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -86,31 +88,37 @@ else
   run cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
 
-step "tansu $TANSU_VERSION broker (cached in $TANSU_ROOT)"
-if [[ -x "$TANSU_ROOT/bin/tansu" ]]; then
-  echo "already built"
+step "Apache Kafka 4.3.1, Kafka Connect and the MongoDB sink connector (Maven Central, cached in $JAVA_ROOT)"
+if [[ -f "$JAVA_ROOT/complete" ]] && cmp -s java/pom.xml "$JAVA_ROOT/pom.xml"; then
+  echo "already resolved: $(find "$JAVA_ROOT/libs" -name '*.jar' | wc -l) jars"
 else
-  echo "building tansu with cargo install: this takes 20-40 minutes the first time; the log is $CACHE/tansu-build.log"
+  echo "resolving java/pom.xml with Maven (about a minute the first time); the log is $CACHE/java-resolve.log"
   run mkdir -p "$CACHE"
   if [[ $DRY_RUN == 0 ]]; then
-    # Progress: one line per minute with the crate being compiled.
-    (cargo install tansu --version "$TANSU_VERSION" --features dynostore,libsql --locked \
-        --root "$TANSU_ROOT" >"$CACHE/tansu-build.log" 2>&1; echo $? >"$CACHE/tansu-build.rc") &
-    pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-      sleep 60
-      echo "  ... $(grep -c Compiling "$CACHE/tansu-build.log" 2>/dev/null || echo 0) crates compiled, now: $(tail -1 "$CACHE/tansu-build.log" 2>/dev/null | cut -c1-80)"
-    done
-    wait "$pid" || true
-    if [[ "$(cat "$CACHE/tansu-build.rc")" != 0 ]]; then
-      echo "tansu build failed; last lines of $CACHE/tansu-build.log:" >&2
-      tail -20 "$CACHE/tansu-build.log" >&2
+    rm -rf "$JAVA_ROOT.partial"
+    mkdir -p "$JAVA_ROOT.partial"
+    if ! (mvn -B -f java/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+            -DoutputDirectory="$JAVA_ROOT.partial/libs" \
+          && mvn -B -f java/pom.xml dependency:copy@mongodb-sink-plugin \
+            -DoutputDirectory="$JAVA_ROOT.partial/plugins/mongodb") >"$CACHE/java-resolve.log" 2>&1; then
+      echo "Maven could not resolve java/pom.xml; last lines of $CACHE/java-resolve.log:" >&2
+      tail -20 "$CACHE/java-resolve.log" >&2
       exit 1
     fi
+    cp java/pom.xml "$JAVA_ROOT.partial/pom.xml"
+    touch "$JAVA_ROOT.partial/complete"
+    rm -rf "$JAVA_ROOT"
+    mv "$JAVA_ROOT.partial" "$JAVA_ROOT"
+    echo "resolved: $(find "$JAVA_ROOT/libs" -name '*.jar' | wc -l) jars, $(du -sh "$JAVA_ROOT" | cut -f1)"
   else
-    echo "+ cargo install tansu --version $TANSU_VERSION --features dynostore,libsql --locked --root $TANSU_ROOT"
+    echo "+ mvn -f java/pom.xml dependency:copy-dependencies ... into $JAVA_ROOT"
   fi
+fi
+java_version=$(java -XX:+IgnoreUnrecognizedVMOptions -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+if [[ -z "$java_version" || "$java_version" -lt 17 ]]; then
+  echo "Kafka 4.3.1 needs Java 17 or newer; \`java -version\` says: $(java -version 2>&1 | head -1)" >&2
+  exit 1
 fi
 
 step "ready"
-echo "envoy: .venv/bin/envoy   tansu: $TANSU_ROOT/bin/tansu   wasm-opt: $(command -v wasm-opt || echo missing)"
+echo "envoy: .venv/bin/envoy   kafka: $JAVA_ROOT/libs   java: $(command -v java) ($java_version)   wasm-opt: $(command -v wasm-opt || echo missing)"

@@ -1,13 +1,12 @@
-//! The filter in a real Envoy, between real Kafka clients (librdkafka) and a real broker
-//! (tansu): exact per-topic metrics from `/stats/prometheus`.
+//! The filter in a real Envoy, between real Kafka clients (librdkafka) and real Apache
+//! Kafka 4.3.1: exact per-topic metrics from `/stats/prometheus`, with one broker and with
+//! three (each advertising its own sidecar listener, as brokers do behind a mesh).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kiosk_harness::prom::{self, Sample};
-use kiosk_harness::tansu::Broker;
-use kiosk_harness::{ports, Sidecar};
-use kiosk_tests::{kafka_sidecar, run_dir, wait_flush};
+use kiosk_tests::{kafka_behind_sidecar, run_dir, wait_flush};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -52,6 +51,13 @@ const CASES: &[Case] = &[
         records: 300,
         partitions: 1,
         batch: 50,
+    },
+    Case {
+        topic: "clicks.snappy",
+        codec: "snappy",
+        records: 180,
+        partitions: 3,
+        batch: 30,
     },
 ];
 
@@ -127,7 +133,7 @@ fn produce(bootstrap: &str, case: &Case) {
             .key(&key)
             .payload(&value)
             .partition(partition);
-        kiosk_harness::kafka::send_waiting(&producer, record).expect("queued");
+        kiosk_services::kafka::send_waiting(&producer, record).expect("queued");
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
 }
@@ -167,16 +173,25 @@ fn stat(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     prom::sum(samples, name, labels)
 }
 
+/// One real Kafka process at a time: two clusters on two cores would time each other out.
+static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
-fn three_topics_four_codecs_exact_metrics() {
-    let dir = run_dir("kafka").unwrap();
-    let broker_port = ports::free().unwrap();
-    let listener = ports::free().unwrap();
-    let broker = Broker::start(&dir, broker_port, listener).expect("start tansu");
+fn five_topics_five_codecs_exact_metrics_one_broker() {
+    exact_metrics("kafka-1-broker", 1);
+}
+
+#[test]
+fn five_topics_five_codecs_exact_metrics_three_brokers() {
+    exact_metrics("kafka-3-brokers", 3);
+}
+
+fn exact_metrics(test: &str, brokers: usize) {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = run_dir(test).unwrap();
     let config = serde_json::json!({ "kiali": { "topic_namespace": "kafka" } });
-    let sidecar: Sidecar =
-        kafka_sidecar(&dir, "checkout", listener, broker.port, config).expect("start envoy");
-    let bootstrap = format!("127.0.0.1:{listener}");
+    let (kafka, sidecar, bootstrap) =
+        kafka_behind_sidecar(&dir, "checkout", brokers, config).expect("start Kafka and Envoy");
 
     create_topics(&bootstrap);
     for case in CASES {
@@ -311,6 +326,13 @@ fn three_topics_four_codecs_exact_metrics() {
     );
     let opened = stat(&s, "kafka_connections_opened_total", &[]);
     assert!(opened >= 2.0);
+    if brokers > 1 {
+        // Every broker was reached through its own sidecar listener.
+        let per_listener = prom::select(&s, "envoy_cluster_upstream_cx_total", &[])
+            .filter(|x| x.label("cluster_name").is_some_and(|c| c.starts_with("outbound|")) && x.value > 0.0)
+            .count();
+        assert!(per_listener >= brokers, "{per_listener} listeners used:\n{text}");
+    }
     drop(sidecar);
-    drop(broker);
+    drop(kafka);
 }

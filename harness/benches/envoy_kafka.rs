@@ -1,19 +1,20 @@
 //! The filter's cost inside a real Envoy with real Kafka traffic: librdkafka (through the
-//! `rdkafka` crate) producing to and fetching from tansu, once through a listener with the
-//! kiosk filter and once through one with `tcp_proxy` only, interleaved in one run.
+//! `rdkafka` crate) producing to and fetching from Apache Kafka 4.3.1, once through a
+//! listener with the kiosk filter and once through one with `tcp_proxy` only, interleaved
+//! in one run.
 //!
-//! Each Envoy has its own tansu broker, both on one sqlite store (one cluster), each
-//! advertising its own Envoy so the client's reconnections stay on that path. The broker
-//! dominates wall time here; Envoy's CPU per GB of record payload is what is compared.
+//! Kafka has one client listener per Envoy, each advertising that Envoy, so the client's
+//! reconnections stay on that path. The broker dominates wall time here; Envoy's CPU per GB
+//! of record payload is what is compared.
 //! Prints per case CPU s/GB, MB/s and the ratio filter / tcp_proxy; `--json FILE` writes
 //! them for `scripts/bench.sh`. Not a test: nothing here asserts a time.
 
 use std::time::{Duration, Instant};
 
 use common::{check_decoded, cpu_seconds, json_out, sidecar, wanted, Comparison};
-use kiosk_harness::envoy::{Protocol, Sidecar};
-use kiosk_harness::kafka::{client_config, create_topics, producer_config, send_waiting};
-use kiosk_harness::tansu::Broker;
+use kiosk_harness::components::envoy::{Protocol, Sidecar};
+use kiosk_services::kafka::{client_config, create_topics, producer_config, send_waiting};
+use kiosk_harness::components::kafka::{Kafka, KafkaSpec};
 use kiosk_harness::{paths, ports};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -88,14 +89,13 @@ fn main() {
     let dir = paths::root().join("target/bench-runs/envoy_kafka");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let data = dir.join("tansu-data");
 
-    // The platform's broker creates the topics; one broker per Envoy advertises it.
-    let platform_port = ports::free().unwrap();
-    let _platform =
-        Broker::start_named("kafka-platform", &data, &dir, platform_port, platform_port)
-            .expect("tansu");
-    let platform = format!("127.0.0.1:{platform_port}");
+    // One client listener per Envoy, each advertising that Envoy; the platform listener
+    // creates the topics.
+    let mut free = ports::Allocator::default();
+    let spec = KafkaSpec::new(&dir, 1, &["with-filter", "tcp-proxy"], &mut free).expect("ports");
+    let kafka = Kafka::start(spec).expect("Kafka");
+    let platform = kafka.spec.platform_bootstrap();
     let sizes = [(1024, "1 KiB"), (16 * 1024, "16 KiB")];
     let topics: Vec<String> = sizes.iter().map(|(n, _)| format!("bench-{n}")).collect();
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -104,18 +104,13 @@ fn main() {
         .block_on(create_topics(&platform, &names, PARTITIONS))
         .expect("topics");
 
-    let mut brokers = Vec::new();
     let pair: Vec<Sidecar> = [
         ("with-filter", Protocol::Kafka),
         ("tcp-proxy", Protocol::Tcp),
     ]
     .into_iter()
     .map(|(name, protocol)| {
-        let (broker_port, listener) = (ports::free().unwrap(), ports::free().unwrap());
-        let broker =
-            Broker::start_named(&format!("kafka-{name}"), &data, &dir, broker_port, listener)
-                .expect("tansu");
-        brokers.push(broker);
+        let (broker_port, listener) = kafka.spec.client_ports(name)[0];
         sidecar(&dir, name, protocol, listener, broker_port)
     })
     .collect();
@@ -123,7 +118,7 @@ fn main() {
 
     let payload = payload_bytes();
     println!(
-        "Envoy CPU per GB of record payload, kiosk filter vs tcp_proxy only, librdkafka against tansu ({REPEATS} interleaved runs of {} MiB each, median [min-max])",
+        "Envoy CPU per GB of record payload, kiosk filter vs tcp_proxy only, librdkafka against Apache Kafka 4.3.1 ({REPEATS} interleaved runs of {} MiB each, median [min-max])",
         payload >> 20
     );
     let mut results = Vec::new();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{check_decoded, cpu_seconds, json_out, percentile, sidecar, wanted, Comparison};
-use kiosk_harness::envoy::{Protocol, Sidecar};
+use kiosk_harness::components::envoy::{Protocol, Sidecar};
 use kiosk_harness::{paths, ports};
 use serde_json::json;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::{graph, mesh, pipeline, prometheus, record};
+use crate::{graph, mesh, prometheus, record};
 
 /// kiosk: Kafka-in-Istio Observability and Security Kit.
 ///
@@ -31,16 +31,9 @@ enum Cmd {
     Down,
     /// Print the traffic graph from Prometheus and write it as SVG and HTML.
     Graph(GraphArgs),
-    /// HTTP entry compatible with the Strimzi Kafka Bridge produce API.
-    Rest(pipeline::rest::Args),
-    /// Copy each record of one topic to another (at least once).
-    Mirror(pipeline::mirror::Args),
-    /// Write each record of a topic into MongoDB, idempotently.
-    MongoSink(pipeline::sink::Args),
-    /// Post N records to the REST entry.
-    Producer(pipeline::producer::Args),
-    /// Check the topics and the collection hold exactly what was sent.
-    Verify(pipeline::verify::Args),
+    /// The pipeline services (also the container image's `kiosk-services` binary).
+    #[command(flatten)]
+    Service(kiosk_services::Command),
     /// Record a real Kafka session (librdkafka against tansu, through a recording tee)
     /// as test data: one pair of files per connection.
     Record(record::Args),
@@ -64,12 +57,7 @@ struct GraphArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KIOSK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    kiosk_services::init_logging();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -93,11 +81,7 @@ async fn run(cli: Cli) -> Result<bool> {
         Cmd::Up(args) => mesh::up(&home, &args).await,
         Cmd::Down => mesh::down(&home).map(|()| true),
         Cmd::Graph(args) => graph_command(&home, args).await.map(|()| true),
-        Cmd::Rest(args) => pipeline::rest::run(args).await.map(|()| true),
-        Cmd::Mirror(args) => pipeline::mirror::run(args).await.map(|()| true),
-        Cmd::MongoSink(args) => pipeline::sink::run(args).await.map(|()| true),
-        Cmd::Producer(args) => pipeline::producer::run(args).await.map(|()| true),
-        Cmd::Verify(args) => pipeline::verify::run(args).await,
+        Cmd::Service(service) => service.run().await,
         Cmd::Record(args) => record::run(args).await.map(|()| true),
     }
 }

@@ -1,28 +1,31 @@
-//! kiosk-harness: the `kiosk` CLI and what it runs.
+//! kiosk-harness: the `kiosk` CLI and the local mesh in a box.
 //!
-//! - the real programs, supervised: Envoy sidecars configured the way Istio configures them
-//!   ([`envoy`]), the tansu Kafka broker ([`tansu`]), SecantusDB ([`mongo`]), Prometheus
-//!   ([`prometheus`]), child processes with logs ([`process`]);
-//! - the pipeline services of the `test-kafka-istio-mongo` chart ([`pipeline`]);
-//! - the local mesh in a box ([`mesh`]) and the Kiali-style graph ([`graph`]);
+//! - [`components`]: the real programs, one module each and one shape (Kafka, Kafka
+//!   Connect, Envoy sidecars configured the way Istio configures them, SecantusDB,
+//!   Prometheus, the pipeline services), supervised as child processes with logs
+//!   ([`process`]);
+//! - [`bundle`]: the bundle's Strimzi resources, read as Strimzi's operators read them;
+//! - [`mesh`]: the local mesh, declared once as a plan ([`mesh::plan`]), `kiosk up`/`down`;
+//! - [`graph`]: the Kiali-style graph from Prometheus ([`prometheus`] queries it, [`prom`]
+//!   parses Envoy's text exposition);
 //! - a recording TCP [`tee`] and the recorded Kafka session used as test data ([`record`]).
+//!
+//! The pipeline services themselves live in `kiosk-services` (what the image carries).
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod cli;
-pub mod envoy;
+pub mod components;
 pub mod graph;
-pub mod kafka;
+pub mod http;
 pub mod mesh;
-pub mod mongo;
 pub mod paths;
-pub mod pipeline;
 pub mod ports;
 pub mod process;
 pub mod prom;
 pub mod prometheus;
 pub mod record;
-pub mod tansu;
 pub mod tee;
 
-pub use envoy::{Sidecar, SidecarSpec};
+pub use components::envoy::{Sidecar, SidecarSpec};
 pub use process::Service;

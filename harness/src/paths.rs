@@ -41,13 +41,50 @@ pub fn envoy() -> Result<PathBuf> {
     tool("KIOSK_ENVOY", &[root().join(".venv/bin/envoy")], "envoy")
 }
 
-/// The tansu broker built by `cargo install` into the cache.
-pub fn tansu() -> Result<PathBuf> {
-    tool(
-        "KIOSK_TANSU",
-        &[cache().join("tansu-0.6.0/bin/tansu")],
-        "tansu",
+/// The Java programs' version directory in the cache (`scripts/setup.sh` fills it from
+/// `java/pom.xml`): Kafka and Kafka Connect 4.3.1, the MongoDB sink connector.
+pub const JAVA_CACHE: &str = "java-kafka-4.3.1-mongodb-2.0.1";
+
+fn java_dir(what: &str, sub: &str, marker: &str) -> Result<PathBuf> {
+    let dir = std::env::var_os("KIOSK_JAVA_LIBS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache().join(JAVA_CACHE));
+    let dir = dir.join(sub);
+    if !dir.join(marker).is_file() {
+        bail!(
+            "{what} not found ({} is missing; set KIOSK_JAVA_LIBS to override). Run scripts/setup.sh first.",
+            dir.join(marker).display()
+        );
+    }
+    Ok(dir)
+}
+
+/// Kafka's and Kafka Connect's classpath (one directory of jars, as in Kafka's tarball).
+pub fn kafka_libs() -> Result<PathBuf> {
+    java_dir(
+        "Apache Kafka 4.3.1 (Maven Central)",
+        "libs",
+        "kafka_2.13-4.3.1.jar",
     )
+}
+
+/// Kafka Connect's `plugin.path`: the MongoDB sink connector in a directory of its own.
+pub fn connect_plugins() -> Result<PathBuf> {
+    java_dir(
+        "the MongoDB Kafka connector (Maven Central)",
+        "plugins",
+        "mongodb/mongo-kafka-connect-2.0.1-all.jar",
+    )
+}
+
+/// Java 17 or newer: `$JAVA_HOME/bin/java`, else the system's `java`.
+pub fn java() -> Result<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(home) = std::env::var_os("JAVA_HOME") {
+        candidates.push(PathBuf::from(home).join("bin/java"));
+    }
+    candidates.push(PathBuf::from("/usr/bin/java"));
+    tool("KIOSK_JAVA", &candidates, "java (Java 17 or newer)")
 }
 
 /// The built filter module (scripts/build-filter.sh).

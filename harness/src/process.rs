@@ -99,12 +99,19 @@ impl Service {
         let _ = self.child.wait();
     }
 
-    /// Ask to stop (SIGTERM), so a database flushes what it holds; kill after `grace`.
-    pub fn terminate(&mut self, grace: Duration) {
+    /// Send SIGTERM and return at once (see [`terminate`](Self::terminate)).
+    pub fn signal_terminate(&mut self) {
         use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
         if let Ok(None) = self.child.try_wait() {
             let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        }
+    }
+
+    /// Ask to stop (SIGTERM), so a database flushes what it holds; kill after `grace`.
+    pub fn terminate(&mut self, grace: Duration) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal_terminate();
             let start = std::time::Instant::now();
             while start.elapsed() < grace {
                 if let Ok(Some(_)) = self.child.try_wait() {

@@ -1,68 +1,10 @@
-//! Prometheus (Debian's `prometheus` package) scraping every sidecar, and a client for its
-//! HTTP query API.
+//! A client for Prometheus's HTTP query API (PromQL instant queries).
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
-
-use crate::process::Service;
-
-/// A sidecar to scrape, with the target labels a Kubernetes service discovery would add.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub admin_port: u16,
-    pub namespace: String,
-    pub workload: String,
-}
-
-pub struct PrometheusServer {
-    pub port: u16,
-    pub service: Service,
-}
-
-/// Scrape interval of the local mesh: short, so a run of a few seconds shows.
-pub const SCRAPE_INTERVAL: &str = "1s";
-
-impl PrometheusServer {
-    pub fn start(dir: &Path, port: u16, targets: &[Target]) -> Result<PrometheusServer> {
-        let config = dir.join("prometheus.yml");
-        // JSON is YAML: one scrape job, one static target per sidecar.
-        let static_configs: Vec<Value> = targets
-            .iter()
-            .map(|t| {
-                json!({
-                    "targets": [format!("127.0.0.1:{}", t.admin_port)],
-                    "labels": { "namespace": t.namespace, "workload": t.workload, "app": t.workload }
-                })
-            })
-            .collect();
-        let body = json!({
-            "global": { "scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL },
-            "scrape_configs": [{
-                "job_name": "envoy-sidecars",
-                "metrics_path": "/stats/prometheus",
-                "static_configs": static_configs
-            }]
-        });
-        std::fs::write(&config, serde_json::to_vec_pretty(&body)?)?;
-        let mut command = Command::new(crate::paths::prometheus()?);
-        command
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("prometheus-data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--storage.tsdb.retention.time=1d");
-        let mut service = Service::start("prometheus", command, dir)?;
-        service.wait_for_port(port, Duration::from_secs(60))?;
-        Ok(PrometheusServer { port, service })
-    }
-}
+use serde_json::Value;
 
 /// One sample of an instant vector.
 #[derive(Clone, Debug)]

@@ -21,9 +21,10 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::Message;
 
-use crate::tansu::Broker;
+use crate::components::kafka::{Kafka, KafkaSpec};
 use crate::tee::{Recording, Tee};
-use crate::{kafka, paths, ports};
+use crate::{paths, ports};
+use kiosk_services::kafka;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -76,12 +77,15 @@ pub fn record(out: &Path, work: &Path, records: usize) -> Result<String> {
     std::fs::create_dir_all(work)?;
     clear_sessions(out)?;
     let mut ports = ports::Allocator::default();
-    let (broker_port, tee_port) = (ports.port()?, ports.port()?);
+    // One client listener, advertising the tee: every connection the clients open passes
+    // through it.
+    let spec = KafkaSpec::new(work, 1, &["recorder"], &mut ports)?;
+    let (broker_port, tee_port) = spec.client_ports("recorder")[0];
     eprintln!(
-        "record: tansu on 127.0.0.1:{broker_port} (data and log in {})",
+        "record: Apache Kafka on 127.0.0.1:{broker_port} (data and log in {})",
         work.display()
     );
-    let broker = Broker::start(work, broker_port, tee_port).context("starting tansu")?;
+    let broker = Kafka::start(spec).context("starting Kafka")?;
     let tee = Tee::start(tee_port, broker_port, out)?;
     let bootstrap = format!("127.0.0.1:{tee_port}");
     eprintln!(

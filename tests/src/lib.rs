@@ -1,10 +1,12 @@
-//! The test bed: a run directory, and Envoy sidecars carrying the built filter.
+//! The test bed: a run directory, Envoy sidecars carrying the built filter, and real
+//! Apache Kafka behind them.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use kiosk_harness::envoy::{Protocol, Route, Sidecar, SidecarSpec};
+use kiosk_harness::components::envoy::{Protocol, Route, Sidecar, SidecarSpec};
+use kiosk_harness::components::kafka::{Kafka, KafkaSpec};
 use kiosk_harness::{paths, ports};
 use serde_json::Value;
 
@@ -26,17 +28,46 @@ pub fn kafka_sidecar(
     upstream: u16,
     plugin_config: Value,
 ) -> Result<Sidecar> {
+    kafka_sidecar_to(dir, workload, &[(upstream, listener)], plugin_config)
+}
+
+/// Real Apache Kafka with `brokers` nodes, each advertising its own listener of one
+/// sidecar for `workload` (with the filter configured by `plugin_config`), as a workload
+/// in a mesh reaches every broker through its sidecar. Returns the cluster, the sidecar
+/// and the client's bootstrap address.
+pub fn kafka_behind_sidecar(
+    dir: &std::path::Path,
+    workload: &str,
+    brokers: usize,
+    plugin_config: Value,
+) -> Result<(Kafka, Sidecar, String)> {
+    let mut free = ports::Allocator::default();
+    let spec = KafkaSpec::new(dir, brokers, &[workload], &mut free)?;
+    let routes = spec.client_ports(workload);
+    let kafka = Kafka::start(spec)?;
+    let sidecar = kafka_sidecar_to(dir, workload, &routes, plugin_config)?;
+    let bootstrap = format!("127.0.0.1:{}", routes[0].1);
+    Ok((kafka, sidecar, bootstrap))
+}
+
+/// A sidecar with one Kafka listener per (upstream, listener) pair.
+fn kafka_sidecar_to(
+    dir: &std::path::Path,
+    workload: &str,
+    routes: &[(u16, u16)],
+    plugin_config: Value,
+) -> Result<Sidecar> {
     let spec = SidecarSpec {
         workload: workload.into(),
         namespace: "shop".into(),
         app: workload.into(),
         admin_port: ports::free()?,
-        routes: vec![Route::outbound(
-            "kafka",
-            listener,
-            upstream,
-            Protocol::Kafka,
-        )],
+        routes: routes
+            .iter()
+            .map(|&(upstream, listener)| {
+                Route::outbound("kafka", listener, upstream, Protocol::Kafka)
+            })
+            .collect(),
         plugin_config,
         wasm: paths::filter_wasm()?,
         concurrency: 2,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use kiosk_harness::envoy::{Protocol, Route, Sidecar, SidecarSpec};
+use kiosk_harness::components::envoy::{Protocol, Route, Sidecar, SidecarSpec};
 use kiosk_harness::{paths, ports};
 use serde_json::json;
 

@@ -1,13 +1,14 @@
 //! The MongoDB-wire server of the local mesh: SecantusDB (PyPI), with SCRAM-SHA-256
 //! authentication and a per-run user whose password is never the default.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use mongodb::bson::doc;
 
+use crate::components::Component;
 use crate::process::Service;
 
 /// The application user of the pipeline.
@@ -42,6 +43,7 @@ impl Credentials {
 pub struct MongoServer {
     pub port: u16,
     pub service: Service,
+    dir: PathBuf,
 }
 
 impl MongoServer {
@@ -83,31 +85,11 @@ impl MongoServer {
         }
         let mut service = Service::start(name, command, dir)?;
         service.wait_for_port(port, Duration::from_secs(60))?;
-        Ok(MongoServer { port, service })
-    }
-}
-
-/// Where a service reads or writes documents (`--mongodb-uri`, `--database`, `--collection`).
-#[derive(clap::Args, Debug, Clone)]
-pub struct CollectionArgs {
-    /// MongoDB connection string, credentials included; read from the environment so that
-    /// the password stays out of process listings.
-    #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
-    pub mongodb_uri: String,
-    /// The database of the pipeline's documents.
-    #[arg(long, default_value = "pipeline")]
-    pub database: String,
-    /// The collection of the pipeline's documents.
-    #[arg(long, default_value = "events")]
-    pub collection: String,
-}
-
-impl CollectionArgs {
-    pub async fn open(&self) -> Result<mongodb::Collection<mongodb::bson::Document>> {
-        let client = mongodb::Client::with_uri_str(&self.mongodb_uri)
-            .await
-            .context("parsing the MongoDB connection string")?;
-        Ok(client.database(&self.database).collection(&self.collection))
+        Ok(MongoServer {
+            port,
+            service,
+            dir: dir.to_path_buf(),
+        })
     }
 }
 
@@ -123,4 +105,30 @@ async fn provision(port: u16, credentials: &Credentials) -> Result<()> {
         })
         .await?;
     Ok(())
+}
+
+impl Component for MongoServer {
+    fn name(&self) -> &str {
+        "mongodb"
+    }
+
+    fn services(&self) -> Vec<&Service> {
+        vec![&self.service]
+    }
+
+    fn check(&mut self) -> Result<()> {
+        self.service.check_running()
+    }
+
+    fn stop(&mut self) {
+        // Gracefully: SecantusDB writes its data out on shutdown.
+        self.service.terminate(Duration::from_secs(15));
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        self.stop();
+        crate::ports::wait_closed(self.port, Duration::from_secs(10))?;
+        *self = MongoServer::restart(&self.dir, self.port)?;
+        Ok(())
+    }
 }

@@ -11,7 +11,7 @@ use mongodb::bson::{doc, Bson, Document};
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::Message;
 
-use crate::pipeline::{consume, record};
+use crate::{consume, record};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

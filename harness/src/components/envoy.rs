@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use crate::components::Component;
 use crate::process::Service;
 
 /// One listener of a sidecar: `port` on loopback forwards to `upstream`.
@@ -210,6 +211,8 @@ fn socket(port: u16) -> Value {
 pub struct Sidecar {
     pub spec: SidecarSpec,
     pub service: Service,
+    name: String,
+    dir: PathBuf,
 }
 
 impl Sidecar {
@@ -226,7 +229,7 @@ impl Sidecar {
             .arg(&config)
             .args(["--concurrency", &spec.concurrency.to_string()])
             .args(["--disable-hot-restart", "--log-level", "info"]);
-        let name = format!("envoy-{}", spec.workload);
+        let name = Sidecar::name_of(&spec.workload);
         // KIOSK_ENVOY_START_SECONDS: more patience, for an Envoy under valgrind.
         let patience = std::env::var("KIOSK_ENVOY_START_SECONDS")
             .ok()
@@ -240,13 +243,23 @@ impl Sidecar {
         // An open port may belong to someone else: Envoy is ready only once it says LIVE
         // (a listener that cannot bind makes it exit instead).
         service.wait_until("report LIVE on /ready", patience, || {
-            http_get(spec.admin_port, "/ready").is_ok_and(|body| body.contains("LIVE"))
+            crate::http::get(spec.admin_port, "/ready").is_ok_and(|body| body.contains("LIVE"))
         })?;
-        Ok(Sidecar { spec, service })
+        Ok(Sidecar {
+            spec,
+            service,
+            name,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The sidecar's process name: `envoy-<workload>`.
+    pub fn name_of(workload: &str) -> String {
+        format!("envoy-{workload}")
     }
 
     fn admin(&self, path: &str) -> Result<String> {
-        http_get(self.spec.admin_port, path)
+        crate::http::get(self.spec.admin_port, path)
     }
 
     /// `/stats/prometheus`, parsed.
@@ -259,22 +272,30 @@ impl Sidecar {
     }
 }
 
-/// A minimal HTTP/1.1 GET on loopback (the admin API), without a client library.
-pub fn http_get(port: u16, path: &str) -> Result<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))
-        .with_context(|| format!("connecting to 127.0.0.1:{port}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    anyhow::ensure!(
-        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
-        "GET {path}: {head}"
-    );
-    Ok(body.to_string())
+impl Component for Sidecar {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn services(&self) -> Vec<&Service> {
+        vec![&self.service]
+    }
+
+    fn check(&mut self) -> Result<()> {
+        self.service.check_running()
+    }
+
+    fn stop(&mut self) {
+        self.service.stop();
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        self.stop();
+        let ports = self.spec.routes.iter().map(|r| r.port);
+        for port in ports.chain([self.spec.admin_port]) {
+            crate::ports::wait_closed(port, Duration::from_secs(10))?;
+        }
+        *self = Sidecar::start(self.spec.clone(), &self.dir)?;
+        Ok(())
+    }
 }

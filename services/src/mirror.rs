@@ -11,7 +11,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 
 use crate::kafka;
-use crate::pipeline::consume;
+use crate::consume;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -10,8 +10,8 @@ use anyhow::{bail, Result};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::pipeline::record::{self, SEQ_HEADER};
-use crate::pipeline::rest::{BINARY_FORMAT, JSON_FORMAT};
+use crate::record::{self, SEQ_HEADER};
+use crate::rest::{BINARY_FORMAT, JSON_FORMAT};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -59,6 +59,19 @@ pub struct Args {
     /// The Kafka client id.
     #[arg(long, default_value = "rest")]
     pub client_id: String,
+    /// A producer property, `key=value`, applied after kiosk's own (as the KafkaBridge's
+    /// `spec.producer.config`); repeatable.
+    #[arg(long = "producer-config", value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub producer_config: Vec<(String, String)>,
+}
+
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!("expected key=value, found `{text}`")),
+    }
 }
 
 struct Rest {
@@ -68,7 +81,11 @@ struct Rest {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let producer: FutureProducer = kafka::producer_config(&args.bootstrap, &args.client_id)?
+    let mut config = kafka::producer_config(&args.bootstrap, &args.client_id)?;
+    for (key, value) in &args.producer_config {
+        config.set(key, value);
+    }
+    let producer: FutureProducer = config
         .create()
         .context("creating the Kafka producer")?;
     let state = Arc::new(Rest {

@@ -13,7 +13,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
 
 use crate::kafka;
-use crate::pipeline::record::{self, Expected, SEQ_HEADER};
+use crate::record::{self, Expected, SEQ_HEADER};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {

@@ -1,10 +1,11 @@
 //! The local mesh in a box: the `test-kafka-istio-mongo` pipeline as local processes, each
-//! workload behind its own real Envoy sidecar carrying the kiosk filter.
+//! workload behind its own real Envoy sidecar carrying the kiosk filter, declared once in
+//! [`plan`] and configured from the bundle's own Strimzi resources ([`crate::bundle`]).
 //!
 //! ```text
-//! producer -> [sidecar] -> [sidecar] rest -> [sidecar] -> tansu --- topic events
-//! mirror  <- [sidecar] <- tansu: events -> events.mirror
-//! mongo-sink <- [sidecar] <- tansu: events.mirror; mongo-sink -> [sidecar] -> SecantusDB
+//! producer -> [sidecar] -> [sidecar] rest -> [sidecar] -> Kafka: events
+//! Kafka: events -> [sidecar] mirror -> [sidecar] -> Kafka: events.mirror
+//! Kafka: events.mirror -> [sidecar] kiosk-connect (MongoDB sink) -> [sidecar] -> MongoDB
 //! Prometheus scrapes every sidecar; `kiosk graph` asks it what Kiali would.
 //! ```
 //!
@@ -12,6 +13,9 @@
 //! what runs (pid and start time of each process) and doubles as the lock that makes a
 //! second `kiosk up` refuse; `kiosk down` stops exactly those processes.
 
+pub mod plan;
+
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,22 +25,20 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::envoy::{Protocol, Route, Sidecar, SidecarSpec};
+use crate::bundle::Bundle;
+use crate::components::connect::{Connect, ConnectSpec};
+use crate::components::envoy::{Protocol, Route, Sidecar, SidecarSpec};
+use crate::components::kafka::{Kafka, KafkaSpec};
+use crate::components::mongo::{Credentials, MongoServer};
+use crate::components::pipeline::{PipelineService, ServiceSpec};
+use crate::components::prometheus::{PrometheusServer, Target};
+use crate::components::Component;
 use crate::graph;
-use crate::mongo::{Credentials, MongoServer};
-use crate::process::Service;
-use crate::prometheus::{PromClient, PrometheusServer, Target};
-use crate::tansu::Broker;
+use crate::prometheus::PromClient;
 use crate::{paths, ports};
-
-pub const NAMESPACE: &str = "pipeline";
-pub const TOPIC_NAMESPACE: &str = "kafka";
-pub const TOPIC_IN: &str = "events";
-pub const TOPIC_OUT: &str = "events.mirror";
-pub const PARTITIONS: i32 = 3;
-const KAFKA_HOST: &str = "kafka-bootstrap.kafka.svc.cluster.local";
-const MONGO_HOST: &str = "mongodb.pipeline.svc.cluster.local";
-const REST_HOST: &str = "rest.pipeline.svc.cluster.local";
+use plan::{
+    Job, Plan, Program, KAFKA_HOST, MONGO_HOST, NAMESPACE, TOPIC_IN, TOPIC_NAMESPACE, TOPIC_OUT,
+};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct UpArgs {
@@ -60,15 +62,14 @@ pub struct UpArgs {
     /// resume by itself and verify must still find exactly N records.
     #[arg(long)]
     pub faults: bool,
-}
-
-/// What the fault drill restarts, and how to start each again.
-struct Restartable {
-    kafka_data: PathBuf,
-    /// (name, port, advertised port) of every broker.
-    brokers: Vec<(String, u16, u16)>,
-    mirror_sidecar: SidecarSpec,
-    mongodb_port: u16,
+    /// Kafka nodes (each a broker and a KRaft controller voter). Each advertises its own
+    /// address, so clients open one connection per broker, each through their sidecar.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=5))]
+    pub brokers: u16,
+    /// The Strimzi resources the mesh reads (KafkaTopics, KafkaConnect, KafkaConnector,
+    /// KafkaBridge, Kafka), as Strimzi's operators would: by default the bundle's own.
+    #[arg(long, value_name = "DIR")]
+    pub strimzi: Option<PathBuf>,
 }
 
 /// What `mesh.json` holds.
@@ -227,27 +228,42 @@ pub fn down(home: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The running mesh: every process, stopped in reverse order on drop.
+/// The running mesh: every component, stopped in reverse order on drop.
 struct Mesh {
     home: PathBuf,
     state: State,
-    services: Vec<Service>,
+    components: Vec<Box<dyn Component>>,
 }
 
 impl Mesh {
-    fn add(&mut self, service: Service) -> Result<()> {
-        self.state
-            .processes
-            .push(Proc::of(&service.name, service.pid()));
-        self.services.push(service);
+    fn add(&mut self, component: impl Component + 'static) -> Result<()> {
+        self.components.push(Box::new(component));
+        self.sync()
+    }
+
+    /// Record every running process in `mesh.json`.
+    fn sync(&mut self) -> Result<()> {
+        self.state.processes = self
+            .components
+            .iter()
+            .flat_map(|c| c.services())
+            .map(|s| Proc::of(&s.name, s.pid()))
+            .collect();
         write_state(&self.home, &self.state)
     }
 
-    /// Take service `name` out of the mesh (to stop and replace it).
-    fn take(&mut self, name: &str) -> Option<Service> {
-        let at = self.services.iter().position(|s| s.name == name)?;
-        self.state.processes.retain(|p| p.name != name);
-        Some(self.services.remove(at))
+    fn component(&mut self, name: &str) -> Result<&mut Box<dyn Component>> {
+        self.components
+            .iter_mut()
+            .find(|c| c.name() == name)
+            .with_context(|| format!("no component `{name}` in the mesh"))
+    }
+
+    /// Restart component `name` with its configuration and data.
+    fn restart(&mut self, name: &str) -> Result<()> {
+        let result = self.component(name)?.restart();
+        self.sync()?;
+        result.with_context(|| format!("restarting {name}"))
     }
 
     fn phase(&mut self, phase: &str) -> Result<()> {
@@ -255,10 +271,10 @@ impl Mesh {
         write_state(&self.home, &self.state)
     }
 
-    /// The first service that has exited, with its log tail.
+    /// The first component with a process that has exited, with its log tail.
     fn check(&mut self) -> Result<()> {
-        for s in &mut self.services {
-            s.check_running()?;
+        for c in &mut self.components {
+            c.check()?;
         }
         Ok(())
     }
@@ -266,8 +282,8 @@ impl Mesh {
 
 impl Drop for Mesh {
     fn drop(&mut self) {
-        while let Some(mut s) = self.services.pop() {
-            s.terminate(Duration::from_secs(5));
+        while let Some(mut c) = self.components.pop() {
+            c.stop();
         }
         if let Ok(Some(now)) = read_state(&self.home) {
             if now.supervisor == self.state.supervisor {
@@ -277,34 +293,41 @@ impl Drop for Mesh {
     }
 }
 
-/// Ports of one run.
-struct Ports {
-    rest_app: u16,
-    rest_inbound: u16,
-    producer_to_rest: u16,
-    mongodb: u16,
-    prometheus: u16,
-}
-
-/// A workload's Kafka path: its sidecar listener and the broker behind it.
-struct KafkaPath {
-    listener: u16,
-    broker: u16,
-}
-
-fn kafka_path(ports: &mut ports::Allocator) -> Result<KafkaPath> {
-    Ok(KafkaPath {
-        listener: ports.port()?,
-        broker: ports.port()?,
-    })
-}
-
 fn step(message: &str) {
     println!("==> {message}");
 }
 
+/// The ports of one workload's sidecar, derived from the plan.
+struct WorkloadPorts {
+    admin: u16,
+    /// Per broker, (the broker's listener for this workload, the sidecar listener it
+    /// advertises).
+    kafka: Vec<(u16, u16)>,
+    mongo: Option<u16>,
+    /// (inbound listener, the app's own port) when the workload serves HTTP.
+    http_inbound: Option<(u16, u16)>,
+    /// The outbound listener to the workload it calls.
+    http_outbound: Option<u16>,
+}
+
 /// `kiosk up`. Returns whether verify passed.
 pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
+    // Everything that can be checked is checked before anything starts: the bundle, the
+    // plan, the tools.
+    let strimzi = args.strimzi.clone().unwrap_or_else(crate::bundle::default_dir);
+    let bundle = Bundle::read(&strimzi)?;
+    let plan = Plan::pipeline(&bundle, usize::from(args.brokers));
+    plan.check()?;
+    let connector = bundle.connector(plan::SINK_CONNECTOR)?.clone();
+    let wasm = paths::filter_wasm()?;
+    paths::envoy()?;
+    paths::java()?;
+    paths::kafka_libs()?;
+    paths::connect_plugins()?;
+    paths::secantusd()?;
+    paths::prometheus()?;
+    let kiosk = std::env::current_exe()?;
+
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let run_dir = home.join("runs").join(format!("{now}"));
     let state = State {
@@ -321,147 +344,122 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let mut mesh = Mesh {
         home: home.to_path_buf(),
         state,
-        services: Vec::new(),
+        components: Vec::new(),
     };
     std::fs::create_dir_all(&run_dir)?;
     println!(
-        "kiosk: run directory {} (every process logs there)",
-        run_dir.display()
+        "kiosk: run directory {} (every process logs there); Strimzi resources from {}",
+        run_dir.display(),
+        strimzi.display()
     );
-    // Find every tool before starting anything.
-    let wasm = paths::filter_wasm()?;
-    paths::envoy()?;
-    paths::tansu()?;
-    paths::secantusd()?;
-    paths::prometheus()?;
-    let kiosk = std::env::current_exe()?;
 
+    // Ports, all derived from the plan.
     let mut free = ports::Allocator::default();
-    let p = Ports {
-        rest_app: free.port()?,
-        rest_inbound: free.port()?,
-        producer_to_rest: free.port()?,
-        mongodb: free.port()?,
-        prometheus: free.port()?,
-    };
-    let kafka_clients = ["rest", "mirror", "mongo-sink", "verify"];
-    let mut kafka = std::collections::BTreeMap::new();
-    for w in kafka_clients {
-        kafka.insert(w, kafka_path(&mut free)?);
+    let mongodb_port = free.port()?;
+    let prometheus_port = free.port()?;
+    let mut kafka_spec = KafkaSpec::new(&run_dir, plan.brokers, &plan.kafka_clients(), &mut free)?;
+    kafka_spec.config = bundle.kafka.config.clone();
+    let mut wp: BTreeMap<String, WorkloadPorts> = BTreeMap::new();
+    for w in &plan.workloads {
+        let kafka = if w.kafka {
+            kafka_spec.client_ports(&w.name)
+        } else {
+            Vec::new()
+        };
+        wp.insert(
+            w.name.clone(),
+            WorkloadPorts {
+                admin: free.port()?,
+                kafka,
+                mongo: if w.mongo { Some(free.port()?) } else { None },
+                http_inbound: match w.serves_http {
+                    Some(_) => Some((free.port()?, free.port()?)),
+                    None => None,
+                },
+                http_outbound: match w.calls {
+                    Some(_) => Some(free.port()?),
+                    None => None,
+                },
+            },
+        );
     }
-    let sink_mongo = free.port()?;
-    let verify_mongo = free.port()?;
-    let platform = free.port()?;
-    let admin_ports: Vec<u16> = (0..5).map(|_| free.port()).collect::<Result<_>>()?;
+    let bootstrap = |workload: &str| -> String {
+        wp[workload]
+            .kafka
+            .iter()
+            .map(|(_, advertised)| format!("127.0.0.1:{advertised}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
 
     step("MongoDB (SecantusDB) with a SCRAM-SHA-256 user");
     let credentials = Credentials::generate("pipeline-writer")?;
     let secret = run_dir.join("mongodb-credentials.json");
     write_secret(&secret, &serde_json::to_vec_pretty(&credentials)?)?;
-    let mongo = MongoServer::start(&run_dir, p.mongodb, &credentials).await?;
-    mesh.add(mongo.service)?;
-    mesh.state.mongodb_port = Some(p.mongodb);
+    let mongo = MongoServer::start(&run_dir, mongodb_port, &credentials).await?;
+    mesh.add(mongo)?;
+    mesh.state.mongodb_port = Some(mongodb_port);
 
-    step("Kafka: tansu brokers on one sqlite store, one per client workload");
-    let data = run_dir.join("tansu-data");
-    // The platform's own access (Strimzi's operators reach Kafka without a sidecar): it
-    // advertises itself, and creates the topics as KafkaTopic resources would.
-    let mut brokers = vec![("kafka-platform".to_string(), platform, platform)];
-    let broker = Broker::start_named("kafka-platform", &data, &run_dir, platform, platform)?;
-    mesh.add(broker.service)?;
-    crate::kafka::create_topics(
-        &format!("127.0.0.1:{platform}"),
-        &[TOPIC_IN, TOPIC_OUT],
-        PARTITIONS,
-    )
-    .await
-    .context("creating the pipeline's topics")?;
-    for w in kafka_clients {
-        let k = &kafka[w];
-        let name = format!("kafka-{w}");
-        let broker = Broker::start_named(&name, &data, &run_dir, k.broker, k.listener)?;
-        mesh.add(broker.service)?;
-        brokers.push((name, k.broker, k.listener));
-    }
+    step(&format!(
+        "Kafka 4.3.1 (KRaft, {} node{}), one client listener per Kafka workload",
+        plan.brokers,
+        if plan.brokers == 1 { "" } else { "s" }
+    ));
+    let kafka = Kafka::start(kafka_spec)?;
+    let platform = kafka.spec.platform_bootstrap();
+    mesh.add(kafka)?;
+    // The Topic Operator's part: every KafkaTopic of the bundle, as declared.
+    let topics: Vec<_> = bundle.topics.iter().filter(|t| plan.topics.contains(&t.name)).cloned().collect();
+    crate::components::kafka::create_topics(&platform, &topics)
+        .await
+        .context("creating the KafkaTopics")?;
+    println!(
+        "  topics from the KafkaTopics: {}",
+        topics.iter().map(|t| format!("{} ({}p)", t.name, t.partitions)).collect::<Vec<_>>().join(", ")
+    );
 
     step("Envoy sidecars with the kiosk filter");
     let plugin_config = json!({ "kiali": { "topic_namespace": TOPIC_NAMESPACE } });
-    let kafka_route = |w: &str| {
-        Route::outbound(
-            KAFKA_HOST,
-            kafka[w].listener,
-            kafka[w].broker,
-            Protocol::Kafka,
-        )
-    };
-    let sidecars: Vec<(&str, Vec<Route>)> = vec![
-        (
-            "producer",
-            vec![Route::outbound(
-                REST_HOST,
-                p.producer_to_rest,
-                p.rest_inbound,
-                Protocol::Http,
-            )],
-        ),
-        (
-            "rest",
-            vec![
-                Route::inbound(p.rest_inbound, p.rest_app, Protocol::Http),
-                kafka_route("rest"),
-            ],
-        ),
-        ("mirror", vec![kafka_route("mirror")]),
-        (
-            "mongo-sink",
-            vec![
-                kafka_route("mongo-sink"),
-                Route::outbound(MONGO_HOST, sink_mongo, p.mongodb, Protocol::Tcp),
-            ],
-        ),
-        (
-            "verify",
-            vec![
-                kafka_route("verify"),
-                Route::outbound(MONGO_HOST, verify_mongo, p.mongodb, Protocol::Tcp),
-            ],
-        ),
-    ];
     let mut targets = Vec::new();
-    let mut mirror_sidecar = None;
-    for ((workload, routes), admin_port) in sidecars.into_iter().zip(admin_ports) {
+    for w in &plan.workloads {
+        let p = &wp[&w.name];
+        let mut routes = Vec::new();
+        if let Some((inbound, app)) = p.http_inbound {
+            routes.push(Route::inbound(inbound, app, Protocol::Http));
+        }
+        if let (Some(callee), Some(port)) = (&w.calls, p.http_outbound) {
+            let host = plan.workload(callee).and_then(|c| c.serves_http.clone()).unwrap_or_default();
+            let (inbound, _) = wp[callee].http_inbound.context("the callee serves HTTP")?;
+            routes.push(Route::outbound(&host, port, inbound, Protocol::Http));
+        }
+        // One Kafka listener per broker: the address Kafka advertises to this workload.
+        for &(listen, advertised) in &p.kafka {
+            routes.push(Route::outbound(KAFKA_HOST, advertised, listen, Protocol::Kafka));
+        }
+        if let Some(port) = p.mongo {
+            routes.push(Route::outbound(MONGO_HOST, port, mongodb_port, Protocol::Tcp));
+        }
         let spec = SidecarSpec {
-            workload: workload.into(),
+            workload: w.name.clone(),
             namespace: NAMESPACE.into(),
-            app: workload.into(),
-            admin_port,
+            app: w.name.clone(),
+            admin_port: p.admin,
             routes,
             plugin_config: plugin_config.clone(),
             wasm: wasm.clone(),
             concurrency: 1,
         };
         targets.push(Target {
-            admin_port: spec.admin_port,
+            admin_port: p.admin,
             namespace: NAMESPACE.into(),
-            workload: workload.into(),
+            workload: w.name.clone(),
         });
-        if workload == "mirror" {
-            mirror_sidecar = Some(spec.clone());
-        }
-        let sidecar = Sidecar::start(spec, &run_dir)?;
-        mesh.add(sidecar.service)?;
+        mesh.add(Sidecar::start(spec, &run_dir)?)?;
     }
-    let restartable = Restartable {
-        kafka_data: data.clone(),
-        brokers,
-        mirror_sidecar: mirror_sidecar.context("the mirror's sidecar")?,
-        mongodb_port: p.mongodb,
-    };
 
     step("Prometheus scraping every sidecar");
-    let prometheus = PrometheusServer::start(&run_dir, p.prometheus, &targets)?;
-    mesh.add(prometheus.service)?;
-    let prom_url = format!("http://127.0.0.1:{}", p.prometheus);
+    mesh.add(PrometheusServer::start(&run_dir, prometheus_port, &targets)?)?;
+    let prom_url = format!("http://127.0.0.1:{prometheus_port}");
     mesh.state.prometheus = Some(prom_url.clone());
     // Prometheus scrapes a new target only after a start-up delay: wait until every
     // sidecar has been scraped, or the first seconds of traffic would be missing.
@@ -481,32 +479,65 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let rest_url = format!("http://127.0.0.1:{}", p.producer_to_rest);
-    mesh.state.rest_url = Some(rest_url.clone());
 
-    step("pipeline services: rest, mirror, mongo-sink");
-    let bootstrap = |w: &str| format!("127.0.0.1:{}", kafka[w].listener);
-    let mut rest = Command::new(&kiosk);
-    rest.args(["rest", "--listen", &format!("127.0.0.1:{}", p.rest_app)])
-        .args(["--bootstrap", &bootstrap("rest")]);
-    let mut rest = Service::start("rest", rest, &run_dir)?;
-    rest.wait_for_port(p.rest_app, Duration::from_secs(30))?;
-    mesh.add(rest)?;
-    let mut mirror = Command::new(&kiosk);
-    mirror
-        .args(["mirror", "--from", TOPIC_IN, "--to", TOPIC_OUT])
-        .args(["--bootstrap", &bootstrap("mirror")]);
-    mesh.add(Service::start("mirror", mirror, &run_dir)?)?;
-    let mut sink = Command::new(&kiosk);
-    sink.args(["mongo-sink", "--topic", TOPIC_OUT])
-        .args(["--bootstrap", &bootstrap("mongo-sink")])
-        .env("MONGODB_URI", credentials.uri(sink_mongo));
-    mesh.add(Service::start("mongo-sink", sink, &run_dir)?)?;
+    let mut rest_url = None;
+    let mut producer_workload = None;
+    let mut verify_workload = None;
+    for w in &plan.workloads {
+        let p = &wp[&w.name];
+        match &w.program {
+            Program::Service(service_args) => {
+                step(&format!("{}: kiosk-services {}", w.name, service_args[0]));
+                let mut args = service_args.clone();
+                args.extend(["--bootstrap".to_string(), bootstrap(&w.name)]);
+                let mut ready_port = None;
+                if let Some((_, app)) = p.http_inbound {
+                    args.extend(["--listen".to_string(), format!("127.0.0.1:{app}")]);
+                    ready_port = Some(app);
+                }
+                let spec = ServiceSpec {
+                    name: w.name.clone(),
+                    program: kiosk.clone(),
+                    args,
+                    env: Vec::new(),
+                    ready_port,
+                };
+                mesh.add(PipelineService::start(spec, &run_dir)?)?;
+            }
+            Program::Connect => {
+                step(&format!(
+                    "{}: Kafka Connect 4.3.1 with KafkaConnector {} ({})",
+                    w.name, connector.name, connector.class
+                ));
+                let mongo_uri = credentials.uri(p.mongo.context("Connect reaches MongoDB")?);
+                let secrets = connect_secrets(&connector, &mongo_uri)?;
+                let spec = ConnectSpec {
+                    dir: run_dir.clone(),
+                    connect: bundle.connect.clone(),
+                    connectors: vec![connector.clone()],
+                    bootstrap: bootstrap(&w.name),
+                    rest_port: free.port()?,
+                    secrets,
+                };
+                mesh.add(Connect::start(spec)?)?;
+            }
+            Program::Job(Job::Producer) => {
+                let port = p.http_outbound.context("the producer calls the REST entry")?;
+                rest_url = Some(format!("http://127.0.0.1:{port}"));
+                producer_workload = Some(w.name.clone());
+            }
+            Program::Job(Job::Verify) => verify_workload = Some(w.name.clone()),
+        }
+    }
+    let rest_url = rest_url.context("the plan has no producer")?;
+    let verify_workload = verify_workload.context("the plan has no verify job")?;
+    mesh.state.rest_url = Some(rest_url.clone());
     mesh.phase("running")?;
 
     let run_id = format!("run-{now}");
     step(&format!(
-        "producer: {} records through rest's sidecar",
+        "{}: {} records through its sidecar to the REST entry",
+        producer_workload.unwrap_or_default(),
         args.records
     ));
     let mut producer = Command::new(&kiosk);
@@ -527,7 +558,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     };
     if args.faults {
         let sending = Duration::from_secs_f64(args.records as f64 / args.rate.max(1) as f64);
-        fault_drill(&mut mesh, &restartable, sending).await?;
+        fault_drill(&mut mesh, &plan, sending).await?;
     }
     let produced = producer
         .join()
@@ -541,11 +572,14 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     }
 
     step("verify: topics and collection");
+    let verify_mongo = wp[&verify_workload].mongo.context("verify reaches MongoDB")?;
     let mut verify = Command::new(&kiosk);
     verify
         .args(["verify", "--topics", &format!("{TOPIC_IN},{TOPIC_OUT}")])
-        .args(["--bootstrap", &bootstrap("verify")])
+        .args(["--bootstrap", &bootstrap(&verify_workload)])
         .args(["--records", &args.records.to_string(), "--run", &run_id])
+        // The MongoDB connector writes key and value only, not the record headers.
+        .args(["--collection-headers", "false"])
         .env("MONGODB_URI", credentials.uri(verify_mongo));
     let verified = job("verify", verify, &run_dir)?;
     mesh.phase(if verified {
@@ -562,7 +596,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             args.records
         );
     } else {
-        wait_for_counters(&prom, args.records).await;
+        wait_for_counters(&prom, args.records, &bundle.connect.app).await;
     }
     let options = graph::Options::default();
     let g = graph::build(&prom, &options).await?;
@@ -586,49 +620,49 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     Ok(verified)
 }
 
-/// The fault drill (`--faults`), spread over the producer's `sending` time: every Kafka
-/// broker down for 3 s, then the mirror's sidecar, then MongoDB, each restarted.
-async fn fault_drill(mesh: &mut Mesh, r: &Restartable, sending: Duration) -> Result<()> {
-    let pause = (sending / 4).max(Duration::from_secs(2));
-    let run_dir = mesh.state.run_dir.clone();
-    tokio::time::sleep(pause).await;
-    step("fault: every Kafka broker stopped for 3 s");
-    for (name, _, _) in &r.brokers {
-        if let Some(mut broker) = mesh.take(name) {
-            broker.stop();
+/// The Secret files a connector's `${secrets:<namespace>/<secret>:<key>}` references name,
+/// filled from what the mesh knows: the MongoDB URI (Secret `kiosk-mongodb`, key `uri`, as
+/// the chart creates it). A reference to any other Secret fails, naming it.
+fn connect_secrets(
+    connector: &crate::bundle::KafkaConnector,
+    mongo_uri: &str,
+) -> Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    for (key, value) in &connector.config {
+        let mut rest = value.as_str();
+        while let Some(at) = rest.find("${secrets:") {
+            let reference = &rest[at + "${secrets:".len()..];
+            let Some(end) = reference.find('}') else {
+                bail!("KafkaConnector `{}`: spec.config.{key}: unterminated ${{secrets:...}}", connector.name);
+            };
+            let (path, secret_key) = reference[..end].rsplit_once(':').with_context(|| {
+                format!("KafkaConnector `{}`: spec.config.{key}: expected ${{secrets:<namespace>/<secret>:<key>}}", connector.name)
+            })?;
+            match (path, secret_key) {
+                (p, "uri") if p.ends_with("/kiosk-mongodb") => {
+                    files.insert(format!("{p}/{secret_key}"), mongo_uri.to_string());
+                }
+                _ => bail!(
+                    "KafkaConnector `{}`: spec.config.{key} references Secret `{path}` key `{secret_key}`, which the local mesh does not provide (it provides kiosk-mongodb/uri)",
+                    connector.name
+                ),
+            }
+            rest = &reference[end..];
         }
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    for (name, port, advertised) in &r.brokers {
-        let broker = Broker::start_named(name, &r.kafka_data, &run_dir, *port, *advertised)?;
-        mesh.add(broker.service)?;
-    }
-    println!("  brokers started again");
+    Ok(files)
+}
 
-    tokio::time::sleep(pause).await;
-    step("fault: the mirror's sidecar restarted");
-    let name = format!("envoy-{}", r.mirror_sidecar.workload);
-    if let Some(mut sidecar) = mesh.take(&name) {
-        sidecar.stop();
+/// The fault drill (`--faults`), spread over the producer's `sending` time: each component
+/// the plan names restarted in turn (Kafka: every broker stopped, then started again).
+async fn fault_drill(mesh: &mut Mesh, plan: &Plan, sending: Duration) -> Result<()> {
+    let pause = (sending / (plan.fault_drill.len() as u32 + 1)).max(Duration::from_secs(2));
+    for name in &plan.fault_drill {
+        tokio::time::sleep(pause).await;
+        step(&format!("fault: {name} stopped and started again"));
+        mesh.restart(name)?;
+        println!("  {name} is back");
     }
-    let spec = r.mirror_sidecar.clone();
-    for port in spec.routes.iter().map(|r| r.port).chain([spec.admin_port]) {
-        ports::wait_closed(port, Duration::from_secs(10))?;
-    }
-    let sidecar = Sidecar::start(spec, &run_dir)?;
-    mesh.add(sidecar.service)?;
-    println!("  sidecar started again");
-
-    tokio::time::sleep(pause).await;
-    step("fault: MongoDB restarted");
-    if let Some(mut mongo) = mesh.take("mongodb") {
-        // Gracefully: SecantusDB writes its data out on shutdown.
-        mongo.terminate(Duration::from_secs(15));
-    }
-    ports::wait_closed(r.mongodb_port, Duration::from_secs(10))?;
-    let mongo = MongoServer::restart(&run_dir, r.mongodb_port)?;
-    mesh.add(mongo.service)?;
-    println!("  MongoDB started again");
     Ok(())
 }
 
@@ -648,13 +682,13 @@ async fn wait_for_stop(mesh: &mut Mesh) -> Result<()> {
 
 /// Wait (up to 30 s) until Prometheus shows every record produced to and fetched from
 /// both topics, so the graph reflects the whole run.
-async fn wait_for_counters(prom: &PromClient, records: u64) {
+async fn wait_for_counters(prom: &PromClient, records: u64, sink: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let queries = [
         format!(r#"sum(kafka_produced_records_total{{topic="{TOPIC_IN}"}})"#),
         format!(r#"sum(kafka_fetched_records_total{{topic="{TOPIC_IN}",workload="mirror"}})"#),
         format!(r#"sum(kafka_produced_records_total{{topic="{TOPIC_OUT}"}})"#),
-        format!(r#"sum(kafka_fetched_records_total{{topic="{TOPIC_OUT}",workload="mongo-sink"}})"#),
+        format!(r#"sum(kafka_fetched_records_total{{topic="{TOPIC_OUT}",workload="{sink}"}})"#),
     ];
     while Instant::now() < deadline {
         let mut all = true;

@@ -1,0 +1,377 @@
+//! Apache Kafka 4.3.1 in KRaft mode (Maven Central, resolved by `scripts/setup.sh`), the
+//! version Strimzi 1.2.0 runs: one combined broker+controller node by default, or several
+//! (each a broker and a controller voter), formatted with `kafka.tools.StorageTool format`
+//! and started with `kafka.Kafka`, as Strimzi's pods do.
+//!
+//! Listeners. `PLATFORM` is the platform's own access (Strimzi's operators, topic creation,
+//! readiness) and the inter-broker listener; `CONTROLLER` carries KRaft. Then one listener
+//! per client workload, each advertising that workload's sidecar listeners, one per node: a
+//! Kafka client reconnects to the address Metadata advertises, and until workloads have
+//! their own network addresses (in Istio iptables sends that connection through the pod's
+//! sidecar) this is how each workload's traffic keeps going through its own sidecar.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::components::{java, Component};
+use crate::ports::Allocator;
+use crate::process::Service;
+
+/// The listener every node serves to the platform, and brokers to each other.
+pub const PLATFORM_LISTENER: &str = "PLATFORM";
+const CONTROLLER_LISTENER: &str = "CONTROLLER";
+
+/// One node's ports.
+#[derive(Clone, Debug)]
+pub struct NodePorts {
+    pub platform: u16,
+    pub controller: u16,
+    /// Client listener name -> (the port the node listens on, the port it advertises).
+    pub clients: BTreeMap<String, (u16, u16)>,
+}
+
+/// A cluster, before it starts: what each node listens on and advertises.
+#[derive(Clone, Debug)]
+pub struct KafkaSpec {
+    /// Configurations, data and logs live here (`kafka-<id>/`, `kafka-<id>.log`).
+    pub dir: PathBuf,
+    pub cluster_id: String,
+    pub nodes: Vec<NodePorts>,
+    /// Broker settings from the bundle's `Kafka` resource (`spec.kafka.config`).
+    pub config: BTreeMap<String, String>,
+}
+
+impl KafkaSpec {
+    /// `nodes` nodes with a listener per client in `clients`; each client listener
+    /// advertises a port of its own per node (the client's sidecar listener for that node).
+    pub fn new(dir: &Path, nodes: usize, clients: &[&str], ports: &mut Allocator) -> Result<Self> {
+        if nodes == 0 {
+            bail!("a Kafka cluster needs at least one node");
+        }
+        let mut all = Vec::with_capacity(nodes);
+        for _ in 0..nodes {
+            let mut listeners = BTreeMap::new();
+            for client in clients {
+                listeners.insert(listener_name(client), (ports.port()?, ports.port()?));
+            }
+            all.push(NodePorts {
+                platform: ports.port()?,
+                controller: ports.port()?,
+                clients: listeners,
+            });
+        }
+        Ok(KafkaSpec {
+            dir: dir.to_path_buf(),
+            cluster_id: random_cluster_id()?,
+            nodes: all,
+            config: BTreeMap::new(),
+        })
+    }
+
+    /// The platform's bootstrap list (every node), for admin clients outside the mesh.
+    pub fn platform_bootstrap(&self) -> String {
+        let all: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.platform))
+            .collect();
+        all.join(",")
+    }
+
+    /// Per node, the (listen, advertised) ports of `client`'s listener.
+    pub fn client_ports(&self, client: &str) -> Vec<(u16, u16)> {
+        let name = listener_name(client);
+        self.nodes
+            .iter()
+            .filter_map(|n| n.clients.get(&name).copied())
+            .collect()
+    }
+
+    /// `server.properties` of node `index` (node ids start at 1, as Strimzi's pools do
+    /// at 0; 1 keeps ids and ordinals apart in logs).
+    pub fn properties(&self, index: usize) -> String {
+        let node = &self.nodes[index];
+        let id = index + 1;
+        let voters: Vec<String> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{}@127.0.0.1:{}", i + 1, n.controller))
+            .collect();
+        let mut listeners = vec![
+            format!("{PLATFORM_LISTENER}://127.0.0.1:{}", node.platform),
+            format!("{CONTROLLER_LISTENER}://127.0.0.1:{}", node.controller),
+        ];
+        let mut advertised = vec![format!("{PLATFORM_LISTENER}://127.0.0.1:{}", node.platform)];
+        let mut protocols = vec![
+            format!("{PLATFORM_LISTENER}:PLAINTEXT"),
+            format!("{CONTROLLER_LISTENER}:PLAINTEXT"),
+        ];
+        for (name, (port, advertised_port)) in &node.clients {
+            listeners.push(format!("{name}://127.0.0.1:{port}"));
+            advertised.push(format!("{name}://127.0.0.1:{advertised_port}"));
+            protocols.push(format!("{name}:PLAINTEXT"));
+        }
+        let replication = self.nodes.len().min(3).to_string();
+        let mut props: BTreeMap<String, String> = BTreeMap::new();
+        let mut set = |k: &str, v: String| {
+            props.insert(k.to_string(), v);
+        };
+        set("process.roles", "broker,controller".into());
+        set("node.id", id.to_string());
+        set("controller.quorum.voters", voters.join(","));
+        set("controller.listener.names", CONTROLLER_LISTENER.into());
+        set("inter.broker.listener.name", PLATFORM_LISTENER.into());
+        set("listeners", listeners.join(","));
+        set("advertised.listeners", advertised.join(","));
+        set("listener.security.protocol.map", protocols.join(","));
+        set("log.dirs", self.data_dir(index).display().to_string());
+        set("auto.create.topics.enable", "false".into());
+        set("offsets.topic.replication.factor", replication.clone());
+        set("transaction.state.log.replication.factor", replication);
+        set("transaction.state.log.min.isr", "1".into());
+        // A consumer group starts at once instead of waiting 3 s for more members.
+        set("group.initial.rebalance.delay.ms", "0".into());
+        // The bundle's broker settings win, except the listeners and identity above,
+        // which belong to the local topology.
+        for (key, value) in &self.config {
+            if !LOCAL_KEYS.contains(&key.as_str()) {
+                props.insert(key.clone(), value.clone());
+            }
+        }
+        let mut text = format!("# Written by kiosk for node {id}; regenerated at every start.\n");
+        for (key, value) in props {
+            text.push_str(&format!("{key}={value}\n"));
+        }
+        text
+    }
+
+    fn data_dir(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("kafka-{}", index + 1)).join("data")
+    }
+
+    fn properties_path(&self, index: usize) -> PathBuf {
+        self.dir
+            .join(format!("kafka-{}", index + 1))
+            .join("server.properties")
+    }
+}
+
+/// Settings the local topology owns (a bundle value for them is ignored).
+const LOCAL_KEYS: &[&str] = &[
+    "process.roles",
+    "node.id",
+    "controller.quorum.voters",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "listeners",
+    "advertised.listeners",
+    "listener.security.protocol.map",
+    "log.dirs",
+];
+
+/// `mirror` -> `CLIENT_MIRROR`: listener names are upper case letters, digits and `_`.
+pub fn listener_name(client: &str) -> String {
+    let cleaned: String = client
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("CLIENT_{cleaned}")
+}
+
+/// A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (Kafka's `Uuid`).
+fn random_cluster_id() -> Result<String> {
+    use base64::Engine;
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A running (or stopped) cluster.
+pub struct Kafka {
+    pub spec: KafkaSpec,
+    nodes: Vec<Option<Service>>,
+}
+
+impl Kafka {
+    /// Format every node's storage and start them; returns once Metadata on the platform
+    /// listener lists every broker.
+    pub fn start(spec: KafkaSpec) -> Result<Kafka> {
+        let mut kafka = Kafka {
+            nodes: spec.nodes.iter().map(|_| None).collect(),
+            spec,
+        };
+        for index in 0..kafka.spec.nodes.len() {
+            kafka.format(index)?;
+        }
+        kafka.start_all()?;
+        Ok(kafka)
+    }
+
+    fn format(&self, index: usize) -> Result<()> {
+        let props = self.spec.properties_path(index);
+        std::fs::create_dir_all(self.spec.data_dir(index))?;
+        std::fs::write(&props, self.spec.properties(index))?;
+        let name = format!("kafka-{}-format", index + 1);
+        let mut command = java::command(&self.spec.dir)?;
+        command
+            .arg("kafka.tools.StorageTool")
+            .args(["format", "--ignore-formatted", "-t", &self.spec.cluster_id])
+            .arg("-c")
+            .arg(&props);
+        java::run_to_end(&name, command, &self.spec.dir)
+    }
+
+    fn start_all(&mut self) -> Result<()> {
+        for index in 0..self.nodes.len() {
+            self.start_node(index)?;
+        }
+        self.wait_ready(Duration::from_secs(90))
+    }
+
+    /// Start node `index` (its storage already formatted) without waiting.
+    fn start_node(&mut self, index: usize) -> Result<()> {
+        let props = self.spec.properties_path(index);
+        std::fs::write(&props, self.spec.properties(index))?;
+        let mut command = java::command(&self.spec.dir)?;
+        command.args(java::heap("512m")).arg("kafka.Kafka").arg(&props);
+        let service = Service::start(&self.node_name(index), command, &self.spec.dir)?;
+        self.nodes[index] = Some(service);
+        Ok(())
+    }
+
+    fn node_name(&self, index: usize) -> String {
+        if self.nodes.len() == 1 {
+            "kafka".to_string()
+        } else {
+            format!("kafka-{}", index + 1)
+        }
+    }
+
+    /// Wait until Metadata through the platform listener lists every broker, failing with
+    /// the log tail of a node that exited.
+    fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let want = self.nodes.len();
+        let bootstrap = self.spec.platform_bootstrap();
+        let start = std::time::Instant::now();
+        loop {
+            self.check()?;
+            match brokers_in_metadata(&bootstrap) {
+                Ok(n) if n >= want => return Ok(()),
+                _ => {}
+            }
+            if start.elapsed() > timeout {
+                let tails: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .flatten()
+                    .map(|s| format!("{}:\n{}", s.log.display(), s.log_tail(20)))
+                    .collect();
+                bail!(
+                    "Kafka did not list {want} broker(s) in Metadata within {timeout:?}; last lines:\n{}",
+                    tails.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Stop node `index` (SIGTERM: a controlled shutdown), keeping its data.
+    pub fn stop_node(&mut self, index: usize) {
+        if let Some(mut service) = self.nodes.get_mut(index).and_then(Option::take) {
+            service.terminate(Duration::from_secs(20));
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+/// How many brokers Metadata lists (librdkafka through the platform listener).
+fn brokers_in_metadata(bootstrap: &str) -> Result<usize> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let client: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("log_level", "0")
+        .create()
+        .context("creating a metadata client")?;
+    let metadata = client.fetch_metadata(None, Duration::from_secs(2))?;
+    Ok(metadata.brokers().len())
+}
+
+impl Component for Kafka {
+    fn name(&self) -> &str {
+        "kafka"
+    }
+
+    fn services(&self) -> Vec<&Service> {
+        self.nodes.iter().flatten().collect()
+    }
+
+    fn check(&mut self) -> Result<()> {
+        for service in self.nodes.iter_mut().flatten() {
+            service.check_running()?;
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        // All at once: a controlled shutdown of the last voters waits for a quorum that
+        // the others, stopped one by one, would no longer give.
+        for service in self.nodes.iter_mut().flatten() {
+            service.signal_terminate();
+        }
+        for index in 0..self.nodes.len() {
+            self.stop_node(index);
+        }
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.start_all()
+    }
+}
+
+/// Create `topics` as the Topic Operator would from KafkaTopics: partitions, replicas and
+/// config as declared. A topic that exists already is left as it is.
+pub async fn create_topics(bootstrap: &str, topics: &[crate::bundle::KafkaTopic]) -> Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::types::RDKafkaErrorCode;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("client.id", "strimzi-topic-operator")
+        .create()
+        .context("creating the Kafka admin client")?;
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| {
+            let mut topic = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replicas));
+            for (key, value) in &t.config {
+                topic = topic.set(key, value);
+            }
+            topic
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin.create_topics(&new, &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => bail!("creating topic {topic}: {code}"),
+        }
+    }
+    Ok(())
+}

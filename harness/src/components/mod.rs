@@ -1,0 +1,45 @@
+//! The real programs of the local mesh, one module each, all of one shape
+//! ([`Component`]): started (and ready) by a constructor, then checked, stopped and
+//! restarted by the mesh, each process logging into the run directory.
+//!
+//! - [`kafka`]: Apache Kafka in KRaft mode, one or several nodes;
+//! - [`connect`]: Kafka Connect with the MongoDB sink connector;
+//! - [`envoy`]: Envoy sidecars configured the way Istio configures them;
+//! - [`mongo`]: SecantusDB, the MongoDB-wire server;
+//! - [`pipeline`]: a `kiosk-services` service (REST entry, mirror);
+//! - [`prometheus`]: Prometheus scraping every sidecar;
+//! - [`java`]: how the Java programs are started.
+
+pub mod connect;
+pub mod envoy;
+pub mod java;
+pub mod kafka;
+pub mod mongo;
+pub mod pipeline;
+pub mod prometheus;
+
+use anyhow::Result;
+
+use crate::process::Service;
+
+/// A real program the mesh runs: one or more processes, started and ready when built.
+pub trait Component: Send {
+    /// What messages call it (`kafka`, `envoy-mirror`, ...).
+    fn name(&self) -> &str;
+    /// The processes running now (for `mesh.json` and `kiosk down`).
+    fn services(&self) -> Vec<&Service>;
+    /// Fail, naming the process and quoting its log's tail, if one has exited.
+    fn check(&mut self) -> Result<()>;
+    /// Stop every process (gracefully where the program keeps data), keeping the data.
+    fn stop(&mut self);
+    /// Stop, start again with the same configuration and data, and wait until ready.
+    fn restart(&mut self) -> Result<()>;
+    /// The last lines of each process's log.
+    fn log_tail(&self, lines: usize) -> String {
+        self.services()
+            .iter()
+            .map(|s| format!("{} ({}):\n{}", s.name, s.log.display(), s.log_tail(lines)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}

@@ -207,8 +207,21 @@ fn exact_metrics(test: &str, brokers: usize) {
         );
     }
     wait_flush();
-
-    let text = sidecar.prometheus_text().unwrap();
+    // Envoy merges the worker threads' histograms on its stats flush (every 5 s): wait for
+    // every produce latency to be in before reading the stats.
+    let start = Instant::now();
+    let mut text = sidecar.prometheus_text().unwrap();
+    while start.elapsed() < Duration::from_secs(15) {
+        let s = prom::parse(&text);
+        let requests = stat(&s, "kafka_requests_total", &[("api", "produce")]);
+        let timed = stat(&s, "kafka_request_duration_milliseconds_count", &[("api", "produce")]);
+        let fetches = stat(&s, "kafka_request_duration_milliseconds_count", &[("api", "fetch")]);
+        if requests > 0.0 && requests == timed && fetches > 0.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        text = sidecar.prometheus_text().unwrap();
+    }
     std::fs::write(dir.join("stats.prom"), &text).unwrap();
     let s = prom::parse(&text);
     let base = [

@@ -1,13 +1,15 @@
 //! `kiosk record`: a real Kafka session recorded as test data.
 //!
-//! librdkafka (through `rdkafka`) talks to a tansu broker through a recording [`Tee`]; the
-//! broker advertises the tee, so every connection the clients open (bootstrap, broker,
-//! group coordinator) passes through it and becomes one pair of files. The session mixes
-//! what a Kafka-aware filter must read: ApiVersions, Metadata, CreateTopics, Produce with
-//! each codec tansu serves back (none, gzip, lz4, zstd; its snappy fetch is broken),
-//! Fetch, FindCoordinator, JoinGroup, SyncGroup, Heartbeat, OffsetCommit, OffsetFetch,
-//! ListOffsets and LeaveGroup. Record values are recognisable text, and no credentials
-//! are involved.
+//! librdkafka (through `rdkafka`) talks to an Apache Kafka 4.3.1 broker (KRaft, one node)
+//! through a recording [`Tee`]; the broker's client listener advertises the tee, so every
+//! connection the clients open (bootstrap, broker, group coordinator) passes through it
+//! and becomes one pair of files. The session mixes what a Kafka-aware filter must read:
+//! ApiVersions, Metadata, CreateTopics, Produce with each codec (none, gzip, snappy, lz4,
+//! zstd), Fetch (by topic id), FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
+//! OffsetCommit, OffsetFetch, ListOffsets and LeaveGroup. Record values are recognisable
+//! text, and no credentials are involved. The older recording against tansu 0.6.0
+//! (`tests/data/kafka-sessions/tansu-0.6.0`) was made by the same workload without the
+//! snappy topic; tansu is no longer installed, so it cannot be re-recorded.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -30,7 +32,7 @@ use kiosk_services::kafka;
 pub struct Args {
     /// Where to write session-NN.client, session-NN.server and sessions.txt (previous
     /// session files there are removed first).
-    #[arg(long, default_value = "tests/data/kafka-sessions")]
+    #[arg(long, default_value = "tests/data/kafka-sessions/apache-kafka-4.3.1")]
     pub out: PathBuf,
     /// Records produced per topic (one topic per codec).
     #[arg(long, default_value_t = 24)]
@@ -44,6 +46,7 @@ pub const CLIENT_ID: &str = "kiosk-recorder";
 pub const TOPICS: &[(&str, &str, i32)] = &[
     ("orders", "none", 2),
     ("payments.v1", "gzip", 1),
+    ("clicks.snappy", "snappy", 1),
     ("audit-log", "lz4", 1),
     ("metrics_zstd", "zstd", 1),
 ];
@@ -70,8 +73,9 @@ pub async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Record the session into `out` (replacing the session files there), tansu keeping its
-/// data and log in `work` (emptied first); returns the summary written to sessions.txt.
+/// Record the session into `out` (replacing the session files there), Kafka keeping its
+/// configuration, data and log in `work` (emptied first); returns the summary written to
+/// sessions.txt.
 pub fn record(out: &Path, work: &Path, records: usize) -> Result<String> {
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work)?;

@@ -50,7 +50,7 @@ def main():
         "| figure | value | target |",
         "|---|---|---|",
     ]
-    for driver, figures in [("replayed frames", replay), ("librdkafka + tansu", kafka)]:
+    for driver, figures in [("replayed frames", replay), ("librdkafka + Apache Kafka", kafka)]:
         for r in figures["throughput"]:
             lines.append(
                 f"| Envoy CPU per GB, filter / tcp_proxy, {r['case']} ({driver}) | "
@@ -78,7 +78,7 @@ def plot(out, replay, kafka):
     cases = [r["case"] for r in replay["throughput"]]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.38
-    for i, (driver, figures) in enumerate([("replayed frames", replay), ("librdkafka + tansu", kafka)]):
+    for i, (driver, figures) in enumerate([("replayed frames", replay), ("librdkafka + Apache Kafka", kafka)]):
         by_case = {r["case"]: r for r in figures["throughput"]}
         xs, ys, lo, hi = [], [], [], []
         for x, case in enumerate(cases):

@@ -5,7 +5,7 @@
 #   - the filter's cost in a real Envoy against the same listener with tcp_proxy only,
 #     one worker per Envoy, interleaved runs, with two drivers: replayed Kafka frames
 #     against a sink answering with recorded responses (harness/benches/envoy_replay.rs,
-#     also the added latency p50/p99), and librdkafka against tansu
+#     also the added latency p50/p99), and librdkafka against Apache Kafka 4.3.1
 #     (harness/benches/envoy_kafka.rs);
 #   - the module size after wasm-opt;
 # and writes bench/results/latest.md (table with the date and the machine) and
@@ -25,7 +25,7 @@ step "memory per connection"
 cargo bench --quiet -p kiosk-filter --bench memory | tee "$out/memory.txt"
 step "the filter in Envoy against tcp_proxy alone: replayed frames"
 cargo bench --quiet -p kiosk-harness --bench envoy_replay -- --json "$PWD/$out/envoy.json" | tee "$out/envoy.txt"
-step "the filter in Envoy against tcp_proxy alone: librdkafka against tansu"
+step "the filter in Envoy against tcp_proxy alone: librdkafka against Apache Kafka 4.3.1"
 cargo bench --quiet -p kiosk-harness --bench envoy_kafka -- --json "$PWD/$out/kafka.json" | tee "$out/kafka.txt"
 step "report"
 .venv/bin/python scripts/bench-report.py "$out" dist/kiosk_filter.wasm

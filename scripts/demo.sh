@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: set up, build, then run the local mesh in a box with `kiosk up --once`:
-# tansu, SecantusDB, Prometheus and one real Envoy sidecar (with the kiosk filter) per
-# workload; the pipeline producer -> rest -> events -> mirror -> events.mirror ->
-# mongo-sink -> MongoDB with 1000 records; verify's result and the Kiali-style graph.
+# Apache Kafka, Kafka Connect with the MongoDB sink, SecantusDB, Prometheus and one real
+# Envoy sidecar (with the kiosk filter) per workload; the pipeline producer -> rest ->
+# events -> mirror -> events.mirror -> Connect's MongoDB sink -> MongoDB with 1000 records;
+# verify's result and the Kiali-style graph.
 # Arguments go to `kiosk up` (for example `--records 5000`). To keep the mesh running
 # for a look around, run `target/debug/kiosk up` instead (Ctrl-C or `kiosk down` stops it).
 set -euo pipefail

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: set up (idempotent), validate the Kubernetes bundle offline, build the
-# filter module, check formatting and lints, run every test (native decoders, then the real
-# Envoy + tansu + librdkafka tests), then a short bounded fuzz pass over the filter core.
+# filter module, check formatting and lints, run the pure tests (no process started), then
+# the live tests (real Envoy, Apache Kafka, Kafka Connect, SecantusDB, Prometheus), then a
+# short bounded fuzz pass over the filter core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
@@ -18,7 +19,12 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p kiosk-filter --target wasm32-wasip1 --quiet -- -D warnings
 cargo clippy --manifest-path filter/fuzz/Cargo.toml --all-targets --quiet -- -D warnings
-step "cargo test"
-cargo test --workspace
+step "pure tests: unit tests of every crate, the filter core's integration tests"
+cargo test --workspace --lib --bins
+cargo test -p kiosk-filter --test '*'
+step "live tests: real Envoy, Apache Kafka, Kafka Connect, SecantusDB, Prometheus"
+cargo build --quiet -p kiosk-harness --bin kiosk
+cargo test -p kiosk-tests
+cargo test -p kiosk-harness --test live_local_mesh
 step "fuzz the filter core, 15 s per target (scripts/fuzz.sh)"
 scripts/fuzz.sh --seconds 15

@@ -49,6 +49,8 @@ pub struct Metadata {
 #[derive(Clone, Debug)]
 pub struct Kafka {
     pub name: String,
+    /// `spec.kafka.version`: the Kafka the operator runs.
+    pub version: Option<String>,
     pub config: BTreeMap<String, String>,
 }
 
@@ -59,6 +61,8 @@ struct KafkaSpec {
 
 #[derive(Clone, Debug, Deserialize)]
 struct KafkaBrokers {
+    #[serde(default)]
+    version: Option<String>,
     #[serde(default)]
     config: BTreeMap<String, Value>,
 }
@@ -374,6 +378,7 @@ fn read_kafka(file: &Path, text: &str) -> Result<Kafka> {
     let (metadata, spec): (_, KafkaSpec) = parse(file, text, "Kafka")?;
     Ok(Kafka {
         name: metadata.name,
+        version: spec.kafka.version,
         config: strings(file, "spec.kafka.config", spec.kafka.config)?,
     })
 }
@@ -533,6 +538,31 @@ mod tests {
         ] {
             b.topic(topic).expect("Connect's internal topics are KafkaTopics");
         }
+    }
+
+    /// The local mesh runs what the cluster runs: the Kafka version of the `Kafka` resource
+    /// and the connector version the `KafkaConnect` builds are the ones `java/pom.xml` pins,
+    /// and the cache directory setup.sh fills is the one the harness reads.
+    #[test]
+    fn the_java_pins_match_the_bundle() {
+        let pom = std::fs::read_to_string(crate::paths::root().join("java/pom.xml")).unwrap();
+        let property = |name: &str| {
+            let open = format!("<{name}>");
+            let start = pom.find(&open).unwrap_or_else(|| panic!("{name} in pom.xml")) + open.len();
+            pom[start..].split('<').next().unwrap().to_string()
+        };
+        let bundle = Bundle::read(&default_dir()).unwrap();
+        let kafka = property("kafka.version");
+        assert_eq!(bundle.kafka.version.as_deref(), Some(kafka.as_str()));
+        let connector = property("mongo.kafka.connect.version");
+        assert_eq!(
+            bundle.connect.plugin_artifacts,
+            vec![format!("org.mongodb.kafka:mongo-kafka-connect:{connector}")]
+        );
+        let cache = crate::paths::JAVA_CACHE;
+        assert!(cache.contains(&kafka) && cache.contains(&connector), "{cache}");
+        let setup = std::fs::read_to_string(crate::paths::root().join("scripts/setup.sh")).unwrap();
+        assert!(setup.contains(cache), "scripts/setup.sh fills another directory than {cache}");
     }
 
     #[test]

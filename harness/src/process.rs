@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+/// Set in the environment of every process the harness starts: its run directory.
+pub const RUN_DIR_ENV: &str = "KIOSK_RUN_DIR";
+
 /// A running program started by us; killed (and reaped) on drop.
 pub struct Service {
     pub name: String,
@@ -26,6 +29,9 @@ impl Service {
             .open(&log)
             .with_context(|| format!("opening {}", log.display()))?;
         let child = command
+            // Marks the process as this run's, whatever its command line: a leftover can
+            // always be found in /proc/<pid>/environ.
+            .env(RUN_DIR_ENV, log_dir)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)

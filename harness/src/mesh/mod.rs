@@ -716,6 +716,7 @@ fn job(name: &str, mut command: Command, dir: &Path) -> Result<bool> {
     let log_path = dir.join(format!("{name}.log"));
     let mut log = std::fs::File::create(&log_path)?;
     let mut child = command
+        .env(crate::process::RUN_DIR_ENV, dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

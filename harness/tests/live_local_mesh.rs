@@ -1,8 +1,10 @@
-//! The local mesh in a box, through the real `kiosk` CLI: `kiosk up` brings up tansu,
-//! SecantusDB, Prometheus and one Envoy sidecar per workload, runs the pipeline with 1000
-//! records and prints verify's result and the graph; then this test checks the data, the
-//! graph edges and the per-topic counters itself, that a second `kiosk up` refuses, and
-//! that `kiosk down` stops every process it started.
+//! Live tier: the local mesh in a box, through the real `kiosk` CLI. `kiosk up` brings up
+//! Apache Kafka, Kafka Connect with the MongoDB sink, SecantusDB, Prometheus and one Envoy
+//! sidecar per workload, runs the pipeline with 1000 records and prints verify's result
+//! and the graph; then this test checks the data, the graph edges and the per-topic
+//! counters itself, that a second `kiosk up` refuses, and that `kiosk down` stops every
+//! process it started. Also: the fault drill, and bad input refused with nothing left
+//! running.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,8 @@ use kiosk_harness::prometheus::PromClient;
 use serde_json::Value;
 
 const RECORDS: u64 = 1000;
+/// The sink's workload: the bundle's KafkaConnect pods' `app` label.
+const CONNECT: &str = "kiosk-connect";
 
 /// A fresh home for this test's mesh under `target/test-runs/` (kept for inspection).
 fn run_dir(test: &str) -> PathBuf {
@@ -158,7 +162,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
             ("kafka_produced_records_total", "events", "rest"),
             ("kafka_fetched_records_total", "events", "mirror"),
             ("kafka_produced_records_total", "events.mirror", "mirror"),
-            ("kafka_fetched_records_total", "events.mirror", "mongo-sink"),
+            ("kafka_fetched_records_total", "events.mirror", CONNECT),
         ] {
             let q = format!(r#"sum({metric}{{topic="{topic}",workload="{workload}"}})"#);
             assert_eq!(prom.sum(&q).await.unwrap(), RECORDS as f64, "{q}");
@@ -224,8 +228,8 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         ("pipeline/rest", "kafka/events", "kafka"),
         ("kafka/events", "pipeline/mirror", "kafka"),
         ("pipeline/mirror", "kafka/events.mirror", "kafka"),
-        ("kafka/events.mirror", "pipeline/mongo-sink", "kafka"),
-        ("pipeline/mongo-sink", "pipeline/mongodb", "tcp"),
+        ("kafka/events.mirror", "pipeline/kiosk-connect", "kafka"),
+        ("pipeline/kiosk-connect", "pipeline/mongodb", "tcp"),
     ] {
         let found = edges
             .iter()
@@ -292,12 +296,12 @@ fn pipeline_survives_broker_sidecar_and_mongodb_restarts_with_nothing_lost() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     println!("{printed}");
     for line in [
-        "fault: every Kafka broker stopped for 3 s",
-        "brokers started again",
-        "fault: the mirror's sidecar restarted",
-        "sidecar started again",
-        "fault: MongoDB restarted",
-        "MongoDB started again",
+        "fault: kafka stopped and started again",
+        "kafka is back",
+        "fault: envoy-mirror stopped and started again",
+        "envoy-mirror is back",
+        "fault: mongodb stopped and started again",
+        "mongodb is back",
         &format!(
             "collection pipeline.events: {records} of {records} records present, {records} read"
         ),
@@ -358,14 +362,16 @@ fn promtool_check(metrics: &str) {
     assert!(lints.is_empty(), "promtool check metrics: {lints:#?}");
 }
 
-/// The text of every file a run wrote except the data stores (Kafka's sqlite, MongoDB's
-/// files, Prometheus's TSDB) and the credentials file, which hold data by design.
+/// The text of every file a run wrote except the data stores (Kafka's log directories,
+/// MongoDB's files, Prometheus's TSDB) and the secrets (the credentials file, Connect's
+/// mounted-Secret directory), which hold data by design.
 fn texts_outside_the_stores(run_dir: &Path) -> Vec<(String, String)> {
     let skip = [
-        "tansu-data",
+        "data",
         "secantus-data",
         "prometheus-data",
         "mongodb-credentials.json",
+        "connect-secrets",
     ];
     let mut out = Vec::new();
     let mut dirs = vec![run_dir.to_path_buf()];
@@ -387,4 +393,98 @@ fn texts_outside_the_stores(run_dir: &Path) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// Bad input fails `kiosk up` with a message naming what is wrong, and leaves nothing
+/// running: a KafkaTopic Strimzi would refuse stops it before anything starts; a
+/// KafkaConnector Kafka Connect refuses stops it once Connect answers, naming the
+/// connector, and every process started so far is stopped.
+#[test]
+fn kiosk_up_refuses_bad_resources_and_leaves_nothing_running() {
+    let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
+    kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
+    let home = run_dir("local_mesh_bad_input");
+    let _down = Down(home.clone());
+    let bundle = kiosk_harness::bundle::default_dir();
+    let copy = |name: &str, edit: &dyn Fn(&str, &str) -> String| {
+        let dir = home.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(&bundle).unwrap().flatten() {
+            let file = entry.file_name().to_string_lossy().to_string();
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            std::fs::write(dir.join(&file), edit(&file, &text)).unwrap();
+        }
+        dir
+    };
+    let up = |strimzi: &Path| {
+        let out = Command::new(kiosk())
+            .arg("--home")
+            .arg(&home)
+            .args(["up", "--once", "--records", "10", "--strimzi"])
+            .arg(strimzi)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status, said)
+    };
+
+    let topic = copy("zero-partitions", &|file, text| {
+        if file == "kafka-topic-events.yaml" {
+            text.replace("partitions: 3", "partitions: 0")
+        } else {
+            text.to_string()
+        }
+    });
+    let (status, said) = up(&topic);
+    assert!(!status.success(), "{said}");
+    assert!(
+        said.contains("kafka-topic-events.yaml") && said.contains("partitions must be at least 1"),
+        "{said}"
+    );
+    assert!(!said.contains("==> Kafka"), "nothing may start: {said}");
+
+    let connector = copy("unknown-connector-class", &|file, text| {
+        if file == "kafka-connector-mongodb-sink.yaml" {
+            text.replace(
+                "com.mongodb.kafka.connect.MongoSinkConnector",
+                "com.example.NoSuchConnector",
+            )
+        } else {
+            text.to_string()
+        }
+    });
+    let (status, said) = up(&connector);
+    assert!(!status.success(), "{said}");
+    assert!(
+        said.contains("KafkaConnector `mongodb-sink`") && said.contains("NoSuchConnector"),
+        "{said}"
+    );
+    assert!(read_state(&home).unwrap().is_none(), "mesh.json left behind");
+    let left = processes_mentioning(&home);
+    assert!(left.is_empty(), "still running: {left:?}");
+}
+
+/// Processes whose command line or environment mentions `dir` (every process the harness
+/// starts carries its run directory in `KIOSK_RUN_DIR`).
+fn processes_mentioning(dir: &Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let environ = String::from_utf8_lossy(&environ);
+        let ours = cmdline.contains(&needle) || environ.contains(&needle);
+        if ours && !cmdline.contains("live_local_mesh") {
+            found.push(format!("{name}: {cmdline}"));
+        }
+    }
+    found
 }

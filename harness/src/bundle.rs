@@ -327,8 +327,14 @@ fn only<T>(mut found: Vec<T>, kind: &str, dir: &Path) -> Result<T> {
 /// Parse `text` as a resource of `kind` with spec `S`, errors naming the field's path.
 fn parse<S: DeserializeOwned>(file: &Path, text: &str, kind: &str) -> Result<(Metadata, S)> {
     let de = yaml_serde::Deserializer::from_str(text);
-    let resource: Resource<S> = serde_path_to_error::deserialize(de)
-        .map_err(|e| anyhow::anyhow!("{}: {kind} field `{}`: {}", file.display(), e.path(), e.inner()))?;
+    let resource: Resource<S> = serde_path_to_error::deserialize(de).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {kind} field `{}`: {}",
+            file.display(),
+            e.path(),
+            e.inner()
+        )
+    })?;
     if resource.api_version != API_VERSION {
         bail!(
             "{}: apiVersion `{}`; Strimzi 1.2.0 serves only {API_VERSION}",
@@ -350,13 +356,20 @@ fn check_name(file: &Path, name: &str) -> Result<()> {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric());
     if !ok {
-        bail!("{}: metadata.name `{name}` is not a Kubernetes name", file.display());
+        bail!(
+            "{}: metadata.name `{name}` is not a Kubernetes name",
+            file.display()
+        );
     }
     Ok(())
 }
 
 /// A config map as Kafka takes it: scalars as strings; anything else is refused.
-fn strings(file: &Path, field: &str, config: BTreeMap<String, Value>) -> Result<BTreeMap<String, String>> {
+fn strings(
+    file: &Path,
+    field: &str,
+    config: BTreeMap<String, Value>,
+) -> Result<BTreeMap<String, String>> {
     config
         .into_iter()
         .map(|(key, value)| {
@@ -393,7 +406,10 @@ fn check_topic_name(file: &Path, name: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
     if !ok {
-        bail!("{}: `{name}` is not a legal Kafka topic name", file.display());
+        bail!(
+            "{}: `{name}` is not a legal Kafka topic name",
+            file.display()
+        );
     }
     Ok(())
 }
@@ -441,7 +457,10 @@ fn read_connect(file: &Path, text: &str) -> Result<KafkaConnect> {
     }
     let app = Template::app(&spec.template).unwrap_or_else(|| format!("{}-connect", metadata.name));
     Ok(KafkaConnect {
-        namespace: metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+        namespace: metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
         name: metadata.name,
         group_id: spec.group_id,
         config_storage_topic: spec.config_storage_topic,
@@ -456,7 +475,11 @@ fn read_connect(file: &Path, text: &str) -> Result<KafkaConnect> {
 fn read_connector(file: &Path, text: &str) -> Result<KafkaConnector> {
     let (metadata, spec): (_, KafkaConnectorSpec) = parse(file, text, "KafkaConnector")?;
     if spec.class.trim().is_empty() {
-        bail!("{}: KafkaConnector `{}`: spec.class is empty", file.display(), metadata.name);
+        bail!(
+            "{}: KafkaConnector `{}`: spec.class is empty",
+            file.display(),
+            metadata.name
+        );
     }
     if spec.tasks_max < 1 {
         bail!(
@@ -536,7 +559,8 @@ mod tests {
             &b.connect.offset_storage_topic,
             &b.connect.status_storage_topic,
         ] {
-            b.topic(topic).expect("Connect's internal topics are KafkaTopics");
+            b.topic(topic)
+                .expect("Connect's internal topics are KafkaTopics");
         }
     }
 
@@ -548,7 +572,10 @@ mod tests {
         let pom = std::fs::read_to_string(crate::paths::root().join("java/pom.xml")).unwrap();
         let property = |name: &str| {
             let open = format!("<{name}>");
-            let start = pom.find(&open).unwrap_or_else(|| panic!("{name} in pom.xml")) + open.len();
+            let start = pom
+                .find(&open)
+                .unwrap_or_else(|| panic!("{name} in pom.xml"))
+                + open.len();
             pom[start..].split('<').next().unwrap().to_string()
         };
         let bundle = Bundle::read(&default_dir()).unwrap();
@@ -560,9 +587,15 @@ mod tests {
             vec![format!("org.mongodb.kafka:mongo-kafka-connect:{connector}")]
         );
         let cache = crate::paths::JAVA_CACHE;
-        assert!(cache.contains(&kafka) && cache.contains(&connector), "{cache}");
+        assert!(
+            cache.contains(&kafka) && cache.contains(&connector),
+            "{cache}"
+        );
         let setup = std::fs::read_to_string(crate::paths::root().join("scripts/setup.sh")).unwrap();
-        assert!(setup.contains(cache), "scripts/setup.sh fills another directory than {cache}");
+        assert!(
+            setup.contains(cache),
+            "scripts/setup.sh fills another directory than {cache}"
+        );
     }
 
     #[test]

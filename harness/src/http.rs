@@ -39,7 +39,10 @@ pub fn request(port: u16, method: &str, path: &str, json: Option<&str>) -> Resul
         .nth(1)
         .and_then(|s| s.parse().ok())
         .with_context(|| format!("{method} {path}: not an HTTP response: {head}"))?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()

@@ -51,6 +51,49 @@ pub const TOPICS: &[(&str, &str, i32)] = &[
     ("metrics_zstd", "zstd", 1),
 ];
 
+/// The recorded dialects under `tests/data/kafka-sessions`, one directory each: the
+/// recording this module makes, and the frozen one made against tansu 0.6.0.
+pub const DIALECTS: &[&str] = &["apache-kafka-4.3.1", "tansu-0.6.0"];
+
+/// A topic of a recording, as its sessions.txt states it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedTopic {
+    pub name: String,
+    pub codec: String,
+    pub partitions: i32,
+    /// Records produced to it, and consumed from it.
+    pub records: u64,
+}
+
+/// The topics a summary (sessions.txt) states, from its
+/// `topic NAME: CODEC compression, P partitions, N records` lines.
+pub fn recorded_topics(summary: &str) -> Result<Vec<RecordedTopic>> {
+    let mut topics = Vec::new();
+    for line in summary.lines() {
+        let Some(line) = line.strip_prefix("topic ") else {
+            continue;
+        };
+        let parsed = line.split_once(": ").and_then(|(name, rest)| {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let [codec, "compression,", partitions, "partitions,", records, "records"] = words[..]
+            else {
+                return None;
+            };
+            Some(RecordedTopic {
+                name: name.to_string(),
+                codec: codec.to_string(),
+                partitions: partitions.parse().ok()?,
+                records: records.parse().ok()?,
+            })
+        });
+        topics.push(parsed.with_context(|| format!("bad topic line {line:?}"))?);
+    }
+    if topics.is_empty() {
+        bail!("no topic lines in the summary");
+    }
+    Ok(topics)
+}
+
 /// The value of record `i` of `topic`: readable in a hex dump, compressible.
 pub fn value(topic: &str, codec: &str, i: usize) -> String {
     format!(
@@ -102,7 +145,7 @@ pub fn record(out: &Path, work: &Path, records: usize) -> Result<String> {
     drop(broker);
     session?;
     let recordings = drop_empty(recordings)?;
-    let manifest = summarize(&recordings)?;
+    let manifest = summarize(&recordings, records)?;
     std::fs::write(out.join("sessions.txt"), &manifest)?;
     Ok(manifest)
 }
@@ -261,9 +304,16 @@ pub fn frames(stream: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-/// One line per session: bytes each way and requests per API.
-fn summarize(recordings: &[Recording]) -> Result<String> {
+/// One line per topic (what the workload produced and consumed, which the tests read as
+/// the expected totals), one per session (bytes each way and requests per API), a total.
+fn summarize(recordings: &[Recording], records: usize) -> Result<String> {
     let mut text = String::new();
+    for (topic, codec, partitions) in TOPICS {
+        writeln!(
+            text,
+            "topic {topic}: {codec} compression, {partitions} partitions, {records} records"
+        )?;
+    }
     let mut total = 0;
     for r in recordings {
         let client = std::fs::read(&r.client).with_context(|| r.client.display().to_string())?;

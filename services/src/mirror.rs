@@ -10,8 +10,8 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 
-use crate::kafka;
 use crate::consume;
+use crate::kafka;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -85,9 +85,7 @@ pub async fn run(args: Args) -> Result<()> {
     for (key, value) in &args.producer_config {
         config.set(key, value);
     }
-    let producer: FutureProducer = config
-        .create()
-        .context("creating the Kafka producer")?;
+    let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
     let state = Arc::new(Rest {
         producer,
         known: Mutex::new(HashSet::new()),

@@ -58,7 +58,10 @@ impl ConnectSpec {
         set("config.storage.topic", &c.config_storage_topic);
         set("offset.storage.topic", &c.offset_storage_topic);
         set("status.storage.topic", &c.status_storage_topic);
-        set("plugin.path", &crate::paths::connect_plugins()?.display().to_string());
+        set(
+            "plugin.path",
+            &crate::paths::connect_plugins()?.display().to_string(),
+        );
         set("listeners", &format!("http://127.0.0.1:{}", self.rest_port));
         set("rest.advertised.host.name", "127.0.0.1");
         set("rest.advertised.port", &self.rest_port.to_string());
@@ -110,13 +113,16 @@ impl Connect {
     }
 
     fn write_secrets(&self) -> Result<()> {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let root = self.spec.secrets_dir();
         for (path, value) in &self.spec.secrets {
             let file = root.join(path);
             if let Some(parent) = file.parent() {
-                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)?;
             }
             let mut f = std::fs::OpenOptions::new()
                 .write(true)

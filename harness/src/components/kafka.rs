@@ -244,7 +244,10 @@ impl Kafka {
         let props = self.spec.properties_path(index);
         std::fs::write(&props, self.spec.properties(index))?;
         let mut command = java::command(&self.spec.dir)?;
-        command.args(java::heap("512m")).arg("kafka.Kafka").arg(&props);
+        command
+            .args(java::heap("512m"))
+            .arg("kafka.Kafka")
+            .arg(&props);
         let service = Service::start(&self.node_name(index), command, &self.spec.dir)?;
         self.nodes[index] = Some(service);
         Ok(())
@@ -359,7 +362,8 @@ pub async fn create_topics(bootstrap: &str, topics: &[crate::bundle::KafkaTopic]
     let new: Vec<NewTopic> = topics
         .iter()
         .map(|t| {
-            let mut topic = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replicas));
+            let mut topic =
+                NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replicas));
             for (key, value) in &t.config {
                 topic = topic.set(key, value);
             }

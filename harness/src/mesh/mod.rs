@@ -314,7 +314,10 @@ struct WorkloadPorts {
 pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     // Everything that can be checked is checked before anything starts: the bundle, the
     // plan, the tools.
-    let strimzi = args.strimzi.clone().unwrap_or_else(crate::bundle::default_dir);
+    let strimzi = args
+        .strimzi
+        .clone()
+        .unwrap_or_else(crate::bundle::default_dir);
     let bundle = Bundle::read(&strimzi)?;
     let plan = Plan::pipeline(&bundle, usize::from(args.brokers));
     plan.check()?;
@@ -409,13 +412,22 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let platform = kafka.spec.platform_bootstrap();
     mesh.add(kafka)?;
     // The Topic Operator's part: every KafkaTopic of the bundle, as declared.
-    let topics: Vec<_> = bundle.topics.iter().filter(|t| plan.topics.contains(&t.name)).cloned().collect();
+    let topics: Vec<_> = bundle
+        .topics
+        .iter()
+        .filter(|t| plan.topics.contains(&t.name))
+        .cloned()
+        .collect();
     crate::components::kafka::create_topics(&platform, &topics)
         .await
         .context("creating the KafkaTopics")?;
     println!(
         "  topics from the KafkaTopics: {}",
-        topics.iter().map(|t| format!("{} ({}p)", t.name, t.partitions)).collect::<Vec<_>>().join(", ")
+        topics
+            .iter()
+            .map(|t| format!("{} ({}p)", t.name, t.partitions))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 
     step("Envoy sidecars with the kiosk filter");
@@ -428,16 +440,29 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             routes.push(Route::inbound(inbound, app, Protocol::Http));
         }
         if let (Some(callee), Some(port)) = (&w.calls, p.http_outbound) {
-            let host = plan.workload(callee).and_then(|c| c.serves_http.clone()).unwrap_or_default();
+            let host = plan
+                .workload(callee)
+                .and_then(|c| c.serves_http.clone())
+                .unwrap_or_default();
             let (inbound, _) = wp[callee].http_inbound.context("the callee serves HTTP")?;
             routes.push(Route::outbound(&host, port, inbound, Protocol::Http));
         }
         // One Kafka listener per broker: the address Kafka advertises to this workload.
         for &(listen, advertised) in &p.kafka {
-            routes.push(Route::outbound(KAFKA_HOST, advertised, listen, Protocol::Kafka));
+            routes.push(Route::outbound(
+                KAFKA_HOST,
+                advertised,
+                listen,
+                Protocol::Kafka,
+            ));
         }
         if let Some(port) = p.mongo {
-            routes.push(Route::outbound(MONGO_HOST, port, mongodb_port, Protocol::Tcp));
+            routes.push(Route::outbound(
+                MONGO_HOST,
+                port,
+                mongodb_port,
+                Protocol::Tcp,
+            ));
         }
         let spec = SidecarSpec {
             workload: w.name.clone(),
@@ -458,7 +483,11 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     }
 
     step("Prometheus scraping every sidecar");
-    mesh.add(PrometheusServer::start(&run_dir, prometheus_port, &targets)?)?;
+    mesh.add(PrometheusServer::start(
+        &run_dir,
+        prometheus_port,
+        &targets,
+    )?)?;
     let prom_url = format!("http://127.0.0.1:{prometheus_port}");
     mesh.state.prometheus = Some(prom_url.clone());
     // Prometheus scrapes a new target only after a start-up delay: wait until every
@@ -522,7 +551,9 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                 mesh.add(Connect::start(spec)?)?;
             }
             Program::Job(Job::Producer) => {
-                let port = p.http_outbound.context("the producer calls the REST entry")?;
+                let port = p
+                    .http_outbound
+                    .context("the producer calls the REST entry")?;
                 rest_url = Some(format!("http://127.0.0.1:{port}"));
                 producer_workload = Some(w.name.clone());
             }
@@ -572,7 +603,9 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     }
 
     step("verify: topics and collection");
-    let verify_mongo = wp[&verify_workload].mongo.context("verify reaches MongoDB")?;
+    let verify_mongo = wp[&verify_workload]
+        .mongo
+        .context("verify reaches MongoDB")?;
     let mut verify = Command::new(&kiosk);
     verify
         .args(["verify", "--topics", &format!("{TOPIC_IN},{TOPIC_OUT}")])
@@ -633,7 +666,10 @@ fn connect_secrets(
         while let Some(at) = rest.find("${secrets:") {
             let reference = &rest[at + "${secrets:".len()..];
             let Some(end) = reference.find('}') else {
-                bail!("KafkaConnector `{}`: spec.config.{key}: unterminated ${{secrets:...}}", connector.name);
+                bail!(
+                    "KafkaConnector `{}`: spec.config.{key}: unterminated ${{secrets:...}}",
+                    connector.name
+                );
             };
             let (path, secret_key) = reference[..end].rsplit_once(':').with_context(|| {
                 format!("KafkaConnector `{}`: spec.config.{key}: expected ${{secrets:<namespace>/<secret>:<key>}}", connector.name)

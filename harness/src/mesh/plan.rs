@@ -158,7 +158,10 @@ impl Plan {
                 || c == "mongodb"
                 || c.strip_prefix("envoy-")
                     .is_some_and(|w| self.workload(w).is_some());
-            anyhow::ensure!(known, "the fault drill names `{c}`, which the plan does not start");
+            anyhow::ensure!(
+                known,
+                "the fault drill names `{c}`, which the plan does not start"
+            );
         }
         anyhow::ensure!(self.brokers >= 1, "the plan needs at least one broker");
         Ok(())

@@ -60,7 +60,8 @@ else
 fi
 
 step "SecantusDB $SECANTUSDB_VERSION (PyPI) in .venv"
-if [[ -x .venv/bin/secantusd-py ]] && .venv/bin/pip show SecantusDB 2>/dev/null | grep -qx "Version: $SECANTUSDB_VERSION"; then
+# (grep without -q reads all of pip's output: an early exit would fail the pipe)
+if [[ -x .venv/bin/secantusd-py ]] && .venv/bin/pip show SecantusDB 2>/dev/null | grep -x "Version: $SECANTUSDB_VERSION" >/dev/null; then
   echo "already installed"
 else
   [[ -x .venv/bin/python ]] || run python3 -m venv .venv

@@ -34,7 +34,7 @@ enum Cmd {
     /// The pipeline services (also the container image's `kiosk-services` binary).
     #[command(flatten)]
     Service(kiosk_services::Command),
-    /// Record a real Kafka session (librdkafka against tansu, through a recording tee)
+    /// Record a real Kafka session (librdkafka against Apache Kafka, through a recording tee)
     /// as test data: one pair of files per connection.
     Record(record::Args),
 }

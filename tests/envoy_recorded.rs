@@ -1,20 +1,24 @@
-//! The recorded Kafka session (tests/data/kafka-sessions) through a real Envoy with the
-//! kiosk filter, byte for byte: for each recorded connection, a client pushes exactly the
+//! The recorded Kafka sessions (tests/data/kafka-sessions/<dialect>: librdkafka against
+//! Apache Kafka 4.3.1, and against tansu 0.6.0) through a real Envoy with the kiosk filter,
+//! byte for byte, one sidecar per dialect: for each recorded connection, a client pushes exactly the
 //! recorded client bytes in odd chunk sizes; an upstream checks it receives exactly those
 //! bytes and answers with exactly the recorded broker bytes, each response once its
 //! request has fully arrived, in odd chunk sizes too; the client checks it receives exactly
 //! the broker bytes. Envoy's own statistics must then show the session decoded: every
 //! request counted under its API, the produced and fetched records of every topic and
-//! each codec, and no decode error (so the test cannot pass with the filter absent).
+//! each codec the dialect recorded, and no decode error (so the test cannot pass with the
+//! filter absent).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use kiosk_harness::record::{self, RecordedTopic};
 use kiosk_harness::{paths, ports, prom};
 use kiosk_tests::{kafka_sidecar, run_dir, wait_flush};
 
@@ -22,14 +26,6 @@ use kiosk_tests::{kafka_sidecar, run_dir, wait_flush};
 const CHUNKS: &[usize] = &[1, 3, 7, 2, 13, 64, 5, 127, 1, 1000, 11, 4099, 17, 2, 333];
 /// Requests a client may have ahead of the responses it has received.
 const AHEAD: usize = 4;
-/// What the recording produced and fetched (harness/src/record.rs).
-const TOPICS: &[(&str, &str)] = &[
-    ("orders", "none"),
-    ("payments.v1", "gzip"),
-    ("audit-log", "lz4"),
-    ("metrics_zstd", "zstd"),
-];
-const RECORDS_PER_TOPIC: f64 = 24.0;
 
 /// One recorded connection, with its frames' ends and correlation ids.
 struct Session {
@@ -43,7 +39,7 @@ struct Session {
 }
 
 impl Session {
-    fn load(dir: &std::path::Path, name: &str) -> Session {
+    fn load(dir: &Path, name: &str) -> Session {
         let client = std::fs::read(dir.join(format!("{name}.client"))).unwrap();
         let server = std::fs::read(dir.join(format!("{name}.server"))).unwrap();
         let requests = frames(&client)
@@ -138,8 +134,13 @@ fn frames(stream: &[u8]) -> Vec<(usize, &[u8])> {
     out
 }
 
-fn sessions() -> Vec<Arc<Session>> {
-    let dir = paths::root().join("tests/data/kafka-sessions");
+/// A dialect's sessions, and its topics as its sessions.txt states them.
+fn load_dialect(dialect: &str) -> (Vec<Arc<Session>>, Vec<RecordedTopic>) {
+    let dir = paths::root()
+        .join("tests/data/kafka-sessions")
+        .join(dialect);
+    let summary = std::fs::read_to_string(dir.join("sessions.txt")).unwrap();
+    let topics = record::recorded_topics(&summary).unwrap();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -151,10 +152,11 @@ fn sessions() -> Vec<Arc<Session>> {
         "no recorded sessions in {}",
         dir.display()
     );
-    names
+    let sessions = names
         .iter()
         .map(|n| Arc::new(Session::load(&dir, n)))
-        .collect()
+        .collect();
+    (sessions, topics)
 }
 
 /// Write `bytes[from..to]` in odd chunks (cycling through CHUNKS from `*turn`).
@@ -265,9 +267,22 @@ fn play(port: u16, s: &Arc<Session>) -> Vec<u8> {
 }
 
 #[test]
-fn recorded_session_passes_byte_for_byte_and_is_decoded() {
-    let dir = run_dir("recorded").unwrap();
-    let sessions = sessions();
+fn recorded_sessions_pass_byte_for_byte_and_are_decoded() {
+    for dialect in record::DIALECTS {
+        let start = Instant::now();
+        let sessions = play_dialect(dialect);
+        eprintln!(
+            "{dialect}: {sessions} sessions through Envoy in {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Play every session of `dialect` through a sidecar of its own and check its statistics;
+/// returns the number of sessions.
+fn play_dialect(dialect: &str) -> usize {
+    let dir = run_dir(&format!("recorded-{dialect}")).unwrap();
+    let (sessions, topics) = load_dialect(dialect);
     let current: Arc<Mutex<Option<Arc<Session>>>> = Arc::default();
     let seen: Seen = Arc::default();
     let upstream_port = upstream(current.clone(), seen.clone());
@@ -287,7 +302,7 @@ fn recorded_session_passes_byte_for_byte_and_is_decoded() {
         let got = play(listener, s);
         assert!(
             got == s.server,
-            "{}: the client received {} bytes that differ from the {} recorded broker bytes",
+            "{dialect} {}: the client received {} bytes that differ from the {} recorded broker bytes",
             s.name,
             got.len(),
             s.server.len()
@@ -300,14 +315,14 @@ fn recorded_session_passes_byte_for_byte_and_is_decoded() {
             }
             assert!(
                 start.elapsed() < Duration::from_secs(10),
-                "{}: upstream",
+                "{dialect} {}: upstream",
                 s.name
             );
             thread::sleep(Duration::from_millis(10));
         };
         assert!(
             upstream_saw == s.client,
-            "{}: the upstream received {} bytes that differ from the {} recorded client bytes",
+            "{dialect} {}: the upstream received {} bytes that differ from the {} recorded client bytes",
             s.name,
             upstream_saw.len(),
             s.client.len()
@@ -325,35 +340,37 @@ fn recorded_session_passes_byte_for_byte_and_is_decoded() {
     assert_eq!(
         stat("kafka_decode_errors_total", &[]),
         0.0,
-        "decode errors:\n{text}"
+        "{dialect}: decode errors:\n{text}"
     );
     for (key, n) in &requests {
         let api = kiosk_filter::metrics::api_label(*key);
         assert_eq!(
             stat("kafka_requests_total", &[("api", api)]),
             *n,
-            "{api} requests counted by the filter"
+            "{dialect}: {api} requests counted by the filter"
         );
     }
     assert!(stat("kafka_requests_total", &[("api", "produce")]) > 0.0);
     assert!(stat("kafka_requests_total", &[("api", "fetch")]) > 0.0);
-    for (topic, codec) in TOPICS {
-        let t = [("topic", *topic)];
+    for topic in &topics {
+        let (name, codec) = (topic.name.as_str(), topic.codec.as_str());
+        let t = [("topic", name)];
         assert_eq!(
             stat("kafka_produced_records_total", &t),
-            RECORDS_PER_TOPIC,
-            "{topic} produced"
+            topic.records as f64,
+            "{dialect}: {name} produced"
         );
         assert_eq!(
             stat("kafka_fetched_records_total", &t),
-            RECORDS_PER_TOPIC,
-            "{topic} fetched"
+            topic.records as f64,
+            "{dialect}: {name} fetched"
         );
         let batches = stat(
             "kafka_produced_batches_total",
-            &[("topic", topic), ("compression", codec)],
+            &[("topic", name), ("compression", codec)],
         );
-        assert!(batches >= 1.0, "no {codec} batches of {topic}");
+        assert!(batches >= 1.0, "{dialect}: no {codec} batches of {name}");
     }
     assert!(stat("kafka_connections_opened_total", &[]) >= sessions.len() as f64);
+    sessions.len()
 }

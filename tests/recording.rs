@@ -1,7 +1,8 @@
-//! `kiosk record` still records what the committed session (tests/data/kafka-sessions)
-//! is: librdkafka against a real tansu through the recording tee, every connection in its
-//! own pair of files, which the filter core then decodes without an error and with the
-//! exact totals the workload produced and consumed.
+//! `kiosk record` still records what the committed session
+//! (tests/data/kafka-sessions/apache-kafka-4.3.1) is: librdkafka against a real Apache
+//! Kafka 4.3.1 through the recording tee, every connection in its own pair of files, and a
+//! summary stating the topics, which the filter core then decodes without an error and
+//! with the exact totals the workload produced and consumed, every codec included.
 
 use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
 use kiosk_harness::record::{self, TOPICS};
@@ -26,7 +27,24 @@ fn counter(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> u64 {
 fn a_fresh_recording_decodes_exactly() {
     let dir = run_dir("record").unwrap();
     let out = dir.join("sessions");
-    let manifest = record::record(&out, &dir.join("tansu"), RECORDS).expect("recording");
+    let start = std::time::Instant::now();
+    let manifest = record::record(&out, &dir.join("kafka"), RECORDS).expect("recording");
+    eprintln!(
+        "recorded in {:.1} s:\n{manifest}",
+        start.elapsed().as_secs_f64()
+    );
+    // The summary states what the workload did, as the tests of the committed recordings
+    // read it.
+    let stated: Vec<(String, String, i32, u64)> = record::recorded_topics(&manifest)
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, t.codec, t.partitions, t.records))
+        .collect();
+    let workload: Vec<(String, String, i32, u64)> = TOPICS
+        .iter()
+        .map(|&(name, codec, partitions)| (name.into(), codec.into(), partitions, RECORDS as u64))
+        .collect();
+    assert_eq!(stated, workload);
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -77,7 +95,10 @@ fn a_fresh_recording_decodes_exactly() {
             "{topic}"
         );
         let batches = [("topic", *topic), ("compression", *codec)];
-        assert!(counter(&t, "kafka_produced_batches_total", &batches) >= 1);
+        assert!(
+            counter(&t, "kafka_produced_batches_total", &batches) >= 1,
+            "no {codec} batches of {topic}"
+        );
     }
     for api in [
         "api_versions",

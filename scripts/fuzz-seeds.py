@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Write the fuzz targets' seed corpora from the recorded Kafka session.
+"""Write the fuzz targets' seed corpora from the recorded Kafka sessions.
 
-Reads tests/data/kafka-sessions/session-NN.{client,server} and writes, in the input
+Reads tests/data/kafka-sessions/<dialect>/session-NN.{client,server} of every dialect
+(apache-kafka-4.3.1, tansu-0.6.0) and writes, in the input
 layouts of filter/fuzz (see filter/fuzz/README.md), into filter/fuzz/seeds/<target>/
 (generated, gitignored; nothing is duplicated in git):
 
@@ -77,9 +78,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "filter" / "fuzz" / "seeds")
     args = parser.parse_args()
-    clients = sorted(SESSIONS.glob("session-*.client"))
-    if not clients:
-        sys.exit(f"no recorded sessions in {SESSIONS}")
+    dialects = sorted(d for d in SESSIONS.iterdir() if (d / "sessions.txt").is_file())
+    clients = [c for d in dialects for c in sorted(d.glob("session-*.client"))]
+    if len(dialects) < 2 or not all(any(d.glob("session-*.client")) for d in dialects):
+        sys.exit(f"recorded sessions missing in {SESSIONS}: dialects {[d.name for d in dialects]}")
     written = set()
     for target in ("framer", "connection", "decoders", "config"):
         for old in (args.out / target).glob("*"):
@@ -122,7 +124,8 @@ def main():
         write(args.out / "config", config, written)
     counts = {t: len(list((args.out / t).glob("*"))) for t in ("framer", "connection", "decoders", "config")}
     print(
-        f"fuzz seeds from {len(clients)} recorded sessions in {args.out}: "
+        f"fuzz seeds from {len(clients)} recorded sessions of {len(dialects)} dialects "
+        f"({', '.join(d.name for d in dialects)}) in {args.out}: "
         + ", ".join(f"{t} {n}" for t, n in counts.items())
     )
 

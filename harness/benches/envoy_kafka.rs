@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::{check_decoded, cpu_seconds, json_out, sidecar, wanted, Comparison};
 use kiosk_harness::components::envoy::{Protocol, Sidecar};
-use kiosk_services::kafka::{client_config, create_topics, producer_config, send_waiting};
 use kiosk_harness::components::kafka::{Kafka, KafkaSpec};
 use kiosk_harness::{paths, ports};
+use kiosk_services::kafka::{client_config, create_topics, producer_config, send_waiting};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};

@@ -460,7 +460,10 @@ fn kiosk_up_refuses_bad_resources_and_leaves_nothing_running() {
         said.contains("KafkaConnector `mongodb-sink`") && said.contains("NoSuchConnector"),
         "{said}"
     );
-    assert!(read_state(&home).unwrap().is_none(), "mesh.json left behind");
+    assert!(
+        read_state(&home).unwrap().is_none(),
+        "mesh.json left behind"
+    );
     let left = processes_mentioning(&home);
     assert!(left.is_empty(), "still running: {left:?}");
 }

@@ -214,8 +214,16 @@ fn exact_metrics(test: &str, brokers: usize) {
     while start.elapsed() < Duration::from_secs(15) {
         let s = prom::parse(&text);
         let requests = stat(&s, "kafka_requests_total", &[("api", "produce")]);
-        let timed = stat(&s, "kafka_request_duration_milliseconds_count", &[("api", "produce")]);
-        let fetches = stat(&s, "kafka_request_duration_milliseconds_count", &[("api", "fetch")]);
+        let timed = stat(
+            &s,
+            "kafka_request_duration_milliseconds_count",
+            &[("api", "produce")],
+        );
+        let fetches = stat(
+            &s,
+            "kafka_request_duration_milliseconds_count",
+            &[("api", "fetch")],
+        );
         if requests > 0.0 && requests == timed && fetches > 0.0 {
             break;
         }
@@ -342,9 +350,16 @@ fn exact_metrics(test: &str, brokers: usize) {
     if brokers > 1 {
         // Every broker was reached through its own sidecar listener.
         let per_listener = prom::select(&s, "envoy_cluster_upstream_cx_total", &[])
-            .filter(|x| x.label("cluster_name").is_some_and(|c| c.starts_with("outbound|")) && x.value > 0.0)
+            .filter(|x| {
+                x.label("cluster_name")
+                    .is_some_and(|c| c.starts_with("outbound|"))
+                    && x.value > 0.0
+            })
             .count();
-        assert!(per_listener >= brokers, "{per_listener} listeners used:\n{text}");
+        assert!(
+            per_listener >= brokers,
+            "{per_listener} listeners used:\n{text}"
+        );
     }
     drop(sidecar);
     drop(kafka);

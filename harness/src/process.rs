@@ -73,6 +73,16 @@ impl Service {
         })
     }
 
+    /// Wait until the service listens on TCP `port` in its own network namespace (read
+    /// from `/proc/<pid>/net/tcp`, so it works for a process in a pod, whose port the host
+    /// may not reach).
+    pub fn wait_listening(&mut self, port: u16, timeout: Duration) -> Result<()> {
+        let pid = self.pid();
+        self.wait_until(&format!("listen on port {port}"), timeout, || {
+            listening(pid, port)
+        })
+    }
+
     /// Probe `ready` until it says yes, failing as soon as the service exits, or with the
     /// log's tail once `timeout` has passed (`what` completes "did not ... within").
     pub fn wait_until(
@@ -134,6 +144,23 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether the network namespace of process `pid` has a TCP socket listening on `port`.
+pub fn listening(pid: u32, port: u16) -> bool {
+    ["tcp", "tcp6"].iter().any(|table| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        text.lines().skip(1).any(|line| {
+            let mut fields = line.split_whitespace();
+            let local = fields.nth(1).unwrap_or_default();
+            let state = fields.nth(1).unwrap_or_default();
+            state == "0A"
+                && local
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                    == Some(port)
+        })
+    })
 }
 
 pub fn tail(path: &Path, lines: usize) -> String {

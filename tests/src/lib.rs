@@ -71,6 +71,7 @@ fn kafka_sidecar_to(
         plugin_config,
         wasm: paths::filter_wasm()?,
         concurrency: 2,
+        pod: None,
     };
     Sidecar::start(spec, dir)
 }

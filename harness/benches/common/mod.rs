@@ -31,6 +31,7 @@ pub fn sidecar(
             .unwrap_or_else(|| json!({})),
         wasm: paths::filter_wasm().unwrap(),
         concurrency: 1,
+        pod: None,
     };
     Sidecar::start(spec, dir).unwrap()
 }

@@ -10,6 +10,7 @@
 //! mounted Secret looks. The connector configuration stays byte for byte the bundle's.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::bundle::{KafkaConnect, KafkaConnector};
+use crate::components::pod::Pod;
 use crate::components::{java, Component};
 use crate::process::Service;
 
@@ -38,11 +40,18 @@ pub struct ConnectSpec {
     pub rest_port: u16,
     /// Secret files: `namespace/secret/key` -> value.
     pub secrets: BTreeMap<String, String>,
+    /// The pod it runs in, or none for loopback.
+    pub pod: Option<Pod>,
 }
 
 impl ConnectSpec {
     fn secrets_dir(&self) -> PathBuf {
         self.dir.join("connect-secrets")
+    }
+
+    /// Where its REST API answers (the pod's address, or loopback).
+    pub fn rest_host(&self) -> Ipv4Addr {
+        self.pod.as_ref().map_or(Ipv4Addr::LOCALHOST, |p| p.ip)
     }
 
     /// The worker's properties: the bundle's `spec.config`, then what Strimzi derives from
@@ -62,8 +71,12 @@ impl ConnectSpec {
             "plugin.path",
             &crate::paths::connect_plugins()?.display().to_string(),
         );
-        set("listeners", &format!("http://127.0.0.1:{}", self.rest_port));
-        set("rest.advertised.host.name", "127.0.0.1");
+        let (bind, advertised) = match &self.pod {
+            Some(p) => ("0.0.0.0".to_string(), p.ip.to_string()),
+            None => ("127.0.0.1".to_string(), "127.0.0.1".to_string()),
+        };
+        set("listeners", &format!("http://{bind}:{}", self.rest_port));
+        set("rest.advertised.host.name", &advertised);
         set("rest.advertised.port", &self.rest_port.to_string());
         set("client.id", &c.app);
         // Clients do not create topics; the KafkaTopics did.
@@ -139,16 +152,16 @@ impl Connect {
     fn launch(&mut self) -> Result<()> {
         let props = self.spec.dir.join(format!("{}.properties", self.name));
         std::fs::write(&props, self.spec.properties()?)?;
-        let mut command = java::command(&self.spec.dir)?;
+        let mut command = java::command(&self.spec.dir, self.spec.pod.as_ref())?;
         command
             .current_dir(self.spec.secrets_dir())
             .args(java::heap("768m"))
             .arg("org.apache.kafka.connect.cli.ConnectDistributed")
             .arg(&props);
         let mut service = Service::start(&self.name, command, &self.spec.dir)?;
-        let port = self.spec.rest_port;
+        let (host, port) = (self.spec.rest_host(), self.spec.rest_port);
         service.wait_until("answer on its REST API", Duration::from_secs(120), || {
-            crate::http::get(port, "/connectors").is_ok()
+            crate::http::get_at(host, port, "/connectors").is_ok()
         })?;
         self.service = Some(service);
         Ok(())
@@ -162,7 +175,13 @@ impl Connect {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             self.check()?;
-            let response = crate::http::request(self.spec.rest_port, "PUT", &path, Some(&body))?;
+            let response = crate::http::request_at(
+                self.spec.rest_host(),
+                self.spec.rest_port,
+                "PUT",
+                &path,
+                Some(&body),
+            )?;
             match response.status {
                 200 | 201 => return Ok(()),
                 409 if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
@@ -183,7 +202,13 @@ impl Connect {
             loop {
                 self.check()?;
                 let path = format!("/connectors/{}/status", connector.name);
-                let status = crate::http::request(self.spec.rest_port, "GET", &path, None)?;
+                let status = crate::http::request_at(
+                    self.spec.rest_host(),
+                    self.spec.rest_port,
+                    "GET",
+                    &path,
+                    None,
+                )?;
                 if status.status == 200 {
                     let v: Value = serde_json::from_str(&status.body)?;
                     let state = v["connector"]["state"].as_str().unwrap_or_default();

@@ -14,6 +14,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use crate::components::mtls::CertFiles;
+use crate::components::pod::{self, Pod};
 use crate::components::Component;
 use crate::process::Service;
 
@@ -89,7 +91,41 @@ pub struct SidecarSpec {
     pub wasm: PathBuf,
     /// Envoy worker threads (each runs its own Wasm VM).
     pub concurrency: u32,
+    /// In a pod: Istio's listeners instead of `routes` (see [`PodSidecar`]).
+    pub pod: Option<PodSidecar>,
 }
+
+/// A sidecar in a pod, configured as istiod configures one: traffic arrives by iptables
+/// redirection on a virtual outbound listener (15001) and a virtual inbound listener
+/// (15006), both using the original destination; Istio mTLS between sidecars; the stats
+/// on 15090.
+#[derive(Clone, Debug)]
+pub struct PodSidecar {
+    pub pod: Pod,
+    pub certs: CertFiles,
+    /// Destination ports the app dials, and what each speaks.
+    pub outbound: Vec<OutboundPort>,
+    /// Ports the app serves (inbound chains).
+    pub inbound: Vec<u16>,
+    /// PeerAuthentication: STRICT refuses plaintext on inbound ports; PERMISSIVE takes both.
+    pub strict: bool,
+}
+
+/// One destination port of the virtual outbound listener.
+#[derive(Clone, Debug)]
+pub struct OutboundPort {
+    pub port: u16,
+    pub protocol: Protocol,
+    /// The service host, naming the cluster `outbound|<port>||<host>` as Istio does.
+    pub host: String,
+    /// Whether the destinations on this port have sidecars (Istio's auto mTLS).
+    pub mtls: bool,
+}
+
+/// Istio's ALPN for mTLS between sidecars.
+const ISTIO_ALPN: [&str; 2] = ["istio-peer-exchange", "istio"];
+/// Envoy's admin API inside a pod (Istio's 15000), on the pod's loopback only.
+const ADMIN_PORT_IN_POD: u16 = 15000;
 
 /// Istio's `meshConfig.defaultConfig.extraStatTags` for kiosk: every label the filter emits.
 pub fn extra_stat_tags() -> Vec<&'static str> {
@@ -103,6 +139,47 @@ impl SidecarSpec {
             .map(|tag| json!({ "tag_name": tag, "regex": kiosk_filter::labels::tag_regex(tag) }))
             .collect();
         stats_tags.push(json!({ "tag_name": "cluster_name", "regex": CLUSTER_NAME_TAG }));
+        let (listeners, clusters, address, admin) = match &self.pod {
+            Some(p) => {
+                let (listeners, clusters) = self.pod_resources(p);
+                (
+                    listeners,
+                    clusters,
+                    p.pod.ip.to_string(),
+                    admin_socket(ADMIN_PORT_IN_POD),
+                )
+            }
+            None => {
+                let (listeners, clusters) = self.loopback_resources();
+                (
+                    listeners,
+                    clusters,
+                    "127.0.0.1".to_string(),
+                    socket(self.admin_port),
+                )
+            }
+        };
+        json!({
+            "node": {
+                "id": format!("sidecar~{address}~{}.{}~{}.svc.cluster.local", self.workload, self.namespace, self.namespace),
+                "cluster": format!("{}.{}", self.app, self.namespace),
+                "metadata": {
+                    "NAMESPACE": self.namespace,
+                    "WORKLOAD_NAME": self.workload,
+                    "LABELS": { "app": self.app, "version": "v1" },
+                    "CLUSTER_ID": "Kubernetes",
+                    "MESH_ID": "cluster.local",
+                    "ISTIO_VERSION": "1.30.3"
+                }
+            },
+            "stats_config": { "use_all_default_tags": false, "stats_tags": stats_tags },
+            "admin": { "address": admin },
+            "static_resources": { "listeners": listeners, "clusters": clusters }
+        })
+    }
+
+    /// One listener per route on loopback (the test bed's sidecars).
+    fn loopback_resources(&self) -> (Vec<Value>, Vec<Value>) {
         let listeners: Vec<Value> = self.routes.iter().map(|r| self.listener(r)).collect();
         let clusters: Vec<Value> = self
             .routes
@@ -119,22 +196,156 @@ impl SidecarSpec {
                 })
             })
             .collect();
-        json!({
-            "node": {
-                "id": format!("sidecar~127.0.0.1~{}.{}~{}.svc.cluster.local", self.workload, self.namespace, self.namespace),
-                "cluster": format!("{}.{}", self.app, self.namespace),
-                "metadata": {
-                    "NAMESPACE": self.namespace,
-                    "WORKLOAD_NAME": self.workload,
-                    "LABELS": { "app": self.app, "version": "v1" },
-                    "CLUSTER_ID": "Kubernetes",
-                    "MESH_ID": "cluster.local",
-                    "ISTIO_VERSION": "1.30.3"
+        (listeners, clusters)
+    }
+
+    /// Istio's listeners and clusters for a sidecar in a pod.
+    fn pod_resources(&self, p: &PodSidecar) -> (Vec<Value>, Vec<Value>) {
+        let mut listeners = Vec::new();
+        let mut clusters = Vec::new();
+
+        // virtualOutbound: one filter chain per destination port the app dials.
+        let mut chains = Vec::new();
+        for out in &p.outbound {
+            let cluster = format!("outbound|{}||{}", out.port, out.host);
+            let filters = match out.protocol {
+                Protocol::Http => vec![http_manager(&cluster, &cluster)],
+                Protocol::Kafka => vec![self.kiosk_filter(), tcp_proxy(&cluster, &cluster)],
+                Protocol::Tcp => vec![tcp_proxy(&cluster, &cluster)],
+            };
+            chains.push(json!({
+                "name": cluster,
+                "filter_chain_match": { "destination_port": out.port },
+                "filters": filters
+            }));
+            let mut c = original_dst_cluster(&cluster);
+            if out.mtls {
+                let sni = format!("outbound_.{}_._.{}", out.port, out.host);
+                c["transport_socket"] = upstream_mtls(&p.certs, &sni);
+            }
+            clusters.push(c);
+        }
+        listeners.push(json!({
+            "name": "virtualOutbound",
+            "address": any_socket(pod::OUTBOUND_CAPTURE_PORT),
+            "listener_filters": [original_dst_filter()],
+            "filter_chains": chains,
+            // Anything else leaves as it came (Istio's PassthroughCluster).
+            "default_filter_chain": {
+                "name": "PassthroughFilterChain",
+                "filters": [tcp_proxy("PassthroughCluster", "PassthroughCluster")]
+            }
+        }));
+        clusters.push(original_dst_cluster("PassthroughCluster"));
+
+        // virtualInbound: mTLS chains per served port; plaintext too when PERMISSIVE.
+        let mut chains = Vec::new();
+        for port in &p.inbound {
+            let cluster = format!("inbound|{port}||");
+            chains.push(json!({
+                "name": format!("{cluster}-mtls"),
+                "filter_chain_match": {
+                    "destination_port": port,
+                    "transport_protocol": "tls",
+                    "application_protocols": ISTIO_ALPN
+                },
+                "transport_socket": downstream_mtls(&p.certs),
+                "filters": [tcp_proxy(&cluster, &cluster)]
+            }));
+            if !p.strict {
+                chains.push(json!({
+                    "name": format!("{cluster}-plaintext"),
+                    "filter_chain_match": { "destination_port": port, "transport_protocol": "raw_buffer" },
+                    "filters": [tcp_proxy(&cluster, &cluster)]
+                }));
+            }
+            let mut c = original_dst_cluster(&cluster);
+            // From 127.0.0.6, which the pod's iptables never redirect again.
+            c["upstream_bind_config"] = json!({
+                "source_address": { "address": pod::INBOUND_PASSTHROUGH_SOURCE, "port_value": 0 }
+            });
+            clusters.push(c);
+        }
+        let mut inbound = json!({
+            "name": "virtualInbound",
+            "address": any_socket(pod::INBOUND_CAPTURE_PORT),
+            "listener_filters": [
+                original_dst_filter(),
+                {
+                    "name": "envoy.filters.listener.tls_inspector",
+                    "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector" }
                 }
-            },
-            "stats_config": { "use_all_default_tags": false, "stats_tags": stats_tags },
-            "admin": { "address": socket(self.admin_port) },
-            "static_resources": { "listeners": listeners, "clusters": clusters }
+            ],
+            "filter_chains": chains,
+        });
+        if p.inbound.is_empty() {
+            inbound["filter_chains"] = json!([{
+                "name": "BlackHoleFilterChain",
+                "filters": [tcp_proxy("BlackHoleCluster", "BlackHoleCluster")]
+            }]);
+            clusters.push(
+                json!({ "name": "BlackHoleCluster", "type": "STATIC", "connect_timeout": "1s" }),
+            );
+        }
+        listeners.push(inbound);
+
+        // The sidecar's stats and readiness, as Istio serves them on 15090 (the admin
+        // API itself stays on the pod's loopback).
+        listeners.push(json!({
+            "name": "prometheus_stats",
+            "address": any_socket(pod::STATS_PORT),
+            "filter_chains": [{ "filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    "stat_prefix": "stats",
+                    "route_config": { "virtual_hosts": [{
+                        "name": "backend",
+                        "domains": ["*"],
+                        "routes": [
+                            { "match": { "prefix": "/stats/prometheus" }, "route": { "cluster": "prometheus_stats" } },
+                            { "match": { "path": "/ready" }, "route": { "cluster": "prometheus_stats" } }
+                        ]
+                    }]},
+                    "http_filters": [{
+                        "name": "envoy.filters.http.router",
+                        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
+                    }]
+                }
+            }]}]
+        }));
+        clusters.push(json!({
+            "name": "prometheus_stats",
+            "type": "STATIC",
+            "connect_timeout": "1s",
+            "load_assignment": {
+                "cluster_name": "prometheus_stats",
+                "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": admin_socket(ADMIN_PORT_IN_POD) } }] }]
+            }
+        }));
+        (listeners, clusters)
+    }
+
+    /// The kiosk filter as a WasmPlugin delivers it.
+    fn kiosk_filter(&self) -> Value {
+        json!({
+            "name": format!("extensions.istio.io/wasmplugin/{}.kiosk", self.namespace),
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+                "config": {
+                    "name": format!("{}.kiosk", self.namespace),
+                    "root_id": "kiosk",
+                    "vm_config": {
+                        "runtime": "envoy.wasm.runtime.v8",
+                        "code": { "local": { "filename": self.wasm.display().to_string() } }
+                    },
+                    "configuration": {
+                        "@type": "type.googleapis.com/google.protobuf.StringValue",
+                        "value": self.plugin_config.to_string()
+                    },
+                    "failure_policy": "FAIL_OPEN"
+                }
+            }
         })
     }
 
@@ -142,55 +353,13 @@ impl SidecarSpec {
         let cluster = route.cluster();
         let mut filters = Vec::new();
         if route.protocol == Protocol::Http {
-            filters.push(json!({
-                "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                    "stat_prefix": cluster,
-                    "route_config": {
-                        "virtual_hosts": [{
-                            "name": cluster,
-                            "domains": ["*"],
-                            "routes": [{ "match": { "prefix": "/" }, "route": { "cluster": cluster } }]
-                        }]
-                    },
-                    "http_filters": [{
-                        "name": "envoy.filters.http.router",
-                        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
-                    }]
-                }
-            }));
+            filters.push(http_manager(&cluster, &cluster));
             return self.listener_with(route, filters);
         }
         if route.protocol == Protocol::Kafka {
-            filters.push(json!({
-                "name": format!("extensions.istio.io/wasmplugin/{}.kiosk", self.namespace),
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
-                    "config": {
-                        "name": format!("{}.kiosk", self.namespace),
-                        "root_id": "kiosk",
-                        "vm_config": {
-                            "runtime": "envoy.wasm.runtime.v8",
-                            "code": { "local": { "filename": self.wasm.display().to_string() } }
-                        },
-                        "configuration": {
-                            "@type": "type.googleapis.com/google.protobuf.StringValue",
-                            "value": self.plugin_config.to_string()
-                        },
-                        "failure_policy": "FAIL_OPEN"
-                    }
-                }
-            }));
+            filters.push(self.kiosk_filter());
         }
-        filters.push(json!({
-            "name": "envoy.filters.network.tcp_proxy",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                "stat_prefix": cluster,
-                "cluster": cluster
-            }
-        }));
+        filters.push(tcp_proxy(&cluster, &cluster));
         self.listener_with(route, filters)
     }
 
@@ -205,6 +374,124 @@ impl SidecarSpec {
 
 fn socket(port: u16) -> Value {
     json!({ "socket_address": { "address": "127.0.0.1", "port_value": port } })
+}
+
+/// The sidecar's stats and readiness: 15090 on the pod's address, or the admin API.
+fn stats_endpoint(spec: &SidecarSpec) -> (std::net::Ipv4Addr, u16) {
+    match &spec.pod {
+        Some(p) => (p.pod.ip, pod::STATS_PORT),
+        None => (std::net::Ipv4Addr::LOCALHOST, spec.admin_port),
+    }
+}
+
+fn admin_socket(port: u16) -> Value {
+    socket(port)
+}
+
+fn any_socket(port: u16) -> Value {
+    json!({ "socket_address": { "address": "0.0.0.0", "port_value": port } })
+}
+
+fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Value {
+    json!({
+        "name": "envoy.filters.network.tcp_proxy",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": stat_prefix,
+            "cluster": cluster
+        }
+    })
+}
+
+/// An HTTP connection manager routing everything to `cluster`, so requests are counted per
+/// cluster.
+fn http_manager(stat_prefix: &str, cluster: &str) -> Value {
+    json!({
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": stat_prefix,
+            "route_config": {
+                "virtual_hosts": [{
+                    "name": cluster,
+                    "domains": ["*"],
+                    "routes": [{ "match": { "prefix": "/" }, "route": { "cluster": cluster } }]
+                }]
+            },
+            "http_filters": [{
+                "name": "envoy.filters.http.router",
+                "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
+            }]
+        }
+    })
+}
+
+fn original_dst_filter() -> Value {
+    json!({
+        "name": "envoy.filters.listener.original_dst",
+        "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst" }
+    })
+}
+
+/// A cluster whose upstream is the connection's original destination.
+fn original_dst_cluster(name: &str) -> Value {
+    json!({
+        "name": name,
+        "type": "ORIGINAL_DST",
+        "lb_policy": "CLUSTER_PROVIDED",
+        "connect_timeout": "2s"
+    })
+}
+
+fn tls_certificate(certs: &CertFiles) -> Value {
+    json!({
+        "certificate_chain": { "filename": certs.chain.display().to_string() },
+        "private_key": { "filename": certs.key.display().to_string() }
+    })
+}
+
+/// The peer must hold a certificate of the mesh CA with a SPIFFE identity of the trust
+/// domain.
+fn mesh_validation(certs: &CertFiles) -> Value {
+    json!({
+        "trusted_ca": { "filename": certs.root.display().to_string() },
+        "match_typed_subject_alt_names": [{
+            "san_type": "URI",
+            "matcher": { "prefix": format!("spiffe://{}/", crate::components::mtls::TRUST_DOMAIN) }
+        }]
+    })
+}
+
+/// Istio mTLS from this sidecar to a peer sidecar.
+fn upstream_mtls(certs: &CertFiles, sni: &str) -> Value {
+    json!({
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": sni,
+            "common_tls_context": {
+                "alpn_protocols": ISTIO_ALPN,
+                "tls_certificates": [tls_certificate(certs)],
+                "validation_context": mesh_validation(certs)
+            }
+        }
+    })
+}
+
+/// Istio mTLS terminated by this sidecar: a client certificate is required.
+fn downstream_mtls(certs: &CertFiles) -> Value {
+    json!({
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "require_client_certificate": true,
+            "common_tls_context": {
+                "alpn_protocols": ISTIO_ALPN,
+                "tls_certificates": [tls_certificate(certs)],
+                "validation_context": mesh_validation(certs)
+            }
+        }
+    })
 }
 
 /// A running sidecar.
@@ -223,7 +510,12 @@ impl Sidecar {
         let config = dir.join(format!("envoy-{}.json", spec.workload));
         std::fs::write(&config, serde_json::to_vec_pretty(&spec.bootstrap())?)
             .with_context(|| format!("writing {}", config.display()))?;
-        let mut command = Command::new(crate::paths::envoy()?);
+        let envoy = crate::paths::envoy()?;
+        // In a pod, as Istio's proxy uid: its own connections are never redirected.
+        let mut command = match &spec.pod {
+            Some(p) => p.pod.command(&envoy, Some(pod::SIDECAR_UID)),
+            None => Command::new(&envoy),
+        };
         command
             .arg("-c")
             .arg(&config)
@@ -236,14 +528,17 @@ impl Sidecar {
             .and_then(|s| s.parse().ok())
             .map_or(Duration::from_secs(60), Duration::from_secs);
         let mut service = Service::start(&name, command, dir)?;
-        service.wait_for_port(spec.admin_port, patience)?;
-        for route in &spec.routes {
-            service.wait_for_port(route.port, patience)?;
+        if spec.pod.is_none() {
+            service.wait_for_port(spec.admin_port, patience)?;
+            for route in &spec.routes {
+                service.wait_for_port(route.port, patience)?;
+            }
         }
         // An open port may belong to someone else: Envoy is ready only once it says LIVE
         // (a listener that cannot bind makes it exit instead).
+        let (host, port) = stats_endpoint(&spec);
         service.wait_until("report LIVE on /ready", patience, || {
-            crate::http::get(spec.admin_port, "/ready").is_ok_and(|body| body.contains("LIVE"))
+            crate::http::get_at(host, port, "/ready").is_ok_and(|body| body.contains("LIVE"))
         })?;
         Ok(Sidecar {
             spec,
@@ -253,13 +548,19 @@ impl Sidecar {
         })
     }
 
+    /// Where Prometheus scrapes this sidecar (`/stats/prometheus`).
+    pub fn stats_endpoint(&self) -> (std::net::Ipv4Addr, u16) {
+        stats_endpoint(&self.spec)
+    }
+
     /// The sidecar's process name: `envoy-<workload>`.
     pub fn name_of(workload: &str) -> String {
         format!("envoy-{workload}")
     }
 
     fn admin(&self, path: &str) -> Result<String> {
-        crate::http::get(self.spec.admin_port, path)
+        let (host, port) = self.stats_endpoint();
+        crate::http::get_at(host, port, path)
     }
 
     /// `/stats/prometheus`, parsed.
@@ -291,9 +592,11 @@ impl Component for Sidecar {
 
     fn restart(&mut self) -> Result<()> {
         self.stop();
-        let ports = self.spec.routes.iter().map(|r| r.port);
-        for port in ports.chain([self.spec.admin_port]) {
-            crate::ports::wait_closed(port, Duration::from_secs(10))?;
+        if self.spec.pod.is_none() {
+            let ports = self.spec.routes.iter().map(|r| r.port);
+            for port in ports.chain([self.spec.admin_port]) {
+                crate::ports::wait_closed(port, Duration::from_secs(10))?;
+            }
         }
         *self = Sidecar::start(self.spec.clone(), &self.dir)?;
         Ok(())

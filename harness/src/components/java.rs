@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
+use crate::components::pod::Pod;
 use crate::paths;
 
 /// Kafka's log4j2 settings: warnings and up, on stdout (the service's log file).
@@ -22,16 +23,20 @@ logger.connect.name = org.apache.kafka.connect.runtime.Connect
 logger.connect.level = INFO
 ";
 
-/// `java -cp <libs>/* -Dlog4j2.configurationFile=<dir>/log4j2.properties`, the main class
-/// and its arguments to be added by the caller.
-pub fn command(dir: &Path) -> Result<Command> {
+/// `java -cp <libs>/* -Dlog4j2.configurationFile=<dir>/log4j2.properties`, in `pod` if
+/// given; the main class and its arguments to be added by the caller.
+pub fn command(dir: &Path, pod: Option<&Pod>) -> Result<Command> {
     let libs = paths::kafka_libs()?;
     std::fs::create_dir_all(dir)?;
     let log4j = dir.join("log4j2.properties");
     if !log4j.exists() {
         std::fs::write(&log4j, LOG4J2).with_context(|| format!("writing {}", log4j.display()))?;
     }
-    let mut command = Command::new(paths::java()?);
+    let java = paths::java()?;
+    let mut command = match pod {
+        Some(pod) => pod.command(&java, None),
+        None => Command::new(&java),
+    };
     command
         .arg("-cp")
         .arg(format!("{}/*", libs.display()))

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::components::pod::Pod;
 use crate::components::{java, Component};
 use crate::ports::Allocator;
 use crate::process::Service;
@@ -24,14 +25,43 @@ use crate::process::Service;
 pub const PLATFORM_LISTENER: &str = "PLATFORM";
 const CONTROLLER_LISTENER: &str = "CONTROLLER";
 
-/// One node's ports.
+/// One node: where it runs and its ports.
 #[derive(Clone, Debug)]
 pub struct NodePorts {
     pub platform: u16,
     pub controller: u16,
     /// Client listener name -> (the port the node listens on, the port it advertises).
     pub clients: BTreeMap<String, (u16, u16)>,
+    /// The name it advertises (`127.0.0.1`, or its pod's DNS name).
+    pub host: String,
+    /// Its pod, or none for loopback.
+    pub pod: Option<Pod>,
 }
+
+impl NodePorts {
+    /// The address it listens on.
+    fn bind(&self) -> &str {
+        if self.pod.is_some() {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        }
+    }
+
+    /// Its address as seen from the host (for readiness).
+    fn address(&self) -> String {
+        self.pod
+            .as_ref()
+            .map_or_else(|| "127.0.0.1".to_string(), |p| p.ip.to_string())
+    }
+}
+
+/// The client listener of brokers in pods (Strimzi's `plain` listener).
+pub const PLAIN_LISTENER: &str = "PLAIN";
+/// Strimzi's ports: controller, replication (the platform's), plain.
+pub const CONTROLLER_PORT: u16 = 9090;
+pub const REPLICATION_PORT: u16 = 9091;
+pub const PLAIN_PORT: u16 = 9092;
 
 /// A cluster, before it starts: what each node listens on and advertises.
 #[derive(Clone, Debug)]
@@ -61,6 +91,8 @@ impl KafkaSpec {
                 platform: ports.port()?,
                 controller: ports.port()?,
                 clients: listeners,
+                host: "127.0.0.1".into(),
+                pod: None,
             });
         }
         Ok(KafkaSpec {
@@ -71,12 +103,47 @@ impl KafkaSpec {
         })
     }
 
-    /// The platform's bootstrap list (every node), for admin clients outside the mesh.
+    /// Nodes in pods, as Strimzi runs them: each `(pod, advertised host)` listening on
+    /// Strimzi's ports (controller 9090, replication 9091, plain 9092) on every address.
+    pub fn in_pods(dir: &Path, nodes: Vec<(Pod, String)>) -> Result<Self> {
+        if nodes.is_empty() {
+            bail!("a Kafka cluster needs at least one node");
+        }
+        let nodes = nodes
+            .into_iter()
+            .map(|(pod, host)| NodePorts {
+                platform: REPLICATION_PORT,
+                controller: CONTROLLER_PORT,
+                clients: BTreeMap::from([(PLAIN_LISTENER.to_string(), (PLAIN_PORT, PLAIN_PORT))]),
+                host,
+                pod: Some(pod),
+            })
+            .collect();
+        Ok(KafkaSpec {
+            dir: dir.to_path_buf(),
+            cluster_id: random_cluster_id()?,
+            nodes,
+            config: BTreeMap::new(),
+        })
+    }
+
+    /// The platform's bootstrap list (every node's platform listener by address), for
+    /// admin clients outside the mesh.
     pub fn platform_bootstrap(&self) -> String {
         let all: Vec<String> = self
             .nodes
             .iter()
-            .map(|n| format!("127.0.0.1:{}", n.platform))
+            .map(|n| format!("{}:{}", n.address(), n.platform))
+            .collect();
+        all.join(",")
+    }
+
+    /// The platform's bootstrap list by advertised name (for a client in a pod).
+    pub fn platform_bootstrap_by_name(&self) -> String {
+        let all: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{}:{}", n.host, n.platform))
             .collect();
         all.join(",")
     }
@@ -90,29 +157,30 @@ impl KafkaSpec {
             .collect()
     }
 
-    /// `server.properties` of node `index` (node ids start at 1, as Strimzi's pools do
-    /// at 0; 1 keeps ids and ordinals apart in logs).
+    /// `server.properties` of node `index` (node ids from 0, as Strimzi's node pools).
     pub fn properties(&self, index: usize) -> String {
         let node = &self.nodes[index];
-        let id = index + 1;
+        let id = index;
         let voters: Vec<String> = self
             .nodes
             .iter()
             .enumerate()
-            .map(|(i, n)| format!("{}@127.0.0.1:{}", i + 1, n.controller))
+            .map(|(i, n)| format!("{i}@{}:{}", n.host, n.controller))
             .collect();
+        let bind = node.bind();
+        let host = &node.host;
         let mut listeners = vec![
-            format!("{PLATFORM_LISTENER}://127.0.0.1:{}", node.platform),
-            format!("{CONTROLLER_LISTENER}://127.0.0.1:{}", node.controller),
+            format!("{PLATFORM_LISTENER}://{bind}:{}", node.platform),
+            format!("{CONTROLLER_LISTENER}://{bind}:{}", node.controller),
         ];
-        let mut advertised = vec![format!("{PLATFORM_LISTENER}://127.0.0.1:{}", node.platform)];
+        let mut advertised = vec![format!("{PLATFORM_LISTENER}://{host}:{}", node.platform)];
         let mut protocols = vec![
             format!("{PLATFORM_LISTENER}:PLAINTEXT"),
             format!("{CONTROLLER_LISTENER}:PLAINTEXT"),
         ];
         for (name, (port, advertised_port)) in &node.clients {
-            listeners.push(format!("{name}://127.0.0.1:{port}"));
-            advertised.push(format!("{name}://127.0.0.1:{advertised_port}"));
+            listeners.push(format!("{name}://{bind}:{port}"));
+            advertised.push(format!("{name}://{host}:{advertised_port}"));
             protocols.push(format!("{name}:PLAINTEXT"));
         }
         let replication = self.nodes.len().min(3).to_string();
@@ -150,12 +218,12 @@ impl KafkaSpec {
     }
 
     fn data_dir(&self, index: usize) -> PathBuf {
-        self.dir.join(format!("kafka-{}", index + 1)).join("data")
+        self.dir.join(format!("kafka-{index}")).join("data")
     }
 
     fn properties_path(&self, index: usize) -> PathBuf {
         self.dir
-            .join(format!("kafka-{}", index + 1))
+            .join(format!("kafka-{index}"))
             .join("server.properties")
     }
 }
@@ -222,8 +290,8 @@ impl Kafka {
         let props = self.spec.properties_path(index);
         std::fs::create_dir_all(self.spec.data_dir(index))?;
         std::fs::write(&props, self.spec.properties(index))?;
-        let name = format!("kafka-{}-format", index + 1);
-        let mut command = java::command(&self.spec.dir)?;
+        let name = format!("kafka-{index}-format");
+        let mut command = java::command(&self.spec.dir, None)?;
         command
             .arg("kafka.tools.StorageTool")
             .args(["format", "--ignore-formatted", "-t", &self.spec.cluster_id])
@@ -243,7 +311,8 @@ impl Kafka {
     fn start_node(&mut self, index: usize) -> Result<()> {
         let props = self.spec.properties_path(index);
         std::fs::write(&props, self.spec.properties(index))?;
-        let mut command = java::command(&self.spec.dir)?;
+        let pod = self.spec.nodes[index].pod.as_ref();
+        let mut command = java::command(&self.spec.dir, pod)?;
         command
             .args(java::heap("512m"))
             .arg("kafka.Kafka")
@@ -257,7 +326,7 @@ impl Kafka {
         if self.nodes.len() == 1 {
             "kafka".to_string()
         } else {
-            format!("kafka-{}", index + 1)
+            format!("kafka-{index}")
         }
     }
 
@@ -298,6 +367,21 @@ impl Kafka {
 
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+}
+
+/// Wait until Metadata through `bootstrap` lists at least `want` brokers; returns how many.
+pub fn wait_for_brokers(bootstrap: &str, want: usize, timeout: Duration) -> Result<usize> {
+    let start = std::time::Instant::now();
+    loop {
+        let last = brokers_in_metadata(bootstrap);
+        match &last {
+            Ok(n) if *n >= want => return Ok(*n),
+            _ if start.elapsed() > timeout => {
+                bail!("Metadata through {bootstrap} did not list {want} broker(s) within {timeout:?} (last: {last:?})")
+            }
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
     }
 }
 

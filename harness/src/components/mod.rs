@@ -8,6 +8,8 @@
 //! - [`mongo`]: SecantusDB, the MongoDB-wire server;
 //! - [`pipeline`]: a `kiosk-services` service (REST entry, mirror);
 //! - [`prometheus`]: Prometheus scraping every sidecar;
+//! - [`pod`]: pods as network namespaces with Istio's traffic capture, and [`mtls`]: the
+//!   mesh CA and the workloads' SPIFFE certificates;
 //! - [`java`]: how the Java programs are started.
 
 pub mod connect;
@@ -15,7 +17,9 @@ pub mod envoy;
 pub mod java;
 pub mod kafka;
 pub mod mongo;
+pub mod mtls;
 pub mod pipeline;
+pub mod pod;
 pub mod prometheus;
 
 use anyhow::Result;

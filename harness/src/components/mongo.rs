@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use mongodb::bson::doc;
 
+use crate::components::pod::Pod;
 use crate::components::Component;
 use crate::process::Service;
 
@@ -33,8 +34,13 @@ impl Credentials {
 
     /// A connection string to `127.0.0.1:port` (a sidecar listener, or the server).
     pub fn uri(&self, port: u16) -> String {
+        self.uri_at("127.0.0.1", port)
+    }
+
+    /// A connection string to `host:port` (the service name, in a pod).
+    pub fn uri_at(&self, host: &str, port: u16) -> String {
         format!(
-            "mongodb://{}:{}@127.0.0.1:{port}/?authSource=admin&authMechanism=SCRAM-SHA-256&directConnection=true",
+            "mongodb://{}:{}@{host}:{port}/?authSource=admin&authMechanism=SCRAM-SHA-256&directConnection=true",
             self.user, self.password
         )
     }
@@ -44,17 +50,27 @@ pub struct MongoServer {
     pub port: u16,
     pub service: Service,
     dir: PathBuf,
+    pod: Option<Pod>,
 }
 
 impl MongoServer {
-    /// Start SecantusDB on `port` with its data in `dir`, create `credentials` as a user
-    /// (the server's documented way: once without auth), then run it with `--auth`.
-    pub async fn start(dir: &Path, port: u16, credentials: &Credentials) -> Result<MongoServer> {
+    /// Start SecantusDB on `port` (in `pod`, if given) with its data in `dir`, having
+    /// created `credentials` as a user the server's documented way: once without auth (on
+    /// the host's loopback, before the server is reachable from anywhere), then for good
+    /// with `--auth`.
+    pub async fn start(
+        dir: &Path,
+        port: u16,
+        credentials: &Credentials,
+        pod: Option<Pod>,
+    ) -> Result<MongoServer> {
         let data = dir.join("secantus-data");
         std::fs::create_dir_all(&data)?;
+        let setup_port = crate::ports::free()?;
         {
-            let mut setup = MongoServer::spawn("mongodb-setup", dir, &data, port, false)?;
-            provision(port, credentials).await.with_context(|| {
+            let mut setup =
+                MongoServer::spawn("mongodb-setup", dir, &data, setup_port, false, None)?;
+            provision(setup_port, credentials).await.with_context(|| {
                 format!(
                     "creating the MongoDB user; log: {}",
                     setup.service.log.display()
@@ -63,20 +79,31 @@ impl MongoServer {
             // A graceful stop: SecantusDB writes the user out on shutdown.
             setup.service.terminate(Duration::from_secs(15));
         }
-        crate::ports::wait_closed(port, Duration::from_secs(10))?;
-        MongoServer::spawn("mongodb", dir, &data, port, true)
+        crate::ports::wait_closed(setup_port, Duration::from_secs(10))?;
+        MongoServer::spawn("mongodb", dir, &data, port, true, pod)
     }
 
     /// Start again, with authentication, a server [`start`](Self::start) provisioned in
     /// `dir` (its data and users are kept).
-    pub fn restart(dir: &Path, port: u16) -> Result<MongoServer> {
-        MongoServer::spawn("mongodb", dir, &dir.join("secantus-data"), port, true)
+    pub fn restart(dir: &Path, port: u16, pod: Option<Pod>) -> Result<MongoServer> {
+        MongoServer::spawn("mongodb", dir, &dir.join("secantus-data"), port, true, pod)
     }
 
-    fn spawn(name: &str, dir: &Path, data: &Path, port: u16, auth: bool) -> Result<MongoServer> {
-        let mut command = Command::new(crate::paths::secantusd()?);
+    fn spawn(
+        name: &str,
+        dir: &Path,
+        data: &Path,
+        port: u16,
+        auth: bool,
+        pod: Option<Pod>,
+    ) -> Result<MongoServer> {
+        let secantusd = crate::paths::secantusd()?;
+        let (mut command, bind) = match &pod {
+            Some(p) => (p.command(&secantusd, None), "0.0.0.0"),
+            None => (Command::new(&secantusd), "127.0.0.1"),
+        };
         command
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--host", bind, "--port", &port.to_string()])
             .arg("--storage-path")
             .arg(data)
             .args(["--standalone", "--log-level", "WARNING"]);
@@ -84,11 +111,12 @@ impl MongoServer {
             command.arg("--auth");
         }
         let mut service = Service::start(name, command, dir)?;
-        service.wait_for_port(port, Duration::from_secs(60))?;
+        service.wait_listening(port, Duration::from_secs(60))?;
         Ok(MongoServer {
             port,
             service,
             dir: dir.to_path_buf(),
+            pod,
         })
     }
 }
@@ -127,8 +155,10 @@ impl Component for MongoServer {
 
     fn restart(&mut self) -> Result<()> {
         self.stop();
-        crate::ports::wait_closed(self.port, Duration::from_secs(10))?;
-        *self = MongoServer::restart(&self.dir, self.port)?;
+        if self.pod.is_none() {
+            crate::ports::wait_closed(self.port, Duration::from_secs(10))?;
+        }
+        *self = MongoServer::restart(&self.dir, self.port, self.pod.clone())?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::components::pod::Pod;
 use crate::components::Component;
 use crate::process::Service;
 
@@ -19,8 +20,10 @@ pub struct ServiceSpec {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
-    /// A port the service is ready once it accepts connections on.
+    /// A port the service is ready once it listens on.
     pub ready_port: Option<u16>,
+    /// The pod it runs in, or none for the host.
+    pub pod: Option<Pod>,
 }
 
 pub struct PipelineService {
@@ -31,14 +34,17 @@ pub struct PipelineService {
 
 impl PipelineService {
     pub fn start(spec: ServiceSpec, dir: &Path) -> Result<PipelineService> {
-        let mut command = Command::new(&spec.program);
+        let mut command = match &spec.pod {
+            Some(pod) => pod.command(&spec.program, None),
+            None => Command::new(&spec.program),
+        };
         command.args(&spec.args);
         for (key, value) in &spec.env {
             command.env(key, value);
         }
         let mut service = Service::start(&spec.name, command, dir)?;
         if let Some(port) = spec.ready_port {
-            service.wait_for_port(port, Duration::from_secs(30))?;
+            service.wait_listening(port, Duration::from_secs(30))?;
         }
         Ok(PipelineService {
             spec,

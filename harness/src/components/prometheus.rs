@@ -14,7 +14,8 @@ use crate::process::Service;
 /// A sidecar to scrape, with the target labels a Kubernetes service discovery would add.
 #[derive(Clone, Debug)]
 pub struct Target {
-    pub admin_port: u16,
+    /// `host:port` serving `/stats/prometheus`.
+    pub address: String,
     pub namespace: String,
     pub workload: String,
 }
@@ -37,7 +38,7 @@ impl PrometheusServer {
             .iter()
             .map(|t| {
                 json!({
-                    "targets": [format!("127.0.0.1:{}", t.admin_port)],
+                    "targets": [t.address],
                     "labels": { "namespace": t.namespace, "workload": t.workload, "app": t.workload }
                 })
             })

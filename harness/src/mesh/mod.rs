@@ -27,18 +27,18 @@ use serde_json::json;
 
 use crate::bundle::Bundle;
 use crate::components::connect::{Connect, ConnectSpec};
-use crate::components::envoy::{Protocol, Route, Sidecar, SidecarSpec};
-use crate::components::kafka::{Kafka, KafkaSpec};
+use crate::components::envoy::{OutboundPort, PodSidecar, Protocol, Sidecar, SidecarSpec};
+use crate::components::kafka::{Kafka, KafkaSpec, PLAIN_PORT};
 use crate::components::mongo::{Credentials, MongoServer};
+use crate::components::mtls::MeshCa;
 use crate::components::pipeline::{PipelineService, ServiceSpec};
+use crate::components::pod::{self, Capture, Network};
 use crate::components::prometheus::{PrometheusServer, Target};
 use crate::components::Component;
 use crate::graph;
 use crate::prometheus::PromClient;
 use crate::{paths, ports};
-use plan::{
-    Job, Plan, Program, KAFKA_HOST, MONGO_HOST, NAMESPACE, TOPIC_IN, TOPIC_NAMESPACE, TOPIC_OUT,
-};
+use plan::{Job, Plan, Program, MONGO_HOST, NAMESPACE, TOPIC_IN, TOPIC_NAMESPACE, TOPIC_OUT};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct UpArgs {
@@ -83,6 +83,9 @@ pub struct State {
     pub rest_url: Option<String>,
     pub records: u64,
     pub processes: Vec<Proc>,
+    /// The pods' network, removed by `kiosk down` even if this supervisor was killed.
+    #[serde(default)]
+    pub network: Option<Network>,
 }
 
 /// A process we started, identified by pid and kernel start time (a recycled pid is
@@ -157,6 +160,9 @@ fn lock(home: &Path, state: &State) -> Result<()> {
                     // Its supervisor died: stop what it left behind, then take over.
                     eprintln!("kiosk: stopping the leftovers of a mesh whose `kiosk up` is gone");
                     stop_processes(&other.processes);
+                    if let Some(net) = &other.network {
+                        net.remove();
+                    }
                 }
                 std::fs::remove_file(&path)?;
             }
@@ -214,6 +220,14 @@ pub fn down(home: &Path) -> Result<()> {
         .collect();
     if !left.is_empty() {
         stop_processes(&left);
+    }
+    // The pods' network: a killed supervisor leaves it behind.
+    if let Some(net) = &state.network {
+        net.remove();
+        let remaining = net.leftovers();
+        if !remaining.is_empty() {
+            bail!("could not remove: {}", remaining.join(", "));
+        }
     }
     if let Ok(Some(now)) = read_state(home) {
         if now.supervisor == state.supervisor {
@@ -285,6 +299,9 @@ impl Drop for Mesh {
         while let Some(mut c) = self.components.pop() {
             c.stop();
         }
+        if let Some(net) = &self.state.network {
+            net.remove();
+        }
         if let Ok(Some(now)) = read_state(&self.home) {
             if now.supervisor == self.state.supervisor {
                 let _ = std::fs::remove_file(state_path(&self.home));
@@ -297,28 +314,17 @@ fn step(message: &str) {
     println!("==> {message}");
 }
 
-/// The ports of one workload's sidecar, derived from the plan.
-struct WorkloadPorts {
-    admin: u16,
-    /// Per broker, (the broker's listener for this workload, the sidecar listener it
-    /// advertises).
-    kafka: Vec<(u16, u16)>,
-    mongo: Option<u16>,
-    /// (inbound listener, the app's own port) when the workload serves HTTP.
-    http_inbound: Option<(u16, u16)>,
-    /// The outbound listener to the workload it calls.
-    http_outbound: Option<u16>,
-}
-
 /// `kiosk up`. Returns whether verify passed.
 pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
+    let started = Instant::now();
     // Everything that can be checked is checked before anything starts: the bundle, the
-    // plan, the tools.
+    // plan, the tools, the rights pods need.
     let strimzi = args
         .strimzi
         .clone()
         .unwrap_or_else(crate::bundle::default_dir);
     let bundle = Bundle::read(&strimzi)?;
+    let mtls_modes = crate::bundle::peer_authentication(&crate::bundle::default_istio_dir())?;
     let plan = Plan::pipeline(&bundle, usize::from(args.brokers));
     plan.check()?;
     let connector = bundle.connector(plan::SINK_CONNECTOR)?.clone();
@@ -329,6 +335,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     paths::connect_plugins()?;
     paths::secantusd()?;
     paths::prometheus()?;
+    pod::preflight()?;
     let kiosk = std::env::current_exe()?;
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
@@ -342,6 +349,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         rest_url: None,
         records: args.records,
         processes: Vec::new(),
+        network: None,
     };
     lock(home, &state)?;
     let mut mesh = Mesh {
@@ -350,139 +358,191 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         components: Vec::new(),
     };
     std::fs::create_dir_all(&run_dir)?;
+    // The sidecars (uid 1337) read their configuration and certificates from here.
+    for dir in [home, home.join("runs").as_path(), run_dir.as_path()] {
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
     println!(
         "kiosk: run directory {} (every process logs there); Strimzi resources from {}",
         run_dir.display(),
         strimzi.display()
     );
 
-    // Ports, all derived from the plan.
-    let mut free = ports::Allocator::default();
-    let mongodb_port = free.port()?;
-    let prometheus_port = free.port()?;
-    let mut kafka_spec = KafkaSpec::new(&run_dir, plan.brokers, &plan.kafka_clients(), &mut free)?;
-    kafka_spec.config = bundle.kafka.config.clone();
-    let mut wp: BTreeMap<String, WorkloadPorts> = BTreeMap::new();
+    // Names as the cluster has them.
+    let names = ClusterNames::of(&bundle)?;
+    let strict = |namespace: &str| mtls_modes.get(namespace).is_some_and(|m| m == "STRICT");
+
+    step("pods: a network namespace per workload, broker and database, Istio's traffic capture");
+    let mut net = Network::new(pod::BRIDGE, &pod::subnet());
+    let broker_capture = Capture::from_annotations(&bundle.node_pool.pod_annotations)?;
+    let brokers: Vec<(String, String)> = (0..plan.brokers)
+        .map(|i| {
+            let pod = format!("{}-{}-{i}", bundle.kafka.name, bundle.node_pool.name);
+            let host = format!(
+                "{pod}.{}-kafka-brokers.{}.svc",
+                bundle.kafka.name, bundle.kafka.namespace
+            );
+            net.add_pod(&pod, &bundle.kafka.namespace, Some(broker_capture.clone()));
+            (pod, host)
+        })
+        .collect();
+    net.add_pod(MONGODB, NAMESPACE, Some(Capture::default()));
     for w in &plan.workloads {
-        let kafka = if w.kafka {
-            kafka_spec.client_ports(&w.name)
+        let capture = if w.program == Program::Connect {
+            Capture::from_annotations(&bundle.connect.pod_annotations)?
         } else {
-            Vec::new()
+            Capture::default()
         };
-        wp.insert(
-            w.name.clone(),
-            WorkloadPorts {
-                admin: free.port()?,
-                kafka,
-                mongo: if w.mongo { Some(free.port()?) } else { None },
-                http_inbound: match w.serves_http {
-                    Some(_) => Some((free.port()?, free.port()?)),
-                    None => None,
-                },
-                http_outbound: match w.calls {
-                    Some(_) => Some(free.port()?),
-                    None => None,
-                },
-            },
-        );
+        net.add_pod(&w.name, NAMESPACE, Some(capture));
     }
-    let bootstrap = |workload: &str| -> String {
-        wp[workload]
-            .kafka
-            .iter()
-            .map(|(_, advertised)| format!("127.0.0.1:{advertised}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    // Strimzi's operators run without a sidecar.
+    net.add_pod(OPERATOR, &bundle.kafka.namespace, None);
+    let hosts = hosts_file(&net, &names, &brokers, &plan)?;
+    net.create(&hosts)?;
+    mesh.state.network = Some(net.clone());
+    write_state(&mesh.home, &mesh.state)?;
+    println!(
+        "  {} pods on {} ({}.0/24), cluster names in /etc/netns/<pod>/hosts",
+        net.pods.len(),
+        net.bridge,
+        net.subnet
+    );
+
+    step("mesh CA and a SPIFFE certificate per sidecar");
+    let ca = MeshCa::generate(&run_dir.join("certs"))?;
 
     step("MongoDB (SecantusDB) with a SCRAM-SHA-256 user");
     let credentials = Credentials::generate("pipeline-writer")?;
     let secret = run_dir.join("mongodb-credentials.json");
     write_secret(&secret, &serde_json::to_vec_pretty(&credentials)?)?;
-    let mongo = MongoServer::start(&run_dir, mongodb_port, &credentials).await?;
+    let mongo_pod = net.pod(MONGODB)?.clone();
+    let mongo =
+        MongoServer::start(&run_dir, MONGO_PORT, &credentials, Some(mongo_pod.clone())).await?;
     mesh.add(mongo)?;
-    mesh.state.mongodb_port = Some(mongodb_port);
+    mesh.state.mongodb_port = Some(MONGO_PORT);
 
     step(&format!(
-        "Kafka 4.3.1 (KRaft, {} node{}), one client listener per Kafka workload",
+        "Kafka 4.3.1 (KRaft, {} node{}) in pods {}",
         plan.brokers,
-        if plan.brokers == 1 { "" } else { "s" }
-    ));
-    let kafka = Kafka::start(kafka_spec)?;
-    let platform = kafka.spec.platform_bootstrap();
-    mesh.add(kafka)?;
-    // The Topic Operator's part: every KafkaTopic of the bundle, as declared.
-    let topics: Vec<_> = bundle
-        .topics
-        .iter()
-        .filter(|t| plan.topics.contains(&t.name))
-        .cloned()
-        .collect();
-    crate::components::kafka::create_topics(&platform, &topics)
-        .await
-        .context("creating the KafkaTopics")?;
-    println!(
-        "  topics from the KafkaTopics: {}",
-        topics
+        if plan.brokers == 1 { "" } else { "s" },
+        brokers
             .iter()
-            .map(|t| format!("{} ({}p)", t.name, t.partitions))
+            .map(|(p, _)| p.as_str())
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    ));
+    let nodes = brokers
+        .iter()
+        .map(|(pod, host)| Ok((net.pod(pod)?.clone(), host.clone())))
+        .collect::<Result<Vec<_>>>()?;
+    let mut kafka_spec = KafkaSpec::in_pods(&run_dir, nodes)?;
+    kafka_spec.config = bundle.kafka.config.clone();
+    let platform = kafka_spec.platform_bootstrap_by_name();
+    mesh.add(Kafka::start(kafka_spec)?)?;
 
-    step("Envoy sidecars with the kiosk filter");
+    step("the Topic Operator's part, from its own pod: every KafkaTopic as declared");
+    let operator = net.pod(OPERATOR)?.clone();
+    let mut topics = operator.command(&kiosk, None);
+    topics
+        .args(["operator", "--bootstrap", &platform])
+        .args(["--brokers", &plan.brokers.to_string()])
+        .arg("--strimzi")
+        .arg(&strimzi);
+    if !job("strimzi-operator", topics, &run_dir)? {
+        bail!(
+            "creating the KafkaTopics failed; see {}",
+            run_dir.join("strimzi-operator.log").display()
+        );
+    }
+
+    step("Envoy sidecars: Istio's listeners, mTLS between them, the kiosk filter on Kafka");
     let plugin_config = json!({ "kiali": { "topic_namespace": TOPIC_NAMESPACE } });
     let mut targets = Vec::new();
+    let mut sidecars = Vec::new();
+    for (pod_name, host) in &brokers {
+        let _ = host;
+        sidecars.push((
+            pod_name.clone(),
+            broker_workload(&bundle),
+            vec![],
+            vec![PLAIN_PORT],
+        ));
+    }
+    sidecars.push((
+        MONGODB.to_string(),
+        MONGODB.to_string(),
+        vec![],
+        vec![MONGO_PORT],
+    ));
     for w in &plan.workloads {
-        let p = &wp[&w.name];
-        let mut routes = Vec::new();
-        if let Some((inbound, app)) = p.http_inbound {
-            routes.push(Route::inbound(inbound, app, Protocol::Http));
+        let mut outbound = Vec::new();
+        if w.kafka {
+            outbound.push(OutboundPort {
+                port: PLAIN_PORT,
+                protocol: Protocol::Kafka,
+                host: names.bootstrap_host.clone(),
+                mtls: true,
+            });
         }
-        if let (Some(callee), Some(port)) = (&w.calls, p.http_outbound) {
+        if w.mongo {
+            outbound.push(OutboundPort {
+                port: MONGO_PORT,
+                protocol: Protocol::Tcp,
+                host: MONGO_HOST.into(),
+                mtls: true,
+            });
+        }
+        if let Some(callee) = &w.calls {
             let host = plan
                 .workload(callee)
                 .and_then(|c| c.serves_http.clone())
                 .unwrap_or_default();
-            let (inbound, _) = wp[callee].http_inbound.context("the callee serves HTTP")?;
-            routes.push(Route::outbound(&host, port, inbound, Protocol::Http));
+            outbound.push(OutboundPort {
+                port: REST_PORT,
+                protocol: Protocol::Http,
+                host,
+                mtls: true,
+            });
         }
-        // One Kafka listener per broker: the address Kafka advertises to this workload.
-        for &(listen, advertised) in &p.kafka {
-            routes.push(Route::outbound(
-                KAFKA_HOST,
-                advertised,
-                listen,
-                Protocol::Kafka,
-            ));
-        }
-        if let Some(port) = p.mongo {
-            routes.push(Route::outbound(
-                MONGO_HOST,
-                port,
-                mongodb_port,
-                Protocol::Tcp,
-            ));
-        }
+        let inbound = if w.serves_http.is_some() {
+            vec![REST_PORT]
+        } else {
+            vec![]
+        };
+        sidecars.push((w.name.clone(), w.name.clone(), outbound, inbound));
+    }
+    for (pod_name, workload, outbound, inbound) in sidecars {
+        let pod = net.pod(&pod_name)?.clone();
+        let certs = ca.issue(&pod_name, &pod.namespace, &workload, Some(pod::SIDECAR_UID))?;
         let spec = SidecarSpec {
-            workload: w.name.clone(),
-            namespace: NAMESPACE.into(),
-            app: w.name.clone(),
-            admin_port: p.admin,
-            routes,
+            workload: workload.clone(),
+            namespace: pod.namespace.clone(),
+            app: workload.clone(),
+            admin_port: 0,
+            routes: Vec::new(),
             plugin_config: plugin_config.clone(),
             wasm: wasm.clone(),
             concurrency: 1,
+            pod: Some(PodSidecar {
+                strict: strict(&pod.namespace),
+                pod: pod.clone(),
+                certs,
+                outbound,
+                inbound,
+            }),
         };
+        let sidecar = Sidecar::start(spec, &run_dir)?;
+        let (ip, port) = sidecar.stats_endpoint();
         targets.push(Target {
-            admin_port: p.admin,
-            namespace: NAMESPACE.into(),
-            workload: w.name.clone(),
+            address: format!("{ip}:{port}"),
+            namespace: pod.namespace.clone(),
+            workload,
         });
-        mesh.add(Sidecar::start(spec, &run_dir)?)?;
+        mesh.add(sidecar)?;
     }
 
     step("Prometheus scraping every sidecar");
+    let prometheus_port = ports::free()?;
     mesh.add(PrometheusServer::start(
         &run_dir,
         prometheus_port,
@@ -509,20 +569,23 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
+    // The apps, configured as the chart configures them: cluster names, no sidecar ports.
+    let kafka_bootstrap = names.bootstrap.clone();
+    let mongo_uri = credentials.uri_at(MONGO_HOST, MONGO_PORT);
     let mut rest_url = None;
-    let mut producer_workload = None;
-    let mut verify_workload = None;
+    let mut producer_pod = None;
+    let mut verify_pod = None;
     for w in &plan.workloads {
-        let p = &wp[&w.name];
+        let pod = net.pod(&w.name)?.clone();
         match &w.program {
             Program::Service(service_args) => {
                 step(&format!("{}: kiosk-services {}", w.name, service_args[0]));
                 let mut args = service_args.clone();
-                args.extend(["--bootstrap".to_string(), bootstrap(&w.name)]);
+                args.extend(["--bootstrap".to_string(), kafka_bootstrap.clone()]);
                 let mut ready_port = None;
-                if let Some((_, app)) = p.http_inbound {
-                    args.extend(["--listen".to_string(), format!("127.0.0.1:{app}")]);
-                    ready_port = Some(app);
+                if w.serves_http.is_some() {
+                    args.extend(["--listen".to_string(), format!("0.0.0.0:{REST_PORT}")]);
+                    ready_port = Some(REST_PORT);
                 }
                 let spec = ServiceSpec {
                     name: w.name.clone(),
@@ -530,6 +593,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                     args,
                     env: Vec::new(),
                     ready_port,
+                    pod: Some(pod),
                 };
                 mesh.add(PipelineService::start(spec, &run_dir)?)?;
             }
@@ -538,40 +602,49 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                     "{}: Kafka Connect 4.3.1 with KafkaConnector {} ({})",
                     w.name, connector.name, connector.class
                 ));
-                let mongo_uri = credentials.uri(p.mongo.context("Connect reaches MongoDB")?);
                 let secrets = connect_secrets(&connector, &mongo_uri)?;
                 let spec = ConnectSpec {
                     dir: run_dir.clone(),
                     connect: bundle.connect.clone(),
                     connectors: vec![connector.clone()],
-                    bootstrap: bootstrap(&w.name),
-                    rest_port: free.port()?,
+                    bootstrap: bundle.connect.bootstrap_servers.clone(),
+                    rest_port: CONNECT_REST_PORT,
                     secrets,
+                    pod: Some(pod),
                 };
                 mesh.add(Connect::start(spec)?)?;
             }
             Program::Job(Job::Producer) => {
-                let port = p
-                    .http_outbound
+                let callee = w
+                    .calls
+                    .as_deref()
                     .context("the producer calls the REST entry")?;
-                rest_url = Some(format!("http://127.0.0.1:{port}"));
-                producer_workload = Some(w.name.clone());
+                let host = plan
+                    .workload(callee)
+                    .and_then(|c| c.serves_http.clone())
+                    .context("the REST entry serves HTTP")?;
+                rest_url = Some(format!("http://{host}:{REST_PORT}"));
+                producer_pod = Some(pod);
             }
-            Program::Job(Job::Verify) => verify_workload = Some(w.name.clone()),
+            Program::Job(Job::Verify) => verify_pod = Some(pod),
         }
     }
     let rest_url = rest_url.context("the plan has no producer")?;
-    let verify_workload = verify_workload.context("the plan has no verify job")?;
+    let producer_pod = producer_pod.context("the plan has no producer")?;
+    let verify_pod = verify_pod.context("the plan has no verify job")?;
     mesh.state.rest_url = Some(rest_url.clone());
     mesh.phase("running")?;
+    println!(
+        "kiosk: the mesh started in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let run_id = format!("run-{now}");
     step(&format!(
-        "{}: {} records through its sidecar to the REST entry",
-        producer_workload.unwrap_or_default(),
-        args.records
+        "{}: {} records to {rest_url}",
+        producer_pod.name, args.records
     ));
-    let mut producer = Command::new(&kiosk);
+    let mut producer = producer_pod.command(&kiosk, None);
     producer
         .args(["producer", "--url", &rest_url, "--topic", TOPIC_IN])
         .args([
@@ -603,17 +676,14 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     }
 
     step("verify: topics and collection");
-    let verify_mongo = wp[&verify_workload]
-        .mongo
-        .context("verify reaches MongoDB")?;
-    let mut verify = Command::new(&kiosk);
+    let mut verify = verify_pod.command(&kiosk, None);
     verify
         .args(["verify", "--topics", &format!("{TOPIC_IN},{TOPIC_OUT}")])
-        .args(["--bootstrap", &bootstrap(&verify_workload)])
+        .args(["--bootstrap", &kafka_bootstrap])
         .args(["--records", &args.records.to_string(), "--run", &run_id])
         // The MongoDB connector writes key and value only, not the record headers.
         .args(["--collection-headers", "false"])
-        .env("MONGODB_URI", credentials.uri(verify_mongo));
+        .env("MONGODB_URI", &mongo_uri);
     let verified = job("verify", verify, &run_dir)?;
     mesh.phase(if verified {
         "verified"
@@ -631,7 +701,10 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     } else {
         wait_for_counters(&prom, args.records, &bundle.connect.app).await;
     }
-    let options = graph::Options::default();
+    let options = graph::Options {
+        kafka_hosts: vec![names.bootstrap_host.clone()],
+        ..graph::Options::default()
+    };
     let g = graph::build(&prom, &options).await?;
     println!(
         "kiosk graph (Prometheus {prom_url}, rates over the last {} s):",
@@ -645,12 +718,92 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         return Ok(verified);
     }
     println!(
-        "\nkiosk: the mesh is up. Prometheus {prom_url}, REST entry {rest_url}, logs in {}.\n\
+        "\nkiosk: the mesh is up. Prometheus {prom_url}, REST entry {rest_url} (from the pods), logs in {}.\n\
          kiosk: `kiosk graph` redraws the graph; Ctrl-C or `kiosk down` stops everything.",
         run_dir.display()
     );
     wait_for_stop(&mut mesh).await?;
     Ok(verified)
+}
+
+/// The pod running Strimzi's operators' part (creating the KafkaTopics), without a sidecar.
+const OPERATOR: &str = "strimzi-operator";
+/// MongoDB's pod and workload.
+const MONGODB: &str = "mongodb";
+const MONGO_PORT: u16 = 27017;
+/// The REST entry's port (the Bridge's 8080).
+const REST_PORT: u16 = 8080;
+/// Kafka Connect's REST API (excluded from capture by the bundle's annotations).
+const CONNECT_REST_PORT: u16 = 8083;
+
+/// The cluster's service names, from the bundle.
+struct ClusterNames {
+    /// `spec.bootstrapServers` of the KafkaConnect: what the apps dial.
+    bootstrap: String,
+    bootstrap_host: String,
+}
+
+impl ClusterNames {
+    fn of(bundle: &Bundle) -> Result<ClusterNames> {
+        let bootstrap = bundle.connect.bootstrap_servers.clone();
+        let (host, port) = bootstrap
+            .split(',')
+            .next()
+            .and_then(|s| s.rsplit_once(':'))
+            .context("KafkaConnect spec.bootstrapServers")?;
+        if port != PLAIN_PORT.to_string() {
+            bail!("the local mesh serves Kafka's plain listener on {PLAIN_PORT}; the KafkaConnect dials {bootstrap}");
+        }
+        if bundle.bridge.bootstrap_servers != bootstrap {
+            bail!(
+                "the KafkaBridge dials {} and the KafkaConnect {bootstrap}: the local mesh needs one bootstrap address",
+                bundle.bridge.bootstrap_servers
+            );
+        }
+        Ok(ClusterNames {
+            bootstrap_host: host.to_string(),
+            bootstrap,
+        })
+    }
+}
+
+/// The workload name of the broker pods (their StrimziPodSet).
+fn broker_workload(bundle: &Bundle) -> String {
+    format!("{}-{}", bundle.kafka.name, bundle.node_pool.name)
+}
+
+/// Every pod's `/etc/hosts`: the cluster's names (service and pod DNS names) to pod
+/// addresses, as cluster DNS would answer.
+fn hosts_file(
+    net: &Network,
+    names: &ClusterNames,
+    brokers: &[(String, String)],
+    plan: &Plan,
+) -> Result<String> {
+    let mut lines = vec![
+        "# Written by kiosk up: the cluster's names in the local mesh.".to_string(),
+        "127.0.0.1 localhost".to_string(),
+    ];
+    for (i, (pod, host)) in brokers.iter().enumerate() {
+        let ip = net.pod(pod)?.ip;
+        let mut line = format!("{ip} {host} {host}.cluster.local");
+        if i == 0 {
+            // A Service of all brokers; here its first (clients re-bootstrap from Metadata).
+            let short = names.bootstrap_host.trim_end_matches(".cluster.local");
+            line.push_str(&format!(" {} {short}", names.bootstrap_host));
+        }
+        lines.push(line);
+    }
+    lines.push(format!("{} {MONGO_HOST}", net.pod(MONGODB)?.ip));
+    for w in &plan.workloads {
+        if let Some(host) = &w.serves_http {
+            lines.push(format!("{} {host}", net.pod(&w.name)?.ip));
+        }
+    }
+    for pod in &net.pods {
+        lines.push(format!("{} {}.{}.pod", pod.ip, pod.name, pod.namespace));
+    }
+    Ok(lines.join("\n") + "\n")
 }
 
 /// The Secret files a connector's `${secrets:<namespace>/<secret>:<key>}` references name,

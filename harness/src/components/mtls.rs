@@ -1,0 +1,130 @@
+//! The mesh's certificate authority, made per run, and a SPIFFE certificate per workload,
+//! as istiod issues them: `spiffe://cluster.local/ns/<namespace>/sa/<serviceaccount>` as the
+//! only URI SAN, short-lived, ECDSA P-256. Written as Istio mounts them
+//! (`root-cert.pem`, `cert-chain.pem`, `key.pem`), the key readable by the sidecar's uid
+//! only.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+
+/// Istio's trust domain.
+pub const TRUST_DOMAIN: &str = "cluster.local";
+
+/// The SPIFFE identity of a workload.
+pub fn spiffe_id(namespace: &str, service_account: &str) -> String {
+    format!("spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}")
+}
+
+/// A workload's certificate files.
+#[derive(Clone, Debug)]
+pub struct CertFiles {
+    pub root: PathBuf,
+    pub chain: PathBuf,
+    pub key: PathBuf,
+    pub identity: String,
+}
+
+/// The mesh CA of one run.
+pub struct MeshCa {
+    issuer: Issuer<'static, KeyPair>,
+    root_pem: String,
+    dir: PathBuf,
+}
+
+impl MeshCa {
+    /// A new self-signed root, written to `<dir>/root-cert.pem`.
+    pub fn generate(dir: &Path) -> Result<MeshCa> {
+        std::fs::create_dir_all(dir)?;
+        let key = KeyPair::generate().context("generating the mesh CA key")?;
+        let mut params = CertificateParams::default();
+        let mut name = DistinguishedName::new();
+        name.push(DnType::OrganizationName, TRUST_DOMAIN);
+        name.push(DnType::CommonName, "kiosk local mesh CA");
+        params.distinguished_name = name;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let root = params.self_signed(&key).context("signing the mesh CA")?;
+        let root_pem = root.pem();
+        std::fs::write(dir.join("root-cert.pem"), &root_pem)?;
+        Ok(MeshCa {
+            issuer: Issuer::new(params, key),
+            root_pem,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn root_pem(&self) -> &str {
+        &self.root_pem
+    }
+
+    /// Issue the certificate of `namespace/service_account` into `<dir>/<name>/`, the key
+    /// owned by `owner` (the sidecar's uid) with mode 0600.
+    pub fn issue(
+        &self,
+        name: &str,
+        namespace: &str,
+        service_account: &str,
+        owner: Option<u32>,
+    ) -> Result<CertFiles> {
+        let identity = spiffe_id(namespace, service_account);
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.subject_alt_names = vec![SanType::URI(identity.clone().try_into()?)];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .with_context(|| format!("issuing the certificate of {identity}"))?;
+        let dir = self.dir.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let files = CertFiles {
+            root: dir.join("root-cert.pem"),
+            chain: dir.join("cert-chain.pem"),
+            key: dir.join("key.pem"),
+            identity,
+        };
+        std::fs::write(&files.root, &self.root_pem)?;
+        std::fs::write(&files.chain, cert.pem())?;
+        write_private(&files.key, key.serialize_pem().as_bytes(), owner)?;
+        Ok(files)
+    }
+}
+
+/// A file only `owner` (or the caller) can read.
+fn write_private(path: &Path, bytes: &[u8], owner: Option<u32>) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes)?;
+    if let Some(uid) = owner {
+        nix::unistd::chown(
+            path,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(uid)),
+        )
+        .with_context(|| format!("giving {} to uid {uid}", path.display()))?;
+    }
+    Ok(())
+}

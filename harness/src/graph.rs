@@ -8,7 +8,8 @@
 //!   stats, `outbound|<port>||<host>`, read per scraped workload.
 //!
 //! Nodes are merged by namespace and name: in Kiali a topic is a service node on the
-//! extension edge and a workload-shaped node on the Istio edge (see the README).
+//! extension edge and a workload-shaped node on the Istio edge (see the README). Edges
+//! carried over Istio mTLS are marked secure, as Kiali draws its padlock.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -43,6 +44,10 @@ pub struct Edge {
     pub unit: String,
     /// The metric the edge came from.
     pub metric: String,
+    /// Istio mTLS on the whole edge (Kiali's padlock): `secure="true"` on the extension
+    /// series, `connection_security_policy="mutual_tls"` on the Istio series, TLS
+    /// handshakes on the sidecar's outbound cluster for HTTP and TCP.
+    pub secure: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -92,7 +97,8 @@ pub fn queries(o: &Options) -> Vec<(String, Source)> {
         )),
         Source::KialiExtension,
     )];
-    let group = "app,source_cluster,source_workload_namespace,source_workload,source_canonical_service,source_canonical_revision,destination_cluster,destination_service_namespace,destination_service,destination_service_name,destination_workload_namespace,destination_workload,destination_canonical_service,destination_canonical_revision,response_flags";
+    // Kiali's security appender adds `connection_security_policy` to the grouping.
+    let group = "connection_security_policy,app,source_cluster,source_workload_namespace,source_workload,source_canonical_service,source_canonical_revision,destination_cluster,destination_service_namespace,destination_service,destination_service_name,destination_workload_namespace,destination_workload,destination_canonical_service,destination_canonical_revision,response_flags";
     let metric = "istio_tcp_received_bytes_total";
     for ns in &o.namespaces {
         out.push((
@@ -126,6 +132,11 @@ pub fn queries(o: &Options) -> Vec<(String, Source)> {
         ),
         Source::EnvoyTcp,
     ));
+    // Outbound clusters that did TLS handshakes (their connections are Istio mTLS).
+    out.push((
+        r#"sum(envoy_cluster_ssl_handshake{cluster_name=~"outbound\\|.*"}) by (namespace, workload, cluster_name) > 0"#.to_string(),
+        Source::EnvoyTls,
+    ));
     out
 }
 
@@ -135,6 +146,7 @@ pub enum Source {
     Istio,
     EnvoyHttp,
     EnvoyTcp,
+    EnvoyTls,
 }
 
 /// Run the queries and build the graph.
@@ -161,9 +173,21 @@ pub fn from_samples(o: &Options, results: &[(Source, Vec<Sample>)]) -> Graph {
     // Istio series may match more than one namespace query: Kiali dedups by time series.
     let mut seen_series = BTreeSet::new();
     let mut http_clusters = BTreeSet::new();
+    let tls_clusters: BTreeSet<(String, String)> = results
+        .iter()
+        .filter(|(source, _)| *source == Source::EnvoyTls)
+        .flat_map(|(_, samples)| samples)
+        .map(|s| {
+            (
+                s.label("workload").to_string(),
+                s.label("cluster_name").to_string(),
+            )
+        })
+        .collect();
     for (source, samples) in results {
         for s in samples {
             match source {
+                Source::EnvoyTls => {}
                 Source::KialiExtension => {
                     let src = node(s.label("source_namespace"), s.label("source_name"));
                     let dst = node(s.label("dest_namespace"), s.label("dest_name"));
@@ -176,6 +200,7 @@ pub fn from_samples(o: &Options, results: &[(Source, Vec<Sample>)]) -> Graph {
                         s.value,
                         "B/s",
                         "kiali_ext_tcp_sent_total",
+                        s.label("secure") == "true",
                     );
                 }
                 Source::Istio => {
@@ -199,6 +224,7 @@ pub fn from_samples(o: &Options, results: &[(Source, Vec<Sample>)]) -> Graph {
                         s.value,
                         "B/s",
                         "istio_tcp_received_bytes_total",
+                        s.label("connection_security_policy") == "mutual_tls",
                     );
                 }
                 Source::EnvoyHttp | Source::EnvoyTcp => {
@@ -213,6 +239,7 @@ pub fn from_samples(o: &Options, results: &[(Source, Vec<Sample>)]) -> Graph {
                         continue;
                     }
                     let key = (s.label("workload").to_string(), cluster.to_string());
+                    let secure = tls_clusters.contains(&key);
                     let (protocol, unit, metric) = if *source == Source::EnvoyHttp {
                         http_clusters.insert(key);
                         ("http", "req/s", "envoy_cluster_upstream_rq_completed")
@@ -237,6 +264,7 @@ pub fn from_samples(o: &Options, results: &[(Source, Vec<Sample>)]) -> Graph {
                         s.value,
                         unit,
                         metric,
+                        secure,
                     );
                 }
             }
@@ -278,6 +306,7 @@ impl Graph {
         rate: f64,
         unit: &str,
         metric: &str,
+        secure: bool,
     ) {
         // A node seen as a topic or service anywhere keeps that kind.
         for (n, k) in [(&source, source_kind), (&dest, dest_kind)] {
@@ -290,6 +319,8 @@ impl Graph {
             .find(|e| e.source == source && e.dest == dest && e.protocol == protocol)
         {
             e.rate += rate;
+            // Secure only if every series of the edge is.
+            e.secure &= secure;
             return;
         }
         self.edges.push(Edge {
@@ -299,6 +330,7 @@ impl Graph {
             rate,
             unit: unit.to_string(),
             metric: metric.to_string(),
+            secure,
         });
     }
 
@@ -327,10 +359,11 @@ impl Graph {
         for e in &self.edges {
             let _ = writeln!(
                 out,
-                "  {:<width$}  --{} {}-->  {}",
+                "  {:<width$}  --{} {}{}-->  {}",
                 self.label(&e.source),
                 e.protocol,
                 rate(e.rate, &e.unit),
+                if e.secure { ", mTLS" } else { "" },
                 self.label(&e.dest),
             );
         }
@@ -419,9 +452,11 @@ impl Graph {
             );
             let _ = writeln!(
                 s,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{colour}">{} {}</text>"#,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{colour}">{}{} {}</text>"#,
                 (sx + ex) / 2.0,
                 (sy + ey) / 2.0 - 6.0,
+                // Kiali's padlock.
+                if e.secure { "\u{1F512} " } else { "" },
                 e.protocol,
                 xml(&rate(e.rate, &e.unit))
             );

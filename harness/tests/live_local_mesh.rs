@@ -119,43 +119,100 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         &std::fs::read(state.run_dir.join("mongodb-credentials.json")).unwrap(),
     )
     .unwrap();
+
+    // Every workload runs in its own pod, and the apps are configured as the chart
+    // configures them: the cluster's service names, never a sidecar's port.
+    let network = state
+        .network
+        .clone()
+        .expect("the pods' network in mesh.json");
+    let netns = String::from_utf8(
+        Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    for pod in [
+        "rest",
+        "mirror",
+        CONNECT,
+        "producer",
+        "verify",
+        "mongodb",
+        "kiosk-dual-role-0",
+    ] {
+        let p = network.pod(pod).unwrap();
+        assert!(
+            netns.contains(&p.netns),
+            "no namespace {} in {netns}",
+            p.netns
+        );
+    }
+    let bootstrap = "kiosk-kafka-bootstrap.kafka.svc.cluster.local:9092";
+    for name in ["rest", "mirror"] {
+        let proc_ = state.processes.iter().find(|p| p.name == name).unwrap();
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", proc_.pid)).unwrap();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).to_string())
+            .collect();
+        let at = args
+            .iter()
+            .position(|a| a == "--bootstrap")
+            .expect("--bootstrap");
+        assert_eq!(args[at + 1], bootstrap, "{name} was started with {args:?}");
+    }
+    let connect_properties =
+        std::fs::read_to_string(state.run_dir.join(format!("{CONNECT}.properties"))).unwrap();
+    assert!(connect_properties.contains(&format!("bootstrap.servers={bootstrap}\n")));
+    assert!(printed.contains("records to http://rest.pipeline.svc.cluster.local:8080"));
+
+    // STRICT: a client in a pod without a sidecar reaches the REST entry's pod, and its
+    // sidecar refuses the plaintext connection (no inbound filter chain matches).
+    let rest_ip = network.pod("rest").unwrap().ip;
+    let refused = || {
+        let stats = kiosk_harness::http::get_at(rest_ip, 15090, "/stats/prometheus").unwrap();
+        kiosk_harness::prom::sum(
+            &kiosk_harness::prom::parse(&stats),
+            "envoy_listener_0_0_0_0_15006_no_filter_chain_match",
+            &[],
+        )
+    };
+    let before = refused();
+    let plaintext = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &network.pod("strimzi-operator").unwrap().netns,
+        ])
+        .args([
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .arg("http://rest.pipeline.svc.cluster.local:8080/topics/events")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&plaintext.stdout),
+        "000",
+        "plaintext got an answer"
+    );
+    assert_eq!(
+        refused(),
+        before + 1.0,
+        "the refusal shows in the sidecar's stats"
+    );
+
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        // The collection holds exactly the records, read here without the pipeline's code.
-        let uri = format!(
-            "mongodb://{}:{}@127.0.0.1:{}/?authSource=admin&directConnection=true",
-            credentials["user"].as_str().unwrap(),
-            credentials["password"].as_str().unwrap(),
-            state.mongodb_port.unwrap()
-        );
-        let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
-        let events = client
-            .database("pipeline")
-            .collection::<mongodb::bson::Document>("events");
-        let count = events
-            .count_documents(mongodb::bson::doc! {})
-            .await
-            .unwrap();
-        assert_eq!(count, RECORDS);
-        let one = events
-            .find_one(mongodb::bson::doc! { "_id": "order-000500" })
-            .await
-            .unwrap()
-            .expect("record 500");
-        assert_eq!(
-            one.get_document("value")
-                .unwrap()
-                .get_i64("id")
-                .unwrap_or_else(|_| {
-                    one.get_document("value")
-                        .unwrap()
-                        .get_i32("id")
-                        .unwrap()
-                        .into()
-                }),
-            500
-        );
-
         // Per-topic record counters from the sidecars, producing and consuming side.
         let prom = PromClient::new(state.prometheus.as_deref().unwrap()).unwrap();
         for (metric, topic, workload) in [
@@ -204,7 +261,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         String::from_utf8_lossy(&graph.stderr)
     );
     let graph: Value = serde_json::from_slice(&graph.stdout).unwrap();
-    let edges: Vec<(String, String, String)> = graph["edges"]
+    let edges: Vec<(String, String, String, bool)> = graph["edges"]
         .as_array()
         .unwrap()
         .iter()
@@ -220,6 +277,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
                 id(&e["source"]),
                 id(&e["dest"]),
                 e["protocol"].as_str().unwrap().to_string(),
+                e["secure"].as_bool().unwrap(),
             )
         })
         .collect();
@@ -233,8 +291,9 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     ] {
         let found = edges
             .iter()
-            .any(|(s, d, p)| (s.as_str(), d.as_str(), p.as_str()) == expected);
-        assert!(found, "missing edge {expected:?} in {edges:?}");
+            .find(|(s, d, p, _)| (s.as_str(), d.as_str(), p.as_str()) == expected);
+        let found = found.unwrap_or_else(|| panic!("missing edge {expected:?} in {edges:?}"));
+        assert!(found.3, "edge {expected:?} is not Istio mTLS");
     }
     assert!(state.run_dir.join("graph.svg").is_file());
 
@@ -268,6 +327,14 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         "still running after kiosk down: {alive:?}"
     );
     assert!(read_state(&home).unwrap().is_none(), "mesh.json removed");
+    let left = network.leftovers();
+    assert!(left.is_empty(), "left behind by kiosk down: {left:?}");
+
+    // The collection holds exactly the records: read from MongoDB's data, with the
+    // driver, without the pipeline's code (a server started here on its data directory).
+    let count = rt.block_on(collection_count(&state.run_dir, &credentials));
+    assert_eq!(count.0, RECORDS);
+    assert_eq!(count.1, 500, "record 500 holds its value");
     let mut rest = String::new();
     let _ = std::fs::File::open(&out_path)
         .unwrap()
@@ -314,6 +381,47 @@ fn pipeline_survives_broker_sidecar_and_mongodb_restarts_with_nothing_lost() {
         "kiosk up --faults exited with {}",
         out.status
     );
+}
+
+/// The number of documents in `pipeline.events`, and the `id` in document `order-000500`'s
+/// value, from a SecantusDB started on the run's data directory (the mesh is down).
+async fn collection_count(run_dir: &Path, credentials: &Value) -> (u64, i64) {
+    let port = kiosk_harness::ports::free().unwrap();
+    let mut server = Command::new(kiosk_harness::paths::secantusd().unwrap())
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--storage-path")
+        .arg(run_dir.join("secantus-data"))
+        .args(["--standalone", "--auth"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    kiosk_harness::ports::wait_open(port, Duration::from_secs(60)).unwrap();
+    let uri = format!(
+        "mongodb://{}:{}@127.0.0.1:{port}/?authSource=admin&directConnection=true",
+        credentials["user"].as_str().unwrap(),
+        credentials["password"].as_str().unwrap(),
+    );
+    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
+    let events = client
+        .database("pipeline")
+        .collection::<mongodb::bson::Document>("events");
+    let count = events
+        .count_documents(mongodb::bson::doc! {})
+        .await
+        .unwrap();
+    let one = events
+        .find_one(mongodb::bson::doc! { "_id": "order-000500" })
+        .await
+        .unwrap()
+        .expect("record 500");
+    let value = one.get_document("value").unwrap();
+    let id = value
+        .get_i64("id")
+        .unwrap_or_else(|_| value.get_i32("id").unwrap().into());
+    let _ = server.kill();
+    let _ = server.wait();
+    (count, id)
 }
 
 /// Every series Prometheus scraped from the sidecars, in the text exposition format
@@ -393,6 +501,60 @@ fn texts_outside_the_stores(run_dir: &Path) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// `kiosk down` removes everything a mesh made (processes, network namespaces, veths, the
+/// bridge, hosts files) even after its supervisor was killed with SIGKILL.
+#[test]
+fn kiosk_down_cleans_up_after_a_killed_supervisor() {
+    let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
+    kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
+    let home = run_dir("local_mesh_killed");
+    let _down = Down(home.clone());
+    let out_path = home.join("kiosk-up.out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut up = Command::new(kiosk())
+        .arg("--home")
+        .arg(&home)
+        .args(["up", "--records", "20", "--rate", "20"])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    wait_for_line(
+        &out_path,
+        &mut up,
+        "kiosk: the mesh is up",
+        Duration::from_secs(400),
+    );
+    let state: State = read_state(&home).unwrap().expect("mesh.json while up");
+    let network = state.network.clone().expect("pods");
+    up.kill().unwrap();
+    up.wait().unwrap();
+    assert!(
+        !network.leftovers().is_empty(),
+        "the pods outlive a killed supervisor"
+    );
+    assert!(state.processes.iter().any(|p| p.is_alive()));
+
+    let down = Command::new(kiosk())
+        .arg("--home")
+        .arg(&home)
+        .arg("down")
+        .output()
+        .unwrap();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let alive: Vec<_> = state.processes.iter().filter(|p| p.is_alive()).collect();
+    assert!(alive.is_empty(), "still running: {alive:?}");
+    let left = network.leftovers();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let left = processes_mentioning(&home);
+    assert!(left.is_empty(), "still running: {left:?}");
+    assert!(read_state(&home).unwrap().is_none());
 }
 
 /// Bad input fails `kiosk up` with a message naming what is wrong, and leaves nothing

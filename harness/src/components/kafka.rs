@@ -294,7 +294,9 @@ impl Kafka {
         let mut command = java::command(&self.spec.dir, None)?;
         command
             .arg("kafka.tools.StorageTool")
-            .args(["format", "--ignore-formatted", "-t", &self.spec.cluster_id])
+            .args(["format", "--ignore-formatted"])
+            // `=`: an id may start with `-`, which the tool would take for an option.
+            .arg(format!("--cluster-id={}", self.spec.cluster_id))
             .arg("-c")
             .arg(&props);
         java::run_to_end(&name, command, &self.spec.dir)

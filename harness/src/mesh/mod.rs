@@ -111,12 +111,17 @@ impl Proc {
     }
 }
 
-/// The process start time from /proc/<pid>/stat (field 22), in clock ticks.
+/// The process start time from /proc/<pid>/stat (field 22), in clock ticks; none for a
+/// process that has exited (a zombie: once its supervisor is gone, nobody may reap it).
 fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces: count from the closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    let mut fields = rest.split(' ');
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 pub fn state_path(home: &Path) -> PathBuf {
@@ -192,6 +197,10 @@ fn stop_processes(procs: &[Proc]) {
     }
     for p in procs.iter().filter(|p| p.is_alive()) {
         let _ = kill(Pid::from_raw(p.pid as i32), Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while procs.iter().any(Proc::is_alive) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

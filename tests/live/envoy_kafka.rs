@@ -295,6 +295,9 @@ fn exact_metrics(test: &str, brokers: usize) {
                 ("dest_name", case.topic),
                 ("source_name", "checkout"),
                 ("source_is_root", "true"),
+                // The sidecar's upstream leg is plaintext here (no Istio mTLS): not secure.
+                // (The local mesh checks the other way: mTLS edges are secure.)
+                ("secure", "false"),
             ],
         );
         assert_eq!(edge, bytes, "kiali edge checkout -> {}", case.topic);
@@ -302,6 +305,7 @@ fn exact_metrics(test: &str, brokers: usize) {
             &s,
             "istio_tcp_received_bytes_total",
             &[
+                ("connection_security_policy", "none"),
                 ("source_workload", case.topic),
                 ("destination_workload", "checkout"),
             ],

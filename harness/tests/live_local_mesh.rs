@@ -503,6 +503,27 @@ fn texts_outside_the_stores(run_dir: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// Without root, `kiosk up` says what pods need and starts nothing.
+#[test]
+fn kiosk_up_without_root_says_what_is_missing_and_starts_nothing() {
+    let home = run_dir("local_mesh_not_root");
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(kiosk())
+        .arg("--home")
+        .arg(&home)
+        .args(["up", "--once"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("missing") && said.contains("root"), "{said}");
+    assert!(said.contains("nothing was started"), "{said}");
+    assert!(read_state(&home).unwrap().is_none(), "no lock taken");
+    assert!(!home.join("runs").exists(), "no run directory made");
+}
+
 /// `kiosk down` removes everything a mesh made (processes, network namespaces, veths, the
 /// bridge, hosts files) even after its supervisor was killed with SIGKILL.
 #[test]

@@ -328,6 +328,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let started = Instant::now();
     // Everything that can be checked is checked before anything starts: the bundle, the
     // plan, the tools, the rights pods need.
+    pod::preflight()?;
     let strimzi = args
         .strimzi
         .clone()
@@ -344,7 +345,6 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     paths::connect_plugins()?;
     paths::secantusd()?;
     paths::prometheus()?;
-    pod::preflight()?;
     let kiosk = std::env::current_exe()?;
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();

@@ -2,15 +2,22 @@
 # The kiosk pipeline on a local Kubernetes (kind) cluster, from nothing:
 #   1. a local image registry (localhost:5001 on this machine, kind-registry:5000 inside)
 #      and a one-node kind cluster whose containerd pulls from it;
-#   2. Istio 1.30.3 (Helm charts base, istiod with istio/helm/istiod-values.yaml, the
-#      ingress gateway), Prometheus, Grafana and Jaeger (Istio's addons), Kiali through the
-#      Kiali operator 2.29.0 with the kiosk `kafka` extension (istio/kiali.yaml);
-#   3. the Strimzi 1.2.0 operator, the Kafka cluster (strimzi/kafka-cluster.yaml and its node
-#      pool), STRICT mTLS for `pipeline`, TLS origination to the Kafka TLS listener;
-#   4. the images: the filter as an OCI Wasm image, the kiosk services; pushed to the registry;
-#   5. the charts: kiosk-filter (WasmPlugin + mesh settings) and test-kafka-istio-mongo.
-# Then run scripts/kind-test.sh. Needs docker, kind, kubectl, helm, and the Rust toolchain of
-# scripts/setup.sh (for the filter module); about 4 CPUs and 8 GiB for Docker.
+#   2. the images: the filter as an OCI Wasm image, the kiosk services; pushed to the registry
+#      (the filter is then pinned by the digest the registry gave it);
+#   3. Istio 1.30.3 (Helm charts base, then the kiosk-filter chart: WasmPlugin + the mesh
+#      settings the filter needs, so that istiod starts with them and every sidecar it injects
+#      has them; then istiod with istio/helm/istiod-values.yaml and the ingress gateway),
+#      Prometheus, Grafana and Jaeger (Istio's addons), Kiali through the Kiali operator
+#      2.29.0 with the kiosk `kafka` extension (istio/kiali.yaml), waited for;
+#   4. the Strimzi 1.2.0 operator, the Kafka cluster (strimzi/kafka-cluster.yaml and its node
+#      pool), STRICT mTLS for `pipeline` and `kafka`, the NetworkPolicy that lets Prometheus
+#      scrape the brokers' sidecars, TLS origination to the Kafka TLS listener (its CA kept in
+#      sync with Strimzi's);
+#   5. the test-kafka-istio-mongo chart, then a check that every Kafka client's sidecar
+#      started with the filter's stat tags.
+# Then run scripts/kind-test.sh. Needs docker, kind, kubectl, helm, python3, and the Rust
+# toolchain of scripts/setup.sh with its wasm32-wasip1 target (for the filter module); about
+# 4 CPUs and 8 GiB for Docker.
 #
 # usage: scripts/kind-up.sh [--dry-run]
 #   --dry-run   print every command instead of running it (nothing is created or changed)
@@ -36,7 +43,7 @@ DRY_RUN=0
 case "${1:-}" in
   --dry-run) DRY_RUN=1 ;;
   "") ;;
-  -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
   *) echo "kind-up.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 esac
 
@@ -61,6 +68,18 @@ need() {
   if [[ $DRY_RUN == 1 ]]; then echo "+ command -v $1"; return; fi
   command -v "$1" >/dev/null || { echo "kind-up.sh: $1 is needed: $2" >&2; exit 1; }
 }
+# The filter is built for wasm32-wasip1 (scripts/build-filter.sh): check the target is there
+# before anything is created, not twenty minutes later.
+need_wasm_target() {
+  local libdir
+  echo "+ test -d \"\$(rustc --print sysroot)/lib/rustlib/wasm32-wasip1\""
+  if [[ $DRY_RUN == 1 ]]; then return; fi
+  libdir="$(rustc --print sysroot)/lib/rustlib/wasm32-wasip1"
+  [[ -d $libdir ]] || {
+    echo "kind-up.sh: the Rust target wasm32-wasip1 is needed: rustup target add wasm32-wasip1 (or run scripts/setup.sh)" >&2
+    exit 1
+  }
+}
 
 step "prerequisites"
 need docker "https://docs.docker.com/engine/install/"
@@ -68,6 +87,9 @@ need kind "https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
 need kubectl "https://kubernetes.io/docs/tasks/tools/"
 need helm "https://helm.sh/docs/intro/install/"
 need cargo "run scripts/setup.sh (the filter is built with the project's Rust toolchain)"
+need rustc "run scripts/setup.sh (the filter is built with the project's Rust toolchain)"
+need python3 "https://www.python.org/downloads/ (the checks below and scripts/kind-test.sh use it)"
+need_wasm_target
 
 step "local registry ${PUSH_REGISTRY} (in the cluster: ${CLUSTER_REGISTRY})"
 if [[ $DRY_RUN == 1 ]] || [[ "$(docker inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null || true)" != true ]]; then
@@ -119,16 +141,49 @@ run_sh "kubectl create namespace pipeline --dry-run=client -o yaml | kubectl app
 run kubectl label namespace kafka istio-injection=enabled --overwrite
 run kubectl label namespace pipeline istio-injection=enabled --overwrite
 
+step "images: the filter (OCI Wasm, Istio's compat layout) and the kiosk services"
+filter_image="${PUSH_REGISTRY}/kiosk/kiosk-filter:${KIOSK_VERSION}"
+run scripts/build-filter.sh
+# One plain image manifest (no attestation index): Istio's fetcher resolves an index to a
+# linux/amd64 child (istio/istio pkg/wasm/imagefetcher.go, desc.Image()).
+run docker build --provenance=false --sbom=false -f docker/kiosk-filter.Dockerfile -t "$filter_image" dist
+run docker push "$filter_image"
+# The WasmPlugin pins the module by this digest: each sidecar caches modules by URL, and a
+# module pushed again under the same tag would never be fetched (istio/istio pkg/wasm/cache.go).
+filter_digest="sha256:DIGEST-OF-THE-PUSHED-FILTER-IMAGE"
+run_sh "docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' '$filter_image' | grep -m1 '^${PUSH_REGISTRY}/kiosk/kiosk-filter@'"
+if [[ $DRY_RUN == 0 ]]; then
+  filter_digest="$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$filter_image" |
+    grep -m1 "^${PUSH_REGISTRY}/kiosk/kiosk-filter@" || true)"
+  filter_digest="${filter_digest#*@}"
+  [[ $filter_digest == sha256:* ]] || { echo "kind-up.sh: the registry gave $filter_image no digest" >&2; exit 1; }
+fi
+echo "  filter module: ${CLUSTER_REGISTRY}/kiosk/kiosk-filter@${filter_digest}"
+run docker build -f docker/kiosk.Dockerfile -t "${PUSH_REGISTRY}/kiosk/kiosk:${KIOSK_VERSION}" .
+run docker push "${PUSH_REGISTRY}/kiosk/kiosk:${KIOSK_VERSION}"
+
 step "Istio ${ISTIO_VERSION} (shared mesh config istio-system/istio-user, tracing to Jaeger)"
 run helm repo add istio https://istio-release.storage.googleapis.com/charts --force-update
 run helm repo add kiali https://kiali.org/helm-charts --force-update
 run helm repo update istio kiali
 run helm upgrade --install istio-base istio/base --version "$ISTIO_VERSION" \
   -n istio-system --create-namespace --wait
+# The kiosk-filter chart before istiod: its mesh ConfigMap (extraStatTags) is then part of
+# istiod's mesh config from the start. The injector copies the mesh config into each pod
+# (PROXY_CONFIG) when it injects it, and Envoy's stats tags are fixed when the sidecar starts:
+# a Kafka client injected before istiod had read the ConfigMap would report no labels.
+run helm upgrade --install kiosk-filter charts/kiosk-filter -n pipeline \
+  --set "image.repository=${CLUSTER_REGISTRY}/kiosk/kiosk-filter" --set "image.digest=${filter_digest}" --wait
 run helm upgrade --install istiod istio/istiod --version "$ISTIO_VERSION" \
   -n istio-system -f istio/helm/istiod-values.yaml --wait
 run helm upgrade --install istio-ingressgateway istio/gateway --version "$ISTIO_VERSION" \
   -n istio-ingress --create-namespace --set service.type=ClusterIP --wait
+
+step "mesh security, before any workload: STRICT mTLS for pipeline and kafka"
+# kafka: Strimzi's NetworkPolicy opens the listener ports to every pod; STRICT keeps pods
+# outside the mesh from sending SCRAM exchanges in clear to 9092 (9093 is Kafka's own TLS).
+run kubectl apply -f istio/peer-authentication-pipeline-strict.yaml
+run kubectl apply -f istio/peer-authentication-kafka-strict.yaml -f istio/peer-authentication-kafka-brokers-tls-listener.yaml
 
 step "Prometheus, Grafana, Jaeger (Istio ${ISTIO_VERSION} addons)"
 for addon in prometheus grafana jaeger; do
@@ -141,31 +196,28 @@ run helm upgrade --install kiali-operator kiali/kiali-operator --version "$KIALI
   -n kiali-operator --create-namespace --set cr.create=false --wait
 run kubectl apply -f istio/kiali.yaml
 run kubectl apply -f istio/telemetry-tracing.yaml
+# The operator deploys Kiali after it reconciles the CR: wait for both (scripts/kind-test.sh
+# and the helm test ask Kiali's API).
+run kubectl -n istio-system wait kiali/kiali --for=condition=Successful --timeout=600s
+run kubectl -n istio-system rollout status deployment/kiali --timeout=300s
 
 step "Strimzi ${STRIMZI_VERSION} operator (watches kafka and pipeline) and the Kafka cluster"
 run helm upgrade --install strimzi oci://quay.io/strimzi-helm/strimzi-kafka-operator \
   --version "$STRIMZI_VERSION" -n strimzi --create-namespace \
   --set 'watchNamespaces={kafka,pipeline}' --wait
-run kubectl apply -f strimzi/kafka-cluster.yaml -f strimzi/kafka-node-pool-dual-role.yaml
+# Strimzi's NetworkPolicy for the brokers admits only its own ports and the listeners: this
+# one lets Prometheus scrape the brokers' sidecars.
+run kubectl apply -f strimzi/kafka-cluster.yaml -f strimzi/kafka-node-pool-dual-role.yaml \
+  -f strimzi/kafka-network-policy-prometheus.yaml
 run kubectl -n kafka wait kafka/kiosk --for=condition=Ready --timeout=900s
 
-step "mesh security for pipeline: STRICT mTLS, TLS origination to the Kafka TLS listener"
-run kubectl apply -f istio/peer-authentication-pipeline-strict.yaml
-# DestinationRule credentialName Secrets must live in the workload's namespace.
-run_sh "kubectl -n kafka get secret kiosk-cluster-ca-cert -o jsonpath='{.data.ca\\.crt}' | base64 -d > '$workdir/ca.crt'"
-run_sh "kubectl -n pipeline create secret generic kiosk-kafka-cluster-ca --from-file=ca.crt='$workdir/ca.crt' --dry-run=client -o yaml | kubectl apply -f -"
-run kubectl apply -f istio/destination-rule-kafka-tls-origination.yaml
+step "TLS origination to the Kafka TLS listener (9093), its CA kept in sync with Strimzi's"
+# DestinationRule credentialName Secrets must live in the workload's namespace: a Deployment
+# keeps a copy of Strimzi's cluster CA there, following its renewals.
+run kubectl apply -f istio/kafka-tls-origination/
+run kubectl -n pipeline rollout status deployment/kiosk-kafka-ca-sync --timeout=300s
 
-step "images: the filter (OCI Wasm, Istio's compat layout) and the kiosk services"
-run scripts/build-filter.sh
-run docker build -f docker/kiosk-filter.Dockerfile -t "${PUSH_REGISTRY}/kiosk/kiosk-filter:${KIOSK_VERSION}" dist
-run docker push "${PUSH_REGISTRY}/kiosk/kiosk-filter:${KIOSK_VERSION}"
-run docker build -f docker/kiosk.Dockerfile -t "${PUSH_REGISTRY}/kiosk/kiosk:${KIOSK_VERSION}" .
-run docker push "${PUSH_REGISTRY}/kiosk/kiosk:${KIOSK_VERSION}"
-
-step "charts: kiosk-filter, then test-kafka-istio-mongo (namespace pipeline)"
-run helm upgrade --install kiosk-filter charts/kiosk-filter -n pipeline \
-  --set "image.repository=${CLUSTER_REGISTRY}/kiosk/kiosk-filter" --set "image.tag=${KIOSK_VERSION}" --wait
+step "chart test-kafka-istio-mongo (namespace pipeline)"
 run helm upgrade --install kiosk charts/test-kafka-istio-mongo -n pipeline \
   --set "images.kiosk.repository=${CLUSTER_REGISTRY}/kiosk/kiosk" --set "images.kiosk.tag=${KIOSK_VERSION}"
 echo "waiting for the pipeline (Kafka Connect first builds its image with the MongoDB connector: minutes)"
@@ -174,6 +226,27 @@ run kubectl -n pipeline wait kafkabridge/kiosk kafkaconnect/kiosk --for=conditio
 run kubectl -n pipeline wait kafkaconnector/mongodb-sink --for=condition=Ready --timeout=600s
 run kubectl -n pipeline rollout status statefulset/kiosk-mongodb --timeout=600s
 run kubectl -n pipeline rollout status deployment/kiosk-mirror --timeout=600s
+
+step "every Kafka client's sidecar has the filter's stat tags"
+# The injector wrote the mesh config of that moment into each pod (PROXY_CONFIG): a pod
+# injected without extraStatTags reports no labels until it is restarted.
+run_sh "kubectl -n pipeline get pods -l kiosk.io/kafka-client=true -o json | python3 -c '$(cat <<'PY'
+import json, sys
+bad = []
+for pod in json.load(sys.stdin)["items"]:
+    if pod["status"].get("phase") != "Running":
+        continue
+    spec = pod["spec"]
+    proxy = [c for c in spec.get("initContainers", []) + spec.get("containers", []) if c["name"] == "istio-proxy"]
+    env = {e["name"]: e.get("value", "") for c in proxy for e in c.get("env", [])}
+    tags = json.loads(env.get("PROXY_CONFIG") or "{}").get("extraStatTags", [])
+    if "local_workload" not in tags or "topic" not in tags:
+        bad.append(pod["metadata"]["name"])
+if bad:
+    sys.exit("pods injected without the filter's extraStatTags (restart them): " + " ".join(bad))
+print("every running Kafka client pod has the filter's extraStatTags")
+PY
+)'"
 
 step "ready"
 cat <<EOF

@@ -13,16 +13,32 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      no x-kubernetes-preserve-unknown-fields is closed, as `kubectl apply --validate=strict`.
   3. Cross-object invariants: every topic a service uses has a KafkaTopic and an ACL for that
      service's KafkaUser (groups too); the WasmPlugin selects every Kafka client workload and no
-     broker; extraStatTags cover every label the filter emits (read from filter/src/metrics.rs);
-     pluginConfig has only fields the filter knows (filter/src/config.rs) and names the Kiali CR's
-     extension; DestinationRule credentialName Secrets live in the workload's namespace; every
-     image is pinned; the plain manifests under strimzi/ and istio/ equal what the charts render.
-  4. shellcheck on every scripts/*.sh; the kind scripts' --dry-run prints the commands and runs
-     none (docker, kind, kubectl, helm, ... are replaced by stubs that record any call).
-  5. Self-checks: deliberately wrong objects must be rejected, or the validator proves nothing.
+     broker, and is pinned by digest or pulled Always; extraStatTags cover every label the filter
+     emits (read from filter/src/metrics.rs); pluginConfig has only fields the filter knows
+     (filter/src/config.rs) and names the Kiali CR's extension; DestinationRule credentialName
+     Secrets live in the workload's namespace; every image is pinned; each plain manifest under
+     strimzi/ and istio/ is applied by kind-up.sh or equal to what a chart renders.
+     Pods as Strimzi 1.2.0 and Istio 1.30.3 make them (Strimzi's labels, StrimziPodSet pod names,
+     the NetworkPolicies its operator generates; Istio's workload and canonical-service names,
+     sidecar capture, PeerAuthentication precedence): every sidecar's workload, app and revision
+     are what the filter and the expected Kiali edges say, one app per workload; Prometheus may
+     scrape every sidecar through the NetworkPolicies; plain Kafka listeners take only Istio
+     mTLS, TLS listeners pass untouched; TLS origination trusts Strimzi's CA as a sync
+     Deployment keeps it and checks the broker's name; credentials a StatefulSet keeps in its
+     volume outlive a reinstall; the filter's istio_tcp_received_bytes_total can share Istio's
+     family (same type, never the same series, every label Kiali groups by).
+  4. Programs of the bundle run here: the CA sync program against a stand-in Kubernetes API
+     through a CA's life (its Roles must allow each call), files/kiali_edges.py against a graph
+     in Kiali 2.29.0's response shape (testdata/kiali-graph-pipeline.json) with and without an
+     edge; with --prometheus, this machine's Prometheus scrapes a sidecar-shaped exposition.
+  5. shellcheck on every scripts/*.sh; the kind scripts' --dry-run prints the commands and runs
+     none (docker, kind, kubectl, helm, ... are replaced by stubs that record any call); their
+     order, prerequisites and waits are read from what they print.
+  6. Self-checks: deliberately wrong objects must be rejected, and each finding of issue 16 put
+     back into the bundle or the scripts must be rejected, or the validator proves nothing.
 Exit status 0 when everything holds, 1 otherwise; every error names the file, object and path.
 
-usage: .venv/bin/python scripts/validate-k8s.py [--k8s-version 1.34] [-v]
+usage: .venv/bin/python scripts/validate-k8s.py [--k8s-version 1.34] [--prometheus] [-v]
 """
 
 from __future__ import annotations
@@ -56,16 +72,9 @@ CHARTS = {  # chart -> release name kind-up.sh uses
     "kiosk-filter": "kiosk-filter",
     "test-kafka-istio-mongo": "kiosk",
 }
-# istio/ and strimzi/ files that kind-up.sh applies itself (the rest equal chart output).
-PLATFORM_FILES = {
-    "strimzi/kafka-cluster.yaml",
-    "strimzi/kafka-node-pool-dual-role.yaml",
-    "istio/peer-authentication-pipeline-strict.yaml",
-    "istio/kiali.yaml",
-    "istio/telemetry-tracing.yaml",
-    "istio/destination-rule-kafka-tls-origination.yaml",
-}
-STUBBED_TOOLS = ["docker", "kind", "kubectl", "helm", "cargo", "curl", "python3", "istioctl", "wasm-opt", "base64"]
+STUBBED_TOOLS = ["docker", "kind", "kubectl", "helm", "cargo", "rustc", "curl", "python3", "istioctl", "wasm-opt", "base64"]
+# Each chart's rendered NOTES.txt (default values).
+NOTES: dict[str, str] = {}
 
 
 class Report:
@@ -213,6 +222,8 @@ def render_chart(report: Report, chart: str, values_file: Path | None) -> list[d
         return None
     objects = []
     for template, text in sorted(rendered.items()):
+        if template.endswith("NOTES.txt") and not values_file:
+            NOTES[chart] = text
         if template.endswith("NOTES.txt") or not text.strip():
             continue
         try:
@@ -299,6 +310,14 @@ class Client:
         self.reads: set[str] = set()
         self.writes: set[str] = set()
         self.groups: set[str] = set()
+        # The port it bootstraps to, and whether it speaks TLS itself.
+        self.bootstrap_port: int | None = None
+        self.own_tls = False
+
+
+def bootstrap_port(servers: str | None) -> int | None:
+    m = re.search(r":(\d+)(?:,|$)", servers or "")
+    return int(m.group(1)) if m else None
 
 
 def kafka_clients(report: Report, objects: list[dict]) -> list[Client]:
@@ -324,6 +343,8 @@ def kafka_clients(report: Report, objects: list[dict]) -> list[Client]:
                 args = [str(a) for a in c.get("args") or []]
                 sub = args[0] if args else ""
                 cl = Client(f"{md.get('name')}/{c.get('name')}", md.get("namespace"), labels, m.group(1) if m else None, where)
+                cl.bootstrap_port = bootstrap_port((env.get("KAFKA_BOOTSTRAP_SERVERS") or {}).get("value"))
+                cl.own_tls = bool(re.search(r"^\s*security\.protocol\s*=\s*(SASL_)?SSL\s*$", props, re.M | re.I))
 
                 def need(flag):
                     v = arg_value(args, flag)
@@ -351,12 +372,14 @@ def kafka_clients(report: Report, objects: list[dict]) -> list[Client]:
             labels = ((((spec.get("template") or {}).get("pod") or {}).get("metadata") or {}).get("labels")) or {}
             cl = Client(f"KafkaBridge {md.get('name')}", md.get("namespace"), labels, auth.get("username"), where)
             cl.writes.update(produced_via_rest)
+            cl.bootstrap_port, cl.own_tls = bootstrap_port(spec.get("bootstrapServers")), spec.get("tls") is not None
             clients.append(cl)
         if obj.get("kind") == "KafkaConnect":
             spec = obj["spec"]
             auth = spec.get("authentication") or {}
             labels = ((((spec.get("template") or {}).get("pod") or {}).get("metadata") or {}).get("labels")) or {}
             cl = Client(f"KafkaConnect {md.get('name')}", md.get("namespace"), labels, auth.get("username"), where)
+            cl.bootstrap_port, cl.own_tls = bootstrap_port(spec.get("bootstrapServers")), spec.get("tls") is not None
             for t in ("configStorageTopic", "offsetStorageTopic", "statusStorageTopic"):
                 cl.reads.add(spec[t])
                 cl.writes.add(spec[t])
@@ -474,7 +497,7 @@ def check_mesh_config(report: Report, label: str, objects: list[dict], labels: l
 
 
 def check_destination_rules(report: Report, label: str, objects: list[dict], script_secrets: set[tuple[str, str]]) -> None:
-    secrets = {(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects if o.get("kind") == "Secret"} | script_secrets
+    secrets = {(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects if o.get("kind") == "Secret"} | script_secrets | set(sync_targets(objects))
     for dr in (o for o in objects if o.get("kind") == "DestinationRule"):
         who = f"{label}: {ident(dr)}"
         ns = dr["metadata"].get("namespace")
@@ -489,7 +512,7 @@ def check_destination_rules(report: Report, label: str, objects: list[dict], scr
             if not name:
                 continue
             report.check(bool(spec.get("workloadSelector")), f"{who}: credentialName {name} comes with a workloadSelector", "sidecars only use credentialName with one")
-            report.check((ns, name) in secrets, f"{who}: Secret {name} is in the workload's namespace {ns}", "no such Secret (in the bundle or created by scripts/kind-up.sh)")
+            report.check((ns, name) in secrets, f"{who}: Secret {name} is in the workload's namespace {ns}", "no such Secret (in the bundle, kept by a sync Deployment, or created by scripts/kind-up.sh)")
 
 
 IMAGE_RE = re.compile(r"^(?P<repo>[^@\s]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
@@ -540,15 +563,19 @@ def check_dockerfiles(report: Report) -> None:
         report.check(pinned(image), f"scripts/kind-up.sh: {var}={image} is pinned")
 
 
-def compare_with_charts(report: Report, plain: list[dict], rendered: list[dict]) -> None:
+def compare_with_charts(report: Report, plain: list[dict], rendered: list[dict], applied: set[str]) -> None:
+    """Each plain manifest reaches the cluster: scripts/kind-up.sh applies it, or it is what a
+    chart renders (and then equal to it)."""
     by_key = {(o["kind"], o["metadata"]["name"]): o for o in rendered}
     for o in plain:
         src = o["_source"]
-        if src in PLATFORM_FILES:
-            continue
         key = (o["kind"], o["metadata"]["name"])
         twin = by_key.get(key)
-        if not report.check(twin is not None, f"{src}: {ident(o)} is what a chart renders with default values", "no object of that kind and name in the charts' output"):
+        if src in applied:
+            report.ok(f"{src}: {ident(o)} is applied by scripts/kind-up.sh")
+            continue
+        if not report.check(twin is not None, f"{src}: {ident(o)} is applied by scripts/kind-up.sh or rendered by a chart with default values",
+                            "neither: a kind run would never create it"):
             continue
         for field in ("spec", "data", "rules", "subjects", "roleRef"):
             a, b = o.get(field), twin.get(field)
@@ -576,10 +603,764 @@ def istiod_shared_mesh_config(report: Report) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------
+# Pods as Strimzi and Istio will make them (read from Strimzi 1.2.0 and Istio 1.30.3 sources)
+
+# Prometheus as Istio 1.30.3's samples/addons/prometheus.yaml deploys it; it scrapes each
+# sidecar's merged metrics on the port of the injected prometheus.io/port annotation.
+PROMETHEUS = ("istio-system", {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server",
+                               "app.kubernetes.io/instance": "prometheus"})
+SIDECAR_METRICS_PORT = 15020
+# A pod outside the mesh, for what NetworkPolicies let through to a port.
+OUTSIDER = ("default", {"run": "outsider"})
+CRON_JOB_NAME = re.compile(r"(.+)-\d{8,10}$")  # istio pkg/kube/util.go cronJobNameRegexp
+
+
+class Pod:
+    """A pod the bundle makes, with what Istio sees of it.
+
+    `fixed_name`: the pod is created with its name (Strimzi's StrimziPodSets) rather than a
+    generateName, so Istio derives no workload from its owner (pkg/kube/util.go,
+    GetDeployMetaFromPod) and reports the pod name unless service.istio.io/workload-name is set."""
+
+    def __init__(self, namespace, labels, annotations, owner, pod_name, fixed_name, source):
+        self.namespace, self.labels, self.annotations = namespace, dict(labels or {}), dict(annotations or {})
+        self.owner, self.pod_name, self.fixed_name, self.source = owner, pod_name, fixed_name, source
+
+    def workload(self) -> str:
+        """Istio's workload name (GetWorkloadMetaFromPod, and the injection template's
+        ISTIO_META_WORKLOAD_NAME: the label, else the owner for generated names)."""
+        if "service.istio.io/workload-name" in self.labels:
+            return self.labels["service.istio.io/workload-name"]
+        if self.fixed_name:
+            return self.pod_name
+        m = CRON_JOB_NAME.match(self.owner) if self.owner else None
+        return m.group(1) if m and self.source.startswith("Job") else self.owner
+
+    def canonical(self) -> tuple[str, str]:
+        """Istio's canonical service and revision (pkg/kube/labels/labels.go)."""
+        name = next((self.labels[k] for k in ("service.istio.io/canonical-name", "app.kubernetes.io/name", "app") if k in self.labels), self.workload())
+        rev = next((self.labels[k] for k in ("service.istio.io/canonical-revision", "app.kubernetes.io/version", "version") if k in self.labels), "latest")
+        return name, rev
+
+    def sidecar(self, injected: set[str]) -> bool:
+        off = "false" in (self.labels.get("sidecar.istio.io/inject"), self.annotations.get("sidecar.istio.io/inject"))
+        return self.namespace in injected and not off
+
+    def captured(self, port: int) -> bool:
+        """Whether the sidecar intercepts inbound traffic to `port` (istio-iptables)."""
+        excluded = {int(p) for p in re.findall(r"\d+", self.annotations.get("traffic.sidecar.istio.io/excludeInboundPorts", ""))}
+        return port not in excluded
+
+    def __repr__(self):
+        return f"{self.namespace}/{self.pod_name} ({self.source})"
+
+
+def strimzi_labels(cr: dict, kind: str, name: str, component_type: str, cluster: str, template_labels: dict, extra: dict | None = None) -> dict:
+    """Strimzi's pod labels (Labels.generateDefaultLabels + pod template labels)."""
+    cr_labels = (cr.get("metadata") or {}).get("labels") or {}
+    labels = {k: v for k, v in cr_labels.items() if not re.match(r"^app\.kubernetes\.io/(?!part-of)", k)}
+    labels.update({"strimzi.io/kind": kind, "strimzi.io/name": name, "strimzi.io/cluster": cluster,
+                   "strimzi.io/component-type": component_type, "app.kubernetes.io/name": component_type,
+                   "app.kubernetes.io/instance": cluster, "app.kubernetes.io/part-of": f"strimzi-{cluster}",
+                   "app.kubernetes.io/managed-by": "strimzi-cluster-operator"})
+    labels.update(extra or {})
+    labels.update(template_labels or {})
+    return labels
+
+
+def template_meta(spec: dict, key: str = "pod") -> tuple[dict, dict]:
+    md = (((spec.get("template") or {}).get(key) or {}).get("metadata")) or {}
+    return md.get("labels") or {}, md.get("annotations") or {}
+
+
+def pods_of(objects: list[dict]) -> list[Pod]:
+    pods = []
+    kafkas = {(o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects if o.get("kind") == "Kafka"}
+    for o in objects:
+        kind, md, spec = o.get("kind"), o.get("metadata") or {}, o.get("spec") or {}
+        ns, name = md.get("namespace"), md.get("name")
+        if kind in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+            t = spec.get("template") or {}
+            tmd = t.get("metadata") or {}
+            suffix = "-0" if kind == "StatefulSet" else "-xxxxx"
+            # StatefulSet pods get their ordinal name, but from a generateName (the controller's
+            # GetPodFromTemplate), so Istio still finds the StatefulSet.
+            pods.append(Pod(ns, tmd.get("labels"), tmd.get("annotations"), name, name + suffix, False, f"{kind} {name}"))
+        elif kind == "KafkaBridge":
+            labels, annotations = template_meta(spec)
+            pods.append(Pod(ns, strimzi_labels(o, "KafkaBridge", f"{name}-bridge", "kafka-bridge", name, labels), annotations,
+                            f"{name}-bridge", f"{name}-bridge-xxxxx", False, f"KafkaBridge {name}"))
+        elif kind == "KafkaConnect":
+            labels, annotations = template_meta(spec)
+            pods.append(Pod(ns, strimzi_labels(o, "KafkaConnect", f"{name}-connect", "kafka-connect", name, labels), annotations,
+                            f"{name}-connect", f"{name}-connect-0", True, f"KafkaConnect {name}"))
+        elif kind == "KafkaNodePool":
+            cluster = (md.get("labels") or {}).get("strimzi.io/cluster", "")
+            labels, annotations = template_meta(spec)
+            extra = {"strimzi.io/pool-name": name}
+            pods.append(Pod(ns, strimzi_labels(kafkas.get((ns, cluster), o), "Kafka", f"{cluster}-kafka", "kafka", cluster, labels, extra),
+                            annotations, f"{cluster}-{name}", f"{cluster}-{name}-0", True, f"KafkaNodePool {name}"))
+        elif kind == "Kafka" and spec.get("entityOperator") is not None:
+            labels, annotations = template_meta(spec["entityOperator"])
+            pods.append(Pod(ns, strimzi_labels(o, "Kafka", f"{name}-entity-operator", "entity-operator", name, labels), annotations,
+                            f"{name}-entity-operator", f"{name}-entity-operator-xxxxx", False, f"Kafka {name} (Entity Operator)"))
+    return pods
+
+
+def injected_namespaces() -> set[str]:
+    text = (ROOT / "scripts/kind-up.sh").read_text()
+    return set(re.findall(r"kubectl label namespace (\S+) istio-injection=enabled", text))
+
+
+def selector_matches(sel: dict | None, labels: dict) -> bool:
+    """A Kubernetes LabelSelector; an empty one matches everything."""
+    sel = sel or {}
+    if any(labels.get(k) != v for k, v in (sel.get("matchLabels") or {}).items()):
+        return False
+    for e in sel.get("matchExpressions") or []:
+        key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def strimzi_network_policies(objects: list[dict]) -> list[dict]:
+    """The NetworkPolicies Strimzi's Cluster Operator makes (STRIMZI_NETWORK_POLICY_GENERATION
+    defaults to true): KafkaCluster, KafkaConnectCluster and EntityOperator.generateNetworkPolicy,
+    operator in another namespace (its peers then match in every namespace)."""
+    out = []
+
+    def np(ns, name, selector, rules):
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name, "namespace": ns},
+                "spec": {"podSelector": {"matchLabels": selector}, "ingress": rules}, "_source": "made by Strimzi's Cluster Operator"}
+
+    def rule(port, peers):
+        return {"ports": [{"port": port, "protocol": "TCP"}], "from": peers}
+
+    operator = {"podSelector": {"matchLabels": {"strimzi.io/kind": "cluster-operator"}}, "namespaceSelector": {}}
+    for o in objects:
+        md, spec = o.get("metadata") or {}, o.get("spec") or {}
+        ns, name = md.get("namespace"), md.get("name")
+        if o.get("kind") == "Kafka":
+            own = {"strimzi.io/cluster": name, "strimzi.io/name": f"{name}-kafka", "strimzi.io/kind": "Kafka"}
+            tools = [{"podSelector": {"matchLabels": {"strimzi.io/name": f"{name}-{c}"}}} for c in ("entity-operator", "kafka-exporter", "cruise-control")]
+            rules = [rule(9090, [{"podSelector": {"matchLabels": own}}, operator]),
+                     rule(9091, [operator, {"podSelector": {"matchLabels": own}}, *tools]),
+                     rule(8443, [operator])]
+            for listener in (spec.get("kafka") or {}).get("listeners") or []:
+                rules.append(rule(listener.get("port"), listener.get("networkPolicyPeers") or []))
+            out.append(np(ns, f"{name}-network-policy-kafka", own, rules))
+            if spec.get("entityOperator") is not None:
+                eo = {"strimzi.io/cluster": name, "strimzi.io/name": f"{name}-entity-operator", "strimzi.io/kind": "Kafka"}
+                out.append(np(ns, f"{name}-entity-operator", eo, [rule(8080, []), rule(8081, [])]))
+        elif o.get("kind") == "KafkaConnect" and (md.get("annotations") or {}).get("strimzi.io/use-connector-resources") == "true":
+            own = {"strimzi.io/cluster": name, "strimzi.io/name": f"{name}-connect", "strimzi.io/kind": "KafkaConnect"}
+            out.append(np(ns, f"{name}-connect", own, [rule(8083, [{"podSelector": {"matchLabels": own}}, operator])]))
+    return out
+
+
+def namespace_labels(ns: str) -> dict:
+    return {"kubernetes.io/metadata.name": ns}
+
+
+def network_allows(policies: list[dict], dst: Pod, src: tuple[str, dict], port: int) -> tuple[bool, list[str]]:
+    """Whether ingress from `src` (namespace, labels) to `port` of `dst` is allowed, and the
+    policies that select `dst` (Kubernetes NetworkPolicy semantics: isolated once selected by
+    an Ingress policy; allowed if any rule of any selecting policy admits it)."""
+    src_ns, src_labels = src
+    selecting = [p for p in policies if p["metadata"].get("namespace") == dst.namespace
+                 and "Ingress" in ((p["spec"].get("policyTypes")) or ["Ingress"])
+                 and selector_matches(p["spec"].get("podSelector"), dst.labels)]
+    names = [f"{p['metadata']['name']} ({p.get('_source', '?')})" for p in selecting]
+    if not selecting:
+        return True, names
+    for p in selecting:
+        for r in p["spec"].get("ingress") or []:
+            ports = r.get("ports") or []
+            if ports and not any(pt.get("port") == port and pt.get("protocol", "TCP") == "TCP" for pt in ports):
+                continue
+            peers = r.get("from") or []
+            if not peers:
+                return True, names
+            for peer in peers:
+                if "ipBlock" in peer:
+                    continue
+                ns_ok = (src_ns == dst.namespace) if peer.get("namespaceSelector") is None else selector_matches(peer["namespaceSelector"], namespace_labels(src_ns))
+                if ns_ok and selector_matches(peer.get("podSelector"), src_labels):
+                    return True, names
+    return False, names
+
+
+def mtls_mode(objects: list[dict], pod: Pod, port: int, root: str = "istio-system") -> str:
+    """The mTLS mode Istio applies to inbound `port` of `pod`: a workload policy (its port-level
+    setting first), else the namespace's, else the mesh's; UNSET inherits; PERMISSIVE by default."""
+    pas = [o for o in objects if o.get("kind") == "PeerAuthentication"]
+    groups = [
+        [p for p in pas if p["metadata"].get("namespace") == pod.namespace and (p["spec"] or {}).get("selector")
+         and selector_matches(p["spec"]["selector"], pod.labels)],
+        [p for p in pas if p["metadata"].get("namespace") == pod.namespace and not (p["spec"] or {}).get("selector")],
+        [p for p in pas if p["metadata"].get("namespace") == root and not (p["spec"] or {}).get("selector")],
+    ]
+    for group in groups:
+        for p in group:
+            spec = p["spec"] or {}
+            levels = spec.get("portLevelMtls") or {}
+            level = levels.get(port) or levels.get(str(port)) or {}
+            if level.get("mode") not in (None, "UNSET"):
+                return level["mode"]
+            if (spec.get("mtls") or {}).get("mode") not in (None, "UNSET"):
+                return spec["mtls"]["mode"]
+    return "PERMISSIVE"
+
+
+def check_pods(report: Report, label: str, objects: list[dict], injected: set[str]) -> None:
+    """Workload and app names as Istio reports them; Prometheus can scrape every sidecar."""
+    pods = [p for p in pods_of(objects) if p.sidecar(injected)]
+    policies = [o for o in objects if o.get("kind") == "NetworkPolicy"] + strimzi_network_policies(objects)
+    workloads = {}
+    for p in pods:
+        who = f"{label}: {p.source}"
+        w = p.workload()
+        name, rev = p.canonical()
+        workloads.setdefault((p.namespace, w), p)
+        if p.fixed_name:
+            report.check("service.istio.io/workload-name" in p.labels,
+                         f"{who}: its pods, named by Strimzi without generateName ({p.pod_name}), carry service.istio.io/workload-name",
+                         f"Istio would report workload {p.pod_name!r} (istio/istio pkg/kube/util.go: a pod without generateName is its own workload)")
+        report.check(name == w, f"{who}: Istio's app (canonical service) is the workload {w!r}",
+                     f"it is {name!r} (service.istio.io/canonical-name, else app.kubernetes.io/name, else app: istio/istio pkg/kube/labels/labels.go); "
+                     "Kiali's app graph would merge every workload with that app")
+        report.check(p.labels.get("app") == w, f"{who}: label app is the workload {w!r} (the kiosk filter reports LABELS.app as the consumer's app)",
+                     f"app={p.labels.get('app')!r}")
+        report.check(rev == "latest", f"{who}: Istio's canonical revision is `latest`, as the kiosk filter reports it", f"it is {rev!r}")
+        ok, selecting = network_allows(policies, p, PROMETHEUS, SIDECAR_METRICS_PORT)
+        report.check(ok, f"{who}: Prometheus ({PROMETHEUS[0]}) may scrape its sidecar ({SIDECAR_METRICS_PORT})",
+                     f"NetworkPolicies select the pod and none admits Prometheus: {selecting}")
+    names = {}
+    for (ns, w), p in workloads.items():
+        names.setdefault((ns, p.canonical()[0]), []).append(w)
+    for (ns, app), ws in sorted(names.items()):
+        report.check(len(ws) == 1, f"{label}: app {ns}/{app} is one workload", f"workloads {sorted(ws)} share it")
+    # The Kiali edges the helm test expects name workloads Istio will report.
+    cm = next((o for o in objects if o.get("kind") == "ConfigMap" and "expected-edges.txt" in (o.get("data") or {})), None)
+    topic_ns = {(((o.get("spec") or {}).get("pluginConfig") or {}).get("kiali") or {}).get("topic_namespace", "kafka")
+                for o in objects if o.get("kind") == "WasmPlugin"} or {"kafka"}
+    if cm is not None:
+        ends = {e.strip() for line in cm["data"]["expected-edges.txt"].splitlines() for e in line.split("#")[0].split("->") if e.strip()}
+        for end in sorted(ends):
+            ns, _, name = end.partition("/")
+            if "*" in end or ns in topic_ns:
+                continue
+            report.check((ns, name) in workloads, f"{label}: expected Kiali node {end} is a workload Istio reports",
+                         f"workloads with sidecars: {sorted(f'{a}/{b}' for a, b in workloads)}")
+
+
+def kafka_listeners(objects: list[dict]):
+    for o in objects:
+        if o.get("kind") == "Kafka":
+            for listener in (o["spec"].get("kafka") or {}).get("listeners") or []:
+                yield o, listener
+
+
+def check_kafka_listeners(report: Report, label: str, objects: list[dict], injected: set[str]) -> None:
+    """Plain listeners take only Istio mTLS; TLS listeners reach Kafka's own TLS untouched."""
+    pods = [p for p in pods_of(objects) if p.source.startswith("KafkaNodePool") and p.sidecar(injected)]
+    policies = [o for o in objects if o.get("kind") == "NetworkPolicy"] + strimzi_network_policies(objects)
+    for kafka, listener in kafka_listeners(objects):
+        port = listener.get("port")
+        for p in pods:
+            if p.labels.get("strimzi.io/cluster") != kafka["metadata"]["name"] or p.namespace != kafka["metadata"].get("namespace"):
+                continue
+            who = f"{label}: {p.source}: listener {listener.get('name')} ({port})"
+            mode = mtls_mode(objects, p, port)
+            if not listener.get("tls"):
+                open_to_all, _ = network_allows(policies, p, OUTSIDER, port)
+                report.check(p.captured(port) and mode == "STRICT", f"{who}: only Istio mTLS gets in",
+                             f"captured={p.captured(port)}, mTLS {mode}" + (" and NetworkPolicies let any pod reach it: a pod outside the mesh could send SASL in clear" if open_to_all else ""))
+            else:
+                report.check(not p.captured(port) or mode in ("DISABLE", "PERMISSIVE"), f"{who}: Kafka's own TLS passes the sidecar untouched",
+                             f"captured with mTLS {mode}: the sidecar would demand Istio mTLS from TLS clients")
+
+
+def sync_targets(objects: list[dict]) -> dict[tuple[str, str], tuple[dict, tuple[str, str]]]:
+    """Secrets a CA-sync Deployment keeps: (namespace, name) -> (Deployment, source)."""
+    out = {}
+    for o in objects:
+        if o.get("kind") != "Deployment":
+            continue
+        for c in containers((o["spec"].get("template") or {}).get("spec") or {}):
+            env = {e.get("name"): e.get("value") for e in c.get("env") or []}
+            if env.get("KIOSK_CA_TARGET") and env.get("KIOSK_CA_SOURCE"):
+                out[tuple(env["KIOSK_CA_TARGET"].split("/", 1))] = (o, tuple(env["KIOSK_CA_SOURCE"].split("/", 1)))
+    return out
+
+
+def rbac_allows(objects: list[dict], sa: tuple[str, str], ns: str, verb: str, resource: str, name: str | None) -> bool:
+    """Whether a Role bound in `ns` to service account `sa` allows `verb` on `resource` `name`."""
+    roles = {(o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects if o.get("kind") == "Role"}
+    for b in objects:
+        if b.get("kind") != "RoleBinding" or b["metadata"].get("namespace") != ns:
+            continue
+        if not any(s.get("kind") == "ServiceAccount" and (s.get("namespace"), s.get("name")) == sa for s in b.get("subjects") or []):
+            continue
+        role = roles.get((ns, b["roleRef"]["name"])) if b["roleRef"].get("kind") == "Role" else None
+        for r in (role or {}).get("rules") or []:
+            if resource in r.get("resources", []) and "" in r.get("apiGroups", []) and (verb in r.get("verbs", []) or "*" in r.get("verbs", [])):
+                if not r.get("resourceNames") or name in r["resourceNames"]:
+                    return True
+    return False
+
+
+def check_tls_origination(report: Report, label: str, objects: list[dict], script_secrets: set[tuple[str, str]]) -> None:
+    """A DestinationRule that originates TLS to a Kafka TLS listener trusts Strimzi's current
+    cluster CA, kept in sync, and pins the broker's name."""
+    listeners = {l.get("port"): (k, l) for k, l in kafka_listeners(objects)}
+    synced = sync_targets(objects)
+    clients = kafka_clients(Report(False), objects)
+    for dr in (o for o in objects if o.get("kind") == "DestinationRule"):
+        ns = dr["metadata"].get("namespace")
+        for pls in (dr["spec"].get("trafficPolicy") or {}).get("portLevelSettings") or []:
+            port, tls = (pls.get("port") or {}).get("number"), pls.get("tls") or {}
+            if tls.get("mode") not in ("SIMPLE", "MUTUAL"):
+                continue
+            who = f"{label}: {ident(dr)} port {port}"
+            if not report.check(port in listeners and listeners[port][1].get("tls"), f"{who}: originates TLS to a Kafka TLS listener", "no Kafka listener with tls: true on that port"):
+                continue
+            kafka = listeners[port][0]
+            kns, kname = kafka["metadata"].get("namespace"), kafka["metadata"]["name"]
+            san = f"{kname}-kafka-bootstrap.{kns}.svc.cluster.local"
+            report.check(san in (tls.get("subjectAltNames") or []), f"{who}: verifies the broker's name ({san}, in every broker certificate Strimzi issues)",
+                         "without subjectAltNames Istio checks no name for TCP: any holder of a certificate from that CA would do")
+            secret = (ns, tls.get("credentialName"))
+            report.check(secret not in script_secrets, f"{who}: Secret {secret[1]} is not a copy made once by scripts/kind-up.sh",
+                         "Strimzi renews its CA; a one-off copy goes stale and TLS origination then fails")
+            source = (kns, f"{kname}-cluster-ca-cert")
+            if report.check(secret in synced, f"{who}: Secret {secret[1]} is kept in sync with Strimzi's cluster CA by a Deployment", "no Deployment with KIOSK_CA_TARGET for it"):
+                dep, src = synced[secret]
+                report.check(src == source, f"{who}: its copy is made from {source[0]}/{source[1]}", f"from {src}")
+                podspec = dep["spec"]["template"]["spec"]
+                sa = (dep["metadata"].get("namespace"), podspec.get("serviceAccountName", "default"))
+                for verb, rns, name in [("get", src[0], src[1]), ("get", secret[0], secret[1]), ("create", secret[0], None), ("update", secret[0], secret[1])]:
+                    report.check(rbac_allows(objects, sa, rns, verb, "secrets", name), f"{who}: service account {sa[0]}/{sa[1]} may {verb} secret {rns}/{name or '*'}")
+            for cl in clients:
+                uses = cl.bootstrap_port == port
+                report.check(not uses or not cl.own_tls, f"{label}: {cl.name} bootstraps to {port} without TLS of its own (its sidecar originates it)", "TLS inside TLS")
+
+
+def check_generated_credentials(report: Report, label: str, objects: list[dict]) -> None:
+    """Credentials a stateful workload keeps in its volume must not change under it."""
+    secrets = {(o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects if o.get("kind") == "Secret"}
+    for o in objects:
+        if o.get("kind") != "StatefulSet" or not o["spec"].get("volumeClaimTemplates"):
+            continue
+        ns = o["metadata"].get("namespace")
+        refs = {e["valueFrom"]["secretKeyRef"]["name"] for c in containers(o["spec"]["template"]["spec"]) for e in c.get("env") or []
+                if (e.get("valueFrom") or {}).get("secretKeyRef")}
+        if not refs:
+            continue
+        who = f"{label}: {ident(o)}"
+        retention = (o["spec"].get("persistentVolumeClaimRetentionPolicy") or {}).get("whenDeleted", "Retain")
+        report.check(retention == "Delete", f"{who}: its volume goes with it (persistentVolumeClaimRetentionPolicy.whenDeleted: Delete)",
+                     "a kept volume holds users made with credentials a reinstall would not know")
+        for name in sorted(refs):
+            s = secrets.get((ns, name))
+            if s is None:
+                continue  # an existing Secret, not the chart's
+            policy = ((s["metadata"].get("annotations")) or {}).get("helm.sh/resource-policy")
+            report.check(policy == "keep", f"{who}: Secret {name} it initialises its data with outlives the release (helm.sh/resource-policy: keep)",
+                         "helm uninstall would delete it and a reinstall generate other passwords than the ones in the data directory")
+
+
+def check_wasm_pull(report: Report, label: str, objects: list[dict]) -> None:
+    for p in (o for o in objects if o.get("kind") == "WasmPlugin"):
+        url, policy = p["spec"].get("url", ""), p["spec"].get("imagePullPolicy", "UNSPECIFIED_POLICY")
+        by_digest = "@sha256:" in url
+        report.check(by_digest or policy == "Always", f"{label}: {ident(p)}: {url} is pinned by digest or pulled Always",
+                     f"imagePullPolicy {policy} with a tag: each sidecar's agent keeps the module it fetched for that URL (istio/istio pkg/wasm/cache.go)")
+
+
+# Istio's own TCP series carry these labels (istio/proxy istio_stats.cc, all_tags_ minus the
+# HTTP ones); Kiali's TCP graph query groups by these (kiali v2.29.0 graph/telemetry/istio/istio.go;
+# `app` is a target label Prometheus adds from the pod's labels).
+ISTIO_TCP_LABELS = {
+    "reporter", "source_workload", "source_workload_namespace", "source_principal", "source_app", "source_version",
+    "source_canonical_service", "source_canonical_revision", "source_cluster", "destination_workload",
+    "destination_workload_namespace", "destination_principal", "destination_app", "destination_version",
+    "destination_service", "destination_service_name", "destination_service_namespace", "destination_canonical_service",
+    "destination_canonical_revision", "destination_cluster", "request_protocol", "response_flags", "connection_security_policy",
+}
+KIALI_TCP_GROUP_BY = {
+    "source_cluster", "source_workload_namespace", "source_workload", "source_canonical_service", "source_canonical_revision",
+    "destination_cluster", "destination_service_namespace", "destination_service", "destination_service_name",
+    "destination_workload_namespace", "destination_workload", "destination_canonical_service", "destination_canonical_revision",
+    "response_flags",
+}
+
+
+def filter_istio_series() -> tuple[str, str, set[str]]:
+    """(metric name, kind, labels) of the Istio-shaped series in filter/src/metrics.rs."""
+    src = (ROOT / "filter/src/metrics.rs").read_text()
+    m = re.search(r"Metric::(\w+) \{ \.\. \} => \"(istio_\w+)\"", src)
+    if not m:
+        sys.exit("validate-k8s: no istio_* metric in filter/src/metrics.rs")
+    variant, name = m.groups()
+    kind_fn = re.search(r"pub const fn kind\(self\) -> Kind \{(.*?)\n    \}", src, re.S).group(1)
+    kind = "counter"
+    for arm in re.findall(r"([^\n]*?)=> Kind::(\w+)", kind_fn):
+        if f"Metric::{variant}" in arm[0]:
+            kind = arm[1].lower()
+    body = re.search(r"fn render_istio_tcp\(.*?\n    \}", src, re.S).group(0)
+    return name, kind, set(re.findall(r'push\(s, "(\w+)"', body))
+
+
+def check_istio_shaped_series(report: Report, label: str, objects: list[dict]) -> None:
+    """The filter's istio_tcp_received_bytes_total shares its name with Istio's own family in
+    the same scrape: it must be the same type and never the same series."""
+    name, kind, labels = filter_istio_series()
+    report.check(kind == "counter", f"{label}: the filter's {name} is a counter, as Istio's", f"it is a {kind}")
+    report.check(labels <= ISTIO_TCP_LABELS, f"{label}: the filter's {name} labels are Istio's TCP labels", f"extra: {sorted(labels - ISTIO_TCP_LABELS)}")
+    report.check(KIALI_TCP_GROUP_BY <= labels, f"{label}: the filter's {name} carries every label Kiali's TCP query groups by", f"missing: {sorted(KIALI_TCP_GROUP_BY - labels)}")
+    only_istio = ISTIO_TCP_LABELS - labels
+    report.check({"source_principal", "destination_principal"} <= only_istio, f"{label}: the filter's {name} never equals an Istio series (it has no *_principal labels, which Istio always sets)",
+                 f"labels only Istio sets: {sorted(only_istio)}")
+    for t in (o for o in objects if o.get("kind") == "Telemetry"):
+        for m in t["spec"].get("metrics") or []:
+            for ov in m.get("overrides") or []:
+                removed = {k for k, v in (ov.get("tagOverrides") or {}).items() if (v or {}).get("operation") == "REMOVE"}
+                report.check(not (removed & only_istio), f"{label}: {ident(t)} keeps the labels that tell Istio's TCP series from the filter's",
+                             f"removes {sorted(removed & only_istio)}")
+    # Kiali sums series by its group-by labels, which leave the principals out: an Istio series
+    # whose source workload in the topic namespace is named like a topic would add to the edge.
+    topic_ns = {(((o.get("spec") or {}).get("pluginConfig") or {}).get("kiali") or {}).get("topic_namespace", "kafka") for o in objects if o.get("kind") == "WasmPlugin"}
+    workloads = {(p.namespace, p.workload()) for p in pods_of(objects)}
+    for o in (o for o in objects if o.get("kind") == "KafkaTopic"):
+        topic = o["spec"].get("topicName") or o["metadata"]["name"]
+        for ns in topic_ns:
+            report.check((ns, topic) not in workloads, f"{label}: topic {topic!r} is no workload name in the topic namespace {ns}", "Kiali would add that workload's TCP traffic to the topic's edges")
+
+
+# ---------------------------------------------------------------------------------------
+# Where plain manifests come from and go to
+
+
+def plain_manifest_files() -> list[Path]:
+    """Every Kubernetes object file under strimzi/ and istio/ (istio/helm holds Helm values)."""
+    out = []
+    for d in ("strimzi", "istio"):
+        for f in sorted((ROOT / d).rglob("*.yaml")):
+            if f.relative_to(ROOT).parts[:2] != ("istio", "helm"):
+                out.append(f)
+    return out
+
+
+def kind_up_applied() -> set[str]:
+    """The strimzi/ and istio/ files scripts/kind-up.sh applies itself (`kubectl apply -f`,
+    a directory meaning every file in it)."""
+    text = (ROOT / "scripts/kind-up.sh").read_text().replace("\\\n", " ")
+    out = set()
+    for line in text.splitlines():
+        if "kubectl apply" not in line:
+            continue
+        for arg in re.findall(r"-f\s+(\S+)", line):
+            arg = arg.strip("'\"")
+            path = ROOT / arg
+            if arg.startswith(("strimzi/", "istio/")) and path.is_dir():
+                out.update(str(f.relative_to(ROOT)) for f in sorted(path.rglob("*.yaml")))
+            elif arg.startswith(("strimzi/", "istio/")):
+                out.add(arg)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The CA sync program, run against a stand-in Kubernetes API
+
+
+class FakeApi:
+    """Just enough of the Kubernetes API for Secrets: GET, POST, PUT, with resourceVersions."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.secrets: dict[tuple[str, str], dict] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.version = 0
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def reply(self, code, body):
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def handle_call(self):
+                api.calls.append((self.command, self.path))
+                if self.headers.get("Authorization") != "Bearer fake-token":
+                    return self.reply(401, {"kind": "Status", "code": 401})
+                m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?", self.path)
+                if not m:
+                    return self.reply(404, {"kind": "Status", "code": 404})
+                ns, name = m.groups()
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}") if self.command in ("POST", "PUT") else None
+                if self.command == "GET" and name:
+                    s = api.secrets.get((ns, name))
+                    return self.reply(200, s) if s else self.reply(404, {"kind": "Status", "code": 404})
+                if self.command == "POST" and not name:
+                    key = (ns, body["metadata"]["name"])
+                    if key in api.secrets:
+                        return self.reply(409, {"kind": "Status", "code": 409})
+                    return self.reply(201, api.store(key, body))
+                if self.command == "PUT" and name:
+                    current = api.secrets.get((ns, name))
+                    if current is None:
+                        return self.reply(404, {"kind": "Status", "code": 404})
+                    if body["metadata"].get("resourceVersion") not in (None, current["metadata"]["resourceVersion"]):
+                        return self.reply(409, {"kind": "Status", "code": 409})
+                    return self.reply(200, api.store((ns, name), body))
+                return self.reply(405, {"kind": "Status", "code": 405})
+
+            do_GET = do_POST = do_PUT = handle_call
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def store(self, key, body):
+        self.version += 1
+        body = copy.deepcopy(body)
+        body["metadata"]["resourceVersion"] = str(self.version)
+        self.secrets[key] = body
+        return body
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def fake_pem(tag: str) -> str:
+    import base64
+
+    return "-----BEGIN CERTIFICATE-----\n" + base64.b64encode(f"kiosk test CA {tag}".encode()).decode() + "\n-----END CERTIFICATE-----\n"
+
+
+def ca_sync_checks(report: Report, plain: list[dict]) -> None:
+    """Run the CA sync program of the bundle (as its Deployment runs it) against a stand-in
+    API through Strimzi's CA life: no CA yet, creation, renewal, key replacement (old CA kept
+    as ca-<notAfter>.crt), old CA removed; and check its Roles allow every call it makes."""
+    import base64
+
+    cm = next((o for o in plain if o.get("kind") == "ConfigMap" and "ca_sync.py" in (o.get("data") or {})), None)
+    if not report.check(cm is not None, "the bundle ships the CA sync program (ConfigMap with ca_sync.py)"):
+        return
+    dep = next((o for o in plain if o.get("kind") == "Deployment" and any(
+        (v.get("configMap") or {}).get("name") == cm["metadata"]["name"] for v in o["spec"]["template"]["spec"].get("volumes") or [])), None)
+    if not report.check(dep is not None, f"a Deployment runs {ident(cm)}"):
+        return
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value", "") for e in container.get("env") or []}
+    source, target = tuple(env["KIOSK_CA_SOURCE"].split("/", 1)), tuple(env["KIOSK_CA_TARGET"].split("/", 1))
+    b64 = lambda s: base64.b64encode(s.encode()).decode()
+    api = FakeApi()
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "ca_sync.py"
+        script.write_text(cm["data"]["ca_sync.py"])
+        (Path(tmp) / "token").write_text("fake-token\n")
+        run_env = dict(os.environ, KIOSK_API_URL=api.url, KIOSK_SA_DIR=tmp, KIOSK_CA_READY_FILE=str(Path(tmp) / "ready"),
+                       **{k: v for k, v in env.items() if k.startswith("KIOSK_CA_") and k != "KIOSK_CA_READY_FILE"})
+
+        def run_once():
+            r = subprocess.run([sys.executable, str(script), "--once"], env=run_env, capture_output=True, text=True, timeout=30)
+            return r.returncode, r.stdout + r.stderr
+
+        def target_pem():
+            s = api.secrets.get(target)
+            return base64.b64decode(s["data"]["ca.crt"]).decode() if s else None
+
+        try:
+            rc, out = run_once()
+            report.check(rc == 1 and "waiting" in out and target not in api.secrets and not (Path(tmp) / "ready").exists(),
+                         "ca_sync.py: before Strimzi made its CA it waits, writes nothing and is not ready", out[-300:])
+            a, a2, b = fake_pem("A"), fake_pem("A renewed"), fake_pem("B")
+            api.store(source, {"metadata": {"name": source[1], "namespace": source[0]}, "data": {"ca.crt": b64(a), "ca.p12": b64("p12"), "ca.password": b64("pw")}})
+            rc, out = run_once()
+            report.check(rc == 0 and "created" in out and target_pem() == a and set(api.secrets[target]["data"]) == {"ca.crt"} and (Path(tmp) / "ready").exists(),
+                         f"ca_sync.py: creates {target[0]}/{target[1]} with Strimzi's ca.crt (and nothing else of the Secret) and becomes ready", out[-300:])
+            writes = sum(1 for m, _ in api.calls if m in ("POST", "PUT"))
+            rc, out = run_once()
+            report.check(rc == 0 and "unchanged" in out and sum(1 for m, _ in api.calls if m in ("POST", "PUT")) == writes,
+                         "ca_sync.py: writes nothing when the CA did not change", out[-300:])
+            api.store(source, {"metadata": {"name": source[1], "namespace": source[0]}, "data": {"ca.crt": b64(a2)}})
+            rc, out = run_once()
+            report.check(rc == 0 and "updated" in out and target_pem() == a2, "ca_sync.py: follows a CA certificate renewal", out[-300:])
+            api.store(source, {"metadata": {"name": source[1], "namespace": source[0]},
+                               "data": {"ca.crt": b64(b), "ca-2027-03-01T10-20-30Z.crt": b64(a2), "ca.p12": b64("p12")}})
+            rc, out = run_once()
+            report.check(rc == 0 and target_pem() == b + a2, "ca_sync.py: during a CA key replacement trusts the new CA and the old one Strimzi keeps (ca-<notAfter>.crt)",
+                         f"{out[-200:]} {target_pem()!r}")
+            api.store(source, {"metadata": {"name": source[1], "namespace": source[0]}, "data": {"ca.crt": b64(b)}})
+            rc, out = run_once()
+            report.check(rc == 0 and target_pem() == b, "ca_sync.py: drops the old CA once Strimzi has removed it", out[-300:])
+        finally:
+            api.close()
+    podspec = dep["spec"]["template"]["spec"]
+    sa = (dep["metadata"].get("namespace"), podspec.get("serviceAccountName", "default"))
+    verbs = {"GET": "get", "POST": "create", "PUT": "update"}
+    for method, path in sorted(set(api.calls)):
+        m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?", path)
+        report.check(bool(m) and rbac_allows(plain, sa, m.group(1), verbs[method], "secrets", m.group(2)),
+                     f"ca_sync.py: its service account {sa[0]}/{sa[1]} may {method} {path}")
+
+
+# ---------------------------------------------------------------------------------------
+# The Kiali edge check against a graph response in Kiali's own shape
+
+
+def kiali_recorded_graph_checks(report: Report, rendered: list[dict]) -> None:
+    """Run files/kiali_edges.py as the helm test runs it, against a stand-in Kiali serving
+    testdata/kiali-graph-pipeline.json (a workload graph of the kind pipeline in Kiali 2.29.0's
+    response shape, graph/config/common/common.go, with the noise a real graph has: brokers,
+    test Jobs, the gateway): it passes; without one expected edge it fails naming that edge."""
+    import http.server
+    import threading
+
+    fixture = ROOT / "charts/test-kafka-istio-mongo/testdata/kiali-graph-pipeline.json"
+    cm = next((o for o in rendered if o.get("kind") == "ConfigMap" and "expected-edges.txt" in (o.get("data") or {})), None)
+    if not report.check(fixture.is_file() and cm is not None, f"{fixture.relative_to(ROOT)} and the chart's expected edges exist"):
+        return
+    graph = json.loads(fixture.read_text())
+    served = {"graph": graph, "paths": []}
+
+    class Kiali(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            served["paths"].append(self.path)
+            if not self.path.startswith("/kiali/api/namespaces/graph?"):
+                self.send_response(404)
+                self.end_headers()
+                return
+            data = json.dumps(served["graph"]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Kiali)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            expect = Path(tmp) / "expected-edges.txt"
+            expect.write_text(cm["data"]["expected-edges.txt"])
+            cmd = [sys.executable, str(ROOT / "charts/test-kafka-istio-mongo/files/kiali_edges.py"), "--url", f"http://127.0.0.1:{server.server_address[1]}/kiali",
+                   "--namespaces", "pipeline,kafka", "--duration", "120", "--timeout", "0", "--interval", "0", "--expect", str(expect)]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            n = len([l for l in cm["data"]["expected-edges.txt"].splitlines() if l.strip()])
+            report.check(r.returncode == 0 and f"PASS ({n}/{n}" in r.stdout, "kiali_edges.py: the recorded pipeline graph passes the helm test's check", (r.stdout + r.stderr)[-600:])
+            report.check(any("graphType=workload" in p and "namespaces=pipeline%2Ckafka" in p for p in served["paths"]), "kiali_edges.py: asks Kiali for the workload graph of both namespaces", str(served["paths"]))
+            # Remove the edge the Connect sidecar reports (topic -> Kafka Connect), as a
+            # NetworkPolicy keeping Prometheus away from it would.
+            nodes = {n["data"]["id"]: n["data"] for n in graph["elements"]["nodes"]}
+            name = lambda d: f"{d['namespace']}/{d.get('workload') or d.get('service')}"
+            cut = copy.deepcopy(graph)
+            cut["elements"]["edges"] = [e for e in graph["elements"]["edges"]
+                                        if (name(nodes[e["data"]["source"]]), name(nodes[e["data"]["target"]])) != ("kafka/events.mirror", "pipeline/kiosk-connect")]
+            served["graph"] = cut
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            report.check(len(cut["elements"]["edges"]) == len(graph["elements"]["edges"]) - 1 and r.returncode == 1
+                         and "MISSING edge kafka/events.mirror -> pipeline/kiosk-connect" in r.stderr and f"FAIL ({n - 1}/{n}" in r.stdout,
+                         "kiali_edges.py: the same graph without the events.mirror -> kiosk-connect edge fails, naming it", (r.stdout + r.stderr)[-600:])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def prometheus_ingest_check(report: Report) -> None:
+    """(--prometheus) Scrape, with the real Prometheus of this machine, an exposition shaped as
+    a sidecar's: Istio's istio_tcp_received_bytes_total group (istiocustom) and the filter's
+    (wasmcustom) are two groups with a TYPE line each, apart (Envoy groups by tag-extracted
+    name, envoy source/server/admin/grouped_stats_request.cc). Prometheus must ingest both."""
+    import socket
+    import urllib.request
+
+    prom = shutil.which("prometheus")
+    if not report.check(prom is not None, "prometheus is installed (Debian package prometheus)"):
+        return
+    _, _, filter_labels_ = filter_istio_series()
+    istio = {k: "x" for k in ISTIO_TCP_LABELS} | {"reporter": "source"}
+    mine = {k: "x" for k in filter_labels_} | {"reporter": "destination"}
+    fmt = lambda labels: ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    exposition = (f"# TYPE istio_tcp_received_bytes_total counter\nistio_tcp_received_bytes_total{{{fmt(istio)}}} 1000\n\n"
+                  "# TYPE envoy_server_uptime gauge\nenvoy_server_uptime 5\n"
+                  f"# TYPE istio_tcp_received_bytes_total counter\nistio_tcp_received_bytes_total{{{fmt(mine)}}} 2000\n")
+
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    import http.server
+    import threading
+
+    class Sidecar(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            data = exposition.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sidecar)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "prom.yml").write_text(f"global: {{scrape_interval: 200ms, scrape_timeout: 200ms}}\nscrape_configs:\n  - job_name: sidecar\n"
+                                            f"    static_configs: [{{targets: ['127.0.0.1:{server.server_address[1]}']}}]\n")
+        proc = subprocess.Popen([prom, f"--config.file={tmp}/prom.yml", f"--storage.tsdb.path={tmp}/data", f"--web.listen-address=127.0.0.1:{port}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        result = None
+        try:
+            import time
+
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/query?query=istio_tcp_received_bytes_total", timeout=2) as r:
+                        result = json.load(r)["data"]["result"]
+                    if len(result) >= 2:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.2)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            server.shutdown()
+    reporters = sorted(r["metric"].get("reporter", "") for r in result or [])
+    report.check(reporters == ["destination", "source"], "Prometheus ingests both istio_tcp_received_bytes_total groups of one sidecar's scrape", f"got {result}")
+
+
+# ---------------------------------------------------------------------------------------
 # Scripts
 
 
-def check_scripts(report: Report) -> None:
+def check_scripts(report: Report, test_hooks: list[dict]) -> None:
     scripts = sorted((ROOT / "scripts").glob("*.sh"))
     shellcheck = shutil.which("shellcheck")
     if not report.check(shellcheck is not None, "shellcheck is installed", "run scripts/setup.sh (Debian package shellcheck)"):
@@ -601,7 +1382,7 @@ def check_scripts(report: Report) -> None:
             stub = stubs / tool
             stub.write_text(f"#!/bin/sh\necho \"{tool} $*\" >> '{log}'\nexit 97\n")
             stub.chmod(0o755)
-        # A copy of scripts/ whose build-filter.sh is a stub too.
+        printed_by = {}
         for name, lines in expect.items():
             env = dict(os.environ, PATH=f"{stubs}:{os.environ.get('PATH', '')}")
             r = subprocess.run(["bash", str(ROOT / "scripts" / name), "--dry-run"], capture_output=True, text=True, env=env, timeout=60)
@@ -614,6 +1395,66 @@ def check_scripts(report: Report) -> None:
             report.check(not calls, f"scripts/{name} --dry-run runs none of {', '.join(STUBBED_TOOLS)}", f"it ran: {calls.strip()[:500]}")
             print(f"  scripts/{name} --dry-run: {len(printed)} commands printed, {len(calls.splitlines())} run")
             log.unlink(missing_ok=True)
+            printed_by[name] = printed
+    before = len(report.errors)
+    up, test, notes = printed_by.get("kind-up.sh", []), printed_by.get("kind-test.sh", []), NOTES.get("test-kafka-istio-mongo", "")
+    check_kind_script_lines(report, up, test, test_hooks, notes)
+    print(f"  the kind scripts' order, prerequisites and waits: {'ok' if len(report.errors) == before else 'FAILED'}")
+    # The findings about the scripts, put back: each must be rejected.
+    before = len(report.errors)
+    moved = [l for l in up if not l.startswith("+ helm upgrade --install kiosk-filter")]
+    at = next(i for i, l in enumerate(moved) if l.startswith("+ helm upgrade --install kiosk charts/"))
+    moved.insert(at, next(l for l in up if l.startswith("+ helm upgrade --install kiosk-filter")))
+    cases = [
+        ("3: helm test --logs with Job hooks", up, [l + " --logs" if l.startswith("+ helm test") else l for l in test], notes, "without --logs"),
+        ("3: no logs of the test pods", up, [l for l in test if " logs " not in l], notes, "prints the logs of test hook"),
+        ("3: NOTES.txt telling to run helm test --logs", up, test, notes.replace("-n pipeline\n", "-n pipeline --logs\n"), "NOTES.txt tells"),
+        ("6: the mesh settings installed after istiod", moved, test, notes, "before istiod starts"),
+        ("6: the filter installed by tag", [l.replace("image.digest=", "image.tag=") for l in up], test, notes, "with the digest"),
+        ("10: no python3 check", [l for l in up if l != "+ command -v python3"], test, notes, "command -v python3"),
+        ("10: no wasm target check", [l for l in up if "wasm32-wasip1" not in l], test, notes, "wasm32-wasip1"),
+        ("10: no wait for Kiali", [l for l in up if "kiali/kiali" not in l], test, notes, "waits for the Kiali CR"),
+    ]
+    for what, u, te, no, want in cases:
+        errs = probe(lambda r, _label, *a: check_kind_script_lines(r, *a), u, te, test_hooks, no)
+        report.check(any(want in e for e in errs), f"self-check: finding {what} is rejected", str(errs[:3]))
+    print(f"  each finding about the kind scripts put back is rejected: {'ok' if len(report.errors) == before else 'FAILED'}")
+
+
+def check_kind_script_lines(report: Report, up: list[str], test: list[str], hooks: list[dict], notes: str) -> None:
+    """What the kind scripts do, read from the commands their --dry-run prints."""
+
+    def first(lines, prefix):
+        return next((i for i, l in enumerate(lines) if l.startswith(prefix)), None)
+
+    for want, why in [("+ command -v python3", "the checks and kind-test.sh need it"),
+                      ('+ test -d "$(rustc --print sysroot)/lib/rustlib/wasm32-wasip1"', "the filter is built for wasm32-wasip1")]:
+        report.check(first(up, want) is not None, f"kind-up.sh checks a prerequisite first: `{want[2:]}`", why)
+    push = first(up, "+ docker push localhost:5001/kiosk/kiosk-filter")
+    filt = first(up, "+ helm upgrade --install kiosk-filter charts/kiosk-filter")
+    istiod = first(up, "+ helm upgrade --install istiod")
+    chart = first(up, "+ helm upgrade --install kiosk charts/test-kafka-istio-mongo")
+    report.check(None not in (push, filt) and push < filt and "image.digest=" in up[filt],
+                 "kind-up.sh installs the kiosk-filter chart with the digest of the module it pushed", up[filt] if filt is not None else "no kiosk-filter install")
+    report.check(None not in (filt, istiod, chart) and filt < istiod < chart,
+                 "kind-up.sh installs the mesh settings (kiosk-filter chart) before istiod starts, and istiod before any Kafka client",
+                 f"order: kiosk-filter {filt}, istiod {istiod}, test chart {chart}")
+    check = next((i for i, l in enumerate(up) if "get pods -l kiosk.io/kafka-client=true -o json | python3" in l), None)
+    report.check(None not in (check, chart) and check > chart, "kind-up.sh checks that every Kafka client's sidecar got the filter's extraStatTags")
+    kiali = first(up, "+ kubectl apply -f istio/kiali.yaml")
+    waits = [first(up, "+ kubectl -n istio-system wait kiali/kiali"), first(up, "+ kubectl -n istio-system rollout status deployment/kiali")]
+    report.check(kiali is not None and None not in waits and all(w > kiali for w in waits), "kind-up.sh waits for the Kiali CR to be reconciled and Kiali to be ready")
+    not_pods = sorted(f"{h['kind']}/{h['metadata']['name']}" for h in hooks if h.get("kind") != "Pod")
+    helm_test = [l for l in test if l.startswith("+ helm test")]
+    report.check(bool(helm_test) and (not not_pods or not any("--logs" in l for l in helm_test)),
+                 "kind-test.sh runs `helm test` without --logs (every released Helm fails it for test hooks that are not Pods, helm/helm#11236)",
+                 f"{helm_test} with hooks {not_pods}")
+    for h in hooks:
+        component = (((h.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels", {}).get("app.kubernetes.io/component")
+        report.check(any(l.startswith("+ kubectl") and " logs " in l and f"app.kubernetes.io/component={component}" in l for l in test),
+                     f"kind-test.sh prints the logs of test hook {h['kind']}/{h['metadata']['name']} (component {component})")
+    usage = [l.strip() for l in notes.splitlines() if l.strip().startswith("helm test")]
+    report.check(bool(usage) and (not not_pods or not any("--logs" in l for l in usage)), "the test chart's NOTES.txt tells to run `helm test` without --logs", str(usage))
 
 
 # ---------------------------------------------------------------------------------------
@@ -663,6 +1504,86 @@ def self_checks(report: Report, v: Validator, labels: list[str]) -> None:
     user = load_yaml_objects(ROOT / "strimzi/kafka-user-mirror.yaml")[0]
     report.check(acl_allows(user, "topic", "events", "Read") and not acl_allows(user, "topic", "events", "Write")
                  and not acl_allows(user, "topic", "other", "Read"), "self-check: ACL matching allows exactly what the mirror's ACLs say")
+
+
+def probe(fn, *args) -> list[str]:
+    """The errors `fn(report, "probe", *args)` reports, quietly."""
+    r = Report(False)
+    with open(os.devnull, "w") as null:
+        stdout, sys.stdout = sys.stdout, null
+        try:
+            fn(r, "probe", *args)
+        finally:
+            sys.stdout = stdout
+    return r.errors
+
+
+def invariant_self_checks(report: Report, bundle: list[dict], injected: set[str], secrets: set[tuple[str, str]]) -> None:
+    """Each finding of issue 16, put back into a copy of the kind install: the invariant that
+    guards it must reject it (and accept the bundle as it is)."""
+
+    def edit(fn):
+        b = copy.deepcopy(bundle)
+        fn(b)
+        return b
+
+    def find(b, kind, name=None, ns=None):
+        return next(o for o in b if o.get("kind") == kind and (name is None or o["metadata"]["name"] == name)
+                    and (ns is None or o["metadata"].get("namespace") == ns))
+
+    def pod_labels(o):
+        if o["kind"] in ("KafkaConnect", "KafkaBridge", "KafkaNodePool"):
+            return o["spec"]["template"]["pod"]["metadata"]["labels"]
+        return o["spec"]["template"]["metadata"]["labels"]
+
+    cases = [
+        ("the bundle as it is passes every invariant", lambda b: None, None, None),
+        ("1: Connect pods without service.istio.io/workload-name (Istio reports kiosk-connect-0)",
+         lambda b: pod_labels(find(b, "KafkaConnect")).pop("service.istio.io/workload-name"), check_pods, "expected Kiali node pipeline/kiosk-connect"),
+        ("2: without the NetworkPolicy admitting Prometheus to the Connect pods",
+         lambda b: b.remove(find(b, "NetworkPolicy", ns="pipeline")), check_pods, "Prometheus (istio-system) may scrape"),
+        ("4: namespace kafka PERMISSIVE (no PeerAuthentication there)",
+         lambda b: [b.remove(o) for o in list(b) if o.get("kind") == "PeerAuthentication" and o["metadata"].get("namespace") == "kafka"],
+         check_kafka_listeners, "SASL in clear"),
+        ("4: the TLS listener captured under STRICT",
+         lambda b: find(b, "PeerAuthentication", "kiosk-kafka-tls-listener").__setitem__("spec", {"mtls": {"mode": "STRICT"}, "selector": find(b, "PeerAuthentication", "kiosk-kafka-tls-listener")["spec"]["selector"]}),
+         check_kafka_listeners, "Kafka's own TLS passes"),
+        ("5: TLS origination that checks no broker name",
+         lambda b: find(b, "DestinationRule")["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"].pop("subjectAltNames"), check_tls_origination, "verifies the broker's name"),
+        ("5: the CA Secret without its sync Deployment",
+         lambda b: b.remove(find(b, "Deployment", "kiosk-kafka-ca-sync")), check_tls_origination, "kept in sync"),
+        ("5: the sync's Role without `create`",
+         lambda b: find(b, "Role", "kiosk-kafka-ca-sync-write")["rules"].pop(0), check_tls_origination, "may create secret"),
+        ("6: the WasmPlugin by tag with IfNotPresent",
+         lambda b: find(b, "WasmPlugin")["spec"].update(url="oci://kind-registry:5000/kiosk/kiosk-filter:0.1.0", imagePullPolicy="IfNotPresent"), check_wasm_pull, "pinned by digest or pulled Always"),
+        ("7: the MongoDB Secret deleted with the release",
+         lambda b: find(b, "Secret")["metadata"].pop("annotations"), check_generated_credentials, "outlives the release"),
+        ("7: the MongoDB volume kept after the StatefulSet",
+         lambda b: find(b, "StatefulSet")["spec"].pop("persistentVolumeClaimRetentionPolicy"), check_generated_credentials, "its volume goes with it"),
+        ("8: pods without service.istio.io/canonical-name (the chart's app.kubernetes.io/name is every pod's app)",
+         lambda b: [pod_labels(o).pop("service.istio.io/canonical-name", None) for o in b if o.get("kind") in ("Deployment", "StatefulSet", "Job")],
+         check_pods, "share it"),
+        ("9: a Telemetry removing source_principal from Istio's metrics",
+         lambda b: b.append({"apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry", "metadata": {"name": "x", "namespace": "istio-system"},
+                             "spec": {"metrics": [{"overrides": [{"tagOverrides": {"source_principal": {"operation": "REMOVE"}}}]}]}}),
+         check_istio_shaped_series, "keeps the labels that tell"),
+        ("9: a topic named like a workload of the topic namespace",
+         lambda b: find(b, "KafkaTopic")["spec"].update(topicName="kiosk-dual-role"), check_istio_shaped_series, "no workload name in the topic namespace"),
+    ]
+    checks = [check_pods, check_kafka_listeners, check_wasm_pull, check_generated_credentials, check_istio_shaped_series]
+    for what, mutate, fn, want in cases:
+        b = edit(mutate)
+        if fn is None:
+            errs = [e for c in checks for e in probe(c, b, *((injected,) if c in (check_pods, check_kafka_listeners) else ()))] + probe(check_tls_origination, b, secrets)
+            report.check(not errs, f"self-check: {what}", str(errs[:3]))
+            continue
+        extra = (injected,) if fn in (check_pods, check_kafka_listeners) else (secrets,) if fn is check_tls_origination else ()
+        errs = probe(fn, b, *extra)
+        report.check(any(want in e for e in errs), f"self-check: finding {what} is rejected", f"errors: {errs[:3]}")
+    # 5: a CA copied once by kind-up.sh instead of kept in sync.
+    b = edit(lambda b: b.remove(find(b, "Deployment", "kiosk-kafka-ca-sync")))
+    errs = probe(check_tls_origination, b, secrets | {("pipeline", "kiosk-kafka-cluster-ca")})
+    report.check(any("not a copy made once" in e for e in errs), "self-check: finding 5: a CA Secret copied once by kind-up.sh is rejected", str(errs[:3]))
 
 
 def kiali_edges_checks(report: Report, rendered: list[dict]) -> None:
@@ -718,6 +1639,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Offline validation of the Kubernetes bundle.")
     parser.add_argument("--k8s-version", default="1.34", help="Kubernetes version of the JSON schemas (kind's node is v1.34)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every passing check too")
+    parser.add_argument("--prometheus", action="store_true", help="also scrape a sidecar-shaped exposition with this machine's Prometheus (about 6 s)")
     args = parser.parse_args()
     report = Report(args.verbose)
     v = Validator(report, args.k8s_version)
@@ -735,11 +1657,10 @@ def main() -> int:
 
     report.step("plain manifests: strimzi/ and istio/")
     plain = []
-    for d in ("strimzi", "istio"):
-        for f in sorted((ROOT / d).glob("*.yaml")):
-            for o in load_yaml_objects(f):
-                o["_source"] = str(f.relative_to(ROOT))
-                plain.append(o)
+    for f in plain_manifest_files():
+        for o in load_yaml_objects(f):
+            o["_source"] = str(f.relative_to(ROOT))
+            plain.append(o)
     ok = sum(v.validate(strip(o), o["_source"]) for o in plain)
     print(f"  {ok}/{len(plain)} objects valid")
 
@@ -757,8 +1678,10 @@ def main() -> int:
 
     report.step("invariants")
     shared = istiod_shared_mesh_config(report)
-    platform = [o for o in plain if o["_source"] in PLATFORM_FILES]
+    applied = kind_up_applied()
+    platform = [o for o in plain if o["_source"] in applied]
     secrets = script_created_secrets()
+    injected = injected_namespaces()
     default_charts = renders.get("kiosk-filter:default", []) + renders.get("test-kafka-istio-mongo:default", [])
     bundles = {"strimzi/ + istio/ (plain manifests)": plain, "kind install (platform files + charts, default values)": platform + default_charts}
     for key, objs in renders.items():
@@ -773,19 +1696,39 @@ def main() -> int:
         check_mesh_config(report, label, objs, labels, shared)
         check_destination_rules(report, label, objs, secrets)
         check_images(report, label, objs)
+        check_pods(report, label, objs, injected)
+        check_kafka_listeners(report, label, objs, injected)
+        check_tls_origination(report, label, objs, secrets)
+        check_generated_credentials(report, label, objs)
+        check_wasm_pull(report, label, objs)
+        check_istio_shaped_series(report, label, objs)
         print(f"  {label}: {len(objs)} objects, {len(clients)} Kafka clients: {'ok' if len(report.errors) == before else 'FAILED'}")
     before = len(report.errors)
-    compare_with_charts(report, plain, default_charts)
-    print(f"  strimzi/ and istio/ equal the charts' output: {'ok' if len(report.errors) == before else 'FAILED'}")
+    invariant_self_checks(report, platform + default_charts, injected, secrets)
+    errs = probe(lambda r, _label, *a: compare_with_charts(r, *a), plain, default_charts, applied - {"strimzi/kafka-network-policy-prometheus.yaml"})
+    report.check(any("neither" in e for e in errs), "self-check: a plain manifest neither applied by kind-up.sh nor rendered by a chart is rejected", str(errs[:2]))
+    print(f"  each finding of issue 16 put back is rejected: {'ok' if len(report.errors) == before else 'FAILED'}")
+    before = len(report.errors)
+    compare_with_charts(report, plain, default_charts, applied)
+    print(f"  strimzi/ and istio/: applied by kind-up.sh, or equal to the charts' output: {'ok' if len(report.errors) == before else 'FAILED'}")
     before = len(report.errors)
     check_dockerfiles(report)
     print(f"  Dockerfiles and kind images pinned: {'ok' if len(report.errors) == before else 'FAILED'}")
     before = len(report.errors)
     kiali_edges_checks(report, renders.get("test-kafka-istio-mongo:default", []))
+    kiali_recorded_graph_checks(report, renders.get("test-kafka-istio-mongo:default", []))
     print(f"  the Kiali edge check (files/kiali_edges.py) on graphs in Kiali's shape: {'ok' if len(report.errors) == before else 'FAILED'}")
+    before = len(report.errors)
+    ca_sync_checks(report, plain)
+    print(f"  the Kafka CA sync program through a CA's life, against a stand-in API: {'ok' if len(report.errors) == before else 'FAILED'}")
+    if args.prometheus:
+        before = len(report.errors)
+        prometheus_ingest_check(report)
+        print(f"  Prometheus ingests Istio's and the filter's istio_tcp_received_bytes_total from one scrape: {'ok' if len(report.errors) == before else 'FAILED'}")
 
     report.step("scripts: shellcheck, kind scripts --dry-run")
-    check_scripts(report)
+    hooks = [o for o in renders.get("test-kafka-istio-mongo:default", []) if "test" in ((o["metadata"].get("annotations") or {}).get("helm.sh/hook", ""))]
+    check_scripts(report, hooks)
 
     print()
     if report.errors:

@@ -12,6 +12,14 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
+{{/* The pull policy: as set, else IfNotPresent for a digest and Always for a tag. */}}
+{{- define "kiosk-filter.pullPolicy" -}}
+{{- if .Values.image.pullPolicy -}}{{ .Values.image.pullPolicy }}
+{{- else if .Values.image.digest -}}IfNotPresent
+{{- else -}}Always
+{{- end -}}
+{{- end -}}
+
 {{/* The module's OCI reference, pinned by digest or tag; `latest` and empty tags are refused. */}}
 {{- define "kiosk-filter.url" -}}
 {{- $img := .Values.image -}}

@@ -24,6 +24,23 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* The labels that name a pod's workload and app to Istio, Kiali and the kiosk filter:
+     (dict "name" "kiosk-mirror" "fixedPodNames" false). Istio takes the canonical service (its app,
+     which Kiali's app graph groups by) from service.istio.io/canonical-name, else
+     app.kubernetes.io/name, else app (istio/istio pkg/kube/labels/labels.go), and the chart's selector
+     labels carry app.kubernetes.io/name = the chart's name on every pod: without canonical-name
+     every pod of the chart would be one app. The kiosk filter reports `app`. Pods whose names
+     are not generated (Strimzi's StrimziPodSets: kiosk-connect-0) would report the pod name as
+     their workload (pkg/kube/util.go, GetDeployMetaFromPod): service.istio.io/workload-name
+     overrides it. */}}
+{{- define "tkim.istioLabels" -}}
+app: {{ .name }}
+service.istio.io/canonical-name: {{ .name }}
+{{- if .fixedPodNames }}
+service.istio.io/workload-name: {{ .name }}
+{{- end }}
+{{- end -}}
+
 {{/* A pinned image reference: (dict "image" .Values.images.kiosk "what" "images.kiosk"). */}}
 {{- define "tkim.image" -}}
 {{- $img := .image -}}

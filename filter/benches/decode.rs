@@ -1,8 +1,13 @@
 //! Native decoder throughput: produce requests and fetch responses with 1 KiB and 16 KiB
 //! records, through `Connection` in 64 KiB callbacks read as the glue reads them, every
 //! request answered so the correlator works as in production.
+//!
+//! `KIOSK_DECODE_ITERATIONS=N [KIOSK_DECODE_CASE=fetch_16KiB]` skips criterion and feeds
+//! each case's session N times: for instruction counts under
+//! `valgrind --tool=callgrind` (run N and 0, subtract), which a busy machine does not
+//! disturb.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use kiosk_filter::observe::Direction;
 use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
 
@@ -99,15 +104,36 @@ fn check(name: &str, requests: &[u8], responses: &[u8], value_len: usize) {
     assert_eq!(counted, expected, "{name}: records decoded");
 }
 
-fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group("decode");
-    group.sample_size(20);
-    for (name, value_len, (requests, responses)) in [
+type Case = (&'static str, usize, (Vec<u8>, Vec<u8>));
+
+fn cases() -> Vec<Case> {
+    vec![
         ("produce_1KiB", 1024, produce_session(1024)),
         ("produce_16KiB", 16 * 1024, produce_session(16 * 1024)),
         ("fetch_1KiB", 1024, fetch_session(1024)),
         ("fetch_16KiB", 16 * 1024, fetch_session(16 * 1024)),
-    ] {
+    ]
+}
+
+/// A fixed amount of work per case, for instruction counts (see the module docs).
+fn fixed_iterations(iterations: usize) {
+    let only = std::env::var("KIOSK_DECODE_CASE").ok();
+    for (name, _, (requests, responses)) in cases() {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let mut rec = recorder();
+        for _ in 0..iterations {
+            feed(&requests, &responses, &mut rec);
+        }
+        println!("{name}: fed {iterations} times");
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode");
+    group.sample_size(20);
+    for (name, value_len, (requests, responses)) in cases() {
         check(name, &requests, &responses, value_len);
         group.throughput(Throughput::Bytes((requests.len() + responses.len()) as u64));
         let mut rec = recorder();
@@ -117,4 +143,14 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(n) = std::env::var("KIOSK_DECODE_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        return fixed_iterations(n);
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -129,18 +129,24 @@ pub fn produce_exchanges(
 }
 
 /// `count` fetch exchanges (v12, one batch of `records` records of `value_len` bytes per
-/// partition in each response): (request frame, response frame).
+/// partition in each response): (request frame, response frame). Like a consumer's, each
+/// fetch asks for the offset after the records the previous one returned.
 pub fn fetch_exchanges(
     value_len: usize,
     records: usize,
     partitions: i32,
     count: i32,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let batch = batch_of(0, records, value_len, Compression::None);
     (0..count)
         .map(|correlation| {
+            let offset = i64::from(correlation) * records as i64;
+            let batch = batch_of(offset, records, value_len, Compression::None);
             let asked = (0..partitions)
-                .map(|p| fetch_request::FetchPartition::default().with_partition(p))
+                .map(|p| {
+                    fetch_request::FetchPartition::default()
+                        .with_partition(p)
+                        .with_fetch_offset(offset)
+                })
                 .collect();
             let topic = fetch_request::FetchTopic::default()
                 .with_topic(bench_topic())

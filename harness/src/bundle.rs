@@ -28,6 +28,7 @@ pub struct Bundle {
     pub connectors: Vec<KafkaConnector>,
     pub bridge: KafkaBridge,
     pub node_pool: KafkaNodePool,
+    pub users: Vec<KafkaUser>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -193,6 +194,134 @@ impl Template {
     }
 }
 
+/// A `KafkaUser`: its authentication type and ACLs, as the User Operator applies them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KafkaUser {
+    pub name: String,
+    /// `tls`, `tls-external` or `scram-sha-512`.
+    pub authentication: String,
+    pub acls: Vec<Acl>,
+}
+
+/// One ACL rule of a KafkaUser (`spec.authorization.acls[]`), allowing `operations`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Acl {
+    pub resource: AclResource,
+    pub operations: Vec<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AclResource {
+    /// `topic`, `group`, `cluster` or `transactionalId`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `literal` (default) or `prefix`.
+    #[serde(default = "literal")]
+    pub pattern_type: String,
+}
+
+fn literal() -> String {
+    "literal".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct KafkaUserSpec {
+    authentication: UserAuthentication,
+    #[serde(default)]
+    authorization: Option<UserAuthorization>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct UserAuthentication {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct UserAuthorization {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    acls: Vec<Acl>,
+}
+
+/// The operations Kafka's ACLs know (Strimzi's spelling).
+const ACL_OPERATIONS: &[&str] = &[
+    "Read",
+    "Write",
+    "Create",
+    "Delete",
+    "Alter",
+    "Describe",
+    "ClusterAction",
+    "AlterConfigs",
+    "DescribeConfigs",
+    "IdempotentWrite",
+    "All",
+];
+
+fn read_user(file: &Path, text: &str) -> Result<KafkaUser> {
+    let (metadata, spec): (_, KafkaUserSpec) = parse(file, text, "KafkaUser")?;
+    let authentication = spec.authentication.kind;
+    if !["tls", "tls-external", "scram-sha-512"].contains(&authentication.as_str()) {
+        bail!(
+            "{}: KafkaUser `{}`: spec.authentication.type `{authentication}`: expected tls, tls-external or scram-sha-512",
+            file.display(),
+            metadata.name
+        );
+    }
+    let acls = match spec.authorization {
+        Some(a) if a.kind == "simple" => a.acls,
+        Some(a) => bail!(
+            "{}: KafkaUser `{}`: spec.authorization.type `{}`: the local mesh applies `simple` ACLs",
+            file.display(),
+            metadata.name,
+            a.kind
+        ),
+        None => Vec::new(),
+    };
+    for acl in &acls {
+        if !["topic", "group", "cluster", "transactionalId"].contains(&acl.resource.kind.as_str()) {
+            bail!(
+                "{}: KafkaUser `{}`: ACL resource type `{}`",
+                file.display(),
+                metadata.name,
+                acl.resource.kind
+            );
+        }
+        if !["literal", "prefix"].contains(&acl.resource.pattern_type.as_str()) {
+            bail!(
+                "{}: KafkaUser `{}`: ACL patternType `{}`",
+                file.display(),
+                metadata.name,
+                acl.resource.pattern_type
+            );
+        }
+        if let Some(op) = acl
+            .operations
+            .iter()
+            .find(|o| !ACL_OPERATIONS.contains(&o.as_str()))
+        {
+            bail!(
+                "{}: KafkaUser `{}`: ACL operation `{op}`",
+                file.display(),
+                metadata.name
+            );
+        }
+    }
+    Ok(KafkaUser {
+        name: metadata.name,
+        authentication,
+        acls,
+    })
+}
+
 /// A `KafkaNodePool`: the broker pods' name and annotations.
 #[derive(Clone, Debug)]
 pub struct KafkaNodePool {
@@ -305,6 +434,7 @@ impl Bundle {
         let mut connectors = Vec::new();
         let mut bridges = Vec::new();
         let mut pools = Vec::new();
+        let mut users = Vec::new();
         for file in &files {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;
@@ -318,6 +448,7 @@ impl Bundle {
                 "KafkaConnector" => connectors.push(read_connector(file, &text)?),
                 "KafkaBridge" => bridges.push(read_bridge(file, &text)?),
                 "KafkaNodePool" => pools.push(read_node_pool(file, &text)?),
+                "KafkaUser" => users.push(read_user(file, &text)?),
                 _ => {}
             }
         }
@@ -335,6 +466,7 @@ impl Bundle {
             connectors,
             bridge: only(bridges, "KafkaBridge", dir)?,
             node_pool: only(pools, "KafkaNodePool", dir)?,
+            users,
         })
     }
 
@@ -343,6 +475,13 @@ impl Bundle {
             .iter()
             .find(|t| t.name == name)
             .with_context(|| format!("no KafkaTopic for topic `{name}` in {}", self.dir.display()))
+    }
+
+    pub fn user(&self, name: &str) -> Result<&KafkaUser> {
+        self.users
+            .iter()
+            .find(|u| u.name == name)
+            .with_context(|| format!("no KafkaUser `{name}` in {}", self.dir.display()))
     }
 
     pub fn connector(&self, name: &str) -> Result<&KafkaConnector> {
@@ -584,9 +723,27 @@ fn check_bootstrap(file: &Path, servers: &str) -> Result<()> {
     Ok(())
 }
 
-/// Namespace -> mTLS mode of the namespace-wide `PeerAuthentication`s in `dir` (Istio's
-/// resources: `istio/`); a namespace without one is PERMISSIVE, Istio's default.
-pub fn peer_authentication(dir: &Path) -> Result<BTreeMap<String, String>> {
+/// What the `PeerAuthentication`s of Istio's resources (`istio/`) ask for.
+#[derive(Clone, Debug, Default)]
+pub struct PeerAuthentications {
+    /// Namespace -> mTLS mode of its namespace-wide policy (none: PERMISSIVE, Istio's
+    /// default).
+    pub namespaces: BTreeMap<String, String>,
+    /// Port -> mode of `portLevelMtls` in policies selecting Strimzi's broker pods
+    /// (`strimzi.io/kind: Kafka`).
+    pub broker_ports: BTreeMap<u16, String>,
+}
+
+impl PeerAuthentications {
+    pub fn strict(&self, namespace: &str) -> bool {
+        self.namespaces
+            .get(namespace)
+            .is_some_and(|m| m == "STRICT")
+    }
+}
+
+/// Read the `PeerAuthentication`s in `dir`.
+pub fn peer_authentication(dir: &Path) -> Result<PeerAuthentications> {
     #[derive(Deserialize)]
     struct Policy {
         kind: String,
@@ -595,17 +752,26 @@ pub fn peer_authentication(dir: &Path) -> Result<BTreeMap<String, String>> {
         spec: PolicySpec,
     }
     #[derive(Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
     struct PolicySpec {
         #[serde(default)]
-        selector: Option<Value>,
+        selector: Option<Selector>,
         #[serde(default)]
         mtls: Option<Mtls>,
+        #[serde(default)]
+        port_level_mtls: BTreeMap<u16, Mtls>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Selector {
+        #[serde(default)]
+        match_labels: BTreeMap<String, String>,
     }
     #[derive(Deserialize)]
     struct Mtls {
         mode: String,
     }
-    let mut modes = BTreeMap::new();
+    let mut found = PeerAuthentications::default();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
         if path.extension().is_none_or(|x| x != "yaml") {
@@ -615,14 +781,30 @@ pub fn peer_authentication(dir: &Path) -> Result<BTreeMap<String, String>> {
         let Ok(policy) = yaml_serde::from_str::<Policy>(&text) else {
             continue;
         };
-        if policy.kind != "PeerAuthentication" || policy.spec.selector.is_some() {
+        if policy.kind != "PeerAuthentication" {
             continue;
         }
-        if let (Some(ns), Some(mtls)) = (policy.metadata.namespace, policy.spec.mtls) {
-            modes.insert(ns, mtls.mode);
+        match policy.spec.selector {
+            None => {
+                if let (Some(ns), Some(mtls)) = (policy.metadata.namespace, policy.spec.mtls) {
+                    found.namespaces.insert(ns, mtls.mode);
+                }
+            }
+            Some(selector) => {
+                if selector
+                    .match_labels
+                    .get("strimzi.io/kind")
+                    .map(String::as_str)
+                    == Some("Kafka")
+                {
+                    for (port, mtls) in policy.spec.port_level_mtls {
+                        found.broker_ports.insert(port, mtls.mode);
+                    }
+                }
+            }
         }
     }
-    Ok(modes)
+    Ok(found)
 }
 
 /// The project's Istio resources (`istio/`).
@@ -685,8 +867,8 @@ mod tests {
             "9090,9091,8443"
         );
         assert!(b.connect.bootstrap_servers.ends_with(":9092"));
-        let modes = peer_authentication(&default_istio_dir()).unwrap();
-        assert_eq!(modes.get("pipeline").map(String::as_str), Some("STRICT"));
+        let policies = peer_authentication(&default_istio_dir()).unwrap();
+        assert!(policies.strict("pipeline"));
         for topic in [
             &b.connect.config_storage_topic,
             &b.connect.offset_storage_topic,

@@ -36,26 +36,10 @@ enum Cmd {
     Service(kiosk_services::Command),
     /// Do the Strimzi operators' part against a Kafka cluster: wait until Metadata lists
     /// every broker, then create every KafkaTopic of the bundle as declared.
-    Operator(OperatorArgs),
+    Operator(crate::operator::Args),
     /// Record a real Kafka session (librdkafka against Apache Kafka, through a recording tee)
     /// as test data: one pair of files per connection.
     Record(record::Args),
-}
-
-#[derive(clap::Args, Debug)]
-struct OperatorArgs {
-    /// The cluster's platform listener(s), `host:port[,host:port]`.
-    #[arg(long)]
-    bootstrap: String,
-    /// Brokers Metadata must list before topics are created.
-    #[arg(long, default_value_t = 1)]
-    brokers: usize,
-    /// The Strimzi resources (default: the bundle's own `strimzi/`).
-    #[arg(long)]
-    strimzi: Option<PathBuf>,
-    /// How long to wait for the brokers, in seconds.
-    #[arg(long, default_value_t = 120)]
-    wait_secs: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -102,29 +86,8 @@ async fn run(cli: Cli) -> Result<bool> {
         Cmd::Graph(args) => graph_command(&home, args).await.map(|()| true),
         Cmd::Service(service) => service.run().await,
         Cmd::Record(args) => record::run(args).await.map(|()| true),
-        Cmd::Operator(args) => operator(args).await.map(|()| true),
+        Cmd::Operator(args) => crate::operator::run(args).await.map(|()| true),
     }
-}
-
-async fn operator(args: OperatorArgs) -> Result<()> {
-    let dir = args.strimzi.unwrap_or_else(crate::bundle::default_dir);
-    let bundle = crate::bundle::Bundle::read(&dir)?;
-    let wait = std::time::Duration::from_secs(args.wait_secs);
-    let bootstrap = args.bootstrap.clone();
-    let want = args.brokers;
-    let listed = tokio::task::spawn_blocking(move || {
-        crate::components::kafka::wait_for_brokers(&bootstrap, want, wait)
-    })
-    .await??;
-    println!("operator: Metadata lists {listed} broker(s)");
-    crate::components::kafka::create_topics(&args.bootstrap, &bundle.topics).await?;
-    for t in &bundle.topics {
-        println!(
-            "operator: KafkaTopic {} ({} partitions, {} replicas)",
-            t.name, t.partitions, t.replicas
-        );
-    }
-    Ok(())
 }
 
 async fn graph_command(home: &std::path::Path, args: GraphArgs) -> Result<()> {

@@ -6,6 +6,7 @@
 //!   ([`process`]);
 //! - [`bundle`]: the bundle's Strimzi resources, read as Strimzi's operators read them;
 //! - [`mesh`]: the local mesh, declared once as a plan ([`mesh::plan`]), `kiosk up`/`down`;
+//! - [`operator`]: the Strimzi operators' part against a running Kafka (topics, users' ACLs);
 //! - [`graph`]: the Kiali-style graph from Prometheus ([`prometheus`] queries it, [`prom`]
 //!   parses Envoy's text exposition);
 //! - a recording TCP [`tee`] and the recorded Kafka session used as test data ([`record`]).
@@ -19,6 +20,7 @@ pub mod components;
 pub mod graph;
 pub mod http;
 pub mod mesh;
+pub mod operator;
 pub mod paths;
 pub mod ports;
 pub mod process;

@@ -107,6 +107,9 @@ pub struct PodSidecar {
     pub outbound: Vec<OutboundPort>,
     /// Ports the app serves (inbound chains).
     pub inbound: Vec<u16>,
+    /// Inbound ports whose PeerAuthentication says DISABLE: passed through as they come
+    /// (a TLS listener of the app's own, such as Kafka's 9093).
+    pub inbound_passthrough: Vec<u16>,
     /// PeerAuthentication: STRICT refuses plaintext on inbound ports; PERMISSIVE takes both.
     pub strict: bool,
 }
@@ -118,8 +121,25 @@ pub struct OutboundPort {
     pub protocol: Protocol,
     /// The service host, naming the cluster `outbound|<port>||<host>` as Istio does.
     pub host: String,
-    /// Whether the destinations on this port have sidecars (Istio's auto mTLS).
-    pub mtls: bool,
+    /// The upstream leg's transport.
+    pub tls: UpstreamTls,
+}
+
+/// How a sidecar's outbound cluster secures the upstream leg.
+#[derive(Clone, Debug)]
+pub enum UpstreamTls {
+    /// Istio mTLS to a peer sidecar (auto mTLS: the destination has a sidecar).
+    IstioMutual,
+    /// TLS originated to the destination itself, with a client certificate (a
+    /// DestinationRule `tls.mode: MUTUAL` with `credentialName`): the server's certificate
+    /// must chain to `ca` and name `server_name`.
+    Originate {
+        client: CertFiles,
+        ca: PathBuf,
+        server_name: String,
+    },
+    /// Plaintext.
+    None,
 }
 
 /// Istio's ALPN for mTLS between sidecars.
@@ -219,9 +239,17 @@ impl SidecarSpec {
                 "filters": filters
             }));
             let mut c = original_dst_cluster(&cluster);
-            if out.mtls {
-                let sni = format!("outbound_.{}_._.{}", out.port, out.host);
-                c["transport_socket"] = upstream_mtls(&p.certs, &sni);
+            match &out.tls {
+                UpstreamTls::IstioMutual => {
+                    let sni = format!("outbound_.{}_._.{}", out.port, out.host);
+                    c["transport_socket"] = upstream_mtls(&p.certs, &sni);
+                }
+                UpstreamTls::Originate {
+                    client,
+                    ca,
+                    server_name,
+                } => c["transport_socket"] = upstream_originate(client, ca, server_name),
+                UpstreamTls::None => {}
             }
             clusters.push(c);
         }
@@ -259,12 +287,16 @@ impl SidecarSpec {
                     "filters": [tcp_proxy(&cluster, &cluster)]
                 }));
             }
-            let mut c = original_dst_cluster(&cluster);
-            // From 127.0.0.6, which the pod's iptables never redirect again.
-            c["upstream_bind_config"] = json!({
-                "source_address": { "address": pod::INBOUND_PASSTHROUGH_SOURCE, "port_value": 0 }
-            });
-            clusters.push(c);
+            clusters.push(inbound_cluster(&cluster));
+        }
+        for port in &p.inbound_passthrough {
+            let cluster = format!("inbound|{port}||");
+            chains.push(json!({
+                "name": format!("{cluster}-passthrough"),
+                "filter_chain_match": { "destination_port": port },
+                "filters": [tcp_proxy(&cluster, &cluster)]
+            }));
+            clusters.push(inbound_cluster(&cluster));
         }
         let mut inbound = json!({
             "name": "virtualInbound",
@@ -278,7 +310,7 @@ impl SidecarSpec {
             ],
             "filter_chains": chains,
         });
-        if p.inbound.is_empty() {
+        if p.inbound.is_empty() && p.inbound_passthrough.is_empty() {
             inbound["filter_chains"] = json!([{
                 "name": "BlackHoleFilterChain",
                 "filters": [tcp_proxy("BlackHoleCluster", "BlackHoleCluster")]
@@ -462,6 +494,37 @@ fn mesh_validation(certs: &CertFiles) -> Value {
     })
 }
 
+/// An inbound cluster: the original destination, connected from 127.0.0.6, which the
+/// pod's iptables never redirect again.
+fn inbound_cluster(name: &str) -> Value {
+    let mut c = original_dst_cluster(name);
+    c["upstream_bind_config"] = json!({
+        "source_address": { "address": pod::INBOUND_PASSTHROUGH_SOURCE, "port_value": 0 }
+    });
+    c
+}
+
+/// TLS originated by the sidecar to a server that terminates it (DestinationRule MUTUAL).
+fn upstream_originate(client: &CertFiles, ca: &Path, server_name: &str) -> Value {
+    json!({
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": server_name,
+            "common_tls_context": {
+                "tls_certificates": [tls_certificate(client)],
+                "validation_context": {
+                    "trusted_ca": { "filename": ca.display().to_string() },
+                    "match_typed_subject_alt_names": [{
+                        "san_type": "DNS",
+                        "matcher": { "exact": server_name }
+                    }]
+                }
+            }
+        }
+    })
+}
+
 /// Istio mTLS from this sidecar to a peer sidecar.
 fn upstream_mtls(certs: &CertFiles, sni: &str) -> Value {
     json!({
@@ -513,7 +576,7 @@ impl Sidecar {
         let envoy = crate::paths::envoy()?;
         // In a pod, as Istio's proxy uid: its own connections are never redirected.
         let mut command = match &spec.pod {
-            Some(p) => p.pod.command(&envoy, Some(pod::SIDECAR_UID)),
+            Some(p) => p.pod.command(&envoy, true),
             None => Command::new(&envoy),
         };
         command

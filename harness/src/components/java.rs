@@ -34,7 +34,7 @@ pub fn command(dir: &Path, pod: Option<&Pod>) -> Result<Command> {
     }
     let java = paths::java()?;
     let mut command = match pod {
-        Some(pod) => pod.command(&java, None),
+        Some(pod) => pod.command(&java, false),
         None => Command::new(&java),
     };
     command

@@ -63,6 +63,21 @@ pub const CONTROLLER_PORT: u16 = 9090;
 pub const REPLICATION_PORT: u16 = 9091;
 pub const PLAIN_PORT: u16 = 9092;
 
+/// Strimzi's `tls` listener with `authentication: type: tls`: client certificates required
+/// (signed by the clients CA), the principal `User:CN=<user>`, and simple authorization
+/// (StandardAuthorizer) with the platform's listeners as super user.
+#[derive(Clone, Debug)]
+pub struct TlsListener {
+    /// Per node, its PEM keystore (key and chain, signed by the cluster CA).
+    pub keystores: Vec<PathBuf>,
+    /// The clients CA, as a PEM truststore.
+    pub truststore: PathBuf,
+}
+
+/// Strimzi's TLS listener's port.
+pub const TLS_PORT: u16 = 9093;
+const TLS_LISTENER: &str = "TLS";
+
 /// A cluster, before it starts: what each node listens on and advertises.
 #[derive(Clone, Debug)]
 pub struct KafkaSpec {
@@ -72,6 +87,8 @@ pub struct KafkaSpec {
     pub nodes: Vec<NodePorts>,
     /// Broker settings from the bundle's `Kafka` resource (`spec.kafka.config`).
     pub config: BTreeMap<String, String>,
+    /// Clients on the TLS listener instead of the plain one (pods only).
+    pub tls: Option<TlsListener>,
 }
 
 impl KafkaSpec {
@@ -100,12 +117,29 @@ impl KafkaSpec {
             cluster_id: random_cluster_id()?,
             nodes: all,
             config: BTreeMap::new(),
+            tls: None,
         })
     }
 
     /// Nodes in pods, as Strimzi runs them: each `(pod, advertised host)` listening on
-    /// Strimzi's ports (controller 9090, replication 9091, plain 9092) on every address.
-    pub fn in_pods(dir: &Path, nodes: Vec<(Pod, String)>) -> Result<Self> {
+    /// Strimzi's ports (controller 9090, replication 9091, and for clients plain 9092, or
+    /// TLS 9093 with client certificates and ACLs when `tls` is given) on every address.
+    pub fn in_pods(
+        dir: &Path,
+        nodes: Vec<(Pod, String)>,
+        tls: Option<TlsListener>,
+    ) -> Result<Self> {
+        if tls
+            .as_ref()
+            .is_some_and(|t| t.keystores.len() != nodes.len())
+        {
+            bail!("one TLS keystore per node");
+        }
+        let client = if tls.is_some() {
+            (TLS_LISTENER, TLS_PORT)
+        } else {
+            (PLAIN_LISTENER, PLAIN_PORT)
+        };
         if nodes.is_empty() {
             bail!("a Kafka cluster needs at least one node");
         }
@@ -114,7 +148,7 @@ impl KafkaSpec {
             .map(|(pod, host)| NodePorts {
                 platform: REPLICATION_PORT,
                 controller: CONTROLLER_PORT,
-                clients: BTreeMap::from([(PLAIN_LISTENER.to_string(), (PLAIN_PORT, PLAIN_PORT))]),
+                clients: BTreeMap::from([(client.0.to_string(), (client.1, client.1))]),
                 host,
                 pod: Some(pod),
             })
@@ -124,6 +158,7 @@ impl KafkaSpec {
             cluster_id: random_cluster_id()?,
             nodes,
             config: BTreeMap::new(),
+            tls,
         })
     }
 
@@ -181,7 +216,12 @@ impl KafkaSpec {
         for (name, (port, advertised_port)) in &node.clients {
             listeners.push(format!("{name}://{bind}:{port}"));
             advertised.push(format!("{name}://{host}:{advertised_port}"));
-            protocols.push(format!("{name}:PLAINTEXT"));
+            let protocol = if name == TLS_LISTENER {
+                "SSL"
+            } else {
+                "PLAINTEXT"
+            };
+            protocols.push(format!("{name}:{protocol}"));
         }
         let replication = self.nodes.len().min(3).to_string();
         let mut props: BTreeMap<String, String> = BTreeMap::new();
@@ -203,6 +243,30 @@ impl KafkaSpec {
         set("transaction.state.log.min.isr", "1".into());
         // A consumer group starts at once instead of waiting 3 s for more members.
         set("group.initial.rebalance.delay.ms", "0".into());
+        if let Some(tls) = &self.tls {
+            let prefix = format!("listener.name.{}.", TLS_LISTENER.to_lowercase());
+            let mut tls_set = |k: &str, v: String| {
+                props.insert(format!("{prefix}{k}"), v);
+            };
+            tls_set("ssl.client.auth", "required".into());
+            tls_set("ssl.keystore.type", "PEM".into());
+            tls_set(
+                "ssl.keystore.location",
+                tls.keystores[index].display().to_string(),
+            );
+            tls_set("ssl.truststore.type", "PEM".into());
+            tls_set(
+                "ssl.truststore.location",
+                tls.truststore.display().to_string(),
+            );
+            // Strimzi's `authorization: type: simple`; the platform's listeners (controller,
+            // replication: the operators and other brokers) are the super user.
+            props.insert(
+                "authorizer.class.name".into(),
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
+            );
+            props.insert("super.users".into(), "User:ANONYMOUS".into());
+        }
         // The bundle's broker settings win, except the listeners and identity above,
         // which belong to the local topology.
         for (key, value) in &self.config {

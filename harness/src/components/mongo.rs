@@ -99,7 +99,7 @@ impl MongoServer {
     ) -> Result<MongoServer> {
         let secantusd = crate::paths::secantusd()?;
         let (mut command, bind) = match &pod {
-            Some(p) => (p.command(&secantusd, None), "0.0.0.0"),
+            Some(p) => (p.command(&secantusd, false), "0.0.0.0"),
             None => (Command::new(&secantusd), "127.0.0.1"),
         };
         command

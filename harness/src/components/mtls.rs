@@ -39,12 +39,17 @@ pub struct MeshCa {
 impl MeshCa {
     /// A new self-signed root, written to `<dir>/root-cert.pem`.
     pub fn generate(dir: &Path) -> Result<MeshCa> {
+        MeshCa::generate_named(dir, "kiosk local mesh CA")
+    }
+
+    /// A new self-signed root named `common_name` (Strimzi's cluster CA, clients CA).
+    pub fn generate_named(dir: &Path, common_name: &str) -> Result<MeshCa> {
         std::fs::create_dir_all(dir)?;
         let key = KeyPair::generate().context("generating the mesh CA key")?;
         let mut params = CertificateParams::default();
         let mut name = DistinguishedName::new();
         name.push(DnType::OrganizationName, TRUST_DOMAIN);
-        name.push(DnType::CommonName, "kiosk local mesh CA");
+        name.push(DnType::CommonName, common_name);
         params.distinguished_name = name;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
@@ -66,6 +71,11 @@ impl MeshCa {
         &self.root_pem
     }
 
+    /// `<dir>/root-cert.pem`.
+    pub fn root_file(&self) -> PathBuf {
+        self.dir.join("root-cert.pem")
+    }
+
     /// Issue the certificate of `namespace/service_account` into `<dir>/<name>/`, the key
     /// owned by `owner` (the sidecar's uid) with mode 0600.
     pub fn issue(
@@ -76,10 +86,62 @@ impl MeshCa {
         owner: Option<u32>,
     ) -> Result<CertFiles> {
         let identity = spiffe_id(namespace, service_account);
+        let sans = vec![SanType::URI(identity.clone().try_into()?)];
+        self.issue_with(name, None, sans, identity, owner)
+    }
+
+    /// Issue a certificate with subject `CN=<common_name>` (a Strimzi `tls` user's
+    /// identity: Kafka's principal `User:CN=<user>`).
+    pub fn issue_user(
+        &self,
+        name: &str,
+        common_name: &str,
+        owner: Option<u32>,
+    ) -> Result<CertFiles> {
+        self.issue_with(
+            name,
+            Some(common_name),
+            Vec::new(),
+            format!("CN={common_name}"),
+            owner,
+        )
+    }
+
+    /// Issue a server certificate for `dns_names` (a broker's names), with a PEM keystore
+    /// beside it (`keystore.pem`: the key, then the chain), as Kafka reads one.
+    pub fn issue_server(&self, name: &str, dns_names: &[String]) -> Result<CertFiles> {
+        let sans = dns_names
+            .iter()
+            .map(|n| Ok(SanType::DnsName(n.clone().try_into()?)))
+            .collect::<Result<Vec<_>>>()?;
+        let common = dns_names.first().cloned().unwrap_or_default();
+        let files = self.issue_with(name, Some(&common), sans, common.clone(), None)?;
+        let keystore =
+            std::fs::read_to_string(&files.key)? + &std::fs::read_to_string(&files.chain)?;
+        write_private(
+            &files.key.with_file_name("keystore.pem"),
+            keystore.as_bytes(),
+            None,
+        )?;
+        Ok(files)
+    }
+
+    fn issue_with(
+        &self,
+        name: &str,
+        common_name: Option<&str>,
+        sans: Vec<SanType>,
+        identity: String,
+        owner: Option<u32>,
+    ) -> Result<CertFiles> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params.subject_alt_names = vec![SanType::URI(identity.clone().try_into()?)];
+        let mut dn = DistinguishedName::new();
+        if let Some(cn) = common_name {
+            dn.push(DnType::CommonName, cn);
+        }
+        params.distinguished_name = dn;
+        params.subject_alt_names = sans;
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,

@@ -35,7 +35,7 @@ pub struct PipelineService {
 impl PipelineService {
     pub fn start(spec: ServiceSpec, dir: &Path) -> Result<PipelineService> {
         let mut command = match &spec.pod {
-            Some(pod) => pod.command(&spec.program, None),
+            Some(pod) => pod.command(&spec.program, false),
             None => Command::new(&spec.program),
         };
         command.args(&spec.args);

@@ -17,7 +17,9 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-/// The uid Istio's sidecar runs as; its own traffic is never intercepted.
+/// The uid and gid Istio's sidecar runs as; its own traffic is never intercepted.
+/// istio-iptables exempts both; the local mesh runs Envoy with gid 1337 and keeps uid 0,
+/// so it can read the project's files wherever the checkout lies (a 0700 directory, say).
 pub const SIDECAR_UID: u32 = 1337;
 /// Envoy's outbound and inbound capture ports, as Istio's.
 pub const OUTBOUND_CAPTURE_PORT: u16 = 15001;
@@ -326,15 +328,15 @@ impl Network {
 }
 
 impl Pod {
-    /// `program` run inside this pod (its network namespace and hosts file), as `uid`.
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>, uid: Option<u32>) -> Command {
+    /// `program` run inside this pod (its network namespace and hosts file); as the
+    /// sidecar's group when `sidecar`, whose traffic the pod's iptables never redirect.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>, sidecar: bool) -> Command {
         let mut command = Command::new("ip");
         command.args(["netns", "exec", &self.netns]);
-        if let Some(uid) = uid {
+        if sidecar {
             command
                 .arg("setpriv")
-                .arg(format!("--reuid={uid}"))
-                .arg(format!("--regid={uid}"))
+                .arg(format!("--regid={SIDECAR_UID}"))
                 .arg("--clear-groups")
                 .arg("--");
         }
@@ -368,6 +370,9 @@ pub fn istio_iptables(capture: &Capture) -> Vec<Vec<String>> {
         format!("-t nat -A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -m owner --uid-owner {SIDECAR_UID} -j ISTIO_IN_REDIRECT"),
         format!("-t nat -A ISTIO_OUTPUT -o lo -m owner ! --uid-owner {SIDECAR_UID} -j RETURN"),
         format!("-t nat -A ISTIO_OUTPUT -m owner --uid-owner {SIDECAR_UID} -j RETURN"),
+        format!("-t nat -A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -m owner --gid-owner {SIDECAR_UID} -j ISTIO_IN_REDIRECT"),
+        format!("-t nat -A ISTIO_OUTPUT -o lo -m owner ! --gid-owner {SIDECAR_UID} -j RETURN"),
+        format!("-t nat -A ISTIO_OUTPUT -m owner --gid-owner {SIDECAR_UID} -j RETURN"),
         "-t nat -A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN".into(),
     ]);
     for port in &capture.exclude_outbound {
@@ -405,6 +410,7 @@ mod tests {
         assert!(at("--dport 9091 -j RETURN") < at("ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT"));
         assert!(at("--dport 8443 -j RETURN") < at("ISTIO_OUTPUT -j ISTIO_REDIRECT"));
         assert!(at("--uid-owner 1337 -j RETURN") < at("ISTIO_OUTPUT -j ISTIO_REDIRECT"));
+        assert!(at("--gid-owner 1337 -j RETURN") < at("ISTIO_OUTPUT -j ISTIO_REDIRECT"));
         assert!(rules.iter().any(|r| r.ends_with("--to-ports 15006")));
     }
 

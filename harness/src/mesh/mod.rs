@@ -27,8 +27,10 @@ use serde_json::json;
 
 use crate::bundle::Bundle;
 use crate::components::connect::{Connect, ConnectSpec};
-use crate::components::envoy::{OutboundPort, PodSidecar, Protocol, Sidecar, SidecarSpec};
-use crate::components::kafka::{Kafka, KafkaSpec, PLAIN_PORT};
+use crate::components::envoy::{
+    OutboundPort, PodSidecar, Protocol, Sidecar, SidecarSpec, UpstreamTls,
+};
+use crate::components::kafka::{Kafka, KafkaSpec, TlsListener, PLAIN_PORT, TLS_PORT};
 use crate::components::mongo::{Credentials, MongoServer};
 use crate::components::mtls::MeshCa;
 use crate::components::pipeline::{PipelineService, ServiceSpec};
@@ -66,6 +68,12 @@ pub struct UpArgs {
     /// address, so clients open one connection per broker, each through their sidecar.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=5))]
     pub brokers: u16,
+    /// How Kafka authenticates clients: `none` (Strimzi's plain listener, Istio mTLS to
+    /// the brokers' sidecars) or `tls` (Strimzi's TLS listener requiring client
+    /// certificates, ACLs from the KafkaUsers; each sidecar originates TLS with its
+    /// workload's user certificate, so the apps hold no secret and no TLS setting).
+    #[arg(long, default_value = "none", value_parser = ["none", "tls"])]
+    pub kafka_auth: String,
     /// The Strimzi resources the mesh reads (KafkaTopics, KafkaConnect, KafkaConnector,
     /// KafkaBridge, Kafka), as Strimzi's operators would: by default the bundle's own.
     #[arg(long, value_name = "DIR")]
@@ -334,7 +342,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         .clone()
         .unwrap_or_else(crate::bundle::default_dir);
     let bundle = Bundle::read(&strimzi)?;
-    let mtls_modes = crate::bundle::peer_authentication(&crate::bundle::default_istio_dir())?;
+    let policies = crate::bundle::peer_authentication(&crate::bundle::default_istio_dir())?;
     let plan = Plan::pipeline(&bundle, usize::from(args.brokers));
     plan.check()?;
     let connector = bundle.connector(plan::SINK_CONNECTOR)?.clone();
@@ -367,10 +375,6 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         components: Vec::new(),
     };
     std::fs::create_dir_all(&run_dir)?;
-    // The sidecars (uid 1337) read their configuration and certificates from here.
-    for dir in [home, home.join("runs").as_path(), run_dir.as_path()] {
-        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    }
     println!(
         "kiosk: run directory {} (every process logs there); Strimzi resources from {}",
         run_dir.display(),
@@ -379,7 +383,18 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
 
     // Names as the cluster has them.
     let names = ClusterNames::of(&bundle)?;
-    let strict = |namespace: &str| mtls_modes.get(namespace).is_some_and(|m| m == "STRICT");
+    let tls_clients = args.kafka_auth == "tls";
+    if tls_clients {
+        for w in plan.workloads.iter().filter(|w| w.kafka) {
+            bundle.user(w.kafka_user.as_deref().unwrap_or_default())?;
+        }
+        if policies.broker_ports.get(&TLS_PORT).map(String::as_str) != Some("DISABLE") {
+            bail!("--kafka-auth tls: the brokers' TLS listener ends at Kafka, so istio/ needs a PeerAuthentication with portLevelMtls {TLS_PORT}: DISABLE for the broker pods");
+        }
+    }
+    // The port clients dial: Strimzi's plain listener, or its TLS listener.
+    let client_port = if tls_clients { TLS_PORT } else { PLAIN_PORT };
+    let kafka_bootstrap = format!("{}:{client_port}", names.bootstrap_host);
 
     step("pods: a network namespace per workload, broker and database, Istio's traffic capture");
     let mut net = Network::new(pod::BRIDGE, &pod::subnet());
@@ -444,22 +459,53 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         .iter()
         .map(|(pod, host)| Ok((net.pod(pod)?.clone(), host.clone())))
         .collect::<Result<Vec<_>>>()?;
-    let mut kafka_spec = KafkaSpec::in_pods(&run_dir, nodes)?;
+    // Strimzi's CAs: the cluster CA signs the brokers, the clients CA the users.
+    let tls = if tls_clients {
+        let cluster_ca = MeshCa::generate_named(&run_dir.join("certs/cluster-ca"), "cluster-ca")?;
+        let keystores = brokers
+            .iter()
+            .map(|(pod, host)| {
+                let names = vec![
+                    names.bootstrap_host.clone(),
+                    host.clone(),
+                    format!("{host}.cluster.local"),
+                ];
+                Ok(cluster_ca
+                    .issue_server(pod, &names)?
+                    .key
+                    .with_file_name("keystore.pem"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let clients_ca = MeshCa::generate_named(&run_dir.join("certs/clients-ca"), "clients-ca")?;
+        Some((
+            TlsListener {
+                keystores,
+                truststore: clients_ca.root_file(),
+            },
+            cluster_ca,
+            clients_ca,
+        ))
+    } else {
+        None
+    };
+    let mut kafka_spec =
+        KafkaSpec::in_pods(&run_dir, nodes, tls.as_ref().map(|(l, _, _)| l.clone()))?;
     kafka_spec.config = bundle.kafka.config.clone();
     let platform = kafka_spec.platform_bootstrap_by_name();
     mesh.add(Kafka::start(kafka_spec)?)?;
 
     step("the Topic Operator's part, from its own pod: every KafkaTopic as declared");
     let operator = net.pod(OPERATOR)?.clone();
-    let mut topics = operator.command(&kiosk, None);
+    let mut topics = operator.command(&kiosk, false);
     topics
         .args(["operator", "--bootstrap", &platform])
         .args(["--brokers", &plan.brokers.to_string()])
+        .args(["--kafka-auth", &args.kafka_auth])
         .arg("--strimzi")
         .arg(&strimzi);
     if !job("strimzi-operator", topics, &run_dir)? {
         bail!(
-            "creating the KafkaTopics failed; see {}",
+            "the Strimzi operators' part (KafkaTopics, KafkaUsers) failed; see {}",
             run_dir.join("strimzi-operator.log").display()
         );
     }
@@ -468,8 +514,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let plugin_config = json!({ "kiali": { "topic_namespace": TOPIC_NAMESPACE } });
     let mut targets = Vec::new();
     let mut sidecars = Vec::new();
-    for (pod_name, host) in &brokers {
-        let _ = host;
+    for (pod_name, _) in &brokers {
         sidecars.push((
             pod_name.clone(),
             broker_workload(&bundle),
@@ -486,11 +531,26 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     for w in &plan.workloads {
         let mut outbound = Vec::new();
         if w.kafka {
+            // Plain: Istio mTLS to the broker's sidecar. TLS: the sidecar originates TLS to
+            // Kafka's own listener with the workload's KafkaUser certificate (a
+            // DestinationRule MUTUAL); the kiosk filter still reads plaintext before it.
+            let tls = match (&tls, &w.kafka_user) {
+                (Some((_, cluster_ca, clients_ca)), Some(user)) => UpstreamTls::Originate {
+                    client: clients_ca.issue_user(
+                        &format!("{}-kafka-user", w.name),
+                        user,
+                        Some(pod::SIDECAR_UID),
+                    )?,
+                    ca: cluster_ca.root_file(),
+                    server_name: names.bootstrap_host.clone(),
+                },
+                _ => UpstreamTls::IstioMutual,
+            };
             outbound.push(OutboundPort {
-                port: PLAIN_PORT,
+                port: client_port,
                 protocol: Protocol::Kafka,
                 host: names.bootstrap_host.clone(),
-                mtls: true,
+                tls,
             });
         }
         if w.mongo {
@@ -498,7 +558,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                 port: MONGO_PORT,
                 protocol: Protocol::Tcp,
                 host: MONGO_HOST.into(),
-                mtls: true,
+                tls: UpstreamTls::IstioMutual,
             });
         }
         if let Some(callee) = &w.calls {
@@ -510,7 +570,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                 port: REST_PORT,
                 protocol: Protocol::Http,
                 host,
-                mtls: true,
+                tls: UpstreamTls::IstioMutual,
             });
         }
         let inbound = if w.serves_http.is_some() {
@@ -533,7 +593,13 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             wasm: wasm.clone(),
             concurrency: 1,
             pod: Some(PodSidecar {
-                strict: strict(&pod.namespace),
+                strict: policies.strict(&pod.namespace),
+                // The brokers' TLS listener (PeerAuthentication portLevelMtls DISABLE).
+                inbound_passthrough: if tls_clients && brokers.iter().any(|(p, _)| *p == pod_name) {
+                    vec![TLS_PORT]
+                } else {
+                    vec![]
+                },
                 pod: pod.clone(),
                 certs,
                 outbound,
@@ -579,7 +645,6 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     }
 
     // The apps, configured as the chart configures them: cluster names, no sidecar ports.
-    let kafka_bootstrap = names.bootstrap.clone();
     let mongo_uri = credentials.uri_at(MONGO_HOST, MONGO_PORT);
     let mut rest_url = None;
     let mut producer_pod = None;
@@ -616,7 +681,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                     dir: run_dir.clone(),
                     connect: bundle.connect.clone(),
                     connectors: vec![connector.clone()],
-                    bootstrap: bundle.connect.bootstrap_servers.clone(),
+                    bootstrap: kafka_bootstrap.clone(),
                     rest_port: CONNECT_REST_PORT,
                     secrets,
                     pod: Some(pod),
@@ -653,7 +718,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         "{}: {} records to {rest_url}",
         producer_pod.name, args.records
     ));
-    let mut producer = producer_pod.command(&kiosk, None);
+    let mut producer = producer_pod.command(&kiosk, false);
     producer
         .args(["producer", "--url", &rest_url, "--topic", TOPIC_IN])
         .args([
@@ -685,7 +750,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     }
 
     step("verify: topics and collection");
-    let mut verify = verify_pod.command(&kiosk, None);
+    let mut verify = verify_pod.command(&kiosk, false);
     verify
         .args(["verify", "--topics", &format!("{TOPIC_IN},{TOPIC_OUT}")])
         .args(["--bootstrap", &kafka_bootstrap])
@@ -747,8 +812,7 @@ const CONNECT_REST_PORT: u16 = 8083;
 
 /// The cluster's service names, from the bundle.
 struct ClusterNames {
-    /// `spec.bootstrapServers` of the KafkaConnect: what the apps dial.
-    bootstrap: String,
+    /// The host of the KafkaConnect's `spec.bootstrapServers`: what the apps dial.
     bootstrap_host: String,
 }
 
@@ -771,7 +835,6 @@ impl ClusterNames {
         }
         Ok(ClusterNames {
             bootstrap_host: host.to_string(),
-            bootstrap,
         })
     }
 }

@@ -50,6 +50,8 @@ pub struct Workload {
     pub serves_http: Option<String>,
     /// It calls this workload's HTTP service (an outbound route on its sidecar).
     pub calls: Option<String>,
+    /// The KafkaUser it acts as (its identity where Kafka authenticates clients).
+    pub kafka_user: Option<String>,
 }
 
 /// The whole mesh.
@@ -71,13 +73,14 @@ impl Plan {
     pub fn pipeline(bundle: &Bundle, brokers: usize) -> Plan {
         let connect = bundle.connect.app.clone();
         let rest = "rest".to_string();
-        let workload = |name: &str, program: Program| Workload {
+        let workload = |name: &str, user: &str, program: Program| Workload {
             name: name.to_string(),
             program,
             kafka: true,
             mongo: false,
             serves_http: None,
             calls: None,
+            kafka_user: Some(user.to_string()),
         };
         let rest_args = {
             // The KafkaBridge's producer settings, as the Bridge would apply them.
@@ -92,14 +95,17 @@ impl Plan {
             Workload {
                 kafka: false,
                 calls: Some(rest.clone()),
-                ..workload("producer", Program::Job(Job::Producer))
+                kafka_user: None,
+                ..workload("producer", "", Program::Job(Job::Producer))
             },
+            // The REST entry stands in for the KafkaBridge: it acts as the Bridge's user.
             Workload {
                 serves_http: Some(format!("{rest}.{NAMESPACE}.svc.cluster.local")),
-                ..workload(&rest, Program::Service(rest_args))
+                ..workload(&rest, "kiosk-bridge", Program::Service(rest_args))
             },
             workload(
                 "mirror",
+                "kiosk-mirror",
                 Program::Service(
                     ["mirror", "--from", TOPIC_IN, "--to", TOPIC_OUT]
                         .map(String::from)
@@ -108,11 +114,11 @@ impl Plan {
             ),
             Workload {
                 mongo: true,
-                ..workload(&connect, Program::Connect)
+                ..workload(&connect, "kiosk-connect", Program::Connect)
             },
             Workload {
                 mongo: true,
-                ..workload("verify", Program::Job(Job::Verify))
+                ..workload("verify", "kiosk-verify", Program::Job(Job::Verify))
             },
         ];
         let mut topics: Vec<String> = bundle.topics.iter().map(|t| t.name.clone()).collect();
@@ -186,6 +192,10 @@ mod tests {
         assert_eq!(sink.topics(), vec![TOPIC_OUT.to_string()]);
         assert!(plan.topics.contains(&TOPIC_IN.to_string()));
         assert!(plan.topics.contains(&bundle.connect.offset_storage_topic));
+        // Every Kafka client acts as one of the bundle's KafkaUsers.
+        for w in plan.workloads.iter().filter(|w| w.kafka) {
+            bundle.user(w.kafka_user.as_deref().unwrap()).unwrap();
+        }
     }
 
     #[test]

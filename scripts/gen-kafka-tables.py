@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate filter/src/kafka/tables.rs (API key and error code names) from the
+"""Generate filter/src/decode/kafka/tables.rs (API key and error code names) from the
 kafka-protocol crate's sources, the way Envoy's Kafka codec generates its tables.
 
 usage: scripts/gen-kafka-tables.py [path/to/kafka-protocol-X.Y.Z]
@@ -56,7 +56,7 @@ def main():
             '        0 => "NONE",']
     out += [f'        {c} => "{snake(n).upper()}",' for c, n in sorted(errors.items())]
     out += ["        _ => return None,", "    })", "}", ""]
-    dest = os.path.join(root, "filter/src/kafka/tables.rs")
+    dest = os.path.join(root, "filter/src/decode/kafka/tables.rs")
     open(dest, "w").write("\n".join(out))
     print(f"wrote {dest}: {len(keys)} API keys, {len(errors) + 1} error codes")
 

@@ -8,8 +8,7 @@
 //! disturb.
 
 use criterion::{criterion_group, Criterion, Throughput};
-use kiosk_filter::observe::Direction;
-use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
+use kiosk_filter::{Config, Direction, Identity, Totalizer, Vm};
 
 #[path = "../tests/frames/mod.rs"]
 mod frames;
@@ -53,7 +52,7 @@ fn fetch_session(value_len: usize) -> (Vec<u8>, Vec<u8>) {
     ))
 }
 
-fn recorder() -> Recorder {
+fn new_vm() -> Vm {
     let config = Config::default();
     let id = Identity::resolve(
         &config,
@@ -62,33 +61,33 @@ fn recorder() -> Recorder {
         None,
         None,
     );
-    Recorder::new(config, id)
+    Vm::new(config, id)
 }
 
 /// Both directions in 64 KiB callbacks, read as the Envoy glue reads them
 /// (`Connection::on_buffer`: record bodies are passed over, not copied).
-fn feed(requests: &[u8], responses: &[u8], rec: &mut Recorder) {
-    let mut conn = Connection::new(rec);
-    let window = rec.config.read_window_bytes;
+fn feed(requests: &[u8], responses: &[u8], vm: &mut Vm) {
+    let mut conn = vm.open_connection();
+    let window = vm.config().read_window_bytes;
     for (direction, bytes, now) in [
         (Direction::Request, requests, 0),
         (Direction::Response, responses, 1),
     ] {
         for chunk in bytes.chunks(64 * 1024) {
-            conn.on_buffer(direction, chunk.len(), window, now, rec, |at, len| {
+            vm.on_buffer(&mut conn, direction, chunk.len(), window, now, |at, len| {
                 chunk.get(at..at + len)
             });
         }
     }
-    conn.on_close(rec);
+    vm.close(&mut conn);
 }
 
 /// The figures mean something only if the frames were decoded: check the record count.
 fn check(name: &str, requests: &[u8], responses: &[u8], value_len: usize) {
-    let mut rec = recorder();
-    feed(requests, responses, &mut rec);
+    let mut vm = new_vm();
+    feed(requests, responses, &mut vm);
     let mut totals = Totalizer::default();
-    rec.flush(&mut totals);
+    vm.flush(&mut totals);
     let metric = if name.starts_with("produce") {
         "kafka_produced_records_total"
     } else {
@@ -122,9 +121,9 @@ fn fixed_iterations(iterations: usize) {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
-        let mut rec = recorder();
+        let mut vm = new_vm();
         for _ in 0..iterations {
-            feed(&requests, &responses, &mut rec);
+            feed(&requests, &responses, &mut vm);
         }
         println!("{name}: fed {iterations} times");
     }
@@ -136,8 +135,8 @@ fn bench(c: &mut Criterion) {
     for (name, value_len, (requests, responses)) in cases() {
         check(name, &requests, &responses, value_len);
         group.throughput(Throughput::Bytes((requests.len() + responses.len()) as u64));
-        let mut rec = recorder();
-        group.bench_function(name, |b| b.iter(|| feed(&requests, &responses, &mut rec)));
+        let mut vm = new_vm();
+        group.bench_function(name, |b| b.iter(|| feed(&requests, &responses, &mut vm)));
     }
     group.finish();
 }

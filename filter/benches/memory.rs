@@ -4,8 +4,7 @@
 //! requests that never get an answer. Prints figures; asserts only that the frames were
 //! decoded (a figure over frames the core skipped would mean nothing).
 
-use kiosk_filter::observe::Direction;
-use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
+use kiosk_filter::{Config, Connection, Direction, Identity, Totalizer, Vm};
 
 #[path = "../tests/frames/mod.rs"]
 mod frames;
@@ -13,18 +12,18 @@ mod frames;
 /// What Envoy hands a filter per read, at most.
 const CALLBACK: usize = 64 * 1024;
 
-fn recorder() -> Recorder {
+fn new_vm() -> Vm {
     let config = Config::default();
     let id = Identity::resolve(&config, Some("bench".into()), None, None, None);
-    Recorder::new(config, id)
+    Vm::new(config, id)
 }
 
 /// Streams `bytes` of `direction` in callbacks; returns the peak of the core's accounting.
-fn stream(conn: &mut Connection, direction: Direction, bytes: &[u8], rec: &mut Recorder) -> usize {
-    let window = rec.config.read_window_bytes;
+fn stream(conn: &mut Connection, direction: Direction, bytes: &[u8], vm: &mut Vm) -> usize {
+    let window = vm.config().read_window_bytes;
     let mut peak = conn.memory_bytes();
     for chunk in bytes.chunks(CALLBACK) {
-        conn.on_buffer(direction, chunk.len(), window, 0, rec, |at, len| {
+        vm.on_buffer(conn, direction, chunk.len(), window, 0, |at, len| {
             chunk.get(at..at + len)
         });
         peak = peak.max(conn.memory_bytes());
@@ -32,9 +31,9 @@ fn stream(conn: &mut Connection, direction: Direction, bytes: &[u8], rec: &mut R
     peak
 }
 
-fn records(rec: &mut Recorder, metric: &str) -> u64 {
+fn records(vm: &mut Vm, metric: &str) -> u64 {
     let mut totals = Totalizer::default();
-    rec.flush(&mut totals);
+    vm.flush(&mut totals);
     totals
         .counters
         .iter()
@@ -50,18 +49,18 @@ fn session(
     metric: &str,
     expected: u64,
 ) -> (String, usize, usize) {
-    let mut rec = recorder();
-    let mut conn = Connection::new(&mut rec);
+    let mut vm = new_vm();
+    let mut conn = vm.open_connection();
     let requests: Vec<u8> = exchanges.iter().flat_map(|(q, _)| q.clone()).collect();
     let responses: Vec<u8> = exchanges.iter().flat_map(|(_, r)| r.clone()).collect();
-    let peak = stream(&mut conn, Direction::Request, &requests, &mut rec).max(stream(
+    let peak = stream(&mut conn, Direction::Request, &requests, &mut vm).max(stream(
         &mut conn,
         Direction::Response,
         &responses,
-        &mut rec,
+        &mut vm,
     ));
     assert_eq!(
-        records(&mut rec, metric),
+        records(&mut vm, metric),
         expected,
         "{name}: records decoded"
     );
@@ -93,15 +92,15 @@ fn main() {
     ));
     // A flood of fetch requests that are never answered: the correlator keeps at most
     // `max_in_flight` of them, each with its partition positions.
-    let mut rec = recorder();
-    let requests = frames::fetch_exchanges(16, 1, 64, 4 * rec.config.max_in_flight as i32);
+    let mut vm = new_vm();
+    let requests = frames::fetch_exchanges(16, 1, 64, 4 * vm.config().max_in_flight as i32);
     let largest = requests.iter().map(|(q, _)| q.len()).max().unwrap_or(0);
     let flood: Vec<u8> = requests.into_iter().flat_map(|(q, _)| q).collect();
-    let mut conn = Connection::new(&mut rec);
-    let peak = stream(&mut conn, Direction::Request, &flood, &mut rec);
+    let mut conn = vm.open_connection();
+    let peak = stream(&mut conn, Direction::Request, &flood, &mut vm);
     let name = format!(
         "{} unanswered fetch requests of 64 partitions",
-        4 * rec.config.max_in_flight
+        4 * vm.config().max_in_flight
     );
     rows.push((name, largest, peak));
 

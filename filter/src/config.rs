@@ -3,47 +3,78 @@
 //! Every field has a default, so `{}` (or no configuration) is valid. Unknown fields and
 //! out-of-range values are refused with an error naming the field: a typo must never be
 //! silently ignored.
+//!
+//! The fields, their ranges and their docs are also the filter's published contract: the
+//! JSON Schema in `filter/contract/` and in the kiosk-filter chart is generated from this
+//! file (`crate::contract`), and a test fails when a committed copy differs.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+/// Inclusive ranges of the numeric fields: validated here, published in the schema.
+pub mod range {
+    pub const MAX_TOPICS: (u64, u64) = (1, 65_000);
+    pub const MAX_LAG_SERIES: (u64, u64) = (0, 1_000_000);
+    pub const MAX_FRAME_BYTES: (u64, u64) = (1024, i32::MAX as u64);
+    pub const MAX_IN_FLIGHT: (u64, u64) = (1, 65_536);
+    pub const FLUSH_INTERVAL_MS: (u64, u64) = (100, 3_600_000);
+    pub const READ_WINDOW_BYTES: (u64, u64) = (64, 16 << 20);
+}
+
+/// The kiosk filter's configuration (a WasmPlugin's `pluginConfig`).
+#[derive(Clone, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Distinct topic label values per Wasm VM; further topics are reported as
-    /// `topic_overflow_label`. Envoy never deletes a stat, so this bounds memory.
+    /// Distinct `topic` label values per Wasm VM; further topics are reported as
+    /// `topic_overflow_label`. Envoy never deletes a stat, so this bounds its memory.
+    #[schemars(range(min = range::MAX_TOPICS.0, max = range::MAX_TOPICS.1))]
     pub max_topics: usize,
     /// The label value for topics beyond `max_topics`.
+    #[schemars(length(min = 1))]
     pub topic_overflow_label: String,
-    /// Distinct (topic, partition) consumer-lag gauges per VM.
+    /// Distinct (topic, partition[, client]) consumer-lag gauges per VM.
+    #[schemars(range(min = range::MAX_LAG_SERIES.0, max = range::MAX_LAG_SERIES.1))]
     pub max_lag_series: usize,
-    /// Label every series with the Kafka client id (at most 100 distinct ids).
+    /// Add `client_id` to every series (at most 100 distinct ids).
     pub client_id_label: bool,
-    /// Largest Kafka frame decoded; a larger size prefix means the stream is not Kafka
-    /// (or is corrupt) and decoding stops for that connection. Bytes still pass.
+    /// A larger Kafka size prefix means the stream is not Kafka: decoding stops for the
+    /// connection, bytes keep flowing.
+    #[schemars(range(min = range::MAX_FRAME_BYTES.0, max = range::MAX_FRAME_BYTES.1))]
     pub max_frame_bytes: u32,
-    /// Requests remembered per connection while waiting for responses.
+    /// Requests remembered per connection while awaiting responses (oldest evicted).
+    #[schemars(range(min = range::MAX_IN_FLIGHT.0, max = range::MAX_IN_FLIGHT.1))]
     pub max_in_flight: usize,
-    /// How often metric updates are flushed to Envoy's stats.
+    /// How often batched metric updates reach Envoy's stats.
+    #[schemars(range(min = range::FLUSH_INTERVAL_MS.0, max = range::FLUSH_INTERVAL_MS.1))]
     pub flush_interval_ms: u64,
-    /// Most bytes copied from Envoy's buffer into the VM per read. Record bodies are never
-    /// copied; this bounds how much of one is read along with the header before it.
+    /// Most bytes copied from Envoy's buffer into the VM per read; record bodies are
+    /// passed over without being copied, so this only bounds how much of a batch is read
+    /// with its header.
+    #[schemars(range(min = range::READ_WINDOW_BYTES.0, max = range::READ_WINDOW_BYTES.1))]
     pub read_window_bytes: usize,
+    /// The graph edges for Kiali.
     pub kiali: Kiali,
-    /// Overrides of the identity read from Envoy's node metadata.
+    /// Overrides node metadata `WORKLOAD_NAME`.
     pub workload: Option<String>,
+    /// Overrides node metadata `NAMESPACE`.
     pub namespace: Option<String>,
+    /// Overrides node metadata `LABELS.app`.
     pub app: Option<String>,
+    /// Overrides node metadata `CLUSTER_ID`.
     pub cluster: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+/// The graph-edge series for Kiali.
+#[derive(Clone, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Kiali {
     /// Emit the graph-edge series (Kiali Extensions and Istio-shaped TCP).
     pub enabled: bool,
     /// The Kiali CR's `spec.extensions[].name`.
+    #[schemars(length(min = 1))]
     pub extension: String,
-    /// Namespace shown for topic nodes (the Kafka cluster's namespace).
+    /// The namespace shown for topic nodes (your Kafka cluster's).
+    #[schemars(length(min = 1))]
     pub topic_namespace: String,
 }
 
@@ -111,7 +142,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let range = |field: &str, value: u64, min: u64, max: u64| {
+        let within = |field: &str, value: u64, (min, max): (u64, u64)| {
             if (min..=max).contains(&value) {
                 Ok(())
             } else {
@@ -120,22 +151,17 @@ impl Config {
                 )))
             }
         };
-        range("max_topics", self.max_topics as u64, 1, 65_000)?;
-        range("max_lag_series", self.max_lag_series as u64, 0, 1_000_000)?;
-        range(
-            "max_frame_bytes",
-            u64::from(self.max_frame_bytes),
-            1024,
-            i32::MAX as u64,
-        )?;
-        range("max_in_flight", self.max_in_flight as u64, 1, 65_536)?;
-        range("flush_interval_ms", self.flush_interval_ms, 100, 3_600_000)?;
-        range(
-            "read_window_bytes",
-            self.read_window_bytes as u64,
-            64,
-            16 << 20,
-        )?;
+        within("max_topics", self.max_topics as u64, range::MAX_TOPICS)?;
+        let lag_series = self.max_lag_series as u64;
+        within("max_lag_series", lag_series, range::MAX_LAG_SERIES)?;
+        let frame = u64::from(self.max_frame_bytes);
+        within("max_frame_bytes", frame, range::MAX_FRAME_BYTES)?;
+        let in_flight = self.max_in_flight as u64;
+        within("max_in_flight", in_flight, range::MAX_IN_FLIGHT)?;
+        let flush = self.flush_interval_ms;
+        within("flush_interval_ms", flush, range::FLUSH_INTERVAL_MS)?;
+        let window = self.read_window_bytes as u64;
+        within("read_window_bytes", window, range::READ_WINDOW_BYTES)?;
         for (field, value) in [
             ("topic_overflow_label", &self.topic_overflow_label),
             ("kiali.extension", &self.kiali.extension),

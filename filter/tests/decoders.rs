@@ -11,14 +11,13 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::Compression;
-use kiosk_filter::observe::Direction;
-use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
+use kiosk_filter::{Config, Direction, Identity, Totalizer, Vm};
 use uuid::Uuid;
 
 const ORDERS: Uuid = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
 const PAYMENTS: Uuid = Uuid::from_u128(0xfeed_0000_0000_0000_0000_0000_0000_0001);
 
-fn recorder() -> Recorder {
+fn new_vm() -> Vm {
     let config = Config::default();
     let id = Identity::resolve(
         &config,
@@ -27,7 +26,7 @@ fn recorder() -> Recorder {
         None,
         None,
     );
-    Recorder::new(config, id)
+    Vm::new(config, id)
 }
 
 /// Record-set entries in encoded bytes (the encoder decides how records split into
@@ -50,44 +49,39 @@ struct Exchange {
 
 /// Feed an exchange split at `cut` in both directions (requests first, as on the wire)
 /// and return the flushed metrics.
-fn run(ex: &Exchange, cut: usize, rec: &mut Recorder) -> Totalizer {
-    let mut conn = Connection::new(rec);
+fn run(ex: &Exchange, cut: usize, vm: &mut Vm) -> Totalizer {
+    let mut conn = vm.open_connection();
     let (a, b) = ex.requests.split_at(cut.min(ex.requests.len()));
-    conn.on_request_data(a, 10, rec);
-    conn.on_request_data(b, 10, rec);
+    vm.on_request_data(&mut conn, a, 10);
+    vm.on_request_data(&mut conn, b, 10);
     let (a, b) = ex.responses.split_at(cut.min(ex.responses.len()));
-    conn.on_response_data(a, 17, rec);
-    conn.on_response_data(b, 17, rec);
-    conn.on_close(rec);
+    vm.on_response_data(&mut conn, a, 17);
+    vm.on_response_data(&mut conn, b, 17);
+    vm.close(&mut conn);
     let mut sink = Totalizer::default();
-    rec.flush(&mut sink);
+    vm.flush(&mut sink);
     sink
 }
 
-fn run_bytewise(ex: &Exchange, rec: &mut Recorder) -> Totalizer {
-    let mut conn = Connection::new(rec);
+fn run_bytewise(ex: &Exchange, vm: &mut Vm) -> Totalizer {
+    let mut conn = vm.open_connection();
     for b in &ex.requests {
-        conn.on_request_data(std::slice::from_ref(b), 10, rec);
+        vm.on_request_data(&mut conn, std::slice::from_ref(b), 10);
     }
     for b in &ex.responses {
-        conn.on_response_data(std::slice::from_ref(b), 17, rec);
+        vm.on_response_data(&mut conn, std::slice::from_ref(b), 17);
     }
-    conn.on_close(rec);
+    vm.close(&mut conn);
     let mut sink = Totalizer::default();
-    rec.flush(&mut sink);
+    vm.flush(&mut sink);
     sink
 }
 
 /// Feed an exchange as the Envoy glue does: each direction in two callbacks split at
 /// `cut`, each read through [`Connection::on_buffer`] `window` bytes at a time. Returns
 /// the flushed metrics and how many bytes were read (copied into the VM).
-fn run_windowed(
-    ex: &Exchange,
-    cut: usize,
-    window: usize,
-    rec: &mut Recorder,
-) -> (Totalizer, usize) {
-    let mut conn = Connection::new(rec);
+fn run_windowed(ex: &Exchange, cut: usize, window: usize, vm: &mut Vm) -> (Totalizer, usize) {
+    let mut conn = vm.open_connection();
     let mut read = 0;
     for (direction, bytes, now) in [
         (Direction::Request, &ex.requests, 10),
@@ -95,16 +89,16 @@ fn run_windowed(
     ] {
         let (a, b) = bytes.split_at(cut.min(bytes.len()));
         for part in [a, b] {
-            conn.on_buffer(direction, part.len(), window, now, rec, |at, len| {
+            vm.on_buffer(&mut conn, direction, part.len(), window, now, |at, len| {
                 assert!(len <= window, "asked for {len} bytes, window {window}");
                 read += len;
                 part.get(at..at + len)
             });
         }
     }
-    conn.on_close(rec);
+    vm.close(&mut conn);
     let mut sink = Totalizer::default();
-    rec.flush(&mut sink);
+    vm.flush(&mut sink);
     (sink, read)
 }
 
@@ -136,32 +130,32 @@ fn decode_errors(t: &Totalizer) -> u64 {
 }
 
 /// Check an exchange at every split and byte by byte, with `check` on each result.
-fn every_split(ex: &Exchange, prepare: impl Fn(&mut Recorder), check: impl Fn(&Totalizer, &str)) {
+fn every_split(ex: &Exchange, prepare: impl Fn(&mut Vm), check: impl Fn(&Totalizer, &str)) {
     let longest = ex.requests.len().max(ex.responses.len());
     for cut in 0..=longest {
-        let mut rec = recorder();
-        prepare(&mut rec);
-        check(&run(ex, cut, &mut rec), &format!("split at {cut}"));
+        let mut vm = new_vm();
+        prepare(&mut vm);
+        check(&run(ex, cut, &mut vm), &format!("split at {cut}"));
     }
-    let mut rec = recorder();
-    prepare(&mut rec);
-    check(&run_bytewise(ex, &mut rec), "byte by byte");
+    let mut vm = new_vm();
+    prepare(&mut vm);
+    check(&run_bytewise(ex, &mut vm), "byte by byte");
     for window in [1, 7, 64, 4096] {
         for cut in (0..=longest).step_by(window.min(13)) {
-            let mut rec = recorder();
-            prepare(&mut rec);
-            let (totals, _) = run_windowed(ex, cut, window, &mut rec);
+            let mut vm = new_vm();
+            prepare(&mut vm);
+            let (totals, _) = run_windowed(ex, cut, window, &mut vm);
             check(&totals, &format!("windows of {window}, split at {cut}"));
         }
     }
 }
 
-/// Teach a recorder the topic ids, as a Metadata v12 response would.
-fn learn_ids(rec: &mut Recorder) {
-    let mut conn = Connection::new(rec);
+/// Teach a VM the topic ids, as a Metadata v12 response would.
+fn learn_ids(vm: &mut Vm) {
+    let mut conn = vm.open_connection();
     let req = request(3, 12, 1, &MetadataRequest::default());
-    conn.on_request_data(&req, 0, rec);
-    conn.on_response_data(&response(12, 1, &metadata_response()), 1, rec);
+    vm.on_request_data(&mut conn, &req, 0);
+    vm.on_response_data(&mut conn, &response(12, 1, &metadata_response()), 1);
 }
 
 fn metadata_response() -> MetadataResponse {
@@ -434,11 +428,11 @@ fn metadata_every_version_names_ids_and_errors() {
             },
         );
         // Ids exist from v10: a later fetch by id resolves to the name.
-        let mut rec = recorder();
-        run(&ex, 0, &mut rec);
-        let idx = rec.topics.by_id(ORDERS.as_bytes());
+        let mut vm = new_vm();
+        run(&ex, 0, &mut vm);
+        let idx = vm.topics().by_id(ORDERS.as_bytes());
         assert_eq!(
-            idx.map(|i| rec.topics.name(i).to_string()),
+            idx.map(|i| vm.topics().name(i).to_string()),
             (version >= 10).then(|| "orders".to_string())
         );
     }
@@ -476,21 +470,21 @@ fn api_versions_every_version() {
 
 #[test]
 fn every_api_key_is_named_and_unknown_ones_are_counted() {
-    let mut rec = recorder();
-    let mut conn = Connection::new(&mut rec);
+    let mut vm = new_vm();
+    let mut conn = vm.open_connection();
     let heartbeat = request(12, 4, 1, &HeartbeatRequest::default());
-    conn.on_request_data(&heartbeat, 0, &mut rec);
+    vm.on_request_data(&mut conn, &heartbeat, 0);
     // An API key no table knows, with a body: counted as "unknown" and skipped.
     let mut odd = vec![0, 0, 0, 14, 0, 200, 0, 1, 0, 0, 0, 2, 0, 0];
     odd.extend_from_slice(&[1, 2, 3, 4]);
-    conn.on_request_data(&odd, 0, &mut rec);
+    vm.on_request_data(&mut conn, &odd, 0);
     // A Produce version beyond the tables: counted, not decoded.
     let mut future = vec![0, 0, 0, 14, 0, 0, 0, 99, 0, 0, 0, 3, 0, 0];
     future.extend_from_slice(&[9, 9, 9, 9]);
-    conn.on_request_data(&future, 0, &mut rec);
-    conn.on_response_data(&[0, 0, 0, 6, 0, 0, 0, 1, 0, 0], 2, &mut rec);
+    vm.on_request_data(&mut conn, &future, 0);
+    vm.on_response_data(&mut conn, &[0, 0, 0, 6, 0, 0, 0, 1, 0, 0], 2);
     let mut t = Totalizer::default();
-    rec.flush(&mut t);
+    vm.flush(&mut t);
     assert_eq!(
         counter(&t, "kafka_requests_total", &[("api", "heartbeat")]),
         1
@@ -511,13 +505,13 @@ fn every_api_key_is_named_and_unknown_ones_are_counted() {
     // Kafka 4.3 has keys 0..=92 (4-7 were inter-broker APIs before KRaft).
     for key in 0..=92 {
         assert!(
-            kiosk_filter::kafka::tables::api_name(key).is_some(),
+            kiosk_filter::decode::kafka::tables::api_name(key).is_some(),
             "key {key}"
         );
     }
-    assert_eq!(kiosk_filter::kafka::tables::api_name(93), None);
+    assert_eq!(kiosk_filter::decode::kafka::tables::api_name(93), None);
     assert_eq!(
-        kiosk_filter::kafka::tables::api_name(89),
+        kiosk_filter::decode::kafka::tables::api_name(89),
         Some("streams_group_describe")
     );
 }
@@ -535,9 +529,9 @@ fn acks_zero_expects_no_response_and_correlation_stays_right() {
     let mut requests = request(0, 9, 41, &req);
     requests.extend_from_slice(&ex.requests);
     ex.requests = requests;
-    let mut rec = recorder();
-    learn_ids(&mut rec);
-    let t = run(&ex, 0, &mut rec);
+    let mut vm = new_vm();
+    learn_ids(&mut vm);
+    let t = run(&ex, 0, &mut vm);
     assert_eq!(
         counter(
             &t,
@@ -552,13 +546,13 @@ fn acks_zero_expects_no_response_and_correlation_stays_right() {
 
 #[test]
 fn garbage_and_absurd_lengths_give_up_without_panicking() {
-    let mut rec = recorder();
-    let mut conn = Connection::new(&mut rec);
-    conn.on_request_data(&[0x7f, 0xff, 0xff, 0xff, 1, 2, 3], 0, &mut rec);
+    let mut vm = new_vm();
+    let mut conn = vm.open_connection();
+    vm.on_request_data(&mut conn, &[0x7f, 0xff, 0xff, 0xff, 1, 2, 3], 0);
     assert!(conn.gave_up());
-    conn.on_request_data(&[0; 1000], 0, &mut rec);
+    vm.on_request_data(&mut conn, &[0; 1000], 0);
     let mut t = Totalizer::default();
-    rec.flush(&mut t);
+    vm.flush(&mut t);
     let undecodable = [("direction", "request"), ("reason", "bad_frame_size")];
     assert_eq!(
         counter(&t, "kafka_connections_undecodable_total", &undecodable),
@@ -569,17 +563,17 @@ fn garbage_and_absurd_lengths_give_up_without_panicking() {
     // Every impossible size prefix, in either direction: given up, counted, bounded.
     for size in [i32::MAX, i32::MAX - 1, -1, -2, i32::MIN, 0, 3] {
         for direction in [Direction::Request, Direction::Response] {
-            let mut rec = recorder();
-            let mut conn = Connection::new(&mut rec);
+            let mut vm = new_vm();
+            let mut conn = vm.open_connection();
             let mut bytes = size.to_be_bytes().to_vec();
             bytes.extend_from_slice(&[0xab; 64]);
-            conn.on_buffer(direction, bytes.len(), 1024, 0, &mut rec, |at, len| {
+            vm.on_buffer(&mut conn, direction, bytes.len(), 1024, 0, |at, len| {
                 bytes.get(at..at + len)
             });
             assert!(conn.gave_up(), "size {size}");
             assert!(conn.memory_bytes() < 4096);
             let mut t = Totalizer::default();
-            rec.flush(&mut t);
+            vm.flush(&mut t);
             let name = if direction == Direction::Request {
                 "request"
             } else {
@@ -597,8 +591,8 @@ fn garbage_and_absurd_lengths_give_up_without_panicking() {
     // Pseudo-random streams of every kind never panic.
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..2000 {
-        let mut rec = recorder();
-        let mut conn = Connection::new(&mut rec);
+        let mut vm = new_vm();
+        let mut conn = vm.open_connection();
         let len = (seed % 300) as usize;
         let bytes: Vec<u8> = (0..len)
             .map(|_| {
@@ -608,16 +602,16 @@ fn garbage_and_absurd_lengths_give_up_without_panicking() {
                 seed as u8
             })
             .collect();
-        conn.on_request_data(&bytes, 0, &mut rec);
-        conn.on_response_data(&bytes, 0, &mut rec);
-        rec.flush(&mut Totalizer::default());
+        vm.on_request_data(&mut conn, &bytes, 0);
+        vm.on_response_data(&mut conn, &bytes, 0);
+        vm.flush(&mut Totalizer::default());
     }
 }
 
 #[test]
 fn hostile_array_counts_and_unknown_correlation_ids_are_counted() {
-    let mut rec = recorder();
-    let mut conn = Connection::new(&mut rec);
+    let mut vm = new_vm();
+    let mut conn = vm.open_connection();
     // Produce v3 claiming 2^31-1 topics in a 30-byte frame.
     let mut body = vec![
         0, 0, 0, 3, 0, 0, 0, 9, 0, 0, 0xff, 0xff, 0, 1, 0, 0, 0x03, 0xe8,
@@ -625,18 +619,18 @@ fn hostile_array_counts_and_unknown_correlation_ids_are_counted() {
     body.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff, 0, 1, b'x', 0, 0, 0, 0, 0]);
     let mut frame = (body.len() as i32).to_be_bytes().to_vec();
     frame.extend_from_slice(&body);
-    conn.on_request_data(&frame, 0, &mut rec);
+    vm.on_request_data(&mut conn, &frame, 0);
     assert!(conn.memory_bytes() < 4096, "{}", conn.memory_bytes());
     // A response nobody asked for.
-    conn.on_response_data(&[0, 0, 0, 4, 0, 0, 0x30, 0x39], 0, &mut rec);
+    vm.on_response_data(&mut conn, &[0, 0, 0, 4, 0, 0, 0x30, 0x39], 0);
     // The connection still decodes what follows.
-    conn.on_request_data(
+    vm.on_request_data(
+        &mut conn,
         &request(12, 4, 10, &HeartbeatRequest::default()),
         0,
-        &mut rec,
     );
     let mut t = Totalizer::default();
-    rec.flush(&mut t);
+    vm.flush(&mut t);
     assert_eq!(
         counter(&t, "kafka_decode_errors_total", &[("reason", "truncated")]),
         1
@@ -658,8 +652,8 @@ fn hostile_array_counts_and_unknown_correlation_ids_are_counted() {
 
 #[test]
 fn memory_stays_bounded_whatever_the_message_size() {
-    let mut rec = recorder();
-    let mut conn = Connection::new(&mut rec);
+    let mut vm = new_vm();
+    let mut conn = vm.open_connection();
     // A 16 MiB produce request and a 50 MiB fetch response, streamed in 64 KiB chunks.
     let big = batch(0, 1, Compression::None);
     let records = Bytes::from(big.repeat((16 << 20) / big.len()));
@@ -671,7 +665,7 @@ fn memory_stays_bounded_whatever_the_message_size() {
     ]);
     let mut peak = 0;
     for chunk in request(0, 9, 1, &req).chunks(64 << 10) {
-        conn.on_request_data(chunk, 0, &mut rec);
+        vm.on_request_data(&mut conn, chunk, 0);
         peak = peak.max(conn.memory_bytes());
     }
     let fetch = FetchResponse::default().with_responses(vec![
@@ -681,14 +675,14 @@ fn memory_stays_bounded_whatever_the_message_size() {
                 .with_high_watermark(1)
                 .with_records(Some(Bytes::from(big.repeat((50 << 20) / big.len()))))]),
     ]);
-    conn.on_request_data(&request(1, 12, 2, &FetchRequest::default()), 0, &mut rec);
-    conn.on_response_data(&response(9, 1, &ProduceResponse::default()), 0, &mut rec);
+    vm.on_request_data(&mut conn, &request(1, 12, 2, &FetchRequest::default()), 0);
+    vm.on_response_data(&mut conn, &response(9, 1, &ProduceResponse::default()), 0);
     for chunk in response(12, 2, &fetch).chunks(64 << 10) {
-        conn.on_response_data(chunk, 0, &mut rec);
+        vm.on_response_data(&mut conn, chunk, 0);
         peak = peak.max(conn.memory_bytes());
     }
     let mut t = Totalizer::default();
-    rec.flush(&mut t);
+    vm.flush(&mut t);
     assert_eq!(decode_errors(&t), 0);
     assert_eq!(
         counter(&t, "kafka_produced_records_total", &[("topic", "big")]),
@@ -702,24 +696,24 @@ fn memory_stays_bounded_whatever_the_message_size() {
 /// thousands of partitions: the core's accounting stays within 64 KiB per connection.
 #[test]
 fn memory_is_bounded_under_a_flood_of_unanswered_requests() {
-    let mut rec = recorder();
-    let mut conn = Connection::new(&mut rec);
+    let mut vm = new_vm();
+    let mut conn = vm.open_connection();
     let fetches = frames::fetch_exchanges(16, 1, 64, 1000);
     let produces = frames::produce_exchanges(16, 1, 64, 1000);
     let mut peak = 0;
     for ((fetch, _), (produce, _)) in fetches.iter().zip(&produces) {
-        conn.on_request_data(fetch, 0, &mut rec);
-        conn.on_request_data(produce, 0, &mut rec);
+        vm.on_request_data(&mut conn, fetch, 0);
+        vm.on_request_data(&mut conn, produce, 0);
         peak = peak.max(conn.memory_bytes());
     }
     // The answer to the last fetch, with 5000 partitions.
     let (_, answer) = &frames::fetch_exchanges(16, 1, 5000, 1000)[999];
     for chunk in answer.chunks(1000) {
-        conn.on_response_data(chunk, 0, &mut rec);
+        vm.on_response_data(&mut conn, chunk, 0);
         peak = peak.max(conn.memory_bytes());
     }
     let mut t = Totalizer::default();
-    rec.flush(&mut t);
+    vm.flush(&mut t);
     assert_eq!(counter(&t, "kafka_fetched_records_total", &[]), 5000);
     assert!(peak <= 64 << 10, "peak per-connection memory {peak} bytes");
 }
@@ -737,8 +731,8 @@ fn client_id_label_and_topic_cap_apply_to_every_series() {
         None,
         None,
     );
-    let mut rec = Recorder::new(config, id);
-    let t = run(&produce_exchange(8), 0, &mut rec);
+    let mut vm = Vm::new(config, id);
+    let t = run(&produce_exchange(8), 0, &mut vm);
     // "orders" took the only slot; "payments" is reported under the overflow value.
     let orders = [("topic", "orders"), ("client_id", "test-client")];
     let more = [("topic", "_more"), ("client_id", "test-client")];
@@ -752,7 +746,7 @@ fn client_id_label_and_topic_cap_apply_to_every_series() {
         ),
         1
     );
-    assert_eq!(rec.topics.len(), 1);
+    assert_eq!(vm.topics().len(), 1);
 }
 
 /// 10,000 distinct topics, learned by id from Metadata and produced to by id and by
@@ -761,10 +755,10 @@ fn client_id_label_and_topic_cap_apply_to_every_series() {
 #[test]
 fn topic_cardinality_cap_holds_with_10000_topics() {
     const TOPICS: usize = 10_000;
-    let mut rec = recorder();
+    let mut vm = new_vm();
     let id = |i: usize| Uuid::from_u128(0xabc0_0000_0000_0000_0000_0000_0000_0000 + i as u128);
     let name = |i: usize| format!("tenant-{i}.orders_v{}", i % 7);
-    let mut conn = Connection::new(&mut rec);
+    let mut conn = vm.open_connection();
     let mut correlation = 0;
     for chunk in (0..TOPICS).collect::<Vec<_>>().chunks(200) {
         let topics = chunk
@@ -777,9 +771,9 @@ fn topic_cardinality_cap_holds_with_10000_topics() {
             .collect();
         correlation += 1;
         let req = request(3, 12, correlation, &MetadataRequest::default());
-        conn.on_request_data(&req, 0, &mut rec);
+        vm.on_request_data(&mut conn, &req, 0);
         let resp = MetadataResponse::default().with_topics(topics);
-        conn.on_response_data(&response(12, correlation, &resp), 1, &mut rec);
+        vm.on_response_data(&mut conn, &response(12, correlation, &resp), 1);
     }
     // One produce request per topic: v13 by id for the even ones, v9 by name for the odd.
     for i in 0..TOPICS {
@@ -800,11 +794,11 @@ fn topic_cardinality_cap_holds_with_10000_topics() {
             .with_acks(0)
             .with_topic_data(vec![topic]);
         correlation += 1;
-        conn.on_request_data(&request(0, version, correlation, &req), 2, &mut rec);
+        vm.on_request_data(&mut conn, &request(0, version, correlation, &req), 2);
         assert!(conn.memory_bytes() <= 64 << 10);
     }
     let mut t = Totalizer::default();
-    rec.flush(&mut t);
+    vm.flush(&mut t);
     let mut labels = std::collections::BTreeSet::new();
     for name in t.counters.keys().chain(t.gauges.keys()) {
         if let Some(rest) = name.split("topic=.=").nth(1) {
@@ -818,13 +812,13 @@ fn topic_cardinality_cap_holds_with_10000_topics() {
         labels.len()
     );
     assert!(labels.contains("_other"), "overflow label in use");
-    assert_eq!(rec.topics.len(), max_topics);
+    assert_eq!(vm.topics().len(), max_topics);
     assert_eq!(
         counter(&t, "kafka_produced_records_total", &[]),
         TOPICS as u64
     );
     assert_eq!(decode_errors(&t), 0);
-    assert!(rec.topics.ids_len() <= kiosk_filter::topics::MAX_IDS);
+    assert!(vm.topics().ids_len() <= kiosk_filter::decode::topics::MAX_IDS);
 }
 
 /// Records count as produced when the broker acknowledges them: a topic with a partition
@@ -832,9 +826,9 @@ fn topic_cardinality_cap_holds_with_10000_topics() {
 #[test]
 fn produced_records_are_counted_when_acknowledged() {
     for version in [3, 9, 13] {
-        let mut rec = recorder();
-        learn_ids(&mut rec);
-        let t = run(&produce_exchange_answered(version, 6), 0, &mut rec);
+        let mut vm = new_vm();
+        learn_ids(&mut vm);
+        let t = run(&produce_exchange_answered(version, 6), 0, &mut vm);
         let o = [("topic", "orders")];
         let p = [("topic", "payments")];
         assert_eq!(
@@ -863,9 +857,9 @@ fn produced_records_are_counted_when_acknowledged() {
             requests: ex.requests,
             responses: Vec::new(),
         };
-        let mut rec = recorder();
-        learn_ids(&mut rec);
-        let t = run(&unanswered, 0, &mut rec);
+        let mut vm = new_vm();
+        learn_ids(&mut vm);
+        let t = run(&unanswered, 0, &mut vm);
         assert_eq!(
             counter(&t, "kafka_produced_records_total", &o),
             0,
@@ -926,11 +920,11 @@ fn record_entry_shorter_than_its_prefix_is_a_decode_error() {
             .with_partition_data(vec![produce_request::PartitionProduceData::default()
                 .with_records(Some(Bytes::from(records)))]),
     ]);
-    let mut rec = recorder();
-    let mut conn = Connection::new(&mut rec);
-    conn.on_request_data(&request(0, 3, 1, &req), 0, &mut rec);
+    let mut vm = new_vm();
+    let mut conn = vm.open_connection();
+    vm.on_request_data(&mut conn, &request(0, 3, 1, &req), 0);
     let mut t = Totalizer::default();
-    rec.flush(&mut t);
+    vm.flush(&mut t);
     assert_eq!(
         counter(
             &t,
@@ -956,8 +950,8 @@ fn random_bodies_behind_valid_headers_never_panic() {
     for (api, versions) in [(0i16, 0..=13i16), (1, 0..=18), (3, 0..=13), (18, 0..=4)] {
         for version in versions {
             for round in 0..40i32 {
-                let mut rec = recorder();
-                let mut conn = Connection::new(&mut rec);
+                let mut vm = new_vm();
+                let mut conn = vm.open_connection();
                 let len = (next() % 200) as usize;
                 // Bias towards small numbers, where lengths and counts look plausible.
                 let body: Vec<u8> = (0..len)
@@ -981,14 +975,14 @@ fn random_bodies_behind_valid_headers_never_panic() {
                 resp.extend_from_slice(&round.to_be_bytes());
                 resp.extend_from_slice(&body);
                 for chunk in req.chunks(7) {
-                    conn.on_request_data(chunk, 0, &mut rec);
+                    vm.on_request_data(&mut conn, chunk, 0);
                 }
                 for chunk in resp.chunks(5) {
-                    conn.on_response_data(chunk, 1, &mut rec);
+                    vm.on_response_data(&mut conn, chunk, 1);
                 }
                 assert!(!conn.gave_up(), "api {api} v{version}: framing is valid");
                 assert!(conn.memory_bytes() < 64 << 10);
-                rec.flush(&mut Totalizer::default());
+                vm.flush(&mut Totalizer::default());
             }
         }
     }
@@ -1007,8 +1001,8 @@ fn record_bodies_are_never_read_into_the_vm() {
         };
         let total = ex.requests.len() + ex.responses.len();
         for window in [64, 4096] {
-            let mut rec = recorder();
-            let (totals, read) = run_windowed(&ex, ex.requests.len() / 3, window, &mut rec);
+            let mut vm = new_vm();
+            let (totals, read) = run_windowed(&ex, ex.requests.len() / 3, window, &mut vm);
             let (metric, records) = match name {
                 "produce" => ("kafka_produced_records_total", 3 * 16),
                 _ => ("kafka_fetched_records_total", 3 * 16),

@@ -5,12 +5,12 @@ mod frames;
 use frames::{request, response};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
+use kiosk_filter::{Config, Identity, Totalizer, Vm};
 
-fn recorder() -> Recorder {
+fn new_vm() -> Vm {
     let config = Config::default();
     let id = Identity::resolve(&config, Some("shop".into()), Some("w".into()), None, None);
-    Recorder::new(config, id)
+    Vm::new(config, id)
 }
 
 /// `connection` target: a fetch asking for offset i64::MIN, answered with a high
@@ -32,12 +32,12 @@ fn a_fetch_offset_of_i64_min_does_not_overflow_the_lag() {
             .with_high_watermark(10)]);
     let resp = FetchResponse::default().with_responses(vec![answer]);
 
-    let mut rec = recorder();
-    let mut conn = Connection::new(&mut rec);
-    conn.on_request_data(&request(1, 12, 7, &req), 0, &mut rec);
-    conn.on_response_data(&response(12, 7, &resp), 1, &mut rec);
+    let mut vm = new_vm();
+    let mut conn = vm.open_connection();
+    vm.on_request_data(&mut conn, &request(1, 12, 7, &req), 0);
+    vm.on_response_data(&mut conn, &response(12, 7, &resp), 1);
     let mut t = Totalizer::default();
-    rec.flush(&mut t);
+    vm.flush(&mut t);
     let lag: Vec<i64> = t
         .gauges
         .iter()

@@ -9,8 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use kiosk_filter::observe::Direction;
-use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
+use kiosk_filter::{Config, Connection, Direction, Identity, Totalizer, Vm};
 use proptest::prelude::*;
 
 /// The dialects recorded (one directory each), newest first.
@@ -110,7 +109,7 @@ fn dialects() -> Vec<Dialect> {
         .collect()
 }
 
-fn recorder() -> Recorder {
+fn new_vm() -> Vm {
     let config = Config::default();
     let id = Identity::resolve(
         &config,
@@ -119,12 +118,12 @@ fn recorder() -> Recorder {
         None,
         None,
     );
-    Recorder::new(config, id)
+    Vm::new(config, id)
 }
 
-fn flush(rec: &mut Recorder) -> Totalizer {
+fn flush(vm: &mut Vm) -> Totalizer {
     let mut sink = Totalizer::default();
-    rec.flush(&mut sink);
+    vm.flush(&mut sink);
     sink
 }
 
@@ -195,22 +194,22 @@ fn every_recorded_session_decodes_exactly() {
 
 fn decodes_exactly(dialect: &Dialect) {
     let d = dialect.name;
-    let mut rec = recorder();
+    let mut vm = new_vm();
     let mut keys = BTreeMap::new();
     for s in &dialect.sessions {
-        let mut conn = Connection::new(&mut rec);
+        let mut conn = vm.open_connection();
         // As on the wire: each request before its response; callbacks of odd sizes.
-        conn.on_request_data(&s.client, 1, &mut rec);
+        vm.on_request_data(&mut conn, &s.client, 1);
         for chunk in s.server.chunks(1000) {
-            conn.on_response_data(chunk, 3, &mut rec);
+            vm.on_response_data(&mut conn, chunk, 3);
         }
         assert!(!conn.gave_up(), "{d}: {} gave up", s.name);
-        conn.on_close(&mut rec);
+        vm.close(&mut conn);
         for (k, n) in request_keys(&s.client) {
             *keys.entry(k).or_insert(0) += n;
         }
     }
-    let t = flush(&mut rec);
+    let t = flush(&mut vm);
     let errors: Vec<_> = t
         .counters
         .iter()
@@ -294,8 +293,8 @@ fn decodes_exactly(dialect: &Dialect) {
 #[allow(clippy::too_many_arguments)]
 fn read_in_callbacks(
     conn: &mut Connection,
-    rec: &mut Recorder,
-    shadow: &mut (Connection, Recorder),
+    vm: &mut Vm,
+    shadow: &mut (Connection, Vm),
     direction: Direction,
     data: &[u8],
     cuts: &[usize],
@@ -308,7 +307,7 @@ fn read_in_callbacks(
     for pair in bounds.windows(2) {
         let part = &data[pair[0]..pair[1]];
         let mut reads: Vec<(usize, usize)> = Vec::new();
-        conn.on_buffer(direction, part.len(), window, now_ms, rec, |at, len| {
+        vm.on_buffer(conn, direction, part.len(), window, now_ms, |at, len| {
             reads.push((at, len));
             part.get(at..at + len)
         });
@@ -329,10 +328,10 @@ fn read_in_callbacks(
             "{} bytes held",
             conn.memory_bytes()
         );
-        let (shadow, shadow_rec) = (&mut shadow.0, &mut shadow.1);
+        let (shadow, shadow_vm) = (&mut shadow.0, &mut shadow.1);
         match direction {
-            Direction::Request => shadow.on_request_data(part, now_ms, shadow_rec),
-            Direction::Response => shadow.on_response_data(part, now_ms, shadow_rec),
+            Direction::Request => shadow_vm.on_request_data(shadow, part, now_ms),
+            Direction::Response => shadow_vm.on_response_data(shadow, part, now_ms),
         }
         prop_assert_eq!(conn.gave_up(), shadow.gave_up());
         prop_assert_eq!(conn.skippable(direction), shadow.skippable(direction));
@@ -386,13 +385,13 @@ fn on_buffer_matches_whole_input(
     response_cuts: &[usize],
     window: usize,
 ) -> Result<(), TestCaseError> {
-    let mut rec = recorder();
-    let mut conn = Connection::new(&mut rec);
-    let mut shadow_rec = recorder();
-    let mut shadow = (Connection::new(&mut shadow_rec), shadow_rec);
+    let mut vm = new_vm();
+    let mut conn = vm.open_connection();
+    let mut shadow_vm = new_vm();
+    let mut shadow = (shadow_vm.open_connection(), shadow_vm);
     read_in_callbacks(
         &mut conn,
-        &mut rec,
+        &mut vm,
         &mut shadow,
         Direction::Request,
         &input.client,
@@ -402,7 +401,7 @@ fn on_buffer_matches_whole_input(
     )?;
     read_in_callbacks(
         &mut conn,
-        &mut rec,
+        &mut vm,
         &mut shadow,
         Direction::Response,
         &input.server,
@@ -410,15 +409,15 @@ fn on_buffer_matches_whole_input(
         window,
         17,
     )?;
-    conn.on_close(&mut rec);
-    let chunked = flush(&mut rec);
+    vm.close(&mut conn);
+    let chunked = flush(&mut vm);
 
-    let mut whole_rec = recorder();
-    let mut whole = Connection::new(&mut whole_rec);
-    whole.on_request_data(&input.client, 10, &mut whole_rec);
-    whole.on_response_data(&input.server, 17, &mut whole_rec);
-    whole.on_close(&mut whole_rec);
-    let at_once = flush(&mut whole_rec);
+    let mut whole_vm = new_vm();
+    let mut whole = whole_vm.open_connection();
+    whole_vm.on_request_data(&mut whole, &input.client, 10);
+    whole_vm.on_response_data(&mut whole, &input.server, 17);
+    whole_vm.close(&mut whole);
+    let at_once = flush(&mut whole_vm);
 
     prop_assert_eq!(chunked.counters, at_once.counters);
     prop_assert_eq!(chunked.gauges, at_once.gauges);

@@ -322,7 +322,7 @@ fn summarize(recordings: &[Recording], records: usize) -> Result<String> {
         let mut apis: BTreeMap<&str, usize> = BTreeMap::new();
         for frame in frames(&client) {
             let key = i16::from_be_bytes([frame[0], frame[1]]);
-            let name = kiosk_filter::kafka::tables::api_name(key).unwrap_or("unknown");
+            let name = kiosk_filter::decode::kafka::tables::api_name(key).unwrap_or("unknown");
             *apis.entry(name).or_default() += 1;
         }
         let apis: Vec<String> = apis.iter().map(|(k, v)| format!("{k} {v}")).collect();

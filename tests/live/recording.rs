@@ -4,7 +4,7 @@
 //! summary stating the topics, which the filter core then decodes without an error and
 //! with the exact totals the workload produced and consumed, every codec included.
 
-use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
+use kiosk_filter::{Config, Identity, Totalizer, Vm};
 use kiosk_harness::record::{self, TOPICS};
 use kiosk_tests::run_dir;
 
@@ -62,16 +62,16 @@ fn a_fresh_recording_decodes_exactly() {
 
     let config = Config::default();
     let id = Identity::resolve(&config, Some("t".into()), Some("w".into()), None, None);
-    let mut rec = Recorder::new(config, id);
+    let mut rec = Vm::new(config, id);
     for name in &names {
         let client = std::fs::read(out.join(format!("{name}.client"))).unwrap();
         let server = std::fs::read(out.join(format!("{name}.server"))).unwrap();
         assert!(!client.is_empty(), "{name}: nothing from the client");
-        let mut conn = Connection::new(&mut rec);
-        conn.on_request_data(&client, 0, &mut rec);
-        conn.on_response_data(&server, 1, &mut rec);
+        let mut conn = rec.open_connection();
+        rec.on_request_data(&mut conn, &client, 0);
+        rec.on_response_data(&mut conn, &server, 1);
         assert!(!conn.gave_up(), "{name}: not Kafka");
-        conn.on_close(&mut rec);
+        rec.close(&mut conn);
     }
     let mut t = Totalizer::default();
     rec.flush(&mut t);

@@ -1,10 +1,10 @@
 //! `Config::from_json` never panics, and what it accepts is in range and usable: an
-//! identity resolves with its overrides and a recorder renders series with it.
+//! identity resolves with its overrides and a VM renders series with it.
 //!
 //! Input: the JSON bytes, as a WasmPlugin's pluginConfig delivers them.
 #![no_main]
 
-use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
+use kiosk_filter::{Config, Connection, Direction, Identity, Totalizer, Vm};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,11 +17,11 @@ fuzz_target!(|data: &[u8]| {
     assert!((64..=16 << 20).contains(&config.read_window_bytes));
     assert!(!config.topic_overflow_label.is_empty());
     let identity = Identity::resolve(&config, Some("ns".into()), None, None, None);
-    let mut rec = Recorder::new(config, identity);
-    let mut conn = Connection::new(&mut rec);
-    conn.on_close(&mut rec);
+    let mut vm = Vm::new(config, identity);
+    let mut conn = vm.open_connection();
+    vm.close(&mut conn);
     let mut sink = Totalizer::default();
-    rec.flush(&mut sink);
+    vm.flush(&mut sink);
     assert!(sink
         .counters
         .keys()

@@ -11,8 +11,7 @@
 //! 128 MiB); bit 3: client-id labels; bit 4: Kiali edges off; bit 5: max_topics 2.
 #![no_main]
 
-use kiosk_filter::observe::Direction;
-use kiosk_filter::{Config, Connection, Identity, Recorder, Totalizer};
+use kiosk_filter::{Config, Connection, Direction, Identity, Totalizer, Vm};
 use kiosk_filter_fuzz::{take, Schedule, SEED_BYTES};
 use libfuzzer_sys::fuzz_target;
 
@@ -34,14 +33,14 @@ fn config(bits: u8) -> Config {
     c
 }
 
-fn recorder(bits: u8) -> Recorder {
+fn new_vm(bits: u8) -> Vm {
     let config = config(bits);
     let id = Identity::resolve(&config, Some("fuzz".into()), Some("w".into()), None, None);
-    Recorder::new(config, id)
+    Vm::new(config, id)
 }
 
-fn flush(rec: &mut Recorder, into: &mut Totalizer) {
-    rec.flush(into);
+fn flush(vm: &mut Vm, into: &mut Totalizer) {
+    vm.flush(into);
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -54,9 +53,9 @@ fuzz_target!(|data: &[u8]| {
     let split = (u32::from_be_bytes(len) as usize).min(data.len());
     let (requests, responses) = data.split_at(split);
 
-    let (mut rec, mut whole_rec) = (recorder(bits), recorder(bits));
-    let mut conn = Connection::new(&mut rec);
-    let mut whole = Connection::new(&mut whole_rec);
+    let (mut vm, mut whole_vm) = (new_vm(bits), new_vm(bits));
+    let mut conn = vm.open_connection();
+    let mut whole = whole_vm.open_connection();
     let (mut sink, mut whole_sink) = (Totalizer::default(), Totalizer::default());
     let (mut req_at, mut resp_at) = (0, 0);
     let mut now_ms = 0u64;
@@ -78,35 +77,28 @@ fuzz_target!(|data: &[u8]| {
 
         if schedule.one_in(3) {
             match direction {
-                Direction::Request => conn.on_request_data(part, now_ms, &mut rec),
-                Direction::Response => conn.on_response_data(part, now_ms, &mut rec),
+                Direction::Request => vm.on_request_data(&mut conn, part, now_ms),
+                Direction::Response => vm.on_response_data(&mut conn, part, now_ms),
             }
         } else {
             let window = match schedule.draw() % 4 {
                 0 => 1 + schedule.below(16),
                 1 => 1 + schedule.below(1024),
-                2 => rec.config.read_window_bytes,
+                2 => vm.config().read_window_bytes,
                 _ => 1 + schedule.below(70_000),
             };
             let mut end = 0;
-            conn.on_buffer(
-                direction,
-                part.len(),
-                window,
-                now_ms,
-                &mut rec,
-                |at, len| {
+            vm.on_buffer(&mut conn, direction, part.len(), window, now_ms, |at, len| {
                     assert!(len >= 1 && len <= window, "read of {len}, window {window}");
                     assert!(at + len <= part.len(), "read {at}+{len} of {}", part.len());
                     assert!(at >= end, "read at {at} before {end}");
                     end = at + len;
                     part.get(at..at + len)
-                },
-            );
+                });
         }
         match direction {
-            Direction::Request => whole.on_request_data(part, now_ms, &mut whole_rec),
-            Direction::Response => whole.on_response_data(part, now_ms, &mut whole_rec),
+            Direction::Request => whole_vm.on_request_data(&mut whole, part, now_ms),
+            Direction::Response => whole_vm.on_response_data(&mut whole, part, now_ms),
         }
         assert!(
             conn.memory_bytes() <= MEMORY_BOUND,
@@ -116,14 +108,14 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(conn.gave_up(), whole.gave_up());
         assert_eq!(conn.skippable(direction), whole.skippable(direction));
         if schedule.one_in(16) {
-            flush(&mut rec, &mut sink);
-            flush(&mut whole_rec, &mut whole_sink);
+            flush(&mut vm, &mut sink);
+            flush(&mut whole_vm, &mut whole_sink);
         }
     }
-    conn.on_close(&mut rec);
-    whole.on_close(&mut whole_rec);
-    flush(&mut rec, &mut sink);
-    flush(&mut whole_rec, &mut whole_sink);
+    vm.close(&mut conn);
+    whole_vm.close(&mut whole);
+    flush(&mut vm, &mut sink);
+    flush(&mut whole_vm, &mut whole_sink);
     assert_eq!(sink.counters, whole_sink.counters);
     assert_eq!(sink.gauges, whole_sink.gauges);
     assert_eq!(sink.histograms, whole_sink.histograms);

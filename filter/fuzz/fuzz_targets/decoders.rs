@@ -1,6 +1,6 @@
 //! Every deep decoder of the core: each request and response layout of
-//! `kiosk_filter::kafka::schema` at each version it knows, chosen by the input, set up by
-//! the core's own `connection::body_decoder` (the walker and the `Collector` a connection
+//! `kiosk_filter::decode::kafka::schema` at each version it knows, chosen by the input, set
+//! up by the core's own `decode::kafka::body_decoder` (the walker and the `Collector` a connection
 //! uses), plus the request and response headers. The body is walked twice: whole in one
 //! call, and in chunks with skippable bytes passed over unseen as the Envoy glue does.
 //! Both walks must agree (bytes used, done, error, summary), use no more than they were
@@ -11,12 +11,12 @@
 //! decode is mapped onto one it does (key and version taken modulo what is known).
 #![no_main]
 
-use kiosk_filter::connection::body_decoder;
-use kiosk_filter::kafka::schema::{self, REQUEST_HEADER, RESPONSE_HEADER};
-use kiosk_filter::kafka::tables::MAX_API_KEY;
-use kiosk_filter::kafka::{DecodeError, Walker};
-use kiosk_filter::observe::{Collector, Direction, Summary, MAX_ENTRIES};
-use kiosk_filter::topics::Topics;
+use kiosk_filter::decode::kafka::schema::{self, REQUEST_HEADER, RESPONSE_HEADER};
+use kiosk_filter::decode::kafka::summary::MAX_ENTRIES;
+use kiosk_filter::decode::kafka::tables::MAX_API_KEY;
+use kiosk_filter::decode::kafka::{body_decoder, Collector, DecodeError, Summary, Walker};
+use kiosk_filter::decode::topics::Topics;
+use kiosk_filter::Direction;
 use kiosk_filter_fuzz::{take, Schedule, SEED_BYTES};
 use libfuzzer_sys::fuzz_target;
 
@@ -71,7 +71,7 @@ fn whole(walker: &mut Walker, collector: Option<&mut Collector>, body: &[u8]) ->
     let mut topics = Topics::new(500, "_other");
     let (result, summary) = match collector {
         Some(c) => {
-            let r = walker.feed(body, &mut c.visitor(&mut topics));
+            let r = walker.feed(body, &mut c.visitor(&mut topics, &()));
             (r, format!("{:?}", c.summary))
         }
         None => (walker.feed(body, &mut ()), String::new()),
@@ -110,7 +110,7 @@ fn chunked(
     if body.is_empty() {
         // As the whole walk does: take the steps that need no bytes.
         let result = match collector.as_deref_mut() {
-            Some(c) => walker.feed(&[], &mut c.visitor(&mut topics)),
+            Some(c) => walker.feed(&[], &mut c.visitor(&mut topics, &())),
             None => walker.feed(&[], &mut ()),
         };
         error = result.err();
@@ -121,7 +121,7 @@ fn chunked(
         let result = if skippable > 0 && !schedule.one_in(4) {
             let n = schedule.chunk(left.min(usize::try_from(skippable).unwrap_or(usize::MAX)));
             let passed = match collector.as_deref_mut() {
-                Some(c) => walker.pass_over(n as u64, &mut c.visitor(&mut topics)),
+                Some(c) => walker.pass_over(n as u64, &mut c.visitor(&mut topics, &())),
                 None => walker.pass_over(n as u64, &mut ()),
             };
             if let Ok(p) = passed {
@@ -131,7 +131,7 @@ fn chunked(
         } else {
             let chunk = &body[at..at + schedule.chunk(left)];
             let used = match collector.as_deref_mut() {
-                Some(c) => walker.feed(chunk, &mut c.visitor(&mut topics)),
+                Some(c) => walker.feed(chunk, &mut c.visitor(&mut topics, &())),
                 None => walker.feed(chunk, &mut ()),
             };
             if let Ok(used) = used {

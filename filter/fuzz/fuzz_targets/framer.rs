@@ -7,7 +7,7 @@
 //! 4) frames; bits 1-2: the largest frame, 1 KiB, 4 KiB, 1 MiB or 128 MiB.
 #![no_main]
 
-use kiosk_filter::frame::{FrameError, FrameEvent, Framer};
+use kiosk_filter::wire::{FrameError, FrameEvent, Framer};
 use kiosk_filter_fuzz::{take, Schedule, SEED_BYTES};
 use libfuzzer_sys::fuzz_target;
 

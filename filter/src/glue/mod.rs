@@ -1,24 +1,27 @@
-//! The proxy-wasm host glue: a page of host calls around the host-free core.
+//! The proxy-wasm host glue: the host calls around the host-free core.
 //!
 //! Per DESIGN.md section 3 (each `get_buffer` hostcall costs): a data callback copies
 //! into the VM only the bytes the core will read, a window at a time, and lets the core
-//! pass over record bodies unseen; metric updates are batched in the
-//! core and flushed on a timer and when a connection closes; metric ids are cached by
-//! name because `define_metric` returns a new id on every call. Every callback returns
-//! `Continue`: the filter never holds back or changes a byte.
+//! pass over record bodies unseen; metric updates are batched in the core and flushed on
+//! a timer and when a connection closes. Buffers are read and edited only through
+//! [`buffer`], which never panics. Observing returns `Continue` and changes no byte; a
+//! connection's action (none yet) may ask for edits, applied here.
+
+mod buffer;
+mod stats;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, RootContext, StreamContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MetricType, PeerType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, PeerType};
 
-use crate::observe::Direction;
-use crate::topics::id_hex;
-use crate::{Config, Connection, Identity, MetricSink, Recorder};
+use crate::act::Edit;
+use crate::decode::topics::id_hex;
+use crate::{Config, Connection, Direction, Identity, Vm};
+use stats::EnvoyStats;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -27,17 +30,17 @@ proxy_wasm::main! {{
 
 const SHARED_ID_PREFIX: &str = "kiosk.topic_id.";
 
-/// The VM's state, shared by the root context and every connection of the VM.
-struct Vm {
-    recorder: Recorder,
-    sink: EnvoyStats,
+/// The VM's state and Envoy's stats, shared by the root context and every connection.
+struct Shared {
+    vm: Vm,
+    stats: EnvoyStats,
 }
 
-type SharedVm = Rc<RefCell<Option<Vm>>>;
+type SharedVm = Rc<RefCell<Option<Shared>>>;
 
 #[derive(Default)]
 struct Root {
-    vm: SharedVm,
+    shared: SharedVm,
 }
 
 impl Context for Root {}
@@ -67,36 +70,36 @@ impl RootContext for Root {
             identity.cluster
         );
         let interval = Duration::from_millis(config.flush_interval_ms);
-        let mut recorder = Recorder::new(config, identity);
-        recorder.topics.set_fallback(Box::new(|id| {
+        let mut vm = Vm::new(config, identity);
+        vm.topics_mut().set_fallback(Box::new(|id| {
             let key = format!("{SHARED_ID_PREFIX}{}", id_hex(id));
             let (value, _) = hostcalls::get_shared_data(&key).ok()?;
             String::from_utf8(value?).ok()
         }));
-        *self.vm.borrow_mut() = Some(Vm {
-            recorder,
-            sink: EnvoyStats::default(),
+        *self.shared.borrow_mut() = Some(Shared {
+            vm,
+            stats: EnvoyStats::default(),
         });
         self.set_tick_period(interval);
         true
     }
 
     fn on_tick(&mut self) {
-        if let Some(vm) = self.vm.borrow_mut().as_mut() {
-            vm.flush();
+        if let Some(shared) = self.shared.borrow_mut().as_mut() {
+            shared.flush();
         }
     }
 
     fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
         let connection = self
-            .vm
+            .shared
             .borrow_mut()
             .as_mut()
-            .map(|vm| Connection::new(&mut vm.recorder));
+            .map(|shared| shared.vm.open_connection());
         Some(Box::new(Stream {
-            vm: self.vm.clone(),
+            shared: self.shared.clone(),
             connection,
-            peer_checked: false,
+            upstream_checked: false,
         }))
     }
 
@@ -105,89 +108,110 @@ impl RootContext for Root {
     }
 }
 
-impl Vm {
+impl Shared {
     fn flush(&mut self) {
-        if self.recorder.topics.has_learned() {
-            for (id, name) in self.recorder.topics.take_learned() {
+        let topics = self.vm.topics_mut();
+        if topics.has_learned() {
+            for (id, name) in topics.take_learned() {
                 let key = format!("{SHARED_ID_PREFIX}{}", id_hex(&id));
                 if let Err(e) = hostcalls::set_shared_data(&key, Some(name.as_bytes()), None) {
                     log::debug!("sharing topic id {key}: {e:?}");
                 }
             }
         }
-        if self.recorder.is_dirty() {
-            self.recorder.flush(&mut self.sink);
+        if self.vm.is_dirty() {
+            self.vm.flush(&mut self.stats);
         }
     }
 }
 
 struct Stream {
-    vm: SharedVm,
+    shared: SharedVm,
     connection: Option<Connection>,
-    peer_checked: bool,
+    upstream_checked: bool,
 }
 
 impl Context for Stream {}
 
 impl Stream {
-    fn on_data(&mut self, size: usize, request: bool) {
+    /// A data callback of `size` new bytes; whether Envoy should hold them.
+    fn on_data(&mut self, size: usize, direction: Direction) -> bool {
         let Some(conn) = self.connection.as_mut().filter(|c| !c.gave_up()) else {
-            return;
+            return false;
         };
         if size == 0 {
-            return;
+            return false;
         }
-        if !self.peer_checked && !request {
+        if !self.upstream_checked && direction == Direction::Response {
             // The edge is secure when the sidecar's upstream leg is Istio mTLS: a TLS
             // connection whose peer presented a SPIFFE identity. (`connection.mtls` is the
             // app -> sidecar leg, always plaintext in an outbound sidecar.) The upstream is
             // connected and its handshake done once its first bytes arrive, and Kafka's
             // first response (ApiVersions) comes before any record is counted.
-            self.peer_checked = true;
+            self.upstream_checked = true;
             let peer = hostcalls::get_property(vec!["upstream", "uri_san_peer_certificate"])
                 .ok()
                 .flatten();
             conn.set_secure(peer.is_some_and(|san| san.starts_with(b"spiffe://")));
         }
-        let (direction, buffer) = if request {
-            (Direction::Request, BufferType::DownstreamData)
-        } else {
-            (Direction::Response, BufferType::UpstreamData)
+        let buffer = match direction {
+            Direction::Request => BufferType::DownstreamData,
+            Direction::Response => BufferType::UpstreamData,
         };
         let now_ms = hostcalls::get_current_time()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_millis() as u64);
-        if let Some(vm) = self.vm.borrow_mut().as_mut() {
-            let window = vm.recorder.config.read_window_bytes;
-            conn.on_buffer(
-                direction,
-                size,
-                window,
-                now_ms,
-                &mut vm.recorder,
-                |at, len| hostcalls::get_buffer(buffer, at, len).ok().flatten(),
-            );
+        if let Some(shared) = self.shared.borrow_mut().as_mut() {
+            let window = shared.vm.config().read_window_bytes;
+            shared
+                .vm
+                .on_buffer(conn, direction, size, window, now_ms, |at, len| {
+                    buffer::read(buffer, at, len).ok().flatten()
+                });
         }
+        apply(conn.take_edits(direction), buffer)
     }
 
     fn close(&mut self) {
-        if let (Some(mut conn), Some(vm)) = (self.connection.take(), self.vm.borrow_mut().as_mut())
-        {
-            conn.on_close(&mut vm.recorder);
-            vm.flush();
+        let mut shared = self.shared.borrow_mut();
+        if let (Some(mut conn), Some(shared)) = (self.connection.take(), shared.as_mut()) {
+            shared.vm.close(&mut conn);
+            shared.flush();
         }
     }
 }
 
+/// Make a connection's buffer edits; whether the bytes are to be held. An edit Envoy
+/// refuses is logged and the rest still made.
+fn apply(edits: Vec<Edit>, buffer: BufferType) -> bool {
+    let mut hold = false;
+    for edit in edits {
+        let done = match &edit {
+            Edit::Prepend(bytes) => buffer::prepend(buffer, bytes),
+            Edit::Drain(n) => buffer::drain(buffer, *n),
+            Edit::Hold => {
+                hold = true;
+                Ok(())
+            }
+        };
+        if let Err(status) = done {
+            log::warn!("buffer edit {edit:?} refused: {status:?}");
+        }
+    }
+    hold && buffer == BufferType::DownstreamData
+}
+
 impl StreamContext for Stream {
     fn on_downstream_data(&mut self, size: usize, _end_of_stream: bool) -> Action {
-        self.on_data(size, true);
-        Action::Continue
+        match self.on_data(size, Direction::Request) {
+            true => Action::Pause,
+            false => Action::Continue,
+        }
     }
 
     fn on_upstream_data(&mut self, size: usize, _end_of_stream: bool) -> Action {
-        self.on_data(size, false);
+        self.on_data(size, Direction::Response);
         Action::Continue
     }
 
@@ -201,43 +225,6 @@ impl StreamContext for Stream {
 
     fn on_log(&mut self) {
         self.close();
-    }
-}
-
-/// Envoy's stats, with metric ids cached by name.
-#[derive(Default)]
-struct EnvoyStats {
-    ids: HashMap<String, u32>,
-}
-
-impl EnvoyStats {
-    fn id(&mut self, name: &str, kind: MetricType) -> Option<u32> {
-        if let Some(&id) = self.ids.get(name) {
-            return Some(id);
-        }
-        let id = hostcalls::define_metric(kind, name).ok()?;
-        self.ids.insert(name.to_string(), id);
-        Some(id)
-    }
-}
-
-impl MetricSink for EnvoyStats {
-    fn counter(&mut self, name: &str, delta: u64) {
-        if let Some(id) = self.id(name, MetricType::Counter) {
-            let _ = hostcalls::increment_metric(id, delta as i64);
-        }
-    }
-
-    fn gauge(&mut self, name: &str, value: i64) {
-        if let Some(id) = self.id(name, MetricType::Gauge) {
-            let _ = hostcalls::record_metric(id, value.max(0) as u64);
-        }
-    }
-
-    fn histogram(&mut self, name: &str, value: u64) {
-        if let Some(id) = self.id(name, MetricType::Histogram) {
-            let _ = hostcalls::record_metric(id, value);
-        }
     }
 }
 

@@ -1,6 +1,6 @@
-//! Kafka framing: every request and response is an INT32 size followed by that many
-//! bytes. The framer splits a byte stream, chunked arbitrarily, into frame events without
-//! buffering frame bodies.
+//! Size-prefixed framing: a big-endian INT32 size, then that many bytes (Kafka's; see
+//! [`super::kafka`]). The framer splits a byte stream, chunked arbitrarily, into frame
+//! events without buffering frame bodies.
 
 /// One step of a stream, in order: `Start`, any number of `Body` chunks and `Gap`s, `End`.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,11 +1,44 @@
-//! The Kafka wire protocol, as far as the filter reads it: message tables, the streaming
-//! walker that interprets them, record batch headers, and API/error names.
+//! The Kafka protocol, as far as the filter reads it: message layouts ([`schema`]), the
+//! streaming walker that interprets them ([`walker`]), record batch headers
+//! ([`records`]), API and error names ([`tables`]), and the [`summary`] of a message
+//! built while it streams by.
 
+pub mod big_endian;
 pub mod records;
 pub mod schema;
+pub mod summary;
 pub mod tables;
 pub mod walker;
 
 pub use records::{BatchHeader, Codec};
-pub use schema::Tag;
+pub use schema::Role;
+pub use summary::{Collector, Received, Summary, TopicRef, Totals};
 pub use walker::{DecodeError, Visitor, Walker};
+
+use crate::wire::Direction;
+
+/// The walker and the collector for the body of a message of `api_key` at `version`
+/// going `direction`, if the filter decodes that API deeply and knows that version: the
+/// one place a body's decoding is set up (the connection, and the fuzz targets, use it).
+/// The walker starts with the header's tagged fields when the header is flexible.
+pub fn body_decoder(
+    direction: Direction,
+    api_key: i16,
+    version: i16,
+) -> Option<(Box<Walker>, Collector)> {
+    let (layout, collector, header_tags) = match direction {
+        Direction::Request => (
+            schema::request(api_key),
+            Collector::request(api_key),
+            schema::request_header_is_flexible(api_key, version),
+        ),
+        Direction::Response => (
+            schema::response(api_key),
+            Collector::response(api_key),
+            schema::response_header_is_flexible(api_key, version),
+        ),
+    };
+    let layout = layout.filter(|m| (0..=m.max_version).contains(&version))?;
+    let walker = Walker::for_layout(layout, version, header_tags);
+    Some((Box::new(walker), collector?))
+}

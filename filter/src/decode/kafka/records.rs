@@ -3,7 +3,7 @@
 //! Counting records never needs decompression: the v2 batch header (61 bytes, before
 //! the possibly compressed records) holds the count, the codec and the offsets.
 
-use super::walker::be_int;
+use super::big_endian::be_int;
 
 /// Bytes read of every entry before its format is known: base offset (8), length (4),
 /// partition leader epoch or CRC (4), magic (1).

@@ -1,15 +1,16 @@
 //! Message tables: the fields of the messages the filter decodes deeply, per version.
 //!
 //! Like Envoy's Kafka codec, the layouts are data, not code: [`super::walker::Walker`]
-//! interprets them over a byte stream. Only fields with a [`Tag`] other than
-//! [`Tag::Skip`] are reported; everything else is stepped over without being copied.
+//! interprets them over a byte stream. Only fields with a [`Role`] other than
+//! [`Role::Skip`] are reported; everything else is stepped over without being copied.
 //! The layouts follow Apache Kafka's `clients/src/main/resources/common/message/*.json`
 //! (as generated into the `kafka-protocol` crate, which the tests encode with), plus the
 //! pre-4.0 versions that crate no longer knows.
 
-/// What a decoded field means to the observers.
+/// What a decoded field means to the summary (a field's role; not Kafka's tagged fields,
+/// which the walker skips).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tag {
+pub enum Role {
     Skip,
     /// Header fields.
     ApiKey,
@@ -71,7 +72,7 @@ impl Ty {
 #[derive(Clone, Copy, Debug)]
 pub struct Field {
     pub ty: Ty,
-    pub tag: Tag,
+    pub role: Role,
     /// Inclusive version range in which the field is present.
     pub min: i16,
     pub max: i16,
@@ -85,25 +86,25 @@ impl Field {
 
 const ALL: i16 = i16::MAX;
 
-const fn f(ty: Ty, tag: Tag, min: i16, max: i16) -> Field {
-    Field { ty, tag, min, max }
+const fn f(ty: Ty, role: Role, min: i16, max: i16) -> Field {
+    Field { ty, role, min, max }
 }
 
 /// A field that is present in every version from `min` on and is not reported.
 const fn skip(ty: Ty, min: i16) -> Field {
-    f(ty, Tag::Skip, min, ALL)
+    f(ty, Role::Skip, min, ALL)
 }
 
-/// A decoded API: its key, the highest version whose layout we know, and the version
+/// The layout of a message the filter decodes deeply: its fields, the highest version whose layout we know, and the version
 /// from which the message is "flexible" (compact types and tagged fields).
 #[derive(Clone, Copy, Debug)]
-pub struct Message {
+pub struct Layout {
     pub fields: &'static [Field],
     pub max_version: i16,
     pub flexible_from: i16,
 }
 
-impl Message {
+impl Layout {
     pub const fn is_flexible(&self, version: i16) -> bool {
         version >= self.flexible_from
     }
@@ -114,32 +115,37 @@ impl Message {
 /// Request header v1/v2 up to the client id; the v2 tagged fields are read by the body
 /// walker (see `Walker::new`).
 pub const REQUEST_HEADER: &[Field] = &[
-    f(Ty::I16, Tag::ApiKey, 0, ALL),
-    f(Ty::I16, Tag::ApiVersion, 0, ALL),
-    f(Ty::I32, Tag::CorrelationId, 0, ALL),
-    f(Ty::LegacyStr, Tag::ClientId, 0, ALL),
+    f(Ty::I16, Role::ApiKey, 0, ALL),
+    f(Ty::I16, Role::ApiVersion, 0, ALL),
+    f(Ty::I32, Role::CorrelationId, 0, ALL),
+    f(Ty::LegacyStr, Role::ClientId, 0, ALL),
 ];
 
 /// Response header v0/v1 (v1's tagged fields are read by the body walker).
-pub const RESPONSE_HEADER: &[Field] = &[f(Ty::I32, Tag::CorrelationId, 0, ALL)];
+pub const RESPONSE_HEADER: &[Field] = &[f(Ty::I32, Role::CorrelationId, 0, ALL)];
 
 // ---- Produce (0) -----------------------------------------------------------------
 
 const PRODUCE_REQUEST_PARTITION: &[Field] = &[
-    f(Ty::I32, Tag::PartitionIndex, 0, ALL),
+    f(Ty::I32, Role::PartitionIndex, 0, ALL),
     skip(Ty::Records, 0),
 ];
 const PRODUCE_REQUEST_TOPIC: &[Field] = &[
-    f(Ty::Str, Tag::TopicName, 0, 12),
-    f(Ty::Uuid, Tag::TopicId, 13, ALL),
-    f(Ty::Array(PRODUCE_REQUEST_PARTITION), Tag::Partition, 0, ALL),
+    f(Ty::Str, Role::TopicName, 0, 12),
+    f(Ty::Uuid, Role::TopicId, 13, ALL),
+    f(
+        Ty::Array(PRODUCE_REQUEST_PARTITION),
+        Role::Partition,
+        0,
+        ALL,
+    ),
 ];
-pub const PRODUCE_REQUEST: Message = Message {
+pub const PRODUCE_REQUEST: Layout = Layout {
     fields: &[
         skip(Ty::Str, 3), // transactional_id
-        f(Ty::I16, Tag::Acks, 0, ALL),
+        f(Ty::I16, Role::Acks, 0, ALL),
         skip(Ty::I32, 0), // timeout_ms
-        f(Ty::Array(PRODUCE_REQUEST_TOPIC), Tag::Topic, 0, ALL),
+        f(Ty::Array(PRODUCE_REQUEST_TOPIC), Role::Topic, 0, ALL),
     ],
     max_version: 13,
     flexible_from: 9,
@@ -150,8 +156,8 @@ const PRODUCE_RECORD_ERROR: &[Field] = &[
     skip(Ty::Str, 0), // batch_index_error_message
 ];
 const PRODUCE_RESPONSE_PARTITION: &[Field] = &[
-    f(Ty::I32, Tag::PartitionIndex, 0, ALL),
-    f(Ty::I16, Tag::ErrorCode, 0, ALL),
+    f(Ty::I32, Role::PartitionIndex, 0, ALL),
+    f(Ty::I16, Role::ErrorCode, 0, ALL),
     skip(Ty::I64, 0), // base_offset
     skip(Ty::I64, 2), // log_append_time_ms
     skip(Ty::I64, 5), // log_start_offset
@@ -159,18 +165,18 @@ const PRODUCE_RESPONSE_PARTITION: &[Field] = &[
     skip(Ty::Str, 8), // error_message
 ];
 const PRODUCE_RESPONSE_TOPIC: &[Field] = &[
-    f(Ty::Str, Tag::TopicName, 0, 12),
-    f(Ty::Uuid, Tag::TopicId, 13, ALL),
+    f(Ty::Str, Role::TopicName, 0, 12),
+    f(Ty::Uuid, Role::TopicId, 13, ALL),
     f(
         Ty::Array(PRODUCE_RESPONSE_PARTITION),
-        Tag::Partition,
+        Role::Partition,
         0,
         ALL,
     ),
 ];
-pub const PRODUCE_RESPONSE: Message = Message {
+pub const PRODUCE_RESPONSE: Layout = Layout {
     fields: &[
-        f(Ty::Array(PRODUCE_RESPONSE_TOPIC), Tag::Topic, 0, ALL),
+        f(Ty::Array(PRODUCE_RESPONSE_TOPIC), Role::Topic, 0, ALL),
         skip(Ty::I32, 1), // throttle_time_ms
     ],
     max_version: 13,
@@ -180,33 +186,33 @@ pub const PRODUCE_RESPONSE: Message = Message {
 // ---- Fetch (1) -------------------------------------------------------------------
 
 const FETCH_REQUEST_PARTITION: &[Field] = &[
-    f(Ty::I32, Tag::PartitionIndex, 0, ALL),
+    f(Ty::I32, Role::PartitionIndex, 0, ALL),
     skip(Ty::I32, 9), // current_leader_epoch
-    f(Ty::I64, Tag::FetchOffset, 0, ALL),
+    f(Ty::I64, Role::FetchOffset, 0, ALL),
     skip(Ty::I32, 12), // last_fetched_epoch
     skip(Ty::I64, 5),  // log_start_offset
     skip(Ty::I32, 0),  // partition_max_bytes
 ];
 const FETCH_REQUEST_TOPIC: &[Field] = &[
-    f(Ty::Str, Tag::TopicName, 0, 12),
-    f(Ty::Uuid, Tag::TopicId, 13, ALL),
-    f(Ty::Array(FETCH_REQUEST_PARTITION), Tag::Partition, 0, ALL),
+    f(Ty::Str, Role::TopicName, 0, 12),
+    f(Ty::Uuid, Role::TopicId, 13, ALL),
+    f(Ty::Array(FETCH_REQUEST_PARTITION), Role::Partition, 0, ALL),
 ];
 const FETCH_FORGOTTEN_TOPIC: &[Field] = &[
-    f(Ty::Str, Tag::Skip, 7, 12),
-    f(Ty::Uuid, Tag::Skip, 13, ALL),
+    f(Ty::Str, Role::Skip, 7, 12),
+    f(Ty::Uuid, Role::Skip, 13, ALL),
     skip(Ty::I32Array, 7),
 ];
-pub const FETCH_REQUEST: Message = Message {
+pub const FETCH_REQUEST: Layout = Layout {
     fields: &[
-        f(Ty::I32, Tag::Skip, 0, 14), // replica_id
-        skip(Ty::I32, 0),             // max_wait_ms
-        skip(Ty::I32, 0),             // min_bytes
-        skip(Ty::I32, 3),             // max_bytes
-        skip(Ty::I8, 4),              // isolation_level
-        skip(Ty::I32, 7),             // session_id
-        skip(Ty::I32, 7),             // session_epoch
-        f(Ty::Array(FETCH_REQUEST_TOPIC), Tag::Topic, 0, ALL),
+        f(Ty::I32, Role::Skip, 0, 14), // replica_id
+        skip(Ty::I32, 0),              // max_wait_ms
+        skip(Ty::I32, 0),              // min_bytes
+        skip(Ty::I32, 3),              // max_bytes
+        skip(Ty::I8, 4),               // isolation_level
+        skip(Ty::I32, 7),              // session_id
+        skip(Ty::I32, 7),              // session_epoch
+        f(Ty::Array(FETCH_REQUEST_TOPIC), Role::Topic, 0, ALL),
         skip(Ty::Array(FETCH_FORGOTTEN_TOPIC), 7),
         skip(Ty::Str, 11), // rack_id
     ],
@@ -219,9 +225,9 @@ const FETCH_ABORTED_TRANSACTION: &[Field] = &[
     skip(Ty::I64, 0), // first_offset
 ];
 const FETCH_RESPONSE_PARTITION: &[Field] = &[
-    f(Ty::I32, Tag::PartitionIndex, 0, ALL),
-    f(Ty::I16, Tag::ErrorCode, 0, ALL),
-    f(Ty::I64, Tag::HighWatermark, 0, ALL),
+    f(Ty::I32, Role::PartitionIndex, 0, ALL),
+    f(Ty::I16, Role::ErrorCode, 0, ALL),
+    f(Ty::I64, Role::HighWatermark, 0, ALL),
     skip(Ty::I64, 4), // last_stable_offset
     skip(Ty::I64, 5), // log_start_offset
     skip(Ty::Array(FETCH_ABORTED_TRANSACTION), 4),
@@ -229,16 +235,16 @@ const FETCH_RESPONSE_PARTITION: &[Field] = &[
     skip(Ty::Records, 0),
 ];
 const FETCH_RESPONSE_TOPIC: &[Field] = &[
-    f(Ty::Str, Tag::TopicName, 0, 12),
-    f(Ty::Uuid, Tag::TopicId, 13, ALL),
-    f(Ty::Array(FETCH_RESPONSE_PARTITION), Tag::Partition, 0, ALL),
+    f(Ty::Str, Role::TopicName, 0, 12),
+    f(Ty::Uuid, Role::TopicId, 13, ALL),
+    f(Ty::Array(FETCH_RESPONSE_PARTITION), Role::Partition, 0, ALL),
 ];
-pub const FETCH_RESPONSE: Message = Message {
+pub const FETCH_RESPONSE: Layout = Layout {
     fields: &[
         skip(Ty::I32, 1), // throttle_time_ms
-        f(Ty::I16, Tag::ErrorCode, 7, ALL),
+        f(Ty::I16, Role::ErrorCode, 7, ALL),
         skip(Ty::I32, 7), // session_id
-        f(Ty::Array(FETCH_RESPONSE_TOPIC), Tag::Topic, 0, ALL),
+        f(Ty::Array(FETCH_RESPONSE_TOPIC), Role::Topic, 0, ALL),
     ],
     max_version: 18,
     flexible_from: 12,
@@ -262,22 +268,22 @@ const METADATA_PARTITION: &[Field] = &[
     skip(Ty::I32Array, 5), // offline_replicas
 ];
 const METADATA_TOPIC: &[Field] = &[
-    f(Ty::I16, Tag::ErrorCode, 0, ALL),
-    f(Ty::Str, Tag::TopicName, 0, ALL),
-    f(Ty::Uuid, Tag::TopicId, 10, ALL),
+    f(Ty::I16, Role::ErrorCode, 0, ALL),
+    f(Ty::Str, Role::TopicName, 0, ALL),
+    f(Ty::Uuid, Role::TopicId, 10, ALL),
     skip(Ty::Bool, 1), // is_internal
     skip(Ty::Array(METADATA_PARTITION), 0),
     skip(Ty::I32, 8), // topic_authorized_operations
 ];
-pub const METADATA_RESPONSE: Message = Message {
+pub const METADATA_RESPONSE: Layout = Layout {
     fields: &[
         skip(Ty::I32, 3), // throttle_time_ms
         skip(Ty::Array(METADATA_BROKER), 0),
         skip(Ty::Str, 2), // cluster_id
         skip(Ty::I32, 1), // controller_id
-        f(Ty::Array(METADATA_TOPIC), Tag::Topic, 0, ALL),
-        f(Ty::I32, Tag::Skip, 8, 10), // cluster_authorized_operations
-        f(Ty::I16, Tag::ErrorCode, 13, ALL),
+        f(Ty::Array(METADATA_TOPIC), Role::Topic, 0, ALL),
+        f(Ty::I32, Role::Skip, 8, 10), // cluster_authorized_operations
+        f(Ty::I16, Role::ErrorCode, 13, ALL),
     ],
     max_version: 13,
     flexible_from: 9,
@@ -290,9 +296,9 @@ const API_VERSIONS_KEY: &[Field] = &[
     skip(Ty::I16, 0), // min_version
     skip(Ty::I16, 0), // max_version
 ];
-pub const API_VERSIONS_RESPONSE: Message = Message {
+pub const API_VERSIONS_RESPONSE: Layout = Layout {
     fields: &[
-        f(Ty::I16, Tag::ErrorCode, 0, ALL),
+        f(Ty::I16, Role::ErrorCode, 0, ALL),
         skip(Ty::Array(API_VERSIONS_KEY), 0),
         skip(Ty::I32, 1), // throttle_time_ms
     ],
@@ -309,7 +315,7 @@ pub mod api {
 }
 
 /// The request layout to walk for an API, if the filter decodes its requests.
-pub fn request(api_key: i16) -> Option<&'static Message> {
+pub fn request(api_key: i16) -> Option<&'static Layout> {
     match api_key {
         api::PRODUCE => Some(&PRODUCE_REQUEST),
         api::FETCH => Some(&FETCH_REQUEST),
@@ -318,7 +324,7 @@ pub fn request(api_key: i16) -> Option<&'static Message> {
 }
 
 /// The response layout to walk for an API, if the filter decodes its responses.
-pub fn response(api_key: i16) -> Option<&'static Message> {
+pub fn response(api_key: i16) -> Option<&'static Layout> {
     match api_key {
         api::PRODUCE => Some(&PRODUCE_RESPONSE),
         api::FETCH => Some(&FETCH_RESPONSE),

@@ -1,21 +1,23 @@
-//! From decoded fields to observations.
+//! From decoded fields to a message's summary.
 //!
 //! A [`Collector`] is the [`Visitor`] for one message: it sums what the message says per
-//! topic while the walker streams through it. The summary is turned into
-//! [`Observation`]s only once the whole message decoded cleanly, so a malformed message
-//! is counted as a decode error and contributes nothing else. Summaries are capped
+//! topic while the walker streams through it. The exchange layer turns the summary into
+//! observations only once the whole message decoded cleanly, so a malformed message is
+//! counted as a decode error and contributes nothing else. Summaries are capped
 //! ([`MAX_ENTRIES`]) so that a message claiming millions of topics cannot grow memory.
 
-use crate::kafka::schema::{api, Tag};
-use crate::kafka::{BatchHeader, Codec, Visitor};
-use crate::topics::{TopicId, TopicIdx, Topics, OVERFLOW, UNKNOWN};
+use super::records::{BatchHeader, Codec};
+use super::schema::{api, Role};
+use super::walker::Visitor;
+use crate::decode::topics::{TopicId, TopicIdx, Topics, OVERFLOW, UNKNOWN};
+use crate::heap::heap_bytes;
 
 /// Most topics (or partitions, for lag) kept per message; the rest is folded into the
 /// overflow topic (or, for lag, dropped).
 pub const MAX_ENTRIES: usize = 256;
 
 /// A topic as a message names it: by name (interned) or by id (resolved at the end).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TopicRef {
     Name(TopicIdx),
     Id(TopicId),
@@ -28,25 +30,64 @@ impl TopicRef {
             TopicRef::Id(id) => topics.resolve_id(&id),
         }
     }
+
+    /// Whether the reference names one topic (not the overflow or unknown label, which
+    /// stand for many).
+    pub fn is_one_topic(self) -> bool {
+        !matches!(self, TopicRef::Name(OVERFLOW | UNKNOWN))
+    }
+}
+
+/// Where a connection's earlier fetch responses ended, per partition: a fetched record
+/// below that offset reached the connection before. Kept by the exchange layer; the
+/// collector only reads it.
+pub trait Received {
+    /// One past the highest offset this connection already received for the partition,
+    /// if it is known.
+    fn next_offset(&self, topic: TopicRef, partition: i32) -> Option<i64>;
+}
+
+/// Nothing received before (a message decoded on its own).
+impl Received for () {
+    fn next_offset(&self, _topic: TopicRef, _partition: i32) -> Option<i64> {
+        None
+    }
 }
 
 /// Records seen for one topic in one message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
     pub batches: u32,
+    /// Records reaching the connection for the first time.
     pub records: u64,
+    /// Records the connection had already received (a fetch that asked again for offsets
+    /// an earlier response carried).
+    pub repeated: u64,
     pub bytes: u64,
     /// Batches per codec, indexed like [`Codec::ALL`].
     pub codecs: [u32; 6],
 }
 
 impl Totals {
-    fn add(&mut self, batch: &BatchHeader) {
+    /// Add a batch; `received`: one past the offsets the connection already has for the
+    /// batch's partition.
+    fn add(&mut self, batch: &BatchHeader, received: Option<i64>) {
         if batch.control {
             return;
         }
+        let records = u64::from(batch.records);
+        let repeated = match received {
+            Some(next) if batch.last_offset < next => records,
+            // A batch that straddles: records are counted as dense offsets from its base.
+            Some(next) if batch.base_offset < next => {
+                let below = next.saturating_sub(batch.base_offset);
+                u64::try_from(below).unwrap_or(0).min(records)
+            }
+            _ => 0,
+        };
         self.batches += 1;
-        self.records += u64::from(batch.records);
+        self.records += records - repeated;
+        self.repeated += repeated;
         self.bytes += batch.size;
         if let Some(i) = Codec::ALL.iter().position(|c| *c == batch.codec) {
             self.codecs[i] += 1;
@@ -70,70 +111,6 @@ pub struct FetchedPartition {
     pub high_watermark: i64,
     /// One past the last offset returned, if records were returned.
     pub next_offset: Option<i64>,
-}
-
-/// What the filter reports. Topics are resolved label indexes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Observation {
-    Request {
-        api_key: i16,
-    },
-    /// A deep-decoded API at a version newer than the tables know: counted, not decoded.
-    UnknownVersion {
-        api_key: i16,
-    },
-    Response {
-        api_key: i16,
-        latency_ms: u64,
-    },
-    /// Requests a response skipped over: the broker never answered them.
-    Unanswered {
-        count: u64,
-    },
-    Produced {
-        topic: TopicIdx,
-        totals: Totals,
-    },
-    Fetched {
-        topic: TopicIdx,
-        totals: Totals,
-    },
-    Error {
-        api_key: i16,
-        topic: Option<TopicIdx>,
-        code: i16,
-    },
-    Lag {
-        topic: TopicIdx,
-        partition: i32,
-        lag: i64,
-    },
-    DecodeError {
-        direction: Direction,
-        reason: &'static str,
-    },
-    ConnectionOpened,
-    ConnectionClosed,
-    /// Decoding stopped for the rest of a connection (bytes still pass unchanged).
-    GaveUp {
-        direction: Direction,
-        reason: &'static str,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Direction {
-    Request,
-    Response,
-}
-
-impl Direction {
-    pub const fn name(self) -> &'static str {
-        match self {
-            Direction::Request => "request",
-            Direction::Response => "response",
-        }
-    }
 }
 
 /// Per-message summaries, one variant per decoded message.
@@ -162,6 +139,25 @@ pub enum Summary {
     },
 }
 
+impl Summary {
+    /// Heap bytes held, for the per-connection memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Summary::ProduceRequest { topics, .. } => heap_bytes(topics),
+            Summary::FetchRequest { positions } => heap_bytes(positions),
+            Summary::ProduceResponse { errors } | Summary::Metadata { errors } => {
+                heap_bytes(errors)
+            }
+            Summary::FetchResponse {
+                errors,
+                topics,
+                partitions,
+            } => heap_bytes(errors) + heap_bytes(topics) + heap_bytes(partitions),
+            Summary::ApiVersions { .. } => 0,
+        }
+    }
+}
+
 /// The visitor state for one message.
 #[derive(Debug)]
 pub struct Collector {
@@ -172,6 +168,8 @@ pub struct Collector {
     partition: i32,
     high_watermark: i64,
     next_offset: Option<i64>,
+    /// One past what the connection already received of this partition (fetch responses).
+    received: Option<i64>,
     /// Error code of the element being read, reported when the element ends (a Metadata
     /// topic's error precedes its name).
     error: i16,
@@ -217,16 +215,23 @@ impl Collector {
             partition: -1,
             high_watermark: -1,
             next_offset: None,
+            received: None,
             error: 0,
             depth: 0,
         }
     }
 
-    /// Visit with access to the VM's topic table (names are interned as they stream by).
-    pub fn visitor<'a>(&'a mut self, topics: &'a mut Topics) -> CollectorVisitor<'a> {
+    /// Visit with access to the VM's topic table (names are interned as they stream by)
+    /// and to what the connection already received (to tell repeated records apart).
+    pub fn visitor<'a>(
+        &'a mut self,
+        topics: &'a mut Topics,
+        received: &'a dyn Received,
+    ) -> CollectorVisitor<'a> {
         CollectorVisitor {
             collector: self,
             topics,
+            received,
         }
     }
 }
@@ -234,6 +239,7 @@ impl Collector {
 pub struct CollectorVisitor<'a> {
     collector: &'a mut Collector,
     topics: &'a mut Topics,
+    received: &'a dyn Received,
 }
 
 /// Push, or, once the per-message cap is reached, fold into one last overflow entry.
@@ -253,11 +259,11 @@ fn push_capped<T>(list: &mut Vec<T>, item: T) {
 }
 
 impl Visitor for CollectorVisitor<'_> {
-    fn begin(&mut self, array: Tag) {
+    fn begin(&mut self, array: Role) {
         let c = &mut *self.collector;
         c.depth += 1;
         match array {
-            Tag::Topic => {
+            Role::Topic => {
                 c.topic = None;
                 match &mut c.summary {
                     Summary::ProduceRequest { topics, .. }
@@ -267,20 +273,21 @@ impl Visitor for CollectorVisitor<'_> {
                     _ => {}
                 }
             }
-            Tag::Partition => {
+            Role::Partition => {
                 c.partition = -1;
                 c.high_watermark = -1;
                 c.next_offset = None;
+                c.received = None;
             }
             _ => {}
         }
     }
 
-    fn end(&mut self, array: Tag) {
+    fn end(&mut self, array: Role) {
         let c = &mut *self.collector;
         c.depth = c.depth.saturating_sub(1);
         let topic = c.topic.unwrap_or(TopicRef::Name(UNKNOWN));
-        if matches!(array, Tag::Topic | Tag::Partition) && c.error != 0 {
+        if matches!(array, Role::Topic | Role::Partition) && c.error != 0 {
             let code = std::mem::take(&mut c.error);
             match &mut c.summary {
                 Summary::ProduceResponse { errors }
@@ -289,7 +296,8 @@ impl Visitor for CollectorVisitor<'_> {
                 _ => {}
             }
         }
-        if let (Tag::Partition, Summary::FetchResponse { partitions, .. }) = (array, &mut c.summary)
+        if let (Role::Partition, Summary::FetchResponse { partitions, .. }) =
+            (array, &mut c.summary)
         {
             push_capped(
                 partitions,
@@ -303,14 +311,18 @@ impl Visitor for CollectorVisitor<'_> {
         }
     }
 
-    fn int(&mut self, tag: Tag, value: i64) {
+    fn int(&mut self, role: Role, value: i64) {
         let c = &mut *self.collector;
         let topic = c.topic.unwrap_or(TopicRef::Name(UNKNOWN));
-        match (tag, &mut c.summary) {
-            (Tag::Acks, Summary::ProduceRequest { acks, .. }) => *acks = value as i16,
-            (Tag::PartitionIndex, _) => c.partition = value as i32,
-            (Tag::HighWatermark, _) => c.high_watermark = value,
-            (Tag::FetchOffset, Summary::FetchRequest { positions }) => push_capped(
+        match (role, &mut c.summary) {
+            (Role::Acks, Summary::ProduceRequest { acks, .. }) => *acks = value as i16,
+            (Role::PartitionIndex, Summary::FetchResponse { .. }) => {
+                c.partition = value as i32;
+                c.received = self.received.next_offset(topic, c.partition);
+            }
+            (Role::PartitionIndex, _) => c.partition = value as i32,
+            (Role::HighWatermark, _) => c.high_watermark = value,
+            (Role::FetchOffset, Summary::FetchRequest { positions }) => push_capped(
                 positions,
                 FetchPosition {
                     topic,
@@ -318,7 +330,7 @@ impl Visitor for CollectorVisitor<'_> {
                     offset: value,
                 },
             ),
-            (Tag::ErrorCode, _) if value != 0 => {
+            (Role::ErrorCode, _) if value != 0 => {
                 let code = value as i16;
                 match &mut c.summary {
                     Summary::ApiVersions { error } => *error = code,
@@ -335,15 +347,15 @@ impl Visitor for CollectorVisitor<'_> {
         }
     }
 
-    fn str(&mut self, tag: Tag, value: Option<&[u8]>) {
-        if let (Tag::TopicName, Some(name)) = (tag, value) {
+    fn str(&mut self, role: Role, value: Option<&[u8]>) {
+        if let (Role::TopicName, Some(name)) = (role, value) {
             let topic = TopicRef::Name(self.topics.intern(name));
             self.set_topic(topic);
         }
     }
 
-    fn uuid(&mut self, tag: Tag, id: [u8; 16]) {
-        if tag != Tag::TopicId {
+    fn uuid(&mut self, role: Role, id: [u8; 16]) {
+        if role != Role::TopicId {
             return;
         }
         let c = &mut *self.collector;
@@ -360,12 +372,12 @@ impl Visitor for CollectorVisitor<'_> {
         match &mut c.summary {
             Summary::ProduceRequest { topics, .. } => {
                 if let Some(last) = topics.last_mut() {
-                    last.1.add(batch);
+                    last.1.add(batch, None);
                 }
             }
             Summary::FetchResponse { topics, .. } => {
                 if let Some(last) = topics.last_mut() {
-                    last.1.add(batch);
+                    last.1.add(batch, c.received);
                 }
                 let next = batch.last_offset.saturating_add(1);
                 c.next_offset = Some(c.next_offset.map_or(next, |n| n.max(next)));

@@ -7,8 +7,9 @@
 //! token split across chunks, whatever the message size. It never panics: a malformed
 //! message yields a [`DecodeError`].
 
+use super::big_endian::be_int;
 use super::records::{BatchHeader, ENTRY_PREFIX, V2_HEADER_REST};
-use super::schema::{Field, Message, Tag, Ty};
+use super::schema::{Field, Layout, Role, Ty};
 
 /// The deepest nesting of arrays in any layout (Fetch response: topics > partitions >
 /// aborted transactions) plus headroom.
@@ -48,15 +49,15 @@ impl DecodeError {
     }
 }
 
-/// Receives decoded fields. Array elements are bracketed by `begin`/`end` with the tag of
-/// the array field. Only fields whose tag is not [`Tag::Skip`] are reported.
+/// Receives decoded fields. Array elements are bracketed by `begin`/`end` with the role of
+/// the array field. Only fields whose role is not [`Role::Skip`] are reported.
 pub trait Visitor {
-    fn begin(&mut self, _array: Tag) {}
-    fn end(&mut self, _array: Tag) {}
-    fn int(&mut self, _tag: Tag, _value: i64) {}
+    fn begin(&mut self, _array: Role) {}
+    fn end(&mut self, _array: Role) {}
+    fn int(&mut self, _role: Role, _value: i64) {}
     /// A string value (`None` for null), truncated to [`MAX_CAPTURE`] bytes.
-    fn str(&mut self, _tag: Tag, _value: Option<&[u8]>) {}
-    fn uuid(&mut self, _tag: Tag, _value: [u8; 16]) {}
+    fn str(&mut self, _role: Role, _value: Option<&[u8]>) {}
+    fn uuid(&mut self, _role: Role, _value: [u8; 16]) {}
     /// A complete record batch inside a records field.
     fn batch(&mut self, _batch: &BatchHeader) {}
 }
@@ -71,8 +72,8 @@ struct Level {
     next: usize,
     /// Elements of this array still to read, including the current one (1 at the top).
     left: u32,
-    /// Tag of the array this level walks (`Skip` at the top).
-    tag: Tag,
+    /// Role of the array this level walks (`Skip` at the top).
+    role: Role,
 }
 
 /// What the bytes being gathered are for.
@@ -130,8 +131,8 @@ enum Step {
     },
     /// Step over `n` bytes.
     Skip { n: u64, then: Then },
-    /// A string body of `len` bytes, reported for `tag` (captured up to MAX_CAPTURE).
-    Text { tag: Tag, len: u32 },
+    /// A string body of `len` bytes, reported for `role` (captured up to MAX_CAPTURE).
+    Text { role: Role, len: u32 },
     /// At an entry boundary inside a records field with `left` bytes to go (consumes
     /// nothing).
     Records { left: u64 },
@@ -157,7 +158,7 @@ impl Walker {
             fields,
             next: 0,
             left: 1,
-            tag: Tag::Skip,
+            role: Role::Skip,
         };
         let step = if header_tags {
             varint(Pending::TagCount { header: true })
@@ -175,11 +176,11 @@ impl Walker {
         }
     }
 
-    pub fn for_message(message: &Message, version: i16, header_tags: bool) -> Self {
+    pub fn for_layout(layout: &Layout, version: i16, header_tags: bool) -> Self {
         Self::new(
-            message.fields,
+            layout.fields,
             version,
-            message.is_flexible(version),
+            layout.is_flexible(version),
             header_tags,
         )
     }
@@ -265,7 +266,7 @@ impl Walker {
                     }
                 }
                 Step::Skip { .. } => pos += self.advance_skip(rest.len() as u64, visitor) as usize,
-                Step::Text { tag, len } => {
+                Step::Text { role, len } => {
                     let take = (len as usize - self.have).min(rest.len());
                     // `have` counts the whole string so far, which may be past the
                     // carry: only a string's first MAX_CAPTURE bytes are kept.
@@ -278,7 +279,7 @@ impl Walker {
                     if self.have == len as usize {
                         let kept = self.have.min(MAX_CAPTURE);
                         self.have = 0;
-                        visitor.str(tag, Some(&self.carry[..kept]));
+                        visitor.str(role, Some(&self.carry[..kept]));
                         self.field_done();
                     }
                 }
@@ -340,12 +341,12 @@ impl Walker {
             return;
         }
         let level = self.top();
-        let tag = level.tag;
+        let role = level.role;
         level.left -= 1;
-        visitor.end(tag);
+        visitor.end(role);
         if level.left > 0 {
             level.next = 0;
-            visitor.begin(tag);
+            visitor.begin(role);
             self.step = Step::Next;
         } else {
             self.depth -= 1;
@@ -393,20 +394,20 @@ impl Walker {
         }
         let n = len.max(0) as u64;
         match field.ty {
-            Ty::Str | Ty::LegacyStr if field.tag != Tag::Skip && len >= 0 => {
+            Ty::Str | Ty::LegacyStr if field.role != Role::Skip && len >= 0 => {
                 if len == 0 {
-                    visitor.str(field.tag, Some(&[]));
+                    visitor.str(field.role, Some(&[]));
                     self.field_done();
                 } else {
                     self.step = Step::Text {
-                        tag: field.tag,
+                        role: field.role,
                         len: n as u32,
                     };
                 }
             }
             Ty::Str | Ty::LegacyStr => {
-                if field.tag != Tag::Skip {
-                    visitor.str(field.tag, None);
+                if field.role != Role::Skip {
+                    visitor.str(field.role, None);
                 }
                 self.skip(n, Then::FieldDone, visitor);
             }
@@ -420,10 +421,10 @@ impl Walker {
                     fields,
                     next: 0,
                     left: n.min(u64::from(u32::MAX)) as u32,
-                    tag: field.tag,
+                    role: field.role,
                 };
                 self.depth += 1;
-                visitor.begin(field.tag);
+                visitor.begin(field.role);
                 self.step = Step::Next;
             }
             _ => self.skip(n, Then::FieldDone, visitor),
@@ -459,14 +460,14 @@ impl Walker {
         let bytes = &self.carry[..n];
         match pending {
             Pending::Value(field) => {
-                if field.tag != Tag::Skip {
+                if field.role != Role::Skip {
                     match field.ty {
                         Ty::Uuid => {
                             let mut id = [0u8; 16];
                             id.copy_from_slice(bytes);
-                            visitor.uuid(field.tag, id);
+                            visitor.uuid(field.role, id);
                         }
-                        _ => visitor.int(field.tag, be_int(bytes)),
+                        _ => visitor.int(field.role, be_int(bytes)),
                     }
                 }
                 self.field_done();
@@ -562,27 +563,16 @@ const fn varint(pending: Pending) -> Step {
     }
 }
 
-/// Big-endian signed integer of 1, 2, 4 or 8 bytes (0 for any other width).
-pub(crate) fn be_int(b: &[u8]) -> i64 {
-    match *b {
-        [a] => i64::from(a as i8),
-        [a, b] => i64::from(i16::from_be_bytes([a, b])),
-        [a, b, c, d] => i64::from(i32::from_be_bytes([a, b, c, d])),
-        [a, b, c, d, e, f, g, h] => i64::from_be_bytes([a, b, c, d, e, f, g, h]),
-        _ => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kafka::schema::REQUEST_HEADER;
+    use crate::decode::kafka::schema::REQUEST_HEADER;
 
     #[derive(Default)]
     struct Seen(Vec<Option<Vec<u8>>>);
 
     impl Visitor for Seen {
-        fn str(&mut self, _tag: Tag, value: Option<&[u8]>) {
+        fn str(&mut self, _role: Role, value: Option<&[u8]>) {
             self.0.push(value.map(<[u8]>::to_vec));
         }
     }

@@ -9,7 +9,8 @@
 
 use std::collections::VecDeque;
 
-use crate::observe::{FetchPosition, TopicRef, Totals};
+use crate::decode::kafka::summary::{FetchPosition, TopicRef, Totals};
+use crate::heap::heap_bytes;
 
 /// Bytes of request details (fetch positions, produced totals) one connection keeps.
 /// A request whose details do not fit is still correlated, without them.
@@ -40,8 +41,8 @@ impl Detail {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Detail::None => 0,
-            Detail::Positions(v) => crate::connection::heap_bytes(v),
-            Detail::Produced(v) => crate::connection::heap_bytes(v),
+            Detail::Positions(v) => heap_bytes(v),
+            Detail::Produced(v) => heap_bytes(v),
         }
     }
 

@@ -1,0 +1,103 @@
+//! One Wasm VM's state: its configuration, the topic table its connections share, and
+//! the metrics they feed. The glue keeps one [`Vm`] per Envoy worker; tests and benches
+//! drive it the same way.
+
+use crate::config::{Config, Identity};
+use crate::decode::topics::Topics;
+use crate::exchange::{Connection, Limits};
+use crate::metrics::{MetricSink, Metrics};
+use crate::wire::Direction;
+
+pub struct Vm {
+    config: Config,
+    limits: Limits,
+    topics: Topics,
+    metrics: Metrics,
+}
+
+impl Vm {
+    pub fn new(config: Config, identity: Identity) -> Self {
+        Vm {
+            limits: Limits {
+                max_frame_bytes: config.max_frame_bytes,
+                max_in_flight: config.max_in_flight,
+            },
+            topics: Topics::new(config.max_topics, &config.topic_overflow_label),
+            metrics: Metrics::new(&config, identity),
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// The topic table, to share topic ids with other VMs (the glue) or to inspect it.
+    pub fn topics_mut(&mut self) -> &mut Topics {
+        &mut self.topics
+    }
+
+    /// A new connection with this VM's limits.
+    pub fn open_connection(&mut self) -> Connection {
+        Connection::open(self.limits, &mut self.metrics)
+    }
+
+    /// Bytes of `direction` handed over whole.
+    pub fn on_data(
+        &mut self,
+        conn: &mut Connection,
+        direction: Direction,
+        data: &[u8],
+        now_ms: u64,
+    ) {
+        conn.on_data(direction, data, now_ms, &mut self.topics, &mut self.metrics);
+    }
+
+    /// Bytes from the client to the broker.
+    pub fn on_request_data(&mut self, conn: &mut Connection, data: &[u8], now_ms: u64) {
+        self.on_data(conn, Direction::Request, data, now_ms);
+    }
+
+    /// Bytes from the broker to the client.
+    pub fn on_response_data(&mut self, conn: &mut Connection, data: &[u8], now_ms: u64) {
+        self.on_data(conn, Direction::Response, data, now_ms);
+    }
+
+    /// One data callback of `size` bytes, read through `read(offset, len)` at most
+    /// `window` bytes at a time ([`Connection::on_buffer`]).
+    pub fn on_buffer<B: AsRef<[u8]>>(
+        &mut self,
+        conn: &mut Connection,
+        direction: Direction,
+        size: usize,
+        window: usize,
+        now_ms: u64,
+        read: impl FnMut(usize, usize) -> Option<B>,
+    ) {
+        let (topics, metrics) = (&mut self.topics, &mut self.metrics);
+        conn.on_buffer(direction, size, window, now_ms, topics, metrics, read);
+    }
+
+    pub fn close(&mut self, conn: &mut Connection) {
+        conn.on_close(&mut self.metrics);
+    }
+
+    /// Whether metric updates wait to be flushed.
+    pub fn is_dirty(&self) -> bool {
+        self.metrics.is_dirty()
+    }
+
+    /// Hand every pending metric update to `sink`.
+    pub fn flush(&mut self, sink: &mut impl MetricSink) {
+        self.metrics.flush(&self.topics, sink);
+    }
+
+    /// Distinct series rendered so far.
+    pub fn series_count(&self) -> usize {
+        self.metrics.series_count()
+    }
+}

@@ -1022,3 +1022,175 @@ fn record_bodies_are_never_read_into_the_vm() {
         }
     }
 }
+
+/// A consumer that pipelines its fetches: it asks for `orders`/0 from offset 0 twice
+/// before reading the first answer. The first response carries offsets 0..5, the second
+/// 0..5 again and 5..8. Each record counts once as fetched; the five sent twice count
+/// once more as refetched. Bytes are what crossed the wire, repeats included.
+fn refetch_exchange(version: i16) -> (Exchange, u64) {
+    let by_id = version >= 13;
+    let topic = |parts| {
+        let t = fetch_request::FetchTopic::default().with_partitions(parts);
+        if by_id {
+            t.with_topic_id(ORDERS)
+        } else {
+            t.with_topic(TopicName(StrBytes::from_static_str("orders")))
+        }
+    };
+    let ask = || {
+        let part = fetch_request::FetchPartition::default()
+            .with_partition(0)
+            .with_fetch_offset(0)
+            .with_partition_max_bytes(1 << 20);
+        FetchRequest::default()
+            .with_max_wait_ms(500)
+            .with_topics(vec![topic(vec![part])])
+    };
+    let answer = |records: Bytes| {
+        let part = fetch_response::PartitionData::default()
+            .with_partition_index(0)
+            .with_high_watermark(8)
+            .with_records(Some(records));
+        let t = fetch_response::FetchableTopicResponse::default().with_partitions(vec![part]);
+        let t = if by_id {
+            t.with_topic_id(ORDERS)
+        } else {
+            t.with_topic(TopicName(StrBytes::from_static_str("orders")))
+        };
+        FetchResponse::default().with_responses(vec![t])
+    };
+    let first = batch(0, 5, Compression::None);
+    let again = concat(&[&first, &batch(5, 3, Compression::Lz4)]);
+    let ex = Exchange {
+        requests: [
+            request(1, version, 1, &ask()),
+            request(1, version, 2, &ask()),
+        ]
+        .concat(),
+        responses: [
+            response(version, 1, &answer(first.clone())),
+            response(version, 2, &answer(again.clone())),
+        ]
+        .concat(),
+    };
+    (ex, (first.len() + again.len()) as u64)
+}
+
+#[test]
+fn a_record_fetched_twice_counts_once_and_once_as_refetched() {
+    for version in [4, 12, 13, 18] {
+        let (ex, bytes) = refetch_exchange(version);
+        every_split(&ex, learn_ids, |t, how| {
+            let ctx = format!("fetch v{version}, {how}");
+            let o = [("topic", "orders")];
+            assert_eq!(decode_errors(t), 0, "{ctx}");
+            assert_eq!(counter(t, "kafka_fetched_records_total", &o), 8, "{ctx}");
+            assert_eq!(counter(t, "kafka_refetched_records_total", &o), 5, "{ctx}");
+            assert_eq!(counter(t, "kafka_fetched_bytes_total", &o), bytes, "{ctx}");
+            let lag = gauge(
+                t,
+                "kafka_consumer_lag",
+                &[("topic", "orders"), ("partition", "0")],
+            );
+            assert_eq!(lag, Some(0), "{ctx}");
+        });
+    }
+}
+
+/// Once per connection: another consumer connection fetching the same records counts
+/// them again, as fetched, not as refetched.
+#[test]
+fn each_connection_counts_its_own_first_copy() {
+    let (ex, _) = refetch_exchange(12);
+    let mut vm = new_vm();
+    run(&ex, 0, &mut vm);
+    let t = run(&ex, ex.requests.len() / 2, &mut vm);
+    let o = [("topic", "orders")];
+    assert_eq!(counter(&t, "kafka_fetched_records_total", &o), 8);
+    assert_eq!(counter(&t, "kafka_refetched_records_total", &o), 5);
+}
+
+/// A feature that acts sees every frame as the framer cuts it and asks for buffer edits;
+/// the observing path beside it reports exactly what it reports alone.
+#[test]
+fn an_action_sees_frames_and_asks_for_edits_without_changing_what_is_observed() {
+    use kiosk_filter::act::{Action, Edit};
+    use kiosk_filter::wire::FrameEvent;
+
+    /// Holds the client's bytes until two requests have started, then prepends a marker.
+    #[derive(Default)]
+    struct HoldTwo {
+        starts: Vec<(Direction, u32)>,
+        body_bytes: std::rc::Rc<std::cell::Cell<usize>>,
+    }
+    impl Action for HoldTwo {
+        fn on_frame(&mut self, direction: Direction, event: &FrameEvent<'_>) {
+            match event {
+                FrameEvent::Start { size } => self.starts.push((direction, *size)),
+                FrameEvent::Body(b) => self.body_bytes.set(self.body_bytes.get() + b.len()),
+                FrameEvent::Gap(n) => self.body_bytes.set(self.body_bytes.get() + *n as usize),
+                FrameEvent::End => {}
+            }
+        }
+        fn take_edits(&mut self, direction: Direction) -> Vec<Edit> {
+            let requests = self.starts.iter().filter(|s| s.0 == Direction::Request);
+            match (direction, requests.count()) {
+                (Direction::Request, 0 | 1) => vec![Edit::Hold],
+                (Direction::Request, _) => vec![Edit::Prepend(b"auth".to_vec()), Edit::Drain(4)],
+                _ => Vec::new(),
+            }
+        }
+    }
+
+    let (ex, _) = refetch_exchange(12);
+    let frames = 4;
+    let body_bytes = ex.requests.len() + ex.responses.len() - 4 * frames;
+    let (mut acting, mut plain) = (new_vm(), new_vm());
+    let mut conn = acting.open_connection();
+    let action = HoldTwo::default();
+    let seen = action.body_bytes.clone();
+    conn.set_action(Box::new(action));
+    let mut other = plain.open_connection();
+    let (first, second) = ex
+        .requests
+        .split_at(request(1, 12, 1, &FetchRequest::default()).len());
+    let mut edits = Vec::new();
+    for part in [first, second] {
+        acting.on_buffer(
+            &mut conn,
+            Direction::Request,
+            part.len(),
+            64,
+            0,
+            |at, len| part.get(at..at + len),
+        );
+        edits.push(conn.take_edits(Direction::Request));
+        plain.on_request_data(&mut other, part, 0);
+    }
+    acting.on_buffer(
+        &mut conn,
+        Direction::Response,
+        ex.responses.len(),
+        64,
+        1,
+        |at, len| ex.responses.get(at..at + len),
+    );
+    plain.on_response_data(&mut other, &ex.responses, 1);
+    assert_eq!(edits[0], vec![Edit::Hold]);
+    assert_eq!(
+        edits[1],
+        vec![Edit::Prepend(b"auth".to_vec()), Edit::Drain(4)]
+    );
+    assert!(conn.take_edits(Direction::Response).is_empty());
+    let (mut a, mut b) = (Totalizer::default(), Totalizer::default());
+    acting.flush(&mut a);
+    plain.flush(&mut b);
+    assert_eq!(a.counters, b.counters);
+    assert_eq!(a.gauges, b.gauges);
+    assert!(counter(&a, "kafka_fetched_records_total", &[]) > 0);
+    assert_eq!(
+        seen.get(),
+        body_bytes,
+        "every body byte, seen or passed over"
+    );
+}

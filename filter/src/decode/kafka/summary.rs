@@ -403,3 +403,39 @@ impl CollectorVisitor<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(base_offset: i64, records: u32) -> BatchHeader {
+        BatchHeader {
+            base_offset,
+            last_offset: base_offset.saturating_add(i64::from(records) - 1),
+            records,
+            size: 100,
+            codec: Codec::None,
+            control: false,
+            magic: 2,
+        }
+    }
+
+    #[test]
+    fn records_below_what_the_connection_received_are_repeats() {
+        let mut t = Totals::default();
+        t.add(&batch(0, 5), None);
+        assert_eq!((t.records, t.repeated), (5, 0));
+        t.add(&batch(0, 5), Some(5));
+        assert_eq!((t.records, t.repeated), (5, 5));
+        // A batch straddling the received offset: its records below it are repeats.
+        t.add(&batch(3, 5), Some(5));
+        assert_eq!((t.records, t.repeated), (8, 7));
+        t.add(&batch(5, 5), Some(5));
+        assert_eq!((t.records, t.repeated), (13, 7));
+        assert_eq!((t.batches, t.bytes), (4, 400));
+        // Offsets off the wire may be absurd: no overflow, no panic.
+        t.add(&batch(i64::MIN, 2), Some(i64::MAX));
+        t.add(&batch(i64::MAX, 2), Some(i64::MIN));
+        assert_eq!(t.records + t.repeated, 24);
+    }
+}

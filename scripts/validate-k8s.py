@@ -14,10 +14,11 @@ No cluster, no Docker, no network: what can be proven here is proven here.
   3. Cross-object invariants: every topic a service uses has a KafkaTopic and an ACL for that
      service's KafkaUser (groups too); the WasmPlugin selects every Kafka client workload and no
      broker, and is pinned by digest or pulled Always; extraStatTags cover every label the filter
-     emits (read from filter/src/metrics.rs); pluginConfig has only fields the filter knows
-     (filter/src/config.rs) and names the Kiali CR's extension; DestinationRule credentialName
-     Secrets live in the workload's namespace; every image is pinned; each plain manifest under
-     strimzi/ and istio/ is applied by kind-up.sh or equal to what a chart renders.
+     emits (filter/contract/metrics.json, generated from the filter's code); pluginConfig has
+     only fields the filter knows (filter/contract/plugin-config.schema.json) and names the
+     Kiali CR's extension; DestinationRule credentialName Secrets live in the workload's
+     namespace; every image is pinned; each plain manifest under strimzi/ and istio/ is applied
+     by kind-up.sh or equal to what a chart renders.
      Pods as Strimzi 1.2.0 and Istio 1.30.3 make them (Strimzi's labels, StrimziPodSet pod names,
      the NetworkPolicies its operator generates; Istio's workload and canonical-service names,
      sidecar capture, PeerAuthentication precedence): every sidecar's workload, app and revision
@@ -256,23 +257,23 @@ def strip(obj: dict) -> dict:
 # Invariants
 
 
+FILTER_CONTRACT = ROOT / "filter/contract"  # generated from the filter's code (filter/tests/contract.rs)
+
+
+def filter_metrics() -> dict:
+    """The labels and metrics the filter emits (filter/contract/metrics.json)."""
+    return json.loads((FILTER_CONTRACT / "metrics.json").read_text())
+
+
 def filter_labels() -> list[str]:
-    src = (ROOT / "filter/src/metrics.rs").read_text()
-    m = re.search(r"pub const LABELS: &\[&str\] = &\[(.*?)\];", src, re.S)
-    if not m:
-        sys.exit("validate-k8s: cannot find `pub const LABELS` in filter/src/metrics.rs")
-    return re.findall(r'"([^"]+)"', re.sub(r"//[^\n]*", "", m.group(1)))
+    return filter_metrics()["labels"]
 
 
 def filter_config_fields() -> dict[str, set[str]]:
-    src = (ROOT / "filter/src/config.rs").read_text()
-    out = {}
-    for struct in ("Config", "Kiali"):
-        m = re.search(r"pub struct %s \{(.*?)\n\}" % struct, src, re.S)
-        if not m:
-            sys.exit(f"validate-k8s: cannot find `pub struct {struct}` in filter/src/config.rs")
-        out[struct] = set(re.findall(r"^\s*pub (\w+):", m.group(1), re.M))
-    return out
+    """The pluginConfig fields the filter accepts (filter/contract/plugin-config.schema.json)."""
+    schema = json.loads((FILTER_CONTRACT / "plugin-config.schema.json").read_text())
+    props = schema["properties"]
+    return {"Config": set(props), "Kiali": set(props["kiali"]["properties"])}
 
 
 def pod_templates(obj: dict) -> list[tuple[dict, dict]]:
@@ -470,7 +471,7 @@ def check_wasmplugin(report: Report, label: str, objects: list[dict], clients: l
             report.check(not matches, f"{who}: does not select broker pods of {b}", "the filter must not run in brokers")
         cfg = spec.get("pluginConfig") or {}
         unknown = sorted(set(cfg) - fields["Config"]) + sorted(f"kiali.{k}" for k in set(cfg.get("kiali") or {}) - fields["Kiali"])
-        report.check(not unknown, f"{who}: pluginConfig fields are known to the filter (filter/src/config.rs)", f"unknown {unknown}")
+        report.check(not unknown, f"{who}: pluginConfig fields are known to the filter (filter/contract/plugin-config.schema.json)", f"unknown {unknown}")
         ext = (cfg.get("kiali") or {}).get("extension", "kafka")
         if kiali_exts:
             report.check(ext in kiali_exts, f"{who}: kiali.extension {ext!r} is enabled in the Kiali CR", f"enabled: {sorted(kiali_exts)}")
@@ -1004,19 +1005,11 @@ KIALI_TCP_GROUP_BY = {
 
 
 def filter_istio_series() -> tuple[str, str, set[str]]:
-    """(metric name, kind, labels) of the Istio-shaped series in filter/src/metrics.rs."""
-    src = (ROOT / "filter/src/metrics.rs").read_text()
-    m = re.search(r"Metric::(\w+) \{ \.\. \} => \"(istio_\w+)\"", src)
-    if not m:
-        sys.exit("validate-k8s: no istio_* metric in filter/src/metrics.rs")
-    variant, name = m.groups()
-    kind_fn = re.search(r"pub const fn kind\(self\) -> Kind \{(.*?)\n    \}", src, re.S).group(1)
-    kind = "counter"
-    for arm in re.findall(r"([^\n]*?)=> Kind::(\w+)", kind_fn):
-        if f"Metric::{variant}" in arm[0]:
-            kind = arm[1].lower()
-    body = re.search(r"fn render_istio_tcp\(.*?\n    \}", src, re.S).group(0)
-    return name, kind, set(re.findall(r'push\(s, "(\w+)"', body))
+    """(metric name, type, labels) of the filter's Istio-shaped series (filter/contract/metrics.json)."""
+    istio = [m for m in filter_metrics()["metrics"] if m["name"].startswith("istio_")]
+    if not istio:
+        sys.exit("validate-k8s: no istio_* metric in filter/contract/metrics.json")
+    return istio[0]["name"], istio[0]["type"], set(istio[0]["labels"])
 
 
 def check_istio_shaped_series(report: Report, label: str, objects: list[dict]) -> None:
@@ -1648,7 +1641,7 @@ def main() -> int:
     v.load_crds()
     print(f"  {len(v.crds)} CRD versions from {len(v.crd_files)} files; helm-python-sdk {helm.__version__} (Helm SDK {helm.helm_sdk_version()})")
     labels = filter_labels()
-    print(f"  the filter emits {len(labels)} labels (filter/src/metrics.rs LABELS)")
+    print(f"  the filter emits {len(labels)} labels (filter/contract/metrics.json)")
 
     report.step("self-checks: wrong objects must be rejected")
     before = len(report.errors)

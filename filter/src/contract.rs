@@ -47,7 +47,7 @@ pub fn metrics() -> Vec<MetricContract> {
         .map(|metric| {
             let series = Series {
                 metric,
-                client: 1,
+                client: u16::from(metric.per_client()),
                 secure: false,
             };
             let name = names.render(series, &topics);

@@ -167,6 +167,19 @@ impl Metric {
         }
     }
 
+    /// Whether the metric is labelled per Kafka client when `client_id_label` is on
+    /// (connection counts and the edge series are not).
+    pub const fn per_client(self) -> bool {
+        !matches!(
+            self,
+            Metric::ConnectionsOpened
+                | Metric::ConnectionsClosed
+                | Metric::ConnectionsActive
+                | Metric::KialiProduced { .. }
+                | Metric::TopicToConsumer { .. }
+        )
+    }
+
     /// One metric of each variant, for the contract (the match makes a new variant a
     /// compile error here until it is listed).
     pub fn one_of_each() -> Vec<Metric> {

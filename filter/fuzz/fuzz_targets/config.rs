@@ -4,7 +4,7 @@
 //! Input: the JSON bytes, as a WasmPlugin's pluginConfig delivers them.
 #![no_main]
 
-use kiosk_filter::{Config, Connection, Direction, Identity, Totalizer, Vm};
+use kiosk_filter::{Config, Identity, Totalizer, Vm};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -11,7 +11,7 @@
 //! 128 MiB); bit 3: client-id labels; bit 4: Kiali edges off; bit 5: max_topics 2.
 #![no_main]
 
-use kiosk_filter::{Config, Connection, Direction, Identity, Totalizer, Vm};
+use kiosk_filter::{Config, Direction, Identity, Totalizer, Vm};
 use kiosk_filter_fuzz::{take, Schedule, SEED_BYTES};
 use libfuzzer_sys::fuzz_target;
 
@@ -88,13 +88,20 @@ fuzz_target!(|data: &[u8]| {
                 _ => 1 + schedule.below(70_000),
             };
             let mut end = 0;
-            vm.on_buffer(&mut conn, direction, part.len(), window, now_ms, |at, len| {
+            vm.on_buffer(
+                &mut conn,
+                direction,
+                part.len(),
+                window,
+                now_ms,
+                |at, len| {
                     assert!(len >= 1 && len <= window, "read of {len}, window {window}");
                     assert!(at + len <= part.len(), "read {at}+{len} of {}", part.len());
                     assert!(at >= end, "read at {at} before {end}");
                     end = at + len;
                     part.get(at..at + len)
-                });
+                },
+            );
         }
         match direction {
             Direction::Request => whole_vm.on_request_data(&mut whole, part, now_ms),

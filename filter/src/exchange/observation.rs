@@ -74,14 +74,3 @@ pub trait Observer {
     fn client(&mut self, client_id: &[u8]) -> u16;
     fn observe(&mut self, origin: Origin, observation: Observation);
 }
-
-/// Observations kept in order, for tests.
-impl Observer for Vec<(Origin, Observation)> {
-    fn client(&mut self, _client_id: &[u8]) -> u16 {
-        0
-    }
-
-    fn observe(&mut self, origin: Origin, observation: Observation) {
-        self.push((origin, observation));
-    }
-}

@@ -503,6 +503,134 @@ fn texts_outside_the_stores(run_dir: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// `--kafka-auth tls`: Kafka's TLS listener requires client certificates and applies the
+/// KafkaUsers' ACLs; each sidecar originates TLS with its workload's user certificate. The
+/// pipeline is exact, the apps hold no secret and no TLS setting, and a workload reaching
+/// for a topic its KafkaUser has no ACL on gets TOPIC_AUTHORIZATION_FAILED, counted per
+/// topic by the filter.
+#[test]
+fn kafka_tls_client_identity_from_the_mesh_with_acls() {
+    let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
+    kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
+    let home = run_dir("local_mesh_kafka_tls");
+    let _down = Down(home.clone());
+    let out_path = home.join("kiosk-up.out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let records = 300;
+    let mut up = Command::new(kiosk())
+        .arg("--home")
+        .arg(&home)
+        .args([
+            "up",
+            "--kafka-auth",
+            "tls",
+            "--records",
+            &records.to_string(),
+        ])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let printed = wait_for_line(
+        &out_path,
+        &mut up,
+        "kiosk: the mesh is up",
+        Duration::from_secs(400),
+    );
+    assert!(
+        printed.contains(&format!("verify: PASS ({records} records")),
+        "{printed}"
+    );
+    assert!(printed.contains("(User:CN=kiosk-mirror)"), "{printed}");
+    let state: State = read_state(&home).unwrap().expect("mesh.json while up");
+    let network = state.network.clone().unwrap();
+
+    // The apps dial Kafka's TLS port in plaintext: no certificate, key, password or TLS
+    // setting in their command line or environment.
+    for name in ["rest", "mirror", CONNECT] {
+        let p = state.processes.iter().find(|p| p.name == name).unwrap();
+        let cmdline =
+            String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/cmdline", p.pid)).unwrap())
+                .replace('\0', " ");
+        let environ =
+            String::from_utf8_lossy(&std::fs::read(format!("/proc/{}/environ", p.pid)).unwrap())
+                .replace('\0', " ");
+        for secret in ["ssl", "sasl", ".pem", "password", "security.protocol"] {
+            assert!(
+                !cmdline.to_lowercase().contains(secret),
+                "{name}: {secret} in {cmdline}"
+            );
+        }
+        // (The machine's own environment names system CA bundles: look for ours.)
+        let certs = state.run_dir.join("certs").display().to_string();
+        for secret in [
+            certs.as_str(),
+            "KAFKA_PROPERTIES",
+            "sasl.",
+            "security.protocol",
+            "ssl.key",
+        ] {
+            assert!(
+                !environ.contains(secret),
+                "{name}: {secret} in its environment"
+            );
+        }
+    }
+    assert!(
+        std::fs::read_to_string(state.run_dir.join(format!("{CONNECT}.properties")))
+            .unwrap()
+            .contains("bootstrap.servers=kiosk-kafka-bootstrap.kafka.svc.cluster.local:9093\n")
+    );
+
+    // The mirror's KafkaUser may read `events` only: reaching for Connect's offsets topic is
+    // refused by Kafka, and the refusal shows per topic in the mirror's sidecar.
+    let kiosk_bin = kiosk();
+    let _ = Command::new("ip")
+        .args(["netns", "exec", &network.pod("mirror").unwrap().netns])
+        .args(["timeout", "15"])
+        .arg(&kiosk_bin)
+        .args([
+            "mirror",
+            "--from",
+            "kiosk-connect-offsets",
+            "--to",
+            "events.mirror",
+        ])
+        .args([
+            "--bootstrap",
+            "kiosk-kafka-bootstrap.kafka.svc.cluster.local:9093",
+        ])
+        .output()
+        .unwrap();
+    let mirror_ip = network.pod("mirror").unwrap().ip;
+    let stats = kiosk_harness::http::get_at(mirror_ip, 15090, "/stats/prometheus").unwrap();
+    let refused = kiosk_harness::prom::sum(
+        &kiosk_harness::prom::parse(&stats),
+        "kafka_response_errors_total",
+        &[
+            ("topic", "kiosk-connect-offsets"),
+            ("error", "TOPIC_AUTHORIZATION_FAILED"),
+        ],
+    );
+    assert!(
+        refused > 0.0,
+        "no TOPIC_AUTHORIZATION_FAILED counted:\n{stats}"
+    );
+
+    let down = Command::new(kiosk())
+        .arg("--home")
+        .arg(&home)
+        .arg("down")
+        .output()
+        .unwrap();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let _ = up.wait();
+}
+
 /// Without root, `kiosk up` says what pods need and starts nothing.
 #[test]
 fn kiosk_up_without_root_says_what_is_missing_and_starts_nothing() {

@@ -1,6 +1,6 @@
 //! Pods: each workload in its own network namespace, as a Kubernetes node gives them.
 //!
-//! One Linux bridge (`kiosk0`) on a private /24 that nothing routes off the machine (no
+//! One Linux bridge per mesh (`kiosk<N>`, the first free) on a private /24 that nothing routes off the machine (no
 //! default route in any pod, no NAT), one veth pair per pod, `/etc/netns/<ns>/hosts`
 //! mapping the cluster's service and pod names to pod addresses (`ip netns exec` mounts it
 //! over `/etc/hosts`), and in every pod with a sidecar the nat rules istio-iptables writes:
@@ -33,12 +33,24 @@ const ISTIO_PORTS: &[u16] = &[15008, 15020, 15021, STATS_PORT];
 /// not captured again (Istio's `-o lo -s 127.0.0.6/32 -j RETURN`).
 pub const INBOUND_PASSTHROUGH_SOURCE: &str = "127.0.0.6";
 
-/// The bridge of the local mesh's pods.
-pub const BRIDGE: &str = "kiosk0";
-
-/// The pods' /24, as its first three octets: `$KIOSK_POD_SUBNET` or `10.89.0`.
-pub fn subnet() -> String {
-    std::env::var("KIOSK_POD_SUBNET").unwrap_or_else(|_| "10.89.0".to_string())
+/// A network for a new mesh, on the first free bridge `kiosk<N>` and subnet `10.89.<N>.0/24`
+/// (or `$KIOSK_POD_SUBNET`), so that meshes of different homes (a test run beside a demo)
+/// never share a name.
+pub fn free_network() -> Result<Network> {
+    let links = Command::new("ip").args(["-o", "link", "show"]).output()?;
+    let links = String::from_utf8_lossy(&links.stdout).to_string();
+    let routes = Command::new("ip").args(["-o", "-4", "route", "show"]).output()?;
+    let routes = String::from_utf8_lossy(&routes.stdout).to_string();
+    for n in 0..64u8 {
+        let bridge = format!("kiosk{n}");
+        let subnet = std::env::var("KIOSK_POD_SUBNET").unwrap_or_else(|_| format!("10.89.{n}"));
+        let taken = links.lines().any(|l| l.contains(&format!(": {bridge}:")))
+            || routes.lines().any(|l| l.starts_with(&format!("{subnet}.")));
+        if !taken {
+            return Ok(Network::new(&bridge, &subnet));
+        }
+    }
+    bail!("no free bridge kiosk0..kiosk63 (with a free 10.89.<N>.0/24): `kiosk down` the meshes left behind")
 }
 
 /// The pod network of one mesh: the bridge, its subnet and every pod.
@@ -57,7 +69,7 @@ pub struct Pod {
     pub name: String,
     /// Its Kubernetes namespace (`pipeline`, `kafka`).
     pub namespace: String,
-    /// The network namespace (`kiosk-<name>`).
+    /// The network namespace (`<bridge>-<name>`, e.g. `kiosk0-mirror`).
     pub netns: String,
     /// The host end of its veth pair.
     pub veth: String,
@@ -180,8 +192,9 @@ impl Network {
         self.pods.push(Pod {
             name: name.to_string(),
             namespace: namespace.to_string(),
-            netns: format!("kiosk-{name}"),
-            veth: format!("kv{n}"),
+            netns: format!("{}-{name}", self.bridge),
+            // At most 15 characters: `kiosk63` would give `kv63x250`.
+            veth: format!("kv{}x{n}", self.bridge.trim_start_matches("kiosk")),
             ip,
             capture,
         });
@@ -201,16 +214,8 @@ impl Network {
     }
 
     /// Make the bridge and every pod, with `hosts` as every pod's `/etc/hosts`. On error,
-    /// whatever was made is removed again.
+    /// whatever was made is removed again (never another mesh's bridge or pods).
     pub fn create(&self, hosts: &str) -> Result<()> {
-        let result = self.try_create(hosts);
-        if result.is_err() {
-            self.remove();
-        }
-        result
-    }
-
-    fn try_create(&self, hosts: &str) -> Result<()> {
         let routes = Command::new("ip")
             .args(["-o", "-4", "route", "show"])
             .output()?;
@@ -224,9 +229,22 @@ impl Network {
                 self.subnet
             );
         }
-        ip(&["link", "add", &self.bridge, "type", "bridge"]).context(
-            "creating the pods' bridge (is another mesh's network left? `kiosk down` removes it)",
-        )?;
+        // Ours from here on: a bridge that exists belongs to another mesh, and stays.
+        ip(&["link", "add", &self.bridge, "type", "bridge"])
+            .context("creating the pods' bridge (another mesh starting at the same moment?)")?;
+        let result = self.try_create(hosts);
+        if result.is_err() {
+            self.remove();
+        }
+        result
+    }
+
+    fn try_create(&self, hosts: &str) -> Result<()> {
+        for pod in &self.pods {
+            if Path::new("/etc/netns").join(&pod.netns).exists() {
+                bail!("/etc/netns/{} exists: a mesh left it behind (`kiosk down` removes it)", pod.netns);
+            }
+        }
         ip(&[
             "addr",
             "add",

@@ -397,7 +397,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let kafka_bootstrap = format!("{}:{client_port}", names.bootstrap_host);
 
     step("pods: a network namespace per workload, broker and database, Istio's traffic capture");
-    let mut net = Network::new(pod::BRIDGE, &pod::subnet());
+    let mut net = pod::free_network()?;
     let broker_capture = Capture::from_annotations(&bundle.node_pool.pod_annotations)?;
     let brokers: Vec<(String, String)> = (0..plan.brokers)
         .map(|i| {

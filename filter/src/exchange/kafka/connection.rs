@@ -205,7 +205,7 @@ impl Connection {
         while at < size && !self.gave_up {
             let unseen = self.skippable(direction).min(size - at);
             if unseen > 0 {
-                self.pass_over(direction, unseen, now_ms, topics, observer);
+                self.step_over(direction, unseen, now_ms, topics, observer);
                 at += unseen;
                 continue;
             }
@@ -222,17 +222,12 @@ impl Connection {
     }
 
     /// Bytes of `direction`, from where its stream stands, that the decoder will step
-    /// over without looking at them (all of them once decoding gave up).
+    /// over without looking at them (all of them once decoding gave up), unless the
+    /// connection's action reads them.
+    #[inline]
     pub fn skippable(&self, direction: Direction) -> usize {
         if self.gave_up {
             return usize::MAX;
-        }
-        if self
-            .action
-            .as_ref()
-            .is_some_and(|a| a.reads_bodies(direction))
-        {
-            return 0;
         }
         let side = match direction {
             Direction::Request => &self.requests,
@@ -245,6 +240,14 @@ impl Connection {
                 walker.skippable().min(left)
             }
         };
+        if unseen > 0
+            && self
+                .action
+                .as_ref()
+                .is_some_and(|a| a.reads_bodies(direction))
+        {
+            return 0;
+        }
         usize::try_from(unseen).unwrap_or(usize::MAX)
     }
 
@@ -259,6 +262,18 @@ impl Connection {
         observer: &mut impl Observer,
     ) {
         let n = n.min(self.skippable(direction));
+        self.step_over(direction, n, now_ms, topics, observer);
+    }
+
+    /// [`pass_over`](Self::pass_over) of `n` bytes already known to be skippable.
+    fn step_over(
+        &mut self,
+        direction: Direction,
+        n: usize,
+        now_ms: u64,
+        topics: &mut Topics,
+        observer: &mut impl Observer,
+    ) {
         if self.gave_up || n == 0 {
             return;
         }

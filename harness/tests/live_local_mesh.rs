@@ -64,21 +64,15 @@ fn wait_for_line(log: &Path, child: &mut Child, needle: &str, timeout: Duration)
     }
 }
 
-/// One mesh at a time: two on two cores would only time each other out.
-static ONE_MESH: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-#[test]
-fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
-    let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
-    kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
-    let home = run_dir("local_mesh");
-    let _down = Down(home.clone());
+/// Start `kiosk <args>` (an `up`) for `home` (its output in `<home>/kiosk-up.out`) and wait
+/// until the mesh is up; returns the running supervisor and what it printed.
+fn up_until_ready(home: &Path, args: &[&str]) -> (Child, String) {
     let out_path = home.join("kiosk-up.out");
     let out = std::fs::File::create(&out_path).unwrap();
     let mut up = Command::new(kiosk())
         .arg("--home")
-        .arg(&home)
-        .args(["up", "--records", &RECORDS.to_string()])
+        .arg(home)
+        .args(args)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
@@ -89,6 +83,19 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         "kiosk: the mesh is up",
         Duration::from_secs(400),
     );
+    (up, printed)
+}
+
+/// One mesh at a time: two on two cores would only time each other out.
+static ONE_MESH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
+    let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
+    kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
+    let home = run_dir("local_mesh");
+    let _down = Down(home.clone());
+    let (mut up, printed) = up_until_ready(&home, &["up", "--records", &RECORDS.to_string()]);
     println!("{printed}");
     assert!(
         printed.contains(&format!("verify: PASS ({RECORDS} records")),
@@ -336,7 +343,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     assert_eq!(count.0, RECORDS);
     assert_eq!(count.1, 500, "record 500 holds its value");
     let mut rest = String::new();
-    let _ = std::fs::File::open(&out_path)
+    let _ = std::fs::File::open(home.join("kiosk-up.out"))
         .unwrap()
         .read_to_string(&mut rest);
     assert!(rest.contains("kiosk: stopping (SIGTERM)"), "{rest}");
@@ -514,28 +521,16 @@ fn kafka_tls_client_identity_from_the_mesh_with_acls() {
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
     let home = run_dir("local_mesh_kafka_tls");
     let _down = Down(home.clone());
-    let out_path = home.join("kiosk-up.out");
-    let out = std::fs::File::create(&out_path).unwrap();
     let records = 300;
-    let mut up = Command::new(kiosk())
-        .arg("--home")
-        .arg(&home)
-        .args([
+    let (mut up, printed) = up_until_ready(
+        &home,
+        &[
             "up",
             "--kafka-auth",
             "tls",
             "--records",
             &records.to_string(),
-        ])
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let printed = wait_for_line(
-        &out_path,
-        &mut up,
-        "kiosk: the mesh is up",
-        Duration::from_secs(400),
+        ],
     );
     assert!(
         printed.contains(&format!("verify: PASS ({records} records")),
@@ -660,22 +655,7 @@ fn kiosk_down_cleans_up_after_a_killed_supervisor() {
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
     let home = run_dir("local_mesh_killed");
     let _down = Down(home.clone());
-    let out_path = home.join("kiosk-up.out");
-    let out = std::fs::File::create(&out_path).unwrap();
-    let mut up = Command::new(kiosk())
-        .arg("--home")
-        .arg(&home)
-        .args(["up", "--records", "20", "--rate", "20"])
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    wait_for_line(
-        &out_path,
-        &mut up,
-        "kiosk: the mesh is up",
-        Duration::from_secs(400),
-    );
+    let (mut up, _) = up_until_ready(&home, &["up", "--records", "20", "--rate", "20"]);
     let state: State = read_state(&home).unwrap().expect("mesh.json while up");
     let network = state.network.clone().expect("pods");
     up.kill().unwrap();

@@ -13,6 +13,7 @@
 //! what runs (pid and start time of each process) and doubles as the lock that makes a
 //! second `kiosk up` refuse; `kiosk down` stops exactly those processes.
 
+pub mod ingress;
 pub mod plan;
 
 use std::collections::BTreeMap;
@@ -78,6 +79,12 @@ pub struct UpArgs {
     /// KafkaBridge, Kafka), as Strimzi's operators would: by default the bundle's own.
     #[arg(long, value_name = "DIR")]
     pub strimzi: Option<PathBuf>,
+    /// The REST entry's ingress: `jwt` (an ingress gateway pod configured from the bundle's
+    /// Gateway, VirtualService, RequestAuthentication and AuthorizationPolicy; the producer
+    /// gets a token from the issuer they name) or `none` (the producer calls the REST entry
+    /// directly).
+    #[arg(long, default_value = "jwt", value_parser = ["jwt", "none"])]
+    pub ingress: String,
 }
 
 /// What `mesh.json` holds.
@@ -172,7 +179,7 @@ fn lock(home: &Path, state: &State) -> Result<()> {
                     }
                     // Its supervisor died: stop what it left behind, then take over.
                     eprintln!("kiosk: stopping the leftovers of a mesh whose `kiosk up` is gone");
-                    stop_processes(&other.processes);
+                    stop_processes(&other.processes, LEFTOVER_GRACE);
                     if let Some(net) = &other.network {
                         net.remove();
                     }
@@ -192,14 +199,20 @@ fn write_state(home: &Path, state: &State) -> Result<()> {
     Ok(())
 }
 
+/// How long `kiosk down` lets `kiosk up` stop its components (Kafka, Connect and MongoDB
+/// shut down gracefully, up to 20 s each) before killing it.
+const SUPERVISOR_GRACE: Duration = Duration::from_secs(120);
+/// How long processes left by a dead supervisor get after SIGTERM.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(10);
+
 /// SIGTERM, then SIGKILL after a grace period, to each process that is still ours.
-fn stop_processes(procs: &[Proc]) {
+fn stop_processes(procs: &[Proc], grace: Duration) {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     for p in procs.iter().filter(|p| p.is_alive()) {
         let _ = kill(Pid::from_raw(p.pid as i32), Signal::SIGTERM);
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + grace;
     while procs.iter().any(Proc::is_alive) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -226,7 +239,8 @@ pub fn down(home: &Path) -> Result<()> {
             "kiosk: stopping the mesh of `kiosk up` pid {}",
             state.supervisor.pid
         );
-        stop_processes(std::slice::from_ref(&state.supervisor));
+        // It stops the JVMs and databases gracefully, one by one: give it time.
+        stop_processes(std::slice::from_ref(&state.supervisor), SUPERVISOR_GRACE);
     }
     // Whatever it could not stop (it was killed, say), stop here.
     let left: Vec<Proc> = state
@@ -236,7 +250,7 @@ pub fn down(home: &Path) -> Result<()> {
         .cloned()
         .collect();
     if !left.is_empty() {
-        stop_processes(&left);
+        stop_processes(&left, LEFTOVER_GRACE);
     }
     // The pods' network: a killed supervisor leaves it behind.
     if let Some(net) = &state.network {
@@ -346,6 +360,10 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let plan = Plan::pipeline(&bundle, usize::from(args.brokers));
     plan.check()?;
     let connector = bundle.connector(plan::SINK_CONNECTOR)?.clone();
+    let ingress = match args.ingress.as_str() {
+        "jwt" => Some(ingress::prepare(&crate::bundle::default_istio_dir())?),
+        _ => None,
+    };
     let wasm = paths::filter_wasm()?;
     paths::envoy()?;
     paths::java()?;
@@ -419,9 +437,15 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         };
         net.add_pod(&w.name, NAMESPACE, Some(capture));
     }
+    if let Some(ingress) = &ingress {
+        ingress.add_pods(&mut net);
+    }
     // Strimzi's operators run without a sidecar.
     net.add_pod(OPERATOR, &bundle.kafka.namespace, None);
-    let hosts = hosts_file(&net, &names, &brokers, &plan)?;
+    let mut hosts = hosts_file(&net, &names, &brokers, &plan)?;
+    if let Some(ingress) = &ingress {
+        hosts.push_str(&ingress.hosts(&net)?);
+    }
     net.create(&hosts)?;
     mesh.state.network = Some(net.clone());
     write_state(&mesh.home, &mesh.state)?;
@@ -561,7 +585,10 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                 tls: UpstreamTls::IstioMutual,
             });
         }
-        if let Some(callee) = &w.calls {
+        if let (Some(ingress), Some(_)) = (&ingress, &w.calls) {
+            // Through the ingress gateway, with a token from the issuer.
+            outbound.extend(ingress.client_ports());
+        } else if let Some(callee) = &w.calls {
             let host = plan
                 .workload(callee)
                 .and_then(|c| c.serves_http.clone())
@@ -615,6 +642,14 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         });
         mesh.add(sidecar)?;
     }
+    let ingress = match &ingress {
+        Some(prepared) => {
+            let started = ingress::start(prepared, &mut mesh, &net, &ca, &plan, &kiosk, &wasm)?;
+            targets.push(started.target.clone());
+            Some(started)
+        }
+        None => None,
+    };
 
     step("Prometheus scraping every sidecar");
     let prometheus_port = ports::free()?;
@@ -703,7 +738,10 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             Program::Job(Job::Verify) => verify_pod = Some(pod),
         }
     }
-    let rest_url = rest_url.context("the plan has no producer")?;
+    let mut rest_url = rest_url.context("the plan has no producer")?;
+    if let Some(ingress) = &ingress {
+        rest_url = ingress.url.clone();
+    }
     let producer_pod = producer_pod.context("the plan has no producer")?;
     let verify_pod = verify_pod.context("the plan has no verify job")?;
     mesh.state.rest_url = Some(rest_url.clone());
@@ -729,7 +767,8 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             "--format",
             &args.format,
         ])
-        .args(["--rate", &args.rate.to_string(), "--batch", "20"]);
+        .args(["--rate", &args.rate.to_string(), "--batch", "20"])
+        .args(ingress.iter().flat_map(|i| i.producer_args.iter()));
     let producer = {
         let run_dir = run_dir.clone();
         std::thread::spawn(move || job("producer", producer, &run_dir))

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::{graph, mesh, prometheus, record};
+use crate::{dashboard, graph, mesh, prometheus, record};
 
 /// kiosk: Kafka-in-Istio Observability and Security Kit.
 ///
@@ -31,6 +31,9 @@ enum Cmd {
     Down,
     /// Print the traffic graph from Prometheus and write it as SVG and HTML.
     Graph(GraphArgs),
+    /// Draw the bundle's Grafana dashboard (the filter's per-topic metrics, the ingress
+    /// gateway's JWT results) from Prometheus as a self-contained HTML page.
+    Dashboard(DashboardArgs),
     /// The pipeline services (also the container image's `kiosk-services` binary).
     #[command(flatten)]
     Service(kiosk_services::Command),
@@ -56,6 +59,22 @@ struct GraphArgs {
     /// Where to write graph.svg and graph.html (default: the run directory).
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct DashboardArgs {
+    /// Prometheus base URL (default: the running local mesh's).
+    #[arg(long)]
+    prometheus: Option<String>,
+    /// The time range drawn, in seconds up to now.
+    #[arg(long, default_value_t = 300)]
+    window: u64,
+    /// Prometheus's scrape interval in seconds (the local mesh scrapes every second).
+    #[arg(long, default_value_t = 1)]
+    scrape_interval: u64,
+    /// Where to write dashboard.html (default: the run directory).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 pub fn main() -> ExitCode {
@@ -84,18 +103,20 @@ async fn run(cli: Cli) -> Result<bool> {
         Cmd::Up(args) => mesh::up(&home, &args).await,
         Cmd::Down => mesh::down(&home).map(|()| true),
         Cmd::Graph(args) => graph_command(&home, args).await.map(|()| true),
+        Cmd::Dashboard(args) => dashboard_command(&home, args).await.map(|()| true),
         Cmd::Service(service) => service.run().await,
         Cmd::Record(args) => record::run(args).await.map(|()| true),
         Cmd::Operator(args) => crate::operator::run(args).await.map(|()| true),
     }
 }
 
-async fn graph_command(home: &std::path::Path, args: GraphArgs) -> Result<()> {
+/// `--prometheus`, else the running local mesh's.
+fn prometheus_url(
+    home: &std::path::Path,
+    given: Option<&String>,
+) -> Result<(String, Option<mesh::State>)> {
     let state = mesh::read_state(home)?;
-    let url = match (
-        &args.prometheus,
-        state.as_ref().and_then(|s| s.prometheus.clone()),
-    ) {
+    let url = match (given, state.as_ref().and_then(|s| s.prometheus.clone())) {
         (Some(url), _) => url.clone(),
         (None, Some(url)) => url,
         (None, None) => anyhow::bail!(
@@ -103,6 +124,46 @@ async fn graph_command(home: &std::path::Path, args: GraphArgs) -> Result<()> {
             mesh::state_path(home).display()
         ),
     };
+    Ok((url, state))
+}
+
+async fn dashboard_command(home: &std::path::Path, args: DashboardArgs) -> Result<()> {
+    let (url, state) = prometheus_url(home, args.prometheus.as_ref())?;
+    let prom = prometheus::PromClient::new(&url)?;
+    let window = dashboard::Window {
+        end: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs_f64(),
+        seconds: args.window as f64,
+        scrape: args.scrape_interval.max(1) as f64,
+    };
+    let drawn = dashboard::query(&prom, window).await?;
+    println!(
+        "kiosk dashboard (Prometheus {url}, the last {} s):",
+        args.window
+    );
+    for d in drawn.iter().filter(|d| d.panel.kind != "row") {
+        let points: usize = d.series.iter().map(|s| s.points.len()).sum();
+        println!(
+            "  {:<28} {:>3} series, {:>5} points",
+            d.panel.title,
+            d.series.len(),
+            points
+        );
+    }
+    let dir = args
+        .out
+        .or_else(|| state.map(|s| s.run_dir))
+        .context("no run directory: pass --out DIR")?;
+    std::fs::create_dir_all(&dir)?;
+    let page = dir.join("dashboard.html");
+    std::fs::write(&page, dashboard::to_html(&drawn, &url, window))?;
+    eprintln!("dashboard page: {}", page.display());
+    Ok(())
+}
+
+async fn graph_command(home: &std::path::Path, args: GraphArgs) -> Result<()> {
+    let (url, state) = prometheus_url(home, args.prometheus.as_ref())?;
     let prom = prometheus::PromClient::new(&url)?;
     let options = graph::Options {
         duration_secs: args.duration,

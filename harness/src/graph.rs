@@ -381,20 +381,31 @@ impl Graph {
         }
     }
 
-    /// Columns by longest path from a source (a cycle is cut at the node count).
-    fn layout(&self) -> BTreeMap<Node, (usize, usize)> {
-        let mut nodes: BTreeSet<Node> = BTreeSet::new();
+    /// Layers by longest path from a source (a cycle is cut at the node count), each edge
+    /// spanning several layers routed through a slot in every layer between (a dummy
+    /// node, so it never passes over a node), layers ordered by barycentre sweeps, and
+    /// each node on the median row of its predecessors (a chain stays on one row).
+    /// Edges leave and enter nodes horizontally, so a node's labels below it are never
+    /// crossed; an edge's label sits above its longest horizontal run, or on its slope.
+    pub fn place(&self) -> Placed {
+        let mut nodes: Vec<Node> = Vec::new();
         for e in &self.edges {
-            nodes.insert(e.source.clone());
-            nodes.insert(e.dest.clone());
+            for n in [&e.source, &e.dest] {
+                if !nodes.contains(n) {
+                    nodes.push(n.clone());
+                }
+            }
         }
-        let mut rank: BTreeMap<Node, usize> = nodes.iter().map(|n| (n.clone(), 0)).collect();
-        for _ in 0..nodes.len() {
+        nodes.sort();
+        let index = |n: &Node| nodes.iter().position(|m| m == n).unwrap_or(0);
+        let count = nodes.len();
+        let mut rank = vec![0usize; count];
+        for _ in 0..count {
             let mut changed = false;
             for e in &self.edges {
-                let r = rank[&e.source] + 1;
-                if r > rank[&e.dest] && r < nodes.len() {
-                    rank.insert(e.dest.clone(), r);
+                let (s, d) = (index(&e.source), index(&e.dest));
+                if rank[s] + 1 > rank[d] && rank[s] + 1 < count {
+                    rank[d] = rank[s] + 1;
                     changed = true;
                 }
             }
@@ -402,27 +413,226 @@ impl Graph {
                 break;
             }
         }
-        let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
-        rank.into_iter()
-            .map(|(n, r)| {
-                let row = rows.entry(r).or_default();
-                *row += 1;
-                (n, (r, *row - 1))
-            })
-            .collect()
+        // Chains of slots: real nodes, then one dummy per layer an edge passes.
+        let mut ranks = rank.clone();
+        let mut chains: Vec<Vec<usize>> = Vec::new();
+        for e in &self.edges {
+            let (s, d) = (index(&e.source), index(&e.dest));
+            let mut chain = vec![s];
+            if rank[d] > rank[s] {
+                for r in rank[s] + 1..rank[d] {
+                    ranks.push(r);
+                    chain.push(ranks.len() - 1);
+                }
+            }
+            chain.push(d);
+            chains.push(chain);
+        }
+        let slots = ranks.len();
+        let mut preds: Vec<Vec<usize>> = vec![Vec::new(); slots];
+        let mut succs: Vec<Vec<usize>> = vec![Vec::new(); slots];
+        for chain in &chains {
+            for w in chain.windows(2) {
+                if ranks[w[1]] > ranks[w[0]] {
+                    preds[w[1]].push(w[0]);
+                    succs[w[0]].push(w[1]);
+                }
+            }
+        }
+        let layers_n = ranks.iter().max().map_or(0, |m| m + 1);
+        let mut layers: Vec<Vec<usize>> = vec![Vec::new(); layers_n];
+        for (slot, r) in ranks.iter().enumerate() {
+            layers[*r].push(slot);
+        }
+        let mut order = vec![0.0f64; slots];
+        let renumber = |layers: &Vec<Vec<usize>>, order: &mut Vec<f64>| {
+            for layer in layers {
+                for (i, s) in layer.iter().enumerate() {
+                    order[*s] = i as f64;
+                }
+            }
+        };
+        renumber(&layers, &mut order);
+        for _ in 0..4 {
+            for (down, r) in (1..layers_n)
+                .map(|r| (true, r))
+                .chain((0..layers_n.saturating_sub(1)).rev().map(|r| (false, r)))
+            {
+                let mut keyed: Vec<(f64, usize)> = layers[r]
+                    .iter()
+                    .map(|&s| {
+                        let near = if down { &preds[s] } else { &succs[s] };
+                        let key = if near.is_empty() {
+                            order[s]
+                        } else {
+                            near.iter().map(|n| order[*n]).sum::<f64>() / near.len() as f64
+                        };
+                        (key, s)
+                    })
+                    .collect();
+                keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+                layers[r] = keyed.into_iter().map(|(_, s)| s).collect();
+                renumber(&layers, &mut order);
+            }
+        }
+        // Rows: the median of the predecessors' rows, below the previous slot of the layer.
+        let mut row = vec![0usize; slots];
+        for layer in &layers {
+            let mut next = 0usize;
+            for &s in layer {
+                let mut above: Vec<usize> = preds[s].iter().map(|p| row[*p]).collect();
+                above.sort_unstable();
+                let want = above
+                    .get(above.len().saturating_sub(1) / 2)
+                    .copied()
+                    .unwrap_or(0);
+                row[s] = want.max(next);
+                next = row[s] + 1;
+            }
+        }
+        let at = |s: usize| {
+            (
+                MARGIN_X + ranks[s] as f64 * COLUMN,
+                MARGIN_Y + row[s] as f64 * ROW,
+            )
+        };
+        let mut placed = Placed::default();
+        for (i, n) in nodes.iter().enumerate() {
+            placed.nodes.insert(n.clone(), at(i));
+        }
+        let rows = row.iter().max().map_or(1, |m| m + 1);
+        let bottom = MARGIN_Y + (rows as f64 - 0.4) * ROW;
+        for (e, chain) in self.edges.iter().zip(&chains) {
+            let mut pts: Vec<(f64, f64)> = Vec::new();
+            let mut push = |p: (f64, f64)| {
+                if pts.last() != Some(&p) {
+                    pts.push(p);
+                }
+            };
+            for w in chain.windows(2) {
+                let ((xa, ya), (xb, yb)) = (at(w[0]), at(w[1]));
+                let start = if w[0] < count { xa + RADIUS } else { xa };
+                let end = if w[1] < count { xb - RADIUS } else { xb };
+                if ranks[w[1]] <= ranks[w[0]] {
+                    // A cycle's edge back: round below the picture.
+                    push((xa + RADIUS, ya));
+                    push((xa + RUN, ya));
+                    push((xa + RUN, bottom));
+                    push((xb - RUN, bottom));
+                    push((xb - RUN, yb));
+                    push((xb - RADIUS, yb));
+                } else if ya == yb {
+                    push((start, ya));
+                    push((end, yb));
+                } else {
+                    push((start, ya));
+                    push((xa + RUN, ya));
+                    push((xb - RUN, yb));
+                    push((end, yb));
+                }
+            }
+            let text = self.edge_label(e);
+            let width = text_width(&text, LABEL_SIZE);
+            // Above the longest horizontal run it fits on, else centred on the longest
+            // segment (a slope).
+            let segments: Vec<((f64, f64), (f64, f64))> =
+                pts.windows(2).map(|w| (w[0], w[1])).collect();
+            let flat = segments
+                .iter()
+                .filter(|(a, b)| a.1 == b.1 && (b.0 - a.0).abs() >= width + 12.0)
+                .max_by(|a, b| (a.1 .0 - a.0 .0).abs().total_cmp(&(b.1 .0 - b.0 .0).abs()));
+            let label = match flat {
+                Some((a, b)) => ((a.0 + b.0) / 2.0, a.1 - 8.0),
+                None => {
+                    let (a, b) = segments
+                        .iter()
+                        .max_by(|x, y| seg_len(x).total_cmp(&seg_len(y)))
+                        .copied()
+                        .unwrap_or(((0.0, 0.0), (0.0, 0.0)));
+                    (
+                        (a.0 + b.0) / 2.0,
+                        (a.1 + b.1) / 2.0 + LABEL_SIZE / 2.0 - 2.0,
+                    )
+                }
+            };
+            placed.edges.push(pts);
+            placed.labels.push((text, label.0, label.1, width));
+        }
+        placed.width = MARGIN_X * 2.0 + (layers_n.max(1) - 1) as f64 * COLUMN;
+        placed.height = MARGIN_Y + (rows as f64 - 1.0) * ROW + 80.0;
+        placed
+    }
+
+    fn edge_label(&self, e: &Edge) -> String {
+        format!(
+            "{}{} {}",
+            // Kiali's padlock.
+            if e.secure { "\u{1F512} " } else { "" },
+            e.protocol,
+            rate(e.rate, &e.unit)
+        )
+    }
+
+    /// What a picture would get wrong: an edge crossing a node (its shape or its labels)
+    /// or another edge's label, labels overlapping nodes or each other. Widths are
+    /// estimated here; the browser test measures the drawn page.
+    pub fn layout_problems(&self) -> Vec<String> {
+        let p = self.place();
+        let mut boxes: Vec<(String, [f64; 4])> = Vec::new();
+        for (n, (x, y)) in &p.nodes {
+            boxes.push((
+                format!("node {}", n.id()),
+                [x - 25.0, y - 25.0, x + 25.0, y + 25.0],
+            ));
+            let w = text_width(&n.name, NAME_SIZE).max(text_width(&n.namespace, NAME_SIZE));
+            boxes.push((
+                format!("the name of {}", n.id()),
+                [x - w / 2.0, y + 30.0, x + w / 2.0, y + 60.0],
+            ));
+        }
+        let label_box = |(_, x, y, w): &(String, f64, f64, f64)| {
+            [x - w / 2.0, y - LABEL_SIZE, x + w / 2.0, y + 3.0]
+        };
+        let mut problems = Vec::new();
+        for (i, pts) in p.edges.iter().enumerate() {
+            let e = &self.edges[i];
+            let name = format!("edge {} -> {}", e.source.id(), e.dest.id());
+            for w in pts.windows(2) {
+                for (what, b) in &boxes {
+                    if segment_hits(w[0], w[1], *b) {
+                        problems.push(format!("{name} crosses {what}"));
+                    }
+                }
+                for (j, l) in p.labels.iter().enumerate() {
+                    if j != i && segment_hits(w[0], w[1], label_box(l)) {
+                        problems.push(format!("{name} crosses the label {:?}", l.0));
+                    }
+                }
+            }
+        }
+        for (i, l) in p.labels.iter().enumerate() {
+            let a = label_box(l);
+            for (what, b) in &boxes {
+                if overlap(a, *b) {
+                    problems.push(format!("label {:?} overlaps {what}", l.0));
+                }
+            }
+            for m in &p.labels[i + 1..] {
+                if overlap(a, label_box(m)) {
+                    problems.push(format!("labels {:?} and {:?} overlap", l.0, m.0));
+                }
+            }
+        }
+        problems.sort();
+        problems.dedup();
+        problems
     }
 
     /// A picture: workloads are circles, topics hexagons, services triangles (as in
     /// Kiali), edges coloured by protocol and labelled with their rate.
     pub fn to_svg(&self) -> String {
-        let pos = self.layout();
-        let xy = |n: &Node| {
-            let (col, row) = pos[n];
-            (90.0 + col as f64 * 190.0, 80.0 + row as f64 * 130.0)
-        };
-        let cols = pos.values().map(|p| p.0).max().unwrap_or(0) + 1;
-        let rows = pos.values().map(|p| p.1).max().unwrap_or(0) + 1;
-        let (w, h) = (cols as f64 * 190.0 + 40.0, rows as f64 * 130.0 + 60.0);
+        let p = self.place();
+        let (w, h) = (p.width, p.height);
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -430,42 +640,30 @@ impl Graph {
         );
         s.push_str(r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>"##);
         let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-        for e in &self.edges {
-            let ((x1, y1), (x2, y2)) = (xy(&e.source), xy(&e.dest));
-            let (dx, dy) = (x2 - x1, y2 - y1);
-            let len = (dx * dx + dy * dy).sqrt().max(1.0);
-            let (ux, uy) = (dx / len, dy / len);
-            let (sx, sy, ex, ey) = (
-                x1 + ux * 26.0,
-                y1 + uy * 26.0,
-                x2 - ux * 28.0,
-                y2 - uy * 28.0,
-            );
+        for (i, (e, pts)) in self.edges.iter().zip(&p.edges).enumerate() {
             let colour = match e.protocol.as_str() {
                 "kafka" => "#1f77b4",
                 "http" => "#2ca02c",
                 _ => "#7f7f7f",
             };
+            let points: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
             let _ = writeln!(
                 s,
-                r#"<line x1="{sx:.1}" y1="{sy:.1}" x2="{ex:.1}" y2="{ey:.1}" stroke="{colour}" stroke-width="2" marker-end="url(#arrow)"/>"#
+                r#"<polyline class="edge" data-edge="{i}" points="{}" fill="none" stroke="{colour}" stroke-width="2" stroke-linejoin="round" marker-end="url(#arrow)"/>"#,
+                points.join(" ")
             );
+            let (text, x, y, _) = &p.labels[i];
             let _ = writeln!(
                 s,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="{colour}">{}{} {}</text>"#,
-                (sx + ex) / 2.0,
-                (sy + ey) / 2.0 - 6.0,
-                // Kiali's padlock.
-                if e.secure { "\u{1F512} " } else { "" },
-                e.protocol,
-                xml(&rate(e.rate, &e.unit))
+                r#"<text class="edge-label" data-edge="{i}" x="{x:.1}" y="{y:.1}" text-anchor="middle" font-size="{LABEL_SIZE}" fill="{colour}" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"#,
+                xml(text)
             );
         }
-        for n in pos.keys() {
-            let (x, y) = xy(n);
+        for (n, (x, y)) in &p.nodes {
+            let (x, y) = (*x, *y);
             let shape = match self.kind(n) {
                 NodeKind::Workload => format!(
-                    r##"<circle cx="{x}" cy="{y}" r="22" fill="#e8f1fb" stroke="#1f4e79" stroke-width="2"/>"##
+                    r##"<circle class="node-shape" cx="{x}" cy="{y}" r="22" fill="#e8f1fb" stroke="#1f4e79" stroke-width="2"/>"##
                 ),
                 NodeKind::Topic => {
                     let pts: Vec<String> = (0..6)
@@ -475,12 +673,12 @@ impl Graph {
                         })
                         .collect();
                     format!(
-                        r##"<polygon points="{}" fill="#fff4e0" stroke="#b36b00" stroke-width="2"/>"##,
+                        r##"<polygon class="node-shape" points="{}" fill="#fff4e0" stroke="#b36b00" stroke-width="2"/>"##,
                         pts.join(" ")
                     )
                 }
                 NodeKind::Service => format!(
-                    r##"<polygon points="{x},{} {},{} {},{}" fill="#eef7ee" stroke="#2d6a2d" stroke-width="2"/>"##,
+                    r##"<polygon class="node-shape" points="{x},{} {},{} {},{}" fill="#eef7ee" stroke="#2d6a2d" stroke-width="2"/>"##,
                     y - 24.0,
                     x - 22.0,
                     y + 16.0,
@@ -488,16 +686,17 @@ impl Graph {
                     y + 16.0
                 ),
             };
+            let _ = write!(s, r#"<g class="node" data-node="{}">"#, xml(&n.id()));
             s.push_str(&shape);
-            let _ = writeln!(
+            let _ = write!(
                 s,
-                r#"<text x="{x}" y="{}" text-anchor="middle" font-weight="bold">{}</text>"#,
+                r#"<text class="node-name" x="{x}" y="{}" text-anchor="middle" font-size="{NAME_SIZE}" font-weight="bold">{}</text>"#,
                 y + 42.0,
                 xml(&n.name)
             );
             let _ = writeln!(
                 s,
-                r##"<text x="{x}" y="{}" text-anchor="middle" fill="#666">{}</text>"##,
+                r##"<text class="node-name" x="{x}" y="{}" text-anchor="middle" font-size="{NAME_SIZE}" fill="#666">{}</text></g>"##,
                 y + 56.0,
                 xml(&n.namespace)
             );
@@ -534,6 +733,80 @@ impl Graph {
             queries
         )
     }
+}
+
+/// Where [`Graph::place`] puts things: node centres, each edge's polyline (in the order of
+/// `Graph::edges`) and its label (text, centre x, baseline y, estimated width).
+#[derive(Clone, Debug, Default)]
+pub struct Placed {
+    pub nodes: BTreeMap<Node, (f64, f64)>,
+    pub edges: Vec<Vec<(f64, f64)>>,
+    pub labels: Vec<(String, f64, f64, f64)>,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// Layer spacing, row spacing, margins, where edges start from a node's centre, and the
+/// horizontal run before an edge turns (past the widest node name's half).
+const COLUMN: f64 = 240.0;
+const ROW: f64 = 120.0;
+const MARGIN_X: f64 = 100.0;
+const MARGIN_Y: f64 = 60.0;
+const RADIUS: f64 = 27.0;
+const RUN: f64 = 88.0;
+const LABEL_SIZE: f64 = 12.0;
+const NAME_SIZE: f64 = 12.0;
+
+/// A generous estimate of a sans-serif text's width (the browser test measures it).
+fn text_width(text: &str, size: f64) -> f64 {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | ' ' | '/') {
+                0.62
+            } else if c.is_ascii() {
+                0.72
+            } else {
+                1.3
+            }
+        })
+        .sum::<f64>()
+        * size
+}
+
+fn seg_len(s: &((f64, f64), (f64, f64))) -> f64 {
+    let (a, b) = s;
+    ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt()
+}
+
+fn overlap(a: [f64; 4], b: [f64; 4]) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
+/// Whether segment `a`-`b` passes through the inside of box `[x0, y0, x1, y1]`
+/// (Liang-Barsky clipping; touching an edge of the box does not count).
+pub fn segment_hits(a: (f64, f64), b: (f64, f64), r: [f64; 4]) -> bool {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [
+        (-dx, a.0 - r[0]),
+        (dx, r[2] - a.0),
+        (-dy, a.1 - r[1]),
+        (dy, r[3] - a.1),
+    ] {
+        if p == 0.0 {
+            if q <= 0.0 {
+                return false;
+            }
+        } else {
+            let t = q / p;
+            if p < 0.0 {
+                t0 = t0.max(t);
+            } else {
+                t1 = t1.min(t);
+            }
+        }
+    }
+    t1 - t0 > 1e-6
 }
 
 fn rate(value: f64, unit: &str) -> String {
@@ -667,5 +940,108 @@ mod tests {
         assert_eq!(g.kinds["pipeline/mongodb"], NodeKind::Service);
         let svg = g.to_svg();
         assert!(svg.starts_with("<svg") && svg.contains("mongo-sink") && svg.ends_with("</svg>\n"));
+    }
+
+    /// The local mesh's graph as `kiosk up` draws it (gateway, issuer, verify reading both
+    /// topics and the collection, Connect's own topics).
+    fn pipeline(extra: bool) -> Graph {
+        let mut g = Graph::default();
+        let n = |id: &str| {
+            let (ns, name) = id.split_once('/').unwrap();
+            Node {
+                namespace: ns.into(),
+                name: name.into(),
+            }
+        };
+        let mut edges = vec![
+            (
+                "pipeline/producer",
+                "istio-ingress/istio-ingressgateway",
+                "http",
+                false,
+            ),
+            ("pipeline/producer", "pipeline/kiosk-issuer", "http", false),
+            (
+                "istio-ingress/istio-ingressgateway",
+                "pipeline/rest",
+                "http",
+                true,
+            ),
+            ("pipeline/rest", "kafka/events", "kafka", true),
+            ("kafka/events", "pipeline/mirror", "kafka", true),
+            ("pipeline/mirror", "kafka/events.mirror", "kafka", true),
+            (
+                "kafka/events.mirror",
+                "pipeline/kiosk-connect",
+                "kafka",
+                true,
+            ),
+            ("pipeline/kiosk-connect", "pipeline/mongodb", "tcp", true),
+            ("pipeline/verify", "pipeline/mongodb", "tcp", true),
+        ];
+        if extra {
+            edges.extend([
+                ("kafka/events", "pipeline/verify", "kafka", true),
+                ("kafka/events.mirror", "pipeline/verify", "kafka", true),
+                (
+                    "pipeline/kiosk-connect",
+                    "kafka/kiosk-connect-offsets",
+                    "kafka",
+                    true,
+                ),
+                (
+                    "kafka/kiosk-connect-status",
+                    "pipeline/kiosk-connect",
+                    "kafka",
+                    true,
+                ),
+            ]);
+        }
+        for (a, b, proto, secure) in edges {
+            let (ka, kb) = match proto {
+                "kafka" if a.starts_with("kafka/") => (NodeKind::Topic, NodeKind::Workload),
+                "kafka" => (NodeKind::Workload, NodeKind::Topic),
+                "tcp" => (NodeKind::Workload, NodeKind::Service),
+                _ => (NodeKind::Workload, NodeKind::Workload),
+            };
+            let unit = if proto == "http" { "req/s" } else { "B/s" };
+            g.add(n(a), ka, n(b), kb, proto, 2345.0, unit, "m", secure);
+        }
+        g
+    }
+
+    #[test]
+    fn no_edge_crosses_a_node_or_another_edges_label() {
+        for extra in [false, true] {
+            let g = pipeline(extra);
+            let problems = g.layout_problems();
+            assert!(problems.is_empty(), "{problems:#?}\n{}", g.to_svg());
+            // verify's edge to MongoDB no longer runs across the picture on the chain's row.
+            let p = g.place();
+            let verify = p.nodes[&Node {
+                namespace: "pipeline".into(),
+                name: "verify".into(),
+            }];
+            let mirror = p.nodes[&Node {
+                namespace: "pipeline".into(),
+                name: "mirror".into(),
+            }];
+            assert_ne!(verify.1, mirror.1, "verify shares the chain's row");
+        }
+        // The checker itself finds a crossing: a segment through a node's label.
+        assert!(segment_hits(
+            (0.0, 10.0),
+            (100.0, 10.0),
+            [40.0, 0.0, 60.0, 20.0]
+        ));
+        assert!(!segment_hits(
+            (0.0, 30.0),
+            (100.0, 30.0),
+            [40.0, 0.0, 60.0, 20.0]
+        ));
+        assert!(
+            !segment_hits((0.0, 20.0), (100.0, 20.0), [40.0, 0.0, 60.0, 20.0]),
+            "touching"
+        );
     }
 }

@@ -6,7 +6,10 @@
 //!   ([`process`]);
 //! - [`bundle`]: the bundle's Strimzi resources, read as Strimzi's operators read them;
 //! - [`mesh`]: the local mesh, declared once as a plan ([`mesh::plan`]), `kiosk up`/`down`;
+//! - [`ingress`]: the ingress gateway's Envoy configuration as istiod renders the bundle's
+//!   Gateway, VirtualService, RequestAuthentication and AuthorizationPolicy;
 //! - [`operator`]: the Strimzi operators' part against a running Kafka (topics, users' ACLs);
+//! - [`dashboard`]: the bundle's Grafana dashboard drawn as a self-contained page;
 //! - [`graph`]: the Kiali-style graph from Prometheus ([`prometheus`] queries it, [`prom`]
 //!   parses Envoy's text exposition);
 //! - a recording TCP [`tee`] and the recorded Kafka session used as test data ([`record`]).
@@ -17,8 +20,10 @@
 pub mod bundle;
 pub mod cli;
 pub mod components;
+pub mod dashboard;
 pub mod graph;
 pub mod http;
+pub mod ingress;
 pub mod mesh;
 pub mod operator;
 pub mod paths;

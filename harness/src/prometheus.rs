@@ -1,4 +1,4 @@
-//! A client for Prometheus's HTTP query API (PromQL instant queries).
+//! A client for Prometheus's HTTP query API (PromQL instant and range queries).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -65,6 +65,55 @@ impl PromClient {
             samples.push(Sample { labels, value });
         }
         Ok(samples)
+    }
+
+    /// Evaluate a range query from `start` to `end` (Unix seconds) every `step` seconds:
+    /// each series with its labels and its `(time, value)` points.
+    pub async fn query_range(
+        &self,
+        promql: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Vec<(BTreeMap<String, String>, Vec<(f64, f64)>)>> {
+        let url = format!("{}/api/v1/query_range", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .query(&[
+                ("query", promql.to_string()),
+                ("start", format!("{start:.3}")),
+                ("end", format!("{end:.3}")),
+                ("step", format!("{step}")),
+            ])
+            .send()
+            .await
+            .with_context(|| format!("querying Prometheus at {}", self.base))?;
+        let body: Value = response.json().await.context("Prometheus answer")?;
+        if body["status"] != "success" {
+            bail!("Prometheus refused {promql}: {}", body["error"]);
+        }
+        let mut series = Vec::new();
+        for r in body["data"]["result"].as_array().into_iter().flatten() {
+            let labels = r["metric"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect();
+            let points = r["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| {
+                    let t = p[0].as_f64()?;
+                    let v: f64 = p[1].as_str()?.parse().ok()?;
+                    v.is_finite().then_some((t, v))
+                })
+                .collect();
+            series.push((labels, points));
+        }
+        Ok(series)
     }
 
     /// The sum of an instant query's samples (0 when empty).

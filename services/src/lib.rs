@@ -2,13 +2,15 @@
 //! container image carries (and nothing of the local mesh):
 //!
 //! REST entry ([`rest`]) -> topic -> [`mirror`] -> topic -> Mongo sink ([`sink`]), plus the
-//! [`producer`] and [`verify`] jobs. Shared parts: Kafka client settings ([`kafka`]), the
-//! at-least-once consume loop ([`consume`]), the records the jobs send and check
-//! ([`record`]), the MongoDB collection arguments ([`mongo`]). [`Command`] is the command
+//! [`producer`] and [`verify`] jobs, and the token [`issuer`] the ingress gateway trusts.
+//! Shared parts: Kafka client settings ([`kafka`]), the at-least-once consume loop
+//! ([`consume`]), the records the jobs send and check ([`record`]), the MongoDB collection
+//! arguments ([`mongo`]). [`Command`] is the command
 //! line of all of them, used by the `kiosk-services` binary and flattened into `kiosk`.
 #![forbid(unsafe_code)]
 
 pub mod consume;
+pub mod issuer;
 pub mod kafka;
 pub mod mirror;
 pub mod mongo;
@@ -31,6 +33,9 @@ pub enum Command {
     Producer(producer::Args),
     /// Check the topics and the collection hold exactly what was sent.
     Verify(verify::Args),
+    /// An OAuth 2.0 token issuer (client credentials, ES256 JWTs, a JWKS): the identity
+    /// provider the ingress gateway's RequestAuthentication trusts.
+    Issuer(issuer::Args),
 }
 
 impl Command {
@@ -42,6 +47,7 @@ impl Command {
             Command::MongoSink(args) => sink::run(args).await.map(|()| true),
             Command::Producer(args) => producer::run(args).await.map(|()| true),
             Command::Verify(args) => verify::run(args).await,
+            Command::Issuer(args) => issuer::run(args).await.map(|()| true),
         }
     }
 }

@@ -3,7 +3,13 @@
 //! deliver (a broker restarting, the entry itself unreachable) are posted again until
 //! `--retry-for` runs out: at least once, as a Kafka producer with retries would. A
 //! refusal (4xx: unknown topic, bad records) is final.
+//!
+//! Behind an ingress gateway that requires a JWT, `--token-url` makes it obtain an access
+//! token as an OAuth 2.0 client (the client credentials grant, its secret read from a file,
+//! as a mounted Secret) and send it as `Authorization: Bearer` on every request, renewed
+//! before it expires and once after a 401. The token is never printed.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -39,6 +45,81 @@ pub struct Args {
     /// How long to keep posting records that could not be delivered, in seconds.
     #[arg(long, default_value_t = 120)]
     pub retry_for: u64,
+    /// An OAuth 2.0 token endpoint: get an access token there (client credentials grant)
+    /// and send it with every request.
+    #[arg(long, value_name = "URL", requires = "client_secret_file")]
+    pub token_url: Option<String>,
+    /// The OAuth 2.0 client id.
+    #[arg(long, default_value = "producer")]
+    pub client_id: String,
+    /// A file holding the client's secret (a mounted Secret).
+    #[arg(long, value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+}
+
+/// Access tokens from an OAuth 2.0 token endpoint, kept until shortly before they expire.
+struct Tokens {
+    url: String,
+    client_id: String,
+    secret_file: PathBuf,
+    current: Option<(String, Instant)>,
+}
+
+impl Tokens {
+    /// A valid token: the one held, or a new one when it expires within 30 s.
+    async fn bearer(&mut self, client: &reqwest::Client) -> Result<String> {
+        if let Some((token, until)) = &self.current {
+            if Instant::now() + Duration::from_secs(30) < *until {
+                return Ok(token.clone());
+            }
+        }
+        // Read at each renewal: a mounted Secret may have been rotated.
+        let secret = std::fs::read_to_string(&self.secret_file).map_err(|e| {
+            anyhow::anyhow!(
+                "reading the client secret {}: {e}",
+                self.secret_file.display()
+            )
+        })?;
+        let response = client
+            .post(&self.url)
+            .basic_auth(&self.client_id, Some(secret.trim()))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("token endpoint {}: {e}", self.url))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            // RFC 6749 §5.2: an error code and description, never a token.
+            bail!(
+                "token endpoint {}: {status}: {} {}",
+                self.url,
+                body["error"].as_str().unwrap_or(""),
+                body["error_description"].as_str().unwrap_or("")
+            );
+        }
+        let (Some(token), Some("Bearer" | "bearer")) =
+            (body["access_token"].as_str(), body["token_type"].as_str())
+        else {
+            bail!(
+                "token endpoint {}: no Bearer access_token in the answer",
+                self.url
+            );
+        };
+        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(60));
+        println!(
+            "producer: access token for client {} from {} (expires in {} s)",
+            self.client_id,
+            self.url,
+            lifetime.as_secs()
+        );
+        self.current = Some((token.to_string(), Instant::now() + lifetime));
+        Ok(token.to_string())
+    }
+
+    fn forget(&mut self) {
+        self.current = None;
+    }
 }
 
 /// Why a post did not deliver every record.
@@ -47,6 +128,8 @@ enum Undelivered {
     Retry(Vec<usize>, String),
     /// A refusal that posting again cannot change.
     Refused(String),
+    /// 401: the credentials were refused (a token that expired on the way: renew it once).
+    Unauthorized(String),
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -55,6 +138,15 @@ pub async fn run(args: Args) -> Result<()> {
         .timeout(Duration::from_secs(60))
         .build()?;
     let url = format!("{}/topics/{}", args.url.trim_end_matches('/'), args.topic);
+    let mut tokens = match (&args.token_url, &args.client_secret_file) {
+        (Some(url), Some(file)) => Some(Tokens {
+            url: url.clone(),
+            client_id: args.client_id.clone(),
+            secret_file: file.clone(),
+            current: None,
+        }),
+        _ => None,
+    };
     let expected = record::expected(&args.run, args.records);
     let start = Instant::now();
     let mut sent = 0u64;
@@ -69,11 +161,24 @@ pub async fn run(args: Args) -> Result<()> {
         }
         let mut pending: Vec<usize> = (0..chunk.len()).collect();
         let deadline = Instant::now() + Duration::from_secs(args.retry_for);
+        let mut renewed = false;
         while !pending.is_empty() {
             let batch: Vec<&record::Expected> = pending.iter().map(|&i| &chunk[i]).collect();
-            match post(&client, &url, &batch, &args.format).await {
+            let bearer = match tokens.as_mut() {
+                Some(t) => Some(t.bearer(&client).await?),
+                None => None,
+            };
+            match post(&client, &url, &batch, &args.format, bearer.as_deref()).await {
                 Ok(()) => pending.clear(),
                 Err(Undelivered::Refused(why)) => bail!("{why}"),
+                Err(Undelivered::Unauthorized(why)) => match tokens.as_mut() {
+                    Some(t) if !renewed => {
+                        println!("producer: {why}; renewing the access token");
+                        t.forget();
+                        renewed = true;
+                    }
+                    _ => bail!("{why}"),
+                },
                 Err(Undelivered::Retry(again, why)) => {
                     if Instant::now() > deadline {
                         bail!("{why} (still failing after {} s)", args.retry_for);
@@ -113,6 +218,7 @@ async fn post(
     url: &str,
     batch: &[&record::Expected],
     format: &str,
+    bearer: Option<&str>,
 ) -> Result<(), Undelivered> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let records: Vec<Value> = batch
@@ -133,17 +239,34 @@ async fn post(
         JSON_FORMAT
     };
     let all: Vec<usize> = (0..batch.len()).collect();
-    let response = client
+    let mut request = client
         .post(url)
         .header("content-type", content_type)
-        .body(json!({ "records": records }).to_string())
+        .body(json!({ "records": records }).to_string());
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request
         .send()
         .await
         .map_err(|e| Undelivered::Retry(all.clone(), format!("POST {url}: {e}")))?;
     let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    // The answer names the error, never the records (they may carry payload).
-    let error = |body: &Value| body["message"].as_str().unwrap_or("").to_string();
+    let text = response.text().await.unwrap_or_default();
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    // The answer names the error, never the records (they may carry payload). A gateway's
+    // refusal is plain text ("Jwt is expired", "RBAC: access denied").
+    let error = |body: &Value| {
+        body["message"].as_str().map_or_else(
+            || text.chars().take(120).collect::<String>(),
+            str::to_string,
+        )
+    };
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(Undelivered::Unauthorized(format!(
+            "POST {url}: {status}: {}",
+            error(&body)
+        )));
+    }
     if status.is_client_error() {
         return Err(Undelivered::Refused(format!(
             "POST {url}: {status}: {}",

@@ -114,6 +114,11 @@ service.istio.io/workload-name: {{ .name }}
 {{- end -}}
 {{- end -}}
 
+{{/* The token issuer's base URL: the JWT `iss`, and where its JWKS and token endpoint are. */}}
+{{- define "tkim.issuerUrl" -}}
+{{- printf "http://%s-issuer.%s.svc.cluster.local:%v" (include "tkim.fullname" .) .Release.Namespace .Values.rest.gateway.jwt.issuerPort -}}
+{{- end -}}
+
 {{/* The graph edges the test requires, one "from -> to" per line. */}}
 {{- define "tkim.expectedEdges" -}}
 {{- $ns := .Release.Namespace -}}

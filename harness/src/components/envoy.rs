@@ -541,6 +541,13 @@ fn upstream_mtls(certs: &CertFiles, sni: &str) -> Value {
     })
 }
 
+/// The transport socket of an outbound cluster to a sidecar's `port` of Service `host`, as
+/// istiod writes it with auto mTLS (SNI `outbound_.<port>_._.<host>`): for proxies other
+/// than a sidecar's virtual outbound listener (the ingress gateway).
+pub fn istio_mutual_transport(certs: &CertFiles, port: u16, host: &str) -> Value {
+    upstream_mtls(certs, &format!("outbound_.{port}_._.{host}"))
+}
+
 /// Istio mTLS terminated by this sidecar: a client certificate is required.
 fn downstream_mtls(certs: &CertFiles) -> Value {
     json!({

@@ -4,7 +4,8 @@
 //!
 //! - [`kafka`]: Apache Kafka in KRaft mode, one or several nodes;
 //! - [`connect`]: Kafka Connect with the MongoDB sink connector;
-//! - [`envoy`]: Envoy sidecars configured the way Istio configures them;
+//! - [`envoy`]: Envoy sidecars configured the way Istio configures them, and [`gateway`]:
+//!   the ingress gateway as istiod configures a router;
 //! - [`mongo`]: SecantusDB, the MongoDB-wire server;
 //! - [`pipeline`]: a `kiosk-services` service (REST entry, mirror);
 //! - [`prometheus`]: Prometheus scraping every sidecar;
@@ -14,6 +15,7 @@
 
 pub mod connect;
 pub mod envoy;
+pub mod gateway;
 pub mod java;
 pub mod kafka;
 pub mod mongo;

@@ -174,7 +174,10 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     let connect_properties =
         std::fs::read_to_string(state.run_dir.join(format!("{CONNECT}.properties"))).unwrap();
     assert!(connect_properties.contains(&format!("bootstrap.servers={bootstrap}\n")));
-    assert!(printed.contains("records to http://rest.pipeline.svc.cluster.local:8080"));
+    // Through the ingress gateway (`--ingress jwt`, the default; harness/tests/live_ingress.rs).
+    assert!(
+        printed.contains("records to http://istio-ingressgateway.istio-ingress.svc.cluster.local")
+    );
 
     // STRICT: a client in a pod without a sidecar reaches the REST entry's pod, and its
     // sidecar refuses the plaintext connection (no inbound filter chain matches).
@@ -289,7 +292,11 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         })
         .collect();
     for expected in [
-        ("pipeline/producer", "pipeline/rest", "http"),
+        (
+            "istio-ingress/istio-ingressgateway",
+            "pipeline/rest",
+            "http",
+        ),
         ("pipeline/rest", "kafka/events", "kafka"),
         ("kafka/events", "pipeline/mirror", "kafka"),
         ("pipeline/mirror", "kafka/events.mirror", "kafka"),

@@ -18,7 +18,11 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      only fields the filter knows (filter/contract/plugin-config.schema.json) and names the
      Kiali CR's extension; DestinationRule credentialName Secrets live in the workload's
      namespace; every image is pinned; each plain manifest under strimzi/ and istio/ is applied
-     by kind-up.sh or equal to what a chart renders.
+     by kind-up.sh or equal to what a chart renders. The REST entry's ingress requires a JWT:
+     the gateway's RequestAuthentication names the token issuer the chart deploys (issuer,
+     audience, jwksUri, its Service), its AuthorizationPolicy requires a request principal in
+     every rule, the issuer runs outside the mesh, the producer is a client the issuer knows;
+     the filter's Grafana dashboard ships in a ConfigMap the Grafana chart's sidecar loads.
      Pods as Strimzi 1.2.0 and Istio 1.30.3 make them (Strimzi's labels, StrimziPodSet pod names,
      the NetworkPolicies its operator generates; Istio's workload and canonical-service names,
      sidecar capture, PeerAuthentication precedence): every sidecar's workload, app and revision
@@ -978,6 +982,136 @@ def check_generated_credentials(report: Report, label: str, objects: list[dict])
                          "helm uninstall would delete it and a reinstall generate other passwords than the ones in the data directory")
 
 
+# The istio/gateway chart's pods as scripts/kind-up.sh installs it (release istio-ingressgateway
+# in istio-ingress; labels app and istio from the chart's _helpers.tpl).
+INGRESS_PODS = ("istio-ingress", {"app": "istio-ingressgateway", "istio": "ingressgateway"})
+
+
+def secret_file(podspec: dict, container: dict, path: str) -> tuple[str, str] | None:
+    """The (Secret, key) a file path of a container is mounted from, if any."""
+    for m in container.get("volumeMounts") or []:
+        mount = m["mountPath"].rstrip("/")
+        if not path.startswith(mount + "/"):
+            continue
+        rel = path[len(mount) + 1:]
+        vol = next((v for v in podspec.get("volumes") or [] if v["name"] == m["name"]), {})
+        secret = vol.get("secret") or {}
+        for item in secret.get("items") or []:
+            if item["path"] == rel:
+                return secret.get("secretName"), item["key"]
+        if secret and not secret.get("items"):
+            return secret.get("secretName"), rel
+    return None
+
+
+def check_ingress_jwt(report: Report, label: str, objects: list[dict]) -> None:
+    """The REST entry's ingress requires a JWT (issue 18): every Gateway selects the ingress
+    gateway pods; a RequestAuthentication and an ALLOW AuthorizationPolicy of their namespace
+    select them; every rule of that policy requires a request principal; where the token issuer
+    is deployed, the RequestAuthentication's issuer, audience and jwksUri are the issuer's (its
+    arguments, its Service), the issuer runs without a sidecar (istiod fetches the JWKS in plain
+    HTTP, which a STRICT sidecar would refuse), and the producer asks it for tokens with a client
+    id and secret the issuer knows (the same Secret key)."""
+    gateways = [o for o in objects if o.get("kind") == "Gateway"]
+    if not gateways:
+        return
+    ns, labels = INGRESS_PODS
+    for g in gateways:
+        report.check(selector_matches({"matchLabels": g["spec"].get("selector") or {}}, labels),
+                     f"{label}: {ident(g)} selects the ingress gateway pods ({ns}, {labels})")
+
+    def selects(o):
+        return o["metadata"].get("namespace") == ns and selector_matches(o["spec"].get("selector"), labels)
+
+    ras = [o for o in objects if o.get("kind") == "RequestAuthentication" and selects(o)]
+    aps = [o for o in objects if o.get("kind") == "AuthorizationPolicy" and selects(o) and o["spec"].get("action", "ALLOW") == "ALLOW"]
+    report.check(bool(ras), f"{label}: a RequestAuthentication of {ns} selects the ingress gateway pods", "tokens would not be validated")
+    report.check(bool(aps), f"{label}: an ALLOW AuthorizationPolicy of {ns} selects the ingress gateway pods", "a request without a token would pass")
+    for ap in aps:
+        rules = ap["spec"].get("rules") or []
+        ok = bool(rules) and all(r.get("from") and all((f.get("source") or {}).get("requestPrincipals") for f in r["from"]) for r in rules)
+        report.check(ok, f"{label}: {ident(ap)}: every rule requires a request principal (from[].source.requestPrincipals)",
+                     "a rule without one lets a request without a token through")
+    issuers = {}
+    for o in objects:
+        if o.get("kind") != "Deployment":
+            continue
+        podspec = o["spec"]["template"]["spec"]
+        for c in containers(podspec):
+            args = [str(a) for a in c.get("args") or []]
+            if args[:1] == ["issuer"]:
+                issuers[arg_value(args, "--issuer")] = (o, c, args)
+    if not issuers:
+        return  # the plain manifests: the chart's rendering is compared with them
+    for ra in ras:
+        for r in ra["spec"].get("jwtRules") or []:
+            iss = r.get("issuer")
+            found = issuers.get(iss)
+            if not report.check(found is not None, f"{label}: {ident(ra)}: the issuer {iss} is the token issuer's (--issuer of {sorted(map(str, issuers))})",
+                                "no token it validates can be had"):
+                continue
+            dep, _c, args = found
+            report.check(arg_value(args, "--audience") in (r.get("audiences") or []),
+                         f"{label}: {ident(ra)}: the audiences {r.get('audiences')} hold the issuer's --audience {arg_value(args, '--audience')}")
+            report.check(r.get("jwksUri") == iss.rstrip("/") + "/.well-known/jwks.json",
+                         f"{label}: {ident(ra)}: jwksUri {r.get('jwksUri')} is the issuer's JWKS ({iss}/.well-known/jwks.json)")
+            m = re.match(r"^http://([^./:]+)\.([^./:]+)\.svc(?:\.cluster\.local)?(?::(\d+))?$", iss.rstrip("/"))
+            svc = m and next((o for o in objects if o.get("kind") == "Service" and o["metadata"]["name"] == m.group(1)
+                              and o["metadata"].get("namespace") == m.group(2)), None)
+            pod_labels = dep["spec"]["template"]["metadata"].get("labels") or {}
+            port = int(m.group(3) or 80) if m else None
+            report.check(bool(svc) and selector_matches({"matchLabels": svc["spec"].get("selector") or {}}, pod_labels)
+                         and any(p.get("port") == port for p in svc["spec"].get("ports") or []),
+                         f"{label}: {ident(ra)}: the issuer's URL is a Service port selecting {ident(dep)}'s pods")
+            report.check(pod_labels.get("sidecar.istio.io/inject") == "false",
+                         f"{label}: {ident(dep)} runs without a sidecar (istiod fetches its JWKS in plain HTTP)",
+                         "a sidecar under STRICT mTLS would refuse istiod")
+    for o in objects:
+        if o.get("kind") != "Job":
+            continue
+        podspec = o["spec"]["template"]["spec"]
+        for c in containers(podspec):
+            args = [str(a) for a in c.get("args") or []]
+            url = arg_value(args, "--token-url")
+            if url is None:
+                continue
+            match = next(((i, v) for i, v in issuers.items() if url == i.rstrip("/") + "/token"), None)
+            if not report.check(match is not None, f"{label}: {ident(o)}: --token-url {url} is the token issuer's token endpoint"):
+                continue
+            dep, ic, iargs = match[1]
+            client = arg_value(args, "--client-id") or "producer"
+            theirs = secret_file(dep["spec"]["template"]["spec"], ic, (arg_value(iargs, "--clients") or "").rstrip("/") + "/" + client)
+            ours = secret_file(podspec, c, arg_value(args, "--client-secret-file") or "")
+            report.check(theirs is not None and theirs == ours,
+                         f"{label}: {ident(o)}: its client secret ({ours}) is the one the issuer knows for client {client} ({theirs})")
+
+
+DASHBOARD_FILE = ROOT / "charts/kiosk-filter/dashboards/kiosk-kafka.json"
+
+
+def check_grafana_dashboard(report: Report, label: str, objects: list[dict]) -> None:
+    """The filter's Grafana dashboard reaches Grafana as its Helm chart's sidecar loads
+    dashboards: a ConfigMap labelled grafana_dashboard whose data is the dashboard file, every
+    panel with a query (its PromQL is checked by promtool in harness/tests/live_dashboard.rs)."""
+    maps = [o for o in objects if o.get("kind") == "ConfigMap" and "grafana_dashboard" in (o["metadata"].get("labels") or {})]
+    if not any("charts/kiosk-filter" in o.get("_source", "") for o in objects):
+        return  # the plain manifests: the chart ships the dashboard
+    if not report.check(bool(maps), f"{label}: a ConfigMap labelled grafana_dashboard carries the filter's dashboard"):
+        return
+    shipped = json.loads(DASHBOARD_FILE.read_text())
+    for cm in maps:
+        for key, text in (cm.get("data") or {}).items():
+            try:
+                board = json.loads(text)
+            except ValueError as e:
+                report.error(f"{label}: {ident(cm)}: {key} is not JSON: {e}")
+                continue
+            report.check(board == shipped, f"{label}: {ident(cm)}: {key} is {DASHBOARD_FILE.relative_to(ROOT)}")
+            panels = [p for p in board.get("panels") or [] if p.get("type") != "row"]
+            report.check(bool(panels) and all(t.get("expr") for p in panels for t in p.get("targets") or [None]),
+                         f"{label}: {ident(cm)}: {len(panels)} panels, each with a PromQL query")
+
+
 def check_wasm_pull(report: Report, label: str, objects: list[dict]) -> None:
     for p in (o for o in objects if o.get("kind") == "WasmPlugin"):
         url, policy = p["spec"].get("url", ""), p["spec"].get("imagePullPolicy", "UNSPECIFIED_POLICY")
@@ -1512,8 +1646,9 @@ def probe(fn, *args) -> list[str]:
 
 
 def invariant_self_checks(report: Report, bundle: list[dict], injected: set[str], secrets: set[tuple[str, str]]) -> None:
-    """Each finding of issue 16, put back into a copy of the kind install: the invariant that
-    guards it must reject it (and accept the bundle as it is)."""
+    """Each finding of issue 16 (and each way the ingress of issue 18 could let requests without
+    a valid token through), put back into a copy of the kind install: the invariant that guards
+    it must reject it (and accept the bundle as it is)."""
 
     def edit(fn):
         b = copy.deepcopy(bundle)
@@ -1550,7 +1685,7 @@ def invariant_self_checks(report: Report, bundle: list[dict], injected: set[str]
         ("6: the WasmPlugin by tag with IfNotPresent",
          lambda b: find(b, "WasmPlugin")["spec"].update(url="oci://kind-registry:5000/kiosk/kiosk-filter:0.1.0", imagePullPolicy="IfNotPresent"), check_wasm_pull, "pinned by digest or pulled Always"),
         ("7: the MongoDB Secret deleted with the release",
-         lambda b: find(b, "Secret")["metadata"].pop("annotations"), check_generated_credentials, "outlives the release"),
+         lambda b: find(b, "Secret", "kiosk-mongodb")["metadata"].pop("annotations"), check_generated_credentials, "outlives the release"),
         ("7: the MongoDB volume kept after the StatefulSet",
          lambda b: find(b, "StatefulSet")["spec"].pop("persistentVolumeClaimRetentionPolicy"), check_generated_credentials, "its volume goes with it"),
         ("8: pods without service.istio.io/canonical-name (the chart's app.kubernetes.io/name is every pod's app)",
@@ -1562,8 +1697,23 @@ def invariant_self_checks(report: Report, bundle: list[dict], injected: set[str]
          check_istio_shaped_series, "keeps the labels that tell"),
         ("9: a topic named like a workload of the topic namespace",
          lambda b: find(b, "KafkaTopic")["spec"].update(topicName="kiosk-dual-role"), check_istio_shaped_series, "no workload name in the topic namespace"),
+        ("18: an AuthorizationPolicy rule of the ingress without a request principal",
+         lambda b: find(b, "AuthorizationPolicy")["spec"]["rules"][0].pop("from"), check_ingress_jwt, "requires a request principal"),
+        ("18: no AuthorizationPolicy for the ingress gateway",
+         lambda b: b.remove(find(b, "AuthorizationPolicy")), check_ingress_jwt, "an ALLOW AuthorizationPolicy"),
+        ("18: a RequestAuthentication naming another issuer",
+         lambda b: find(b, "RequestAuthentication")["spec"]["jwtRules"][0].update(issuer="http://elsewhere.pipeline.svc.cluster.local:8080"),
+         check_ingress_jwt, "is the token issuer's"),
+        ("18: a RequestAuthentication for another audience",
+         lambda b: find(b, "RequestAuthentication")["spec"]["jwtRules"][0].update(audiences=["someone-else"]), check_ingress_jwt, "hold the issuer's --audience"),
+        ("18: the token issuer with a sidecar",
+         lambda b: find(b, "Deployment", "kiosk-issuer")["spec"]["template"]["metadata"]["labels"].update({"sidecar.istio.io/inject": "true"}),
+         check_ingress_jwt, "without a sidecar"),
+        ("18: the producer's client secret from another key",
+         lambda b: find(b, "Job", "kiosk-test-producer")["spec"]["template"]["spec"]["volumes"][0]["secret"]["items"][0].update(key="signing-key.pem"),
+         check_ingress_jwt, "the one the issuer knows"),
     ]
-    checks = [check_pods, check_kafka_listeners, check_wasm_pull, check_generated_credentials, check_istio_shaped_series]
+    checks = [check_pods, check_kafka_listeners, check_wasm_pull, check_generated_credentials, check_istio_shaped_series, check_ingress_jwt]
     for what, mutate, fn, want in cases:
         b = edit(mutate)
         if fn is None:
@@ -1695,6 +1845,8 @@ def main() -> int:
         check_generated_credentials(report, label, objs)
         check_wasm_pull(report, label, objs)
         check_istio_shaped_series(report, label, objs)
+        check_ingress_jwt(report, label, objs)
+        check_grafana_dashboard(report, label, objs)
         print(f"  {label}: {len(objs)} objects, {len(clients)} Kafka clients: {'ok' if len(report.errors) == before else 'FAILED'}")
     before = len(report.errors)
     invariant_self_checks(report, platform + default_charts, injected, secrets)

@@ -71,6 +71,7 @@ pub struct Totals {
 impl Totals {
     /// Add a batch; `received`: one past the offsets the connection already has for the
     /// batch's partition.
+    #[inline]
     fn add(&mut self, batch: &BatchHeader, received: Option<i64>) {
         if batch.control {
             return;
@@ -223,11 +224,11 @@ impl Collector {
 
     /// Visit with access to the VM's topic table (names are interned as they stream by)
     /// and to what the connection already received (to tell repeated records apart).
-    pub fn visitor<'a>(
+    pub fn visitor<'a, R: Received + ?Sized>(
         &'a mut self,
         topics: &'a mut Topics,
-        received: &'a dyn Received,
-    ) -> CollectorVisitor<'a> {
+        received: &'a R,
+    ) -> CollectorVisitor<'a, R> {
         CollectorVisitor {
             collector: self,
             topics,
@@ -236,10 +237,10 @@ impl Collector {
     }
 }
 
-pub struct CollectorVisitor<'a> {
+pub struct CollectorVisitor<'a, R: ?Sized> {
     collector: &'a mut Collector,
     topics: &'a mut Topics,
-    received: &'a dyn Received,
+    received: &'a R,
 }
 
 /// Push, or, once the per-message cap is reached, fold into one last overflow entry.
@@ -258,7 +259,7 @@ fn push_capped<T>(list: &mut Vec<T>, item: T) {
     }
 }
 
-impl Visitor for CollectorVisitor<'_> {
+impl<R: Received + ?Sized> Visitor for CollectorVisitor<'_, R> {
     fn begin(&mut self, array: Role) {
         let c = &mut *self.collector;
         c.depth += 1;
@@ -387,7 +388,7 @@ impl Visitor for CollectorVisitor<'_> {
     }
 }
 
-impl CollectorVisitor<'_> {
+impl<R: ?Sized> CollectorVisitor<'_, R> {
     fn set_topic(&mut self, topic: TopicRef) {
         let c = &mut *self.collector;
         c.topic = Some(topic);

@@ -6,9 +6,11 @@
 #      (the filter is then pinned by the digest the registry gave it);
 #   3. Istio 1.30.3 (Helm charts base, then the kiosk-filter chart: WasmPlugin + the mesh
 #      settings the filter needs, so that istiod starts with them and every sidecar it injects
-#      has them; then istiod with istio/helm/istiod-values.yaml and the ingress gateway),
-#      Prometheus, Grafana and Jaeger (Istio's addons), Kiali through the Kiali operator
-#      2.29.0 with the kiosk `kafka` extension (istio/kiali.yaml), waited for;
+#      has them; then istiod with istio/helm/istiod-values.yaml and the ingress gateway with
+#      istio/helm/gateway-values.yaml), Prometheus and Jaeger (Istio's addons), Grafana from
+#      its chart with the dashboard sidecar (istio/helm/grafana-values.yaml: the kiosk
+#      dashboard and Istio's), Kiali through the Kiali operator 2.29.0 with the kiosk `kafka`
+#      extension (istio/kiali.yaml), waited for;
 #   4. the Strimzi 1.2.0 operator, the Kafka cluster (strimzi/kafka-cluster.yaml and its node
 #      pool), STRICT mTLS for `pipeline` and `kafka`, the NetworkPolicy that lets Prometheus
 #      scrape the brokers' sidecars, TLS origination to the Kafka TLS listener (its CA kept in
@@ -30,6 +32,8 @@ REGISTRY_NAME=kind-registry
 REGISTRY_PORT="${KIOSK_REGISTRY_PORT:-5001}"
 ISTIO_VERSION=1.30.3
 KIALI_OPERATOR_VERSION=2.29.0
+# The Grafana chart Istio 1.30.3's samples/addons/grafana.yaml is rendered from.
+GRAFANA_CHART_VERSION=9.2.2
 STRIMZI_VERSION=1.2.0
 KIND_NODE_IMAGE=kindest/node:v1.34.0
 REGISTRY_IMAGE=docker.io/library/registry:3.0.0
@@ -165,7 +169,8 @@ run docker push "${PUSH_REGISTRY}/kiosk/kiosk:${KIOSK_VERSION}"
 step "Istio ${ISTIO_VERSION} (shared mesh config istio-system/istio-user, tracing to Jaeger)"
 run helm repo add istio https://istio-release.storage.googleapis.com/charts --force-update
 run helm repo add kiali https://kiali.org/helm-charts --force-update
-run helm repo update istio kiali
+run helm repo add grafana https://grafana.github.io/helm-charts --force-update
+run helm repo update istio kiali grafana
 run helm upgrade --install istio-base istio/base --version "$ISTIO_VERSION" \
   -n istio-system --create-namespace --wait
 # The kiosk-filter chart before istiod: its mesh ConfigMap (extraStatTags) is then part of
@@ -176,8 +181,9 @@ run helm upgrade --install kiosk-filter charts/kiosk-filter -n pipeline \
   --set "image.repository=${CLUSTER_REGISTRY}/kiosk/kiosk-filter" --set "image.digest=${filter_digest}" --wait
 run helm upgrade --install istiod istio/istiod --version "$ISTIO_VERSION" \
   -n istio-system -f istio/helm/istiod-values.yaml --wait
+# The gateway's JWT and RBAC stats are kept (proxyStatsMatcher): the kiosk dashboard reads them.
 run helm upgrade --install istio-ingressgateway istio/gateway --version "$ISTIO_VERSION" \
-  -n istio-ingress --create-namespace --set service.type=ClusterIP --wait
+  -n istio-ingress --create-namespace -f istio/helm/gateway-values.yaml --wait
 
 step "mesh security, before any workload: STRICT mTLS for pipeline and kafka"
 # kafka: Strimzi's NetworkPolicy opens the listener ports to every pod; STRICT keeps pods
@@ -185,11 +191,24 @@ step "mesh security, before any workload: STRICT mTLS for pipeline and kafka"
 run kubectl apply -f istio/peer-authentication-pipeline-strict.yaml
 run kubectl apply -f istio/peer-authentication-kafka-strict.yaml -f istio/peer-authentication-kafka-brokers-tls-listener.yaml
 
-step "Prometheus, Grafana, Jaeger (Istio ${ISTIO_VERSION} addons)"
-for addon in prometheus grafana jaeger; do
+step "Prometheus, Jaeger (Istio ${ISTIO_VERSION} addons), Grafana ${GRAFANA_CHART_VERSION} with the dashboard sidecar"
+for addon in prometheus jaeger; do
   run kubectl apply -f "${ISTIO_ADDONS}/${addon}.yaml"
 done
 run kubectl -n istio-system rollout status deployment/prometheus --timeout=300s
+# Grafana's chart (the one the addon is rendered from) with its sidecar, which loads every
+# ConfigMap labelled grafana_dashboard: the kiosk-filter chart's, and Istio's own dashboards
+# (the addon's ConfigMaps, labelled here).
+run helm upgrade --install grafana grafana/grafana --version "$GRAFANA_CHART_VERSION" \
+  -n istio-system -f istio/helm/grafana-values.yaml --wait
+run_sh "kubectl create -f '${ISTIO_ADDONS}/grafana.yaml' --dry-run=client -o json | python3 -c '$(cat <<'PY'
+import json, sys
+items = [o for o in json.load(sys.stdin)["items"] if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-dashboards")]
+for o in items:
+    o["metadata"].setdefault("labels", {})["grafana_dashboard"] = "1"
+json.dump({"apiVersion": "v1", "kind": "List", "items": items}, sys.stdout)
+PY
+)' | kubectl apply -f -"
 
 step "Kiali (operator ${KIALI_OPERATOR_VERSION}) with the kiosk kafka extension"
 run helm upgrade --install kiali-operator kiali/kiali-operator --version "$KIALI_OPERATOR_VERSION" \

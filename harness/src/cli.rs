@@ -165,10 +165,18 @@ async fn dashboard_command(home: &std::path::Path, args: DashboardArgs) -> Resul
 async fn graph_command(home: &std::path::Path, args: GraphArgs) -> Result<()> {
     let (url, state) = prometheus_url(home, args.prometheus.as_ref())?;
     let prom = prometheus::PromClient::new(&url)?;
-    let options = graph::Options {
+    // The Kafka bootstrap Service the apps dial (the KafkaConnect's bootstrapServers): its
+    // opaque TCP edges are the Kafka edges, drawn from the filter's series instead.
+    let mut options = graph::Options {
         duration_secs: args.duration,
         ..graph::Options::default()
     };
+    if let Ok(bundle) = crate::bundle::Bundle::read(&crate::bundle::default_dir()) {
+        let first = bundle.connect.bootstrap_servers.split(',').next();
+        if let Some((host, _)) = first.and_then(|s| s.rsplit_once(':')) {
+            options.kafka_hosts.push(host.to_string());
+        }
+    }
     let g = graph::build(&prom, &options).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&g)?);

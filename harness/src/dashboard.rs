@@ -245,7 +245,16 @@ pub fn to_html(drawn: &[Drawn], prometheus: &str, window: Window) -> String {
         .iter()
         .enumerate()
         .filter(|(_, d)| d.panel.kind != "row")
-        .map(|(i, d)| json!({ "id": format!("p{i}"), "unit": d.panel.unit, "series": d.series }))
+        .map(|(i, d)| {
+            json!({
+                "id": format!("p{i}"),
+                "unit": d.panel.unit,
+                "series": d.series,
+                // One time range for every panel, as Grafana's.
+                "t0": window.end - window.seconds,
+                "t1": window.end
+            })
+        })
         .collect();
     // JSON inside <script>: `</` must not close the element.
     let data = serde_json::to_string(&data)
@@ -315,6 +324,7 @@ details{{font-size:10px;color:#666}} code{{font-size:10px;word-break:break-all}}
       return;
     }}
     if (vmax <= 0) vmax = 1;
+    if (p.t1 > p.t0) {{ t0 = p.t0; t1 = p.t1; }}
     if (t1 <= t0) {{ t0 -= 1; t1 += 1; }}
     var x = function (t) {{ return L + (t - t0) / (t1 - t0) * (W - L - R); }};
     var y = function (v) {{ return H - B - v / vmax * (H - T - B); }};

@@ -22,9 +22,9 @@ cargo clippy --manifest-path filter/fuzz/Cargo.toml --all-targets --quiet -- -D 
 step "pure tests: unit tests of every crate, the filter core's integration tests"
 cargo test --workspace --lib --bins
 cargo test -p kiosk-filter --test '*'
-step "live tests: real Envoy, Apache Kafka, Kafka Connect, SecantusDB, Prometheus"
+step "live tests: real Envoy, Apache Kafka, Kafka Connect, SecantusDB, Prometheus, Chromium"
 cargo build --quiet -p kiosk-harness --bin kiosk
 cargo test -p kiosk-tests
-cargo test -p kiosk-harness --test live_local_mesh
+cargo test -p kiosk-harness --test live_local_mesh --test live_ingress --test live_dashboard
 step "fuzz the filter core, 15 s per target (scripts/fuzz.sh)"
 scripts/fuzz.sh --seconds 15

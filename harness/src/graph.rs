@@ -597,7 +597,7 @@ impl Graph {
                 for f in [0.5, 0.65, 0.35, 0.8, 0.2] {
                     let (x, y) = (a.0 + (b.0 - a.0) * f, a.1 + (b.1 - a.1) * f);
                     candidates.push((x, y - 8.0));
-                    candidates.push((x, y + LABEL_SIZE + 6.0));
+                    candidates.push((x, y + LABEL_SIZE + 4.0));
                 }
             }
             // What a spot would break: edges crossing it, nodes and labels under it.

@@ -39,7 +39,9 @@ pub const INBOUND_PASSTHROUGH_SOURCE: &str = "127.0.0.6";
 pub fn free_network() -> Result<Network> {
     let links = Command::new("ip").args(["-o", "link", "show"]).output()?;
     let links = String::from_utf8_lossy(&links.stdout).to_string();
-    let routes = Command::new("ip").args(["-o", "-4", "route", "show"]).output()?;
+    let routes = Command::new("ip")
+        .args(["-o", "-4", "route", "show"])
+        .output()?;
     let routes = String::from_utf8_lossy(&routes.stdout).to_string();
     for n in 0..64u8 {
         let bridge = format!("kiosk{n}");
@@ -242,7 +244,10 @@ impl Network {
     fn try_create(&self, hosts: &str) -> Result<()> {
         for pod in &self.pods {
             if Path::new("/etc/netns").join(&pod.netns).exists() {
-                bail!("/etc/netns/{} exists: a mesh left it behind (`kiosk down` removes it)", pod.netns);
+                bail!(
+                    "/etc/netns/{} exists: a mesh left it behind (`kiosk down` removes it)",
+                    pod.netns
+                );
             }
         }
         ip(&[

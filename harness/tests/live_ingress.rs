@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{eventually, kiosk_output, run_dir, Mesh, ONE_MESH};
+use common::{eventually, kiosk_output, run_dir, texts_outside, Mesh, ONE_MESH};
 use kiosk_services::issuer::{now, Claims, SigningKey};
 use serde_json::Value;
 
@@ -294,34 +294,17 @@ fn looks_like_a_jwt(text: &str) -> bool {
 
 /// Every file of the run but the data stores and the secrets themselves.
 fn texts(run: &Path) -> Vec<(String, String)> {
-    let skip = [
-        "data",
-        "secantus-data",
-        "prometheus-data",
-        "issuer-secrets",
-        "mongodb-credentials.json",
-        "connect-secrets",
-    ];
-    let mut out = Vec::new();
-    let mut dirs = vec![run.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if skip.contains(&name.as_str()) {
-                continue;
-            }
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.push((
-                    path.display().to_string(),
-                    String::from_utf8_lossy(&bytes).to_string(),
-                ));
-            }
-        }
-    }
-    out
+    texts_outside(
+        run,
+        &[
+            "data",
+            "secantus-data",
+            "prometheus-data",
+            "issuer-secrets",
+            "mongodb-credentials.json",
+            "connect-secrets",
+        ],
+    )
 }
 
 mod reqwest {

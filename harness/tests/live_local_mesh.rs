@@ -6,11 +6,14 @@
 //! process it started. Also: the fault drill, and bad input refused with nothing left
 //! running.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{kiosk, run_dir, texts_outside, Mesh, ONE_MESH};
 use kiosk_harness::mesh::{read_state, State};
 use kiosk_harness::prometheus::PromClient;
 use serde_json::Value;
@@ -18,20 +21,6 @@ use serde_json::Value;
 const RECORDS: u64 = 1000;
 /// The sink's workload: the bundle's KafkaConnect pods' `app` label.
 const CONNECT: &str = "kiosk-connect";
-
-/// A fresh home for this test's mesh under `target/test-runs/` (kept for inspection).
-fn run_dir(test: &str) -> PathBuf {
-    let dir = kiosk_harness::paths::root()
-        .join("target/test-runs")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn kiosk() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_kiosk"))
-}
 
 /// Runs `kiosk down` when the test ends, however it ends.
 struct Down(PathBuf);
@@ -46,62 +35,19 @@ impl Drop for Down {
     }
 }
 
-fn wait_for_line(log: &Path, child: &mut Child, needle: &str, timeout: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if text.contains(needle) {
-            return text;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("kiosk up exited ({status}) before {needle:?}:\n{text}");
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "no {needle:?} after {timeout:?}:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// Start `kiosk <args>` (an `up`) for `home` (its output in `<home>/kiosk-up.out`) and wait
-/// until the mesh is up; returns the running supervisor and what it printed.
-fn up_until_ready(home: &Path, args: &[&str]) -> (Child, String) {
-    let out_path = home.join("kiosk-up.out");
-    let out = std::fs::File::create(&out_path).unwrap();
-    let mut up = Command::new(kiosk())
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let printed = wait_for_line(
-        &out_path,
-        &mut up,
-        "kiosk: the mesh is up",
-        Duration::from_secs(400),
-    );
-    (up, printed)
-}
-
-/// One mesh at a time: two on two cores would only time each other out.
-static ONE_MESH: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[test]
 fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
     let home = run_dir("local_mesh");
-    let _down = Down(home.clone());
-    let (mut up, printed) = up_until_ready(&home, &["up", "--records", &RECORDS.to_string()]);
+    let mut mesh = Mesh::up(&home, &["--records", &RECORDS.to_string()]);
+    let printed = mesh.printed.clone();
     println!("{printed}");
     assert!(
         printed.contains(&format!("verify: PASS ({RECORDS} records")),
         "{printed}"
     );
-    let state: State = read_state(&home).unwrap().expect("mesh.json while up");
+    let state: State = mesh.state.clone();
     assert_eq!(state.phase, "verified");
 
     // A second `kiosk up` refuses, naming the running one, and starts nothing.
@@ -247,9 +193,18 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     promtool_check(&metrics);
     let secrets = [password, "record 500 of", "order-000", "\"note\""];
     let mut scanned = 0;
-    for (name, text) in texts_outside_the_stores(&state.run_dir)
-        .into_iter()
-        .chain([("metrics".to_string(), metrics)])
+    for (name, text) in texts_outside(
+        &state.run_dir,
+        &[
+            "data",
+            "secantus-data",
+            "prometheus-data",
+            "mongodb-credentials.json",
+            "connect-secrets",
+        ],
+    )
+    .into_iter()
+    .chain([("metrics".to_string(), metrics)])
     {
         scanned += 1;
         for secret in secrets {
@@ -325,7 +280,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     );
     let start = Instant::now();
     let status = loop {
-        if let Some(status) = up.try_wait().unwrap() {
+        if let Some(status) = mesh.up.try_wait().unwrap() {
             break status;
         }
         assert!(
@@ -484,39 +439,6 @@ fn promtool_check(metrics: &str) {
     assert!(lints.is_empty(), "promtool check metrics: {lints:#?}");
 }
 
-/// The text of every file a run wrote except the data stores (Kafka's log directories,
-/// MongoDB's files, Prometheus's TSDB) and the secrets (the credentials file, Connect's
-/// mounted-Secret directory), which hold data by design.
-fn texts_outside_the_stores(run_dir: &Path) -> Vec<(String, String)> {
-    let skip = [
-        "data",
-        "secantus-data",
-        "prometheus-data",
-        "mongodb-credentials.json",
-        "connect-secrets",
-    ];
-    let mut out = Vec::new();
-    let mut dirs = vec![run_dir.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if skip.contains(&name.as_str()) {
-                continue;
-            }
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.push((
-                    path.display().to_string(),
-                    String::from_utf8_lossy(&bytes).to_string(),
-                ));
-            }
-        }
-    }
-    out
-}
-
 /// `--kafka-auth tls`: Kafka's TLS listener requires client certificates and applies the
 /// KafkaUsers' ACLs; each sidecar originates TLS with its workload's user certificate. The
 /// pipeline is exact, the apps hold no secret and no TLS setting, and a workload reaching
@@ -527,24 +449,18 @@ fn kafka_tls_client_identity_from_the_mesh_with_acls() {
     let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
     let home = run_dir("local_mesh_kafka_tls");
-    let _down = Down(home.clone());
     let records = 300;
-    let (mut up, printed) = up_until_ready(
+    let mut mesh = Mesh::up(
         &home,
-        &[
-            "up",
-            "--kafka-auth",
-            "tls",
-            "--records",
-            &records.to_string(),
-        ],
+        &["--kafka-auth", "tls", "--records", &records.to_string()],
     );
+    let printed = mesh.printed.clone();
     assert!(
         printed.contains(&format!("verify: PASS ({records} records")),
         "{printed}"
     );
     assert!(printed.contains("(User:CN=kiosk-mirror)"), "{printed}");
-    let state: State = read_state(&home).unwrap().expect("mesh.json while up");
+    let state: State = mesh.state.clone();
     let network = state.network.clone().unwrap();
 
     // The apps dial Kafka's TLS port in plaintext: no certificate, key, password or TLS
@@ -630,7 +546,7 @@ fn kafka_tls_client_identity_from_the_mesh_with_acls() {
         "{}",
         String::from_utf8_lossy(&down.stderr)
     );
-    let _ = up.wait();
+    let _ = mesh.up.wait();
 }
 
 /// Without root, `kiosk up` says what pods need and starts nothing.
@@ -661,12 +577,11 @@ fn kiosk_down_cleans_up_after_a_killed_supervisor() {
     let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
     let home = run_dir("local_mesh_killed");
-    let _down = Down(home.clone());
-    let (mut up, _) = up_until_ready(&home, &["up", "--records", "20", "--rate", "20"]);
-    let state: State = read_state(&home).unwrap().expect("mesh.json while up");
+    let mut mesh = Mesh::up(&home, &["--records", "20", "--rate", "20"]);
+    let state: State = mesh.state.clone();
     let network = state.network.clone().expect("pods");
-    up.kill().unwrap();
-    up.wait().unwrap();
+    mesh.up.kill().unwrap();
+    mesh.up.wait().unwrap();
     assert!(
         !network.leftovers().is_empty(),
         "the pods outlive a killed supervisor"

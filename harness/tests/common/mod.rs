@@ -1,5 +1,5 @@
-//! Helpers of the ingress and dashboard live tests: a mesh of their own through the real
-//! `kiosk` CLI, and headless Chromium (Debian's `chromium`) for the pages.
+//! Helpers of the live mesh tests: a mesh of their own through the real `kiosk` CLI, the
+//! run's files, and headless Chromium (Debian's `chromium`) for the pages.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -130,6 +130,32 @@ impl Drop for Mesh {
         let _ = self.up.kill();
         let _ = self.up.wait();
     }
+}
+
+/// The text of every file under `run` but those (and the directories) named in `skip`: the
+/// data stores (Kafka's log directories, MongoDB's files, Prometheus's TSDB) and the
+/// secrets, which hold data by design.
+pub fn texts_outside(run: &Path, skip: &[&str]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![run.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if skip.contains(&name.as_str()) {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push((
+                    path.display().to_string(),
+                    String::from_utf8_lossy(&bytes).to_string(),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Poll `f` until it holds (Prometheus scrapes every second).

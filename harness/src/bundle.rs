@@ -345,6 +345,8 @@ pub struct KafkaConnector {
     pub tasks_max: u32,
     /// `spec.config`, values as Connect takes them (strings).
     pub config: BTreeMap<String, String>,
+    /// `spec.autoRestart.enabled`: the Cluster Operator restarts a failed connector or task.
+    pub auto_restart: bool,
 }
 
 impl KafkaConnector {
@@ -374,6 +376,14 @@ struct KafkaConnectorSpec {
     tasks_max: u32,
     #[serde(default)]
     config: BTreeMap<String, Value>,
+    #[serde(default)]
+    auto_restart: Option<AutoRestart>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct AutoRestart {
+    #[serde(default)]
+    enabled: bool,
 }
 
 fn one() -> u32 {
@@ -689,6 +699,7 @@ fn read_connector(file: &Path, text: &str) -> Result<KafkaConnector> {
         class: spec.class,
         tasks_max: spec.tasks_max,
         config,
+        auto_restart: spec.auto_restart.is_some_and(|a| a.enabled),
     })
 }
 
@@ -861,6 +872,10 @@ mod tests {
         assert_eq!(sink.class, "com.mongodb.kafka.connect.MongoSinkConnector");
         assert_eq!(sink.topics(), vec!["events.mirror".to_string()]);
         assert_eq!(sink.rest_config()["tasks.max"], "1");
+        assert!(
+            sink.auto_restart,
+            "the sink's task comes back after MongoDB restarts"
+        );
         assert_eq!(b.connect.app, "kiosk-connect");
         assert_eq!(
             b.node_pool.pod_annotations["traffic.sidecar.istio.io/excludeInboundPorts"],

@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -105,6 +107,8 @@ pub struct Connect {
     pub spec: ConnectSpec,
     service: Option<Service>,
     name: String,
+    /// Set to stop the auto-restart watcher (see [`Connect::watch_auto_restart`]).
+    watching: Arc<AtomicBool>,
 }
 
 impl Connect {
@@ -115,6 +119,7 @@ impl Connect {
             name: spec.connect.app.clone(),
             spec,
             service: None,
+            watching: Arc::new(AtomicBool::new(true)),
         };
         connect.write_secrets()?;
         connect.launch()?;
@@ -122,7 +127,59 @@ impl Connect {
             connect.put_connector(&connector)?;
         }
         connect.wait_running(Duration::from_secs(120))?;
+        connect.watch_auto_restart();
         Ok(connect)
+    }
+
+    /// The Cluster Operator's `autoRestart`: while Connect runs, a connector of
+    /// `spec.autoRestart.enabled` with a FAILED connector or task is restarted
+    /// (`POST /connectors/<name>/restart?includeTasks=true&onlyFailed=true`), at most every
+    /// 5 s. Each restart is logged in Connect's log.
+    fn watch_auto_restart(&self) {
+        let names: Vec<String> = self
+            .spec
+            .connectors
+            .iter()
+            .filter(|c| c.auto_restart)
+            .map(|c| c.name.clone())
+            .collect();
+        if names.is_empty() {
+            return;
+        }
+        let (host, port) = (self.spec.rest_host(), self.spec.rest_port);
+        let log = self.spec.dir.join(format!("{}.log", self.name));
+        let watching = self.watching.clone();
+        std::thread::spawn(move || {
+            while watching.load(Ordering::Relaxed) {
+                for name in &names {
+                    let path = format!("/connectors/{name}/status");
+                    let Ok(status) = crate::http::request_at(host, port, "GET", &path, None) else {
+                        continue;
+                    };
+                    let Ok(v) = serde_json::from_str::<Value>(&status.body) else {
+                        continue;
+                    };
+                    let tasks = v["tasks"].as_array().cloned().unwrap_or_default();
+                    let failed = std::iter::once(&v["connector"])
+                        .chain(tasks.iter())
+                        .any(|t| t["state"] == "FAILED");
+                    if failed {
+                        let restart =
+                            format!("/connectors/{name}/restart?includeTasks=true&onlyFailed=true");
+                        let answer = crate::http::request_at(host, port, "POST", &restart, None);
+                        let line = format!(
+                            "kiosk (as the Cluster Operator, autoRestart): restarting the failed parts of {name}: {:?}\n",
+                            answer.map(|a| a.status)
+                        );
+                        let _ = std::fs::OpenOptions::new()
+                            .append(true)
+                            .open(&log)
+                            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(5));
+            }
+        });
     }
 
     fn write_secrets(&self) -> Result<()> {
@@ -266,6 +323,7 @@ impl Component for Connect {
     }
 
     fn stop(&mut self) {
+        self.watching.store(false, Ordering::Relaxed);
         if let Some(mut service) = self.service.take() {
             service.terminate(Duration::from_secs(20));
         }
@@ -276,7 +334,10 @@ impl Component for Connect {
         crate::ports::wait_closed(self.spec.rest_port, Duration::from_secs(10))?;
         // The connectors live in Connect's config topic: they come back by themselves.
         self.launch()?;
-        self.wait_running(Duration::from_secs(120))
+        self.wait_running(Duration::from_secs(120))?;
+        self.watching = Arc::new(AtomicBool::new(true));
+        self.watch_auto_restart();
+        Ok(())
     }
 }
 

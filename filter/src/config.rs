@@ -62,6 +62,48 @@ pub struct Config {
     pub app: Option<String>,
     /// Overrides node metadata `CLUSTER_ID`.
     pub cluster: Option<String>,
+    /// SASL performed by the filter on the app's behalf, for brokers that require it
+    /// (absent: the filter only observes). The credential comes from the sidecar's
+    /// environment, never from this configuration.
+    pub kafka_auth: Option<KafkaAuth>,
+}
+
+/// SASL on the app's behalf: the filter authenticates each connection before the app's
+/// first request (other than ApiVersions) reaches the broker; an app that does its own
+/// SASL passes untouched.
+#[derive(Clone, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaAuth {
+    /// The SASL mechanism.
+    pub mechanism: KafkaAuthMechanism,
+    /// The environment variable holding the username (in Istio, a WasmPlugin
+    /// `vmConfig.env` entry with `valueFrom: HOST`).
+    #[serde(default = "default_username_env")]
+    #[schemars(length(min = 1))]
+    pub username_env: String,
+    /// The environment variable holding the password (same path as the username).
+    #[serde(default = "default_password_env")]
+    #[schemars(length(min = 1))]
+    pub password_env: String,
+}
+
+/// The SASL mechanisms the filter performs.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+pub enum KafkaAuthMechanism {
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[serde(rename = "PLAIN")]
+    Plain,
+}
+
+fn default_username_env() -> String {
+    "KIOSK_KAFKA_USERNAME".into()
+}
+
+fn default_password_env() -> String {
+    "KIOSK_KAFKA_PASSWORD".into()
 }
 
 /// The graph-edge series for Kiali.
@@ -94,6 +136,7 @@ impl Default for Config {
             namespace: None,
             app: None,
             cluster: None,
+            kafka_auth: None,
         }
     }
 }
@@ -162,10 +205,17 @@ impl Config {
         within("flush_interval_ms", flush, range::FLUSH_INTERVAL_MS)?;
         let window = self.read_window_bytes as u64;
         within("read_window_bytes", window, range::READ_WINDOW_BYTES)?;
+        let auth = self.kafka_auth.as_ref();
+        let (user_env, password_env) = (
+            auth.map_or("-", |a| a.username_env.as_str()),
+            auth.map_or("-", |a| a.password_env.as_str()),
+        );
         for (field, value) in [
-            ("topic_overflow_label", &self.topic_overflow_label),
+            ("topic_overflow_label", self.topic_overflow_label.as_str()),
             ("kiali.extension", &self.kiali.extension),
             ("kiali.topic_namespace", &self.kiali.topic_namespace),
+            ("kafka_auth.username_env", user_env),
+            ("kafka_auth.password_env", password_env),
         ] {
             if value.is_empty() {
                 return Err(ConfigError(format!("field `{field}`: must not be empty")));

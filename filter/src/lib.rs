@@ -11,7 +11,8 @@
 //! - [`metrics`]: observations summed per series and flushed to a metric sink.
 //!
 //! [`Vm`] owns a VM's configuration, topic table and metrics, and opens connections.
-//! [`act`] is where features that act on a connection plug in; observing only reads.
+//! [`act`] is the one thing that acts on a connection, when configured: SASL on the
+//! app's behalf; it runs before the observer, which only reads.
 //! A protocol has a place in each layer (`wire::kafka`, `decode::kafka`,
 //! `exchange::kafka`); MongoDB's goes beside Kafka's. [`config`] is the pluginConfig,
 //! [`contract`] the filter's published contract (JSON Schema, labels, metrics) generated
@@ -35,7 +36,7 @@ pub mod wire;
 #[cfg(target_arch = "wasm32")]
 mod glue;
 
-pub use config::{Config, ConfigError, Identity};
+pub use config::{Config, ConfigError, Identity, KafkaAuthMechanism};
 pub use exchange::Connection;
 pub use metrics::{MetricSink, Totalizer};
 pub use vm::Vm;

@@ -2,7 +2,9 @@
 //! the metrics they feed. The glue keeps one [`Vm`] per Envoy worker; tests and benches
 //! drive it the same way.
 
-use crate::config::{Config, Identity};
+use crate::act::sasl::{random_nonce, Credential, Mechanism};
+use crate::act::{KafkaAuth, Step};
+use crate::config::{Config, Identity, KafkaAuthMechanism};
 use crate::decode::topics::Topics;
 use crate::exchange::{Connection, Limits};
 use crate::metrics::{MetricSink, Metrics};
@@ -13,6 +15,8 @@ pub struct Vm {
     limits: Limits,
     topics: Topics,
     metrics: Metrics,
+    /// The credential for `config.kafka_auth` (None: absent from the environment).
+    kafka_credential: Option<Credential>,
 }
 
 impl Vm {
@@ -25,7 +29,14 @@ impl Vm {
             topics: Topics::new(config.max_topics, &config.topic_overflow_label),
             metrics: Metrics::new(&config, identity),
             config,
+            kafka_credential: None,
         }
+    }
+
+    /// The credential SASL uses (`config.kafka_auth`), read by the host from the
+    /// sidecar's environment.
+    pub fn set_kafka_credential(&mut self, credential: Option<Credential>) {
+        self.kafka_credential = credential;
     }
 
     pub fn config(&self) -> &Config {
@@ -43,7 +54,21 @@ impl Vm {
 
     /// A new connection with this VM's limits.
     pub fn open_connection(&mut self) -> Connection {
-        Connection::open(self.limits, &mut self.metrics)
+        let mut conn = Connection::open(self.limits, &mut self.metrics);
+        if let Some(auth) = &self.config.kafka_auth {
+            let mechanism = match auth.mechanism {
+                KafkaAuthMechanism::ScramSha512 => Mechanism::ScramSha512,
+                KafkaAuthMechanism::ScramSha256 => Mechanism::ScramSha256,
+                KafkaAuthMechanism::Plain => Mechanism::Plain,
+            };
+            let nonce = match mechanism {
+                Mechanism::Plain => None,
+                _ => random_nonce(),
+            };
+            let credential = self.kafka_credential.clone();
+            conn.set_action(Box::new(KafkaAuth::new(mechanism, credential, nonce)));
+        }
+        conn
     }
 
     /// Bytes of `direction` handed over whole.
@@ -68,7 +93,8 @@ impl Vm {
     }
 
     /// One data callback of `size` bytes, read through `read(offset, len)` at most
-    /// `window` bytes at a time ([`Connection::on_buffer`]).
+    /// `window` bytes at a time; what the connection's action asks of the buffers
+    /// ([`Connection::on_buffer`]).
     pub fn on_buffer<B: AsRef<[u8]>>(
         &mut self,
         conn: &mut Connection,
@@ -77,9 +103,9 @@ impl Vm {
         window: usize,
         now_ms: u64,
         read: impl FnMut(usize, usize) -> Option<B>,
-    ) {
+    ) -> Step {
         let (topics, metrics) = (&mut self.topics, &mut self.metrics);
-        conn.on_buffer(direction, size, window, now_ms, topics, metrics, read);
+        conn.on_buffer(direction, size, window, now_ms, topics, metrics, read)
     }
 
     pub fn close(&mut self, conn: &mut Connection) {

@@ -151,6 +151,10 @@ fn schema_ranges_are_the_filters() {
     let schema = plugin_config_schema();
     let accepts = |field: &str, value: Value| {
         let json = match field.split_once('.') {
+            // The nested object's required fields, set to a valid value.
+            Some(("kafka_auth", inner)) => {
+                json!({ "kafka_auth": { "mechanism": "PLAIN", inner: value } })
+            }
             Some((outer, inner)) => json!({ outer: { inner: value } }),
             None => json!({ field: value }),
         };
@@ -188,5 +192,5 @@ fn schema_ranges_are_the_filters() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 9, "numeric ranges and non-empty strings checked");
+    assert_eq!(checked, 11, "numeric ranges and non-empty strings checked");
 }

@@ -9,7 +9,7 @@ use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::Compression;
 use kiosk_filter::{Config, Direction, Identity, Totalizer, Vm};
 use uuid::Uuid;
@@ -1110,87 +1110,94 @@ fn each_connection_counts_its_own_first_copy() {
     assert_eq!(counter(&t, "kafka_refetched_records_total", &o), 5);
 }
 
-/// A feature that acts sees every frame as the framer cuts it and asks for buffer edits;
-/// the observing path beside it reports exactly what it reports alone.
+/// SASL on the app's behalf, through the VM as the glue drives it: the app's bytes wait
+/// until the broker accepted our exchange, then pass in order; the observer reports
+/// exactly what it reports without the action, plus one `kafka_auth_total`, and never
+/// sees a byte of ours.
 #[test]
-fn an_action_sees_frames_and_asks_for_edits_without_changing_what_is_observed() {
-    use kiosk_filter::act::{Action, Edit};
-    use kiosk_filter::wire::FrameEvent;
+fn sasl_on_the_apps_behalf_is_invisible_to_the_observer() {
+    use kiosk_filter::act::sasl::Credential;
+    use kiosk_filter::act::Step;
 
-    /// Holds the client's bytes until two requests have started, then prepends a marker.
-    #[derive(Default)]
-    struct HoldTwo {
-        starts: Vec<(Direction, u32)>,
-        body_bytes: std::rc::Rc<std::cell::Cell<usize>>,
-    }
-    impl Action for HoldTwo {
-        fn on_frame(&mut self, direction: Direction, event: &FrameEvent<'_>) {
-            match event {
-                FrameEvent::Start { size } => self.starts.push((direction, *size)),
-                FrameEvent::Body(b) => self.body_bytes.set(self.body_bytes.get() + b.len()),
-                FrameEvent::Gap(n) => self.body_bytes.set(self.body_bytes.get() + *n as usize),
-                FrameEvent::End => {}
-            }
-        }
-        fn take_edits(&mut self, direction: Direction) -> Vec<Edit> {
-            let requests = self.starts.iter().filter(|s| s.0 == Direction::Request);
-            match (direction, requests.count()) {
-                (Direction::Request, 0 | 1) => vec![Edit::Hold],
-                (Direction::Request, _) => vec![Edit::Prepend(b"auth".to_vec()), Edit::Drain(4)],
-                _ => Vec::new(),
-            }
-        }
-    }
-
-    let (ex, _) = refetch_exchange(12);
-    let frames = 4;
-    let body_bytes = ex.requests.len() + ex.responses.len() - 4 * frames;
-    let (mut acting, mut plain) = (new_vm(), new_vm());
-    let mut conn = acting.open_connection();
-    let action = HoldTwo::default();
-    let seen = action.body_bytes.clone();
-    conn.set_action(Box::new(action));
-    let mut other = plain.open_connection();
-    let (first, second) = ex
-        .requests
-        .split_at(request(1, 12, 1, &FetchRequest::default()).len());
-    let mut edits = Vec::new();
-    for part in [first, second] {
-        acting.on_buffer(
-            &mut conn,
-            Direction::Request,
-            part.len(),
-            64,
-            0,
-            |at, len| part.get(at..at + len),
+    let ex = produce_exchange(9);
+    let mut acting = {
+        let json = br#"{"kafka_auth": {"mechanism": "PLAIN"}}"#;
+        let config = Config::from_json(json).unwrap();
+        let id = Identity::resolve(
+            &config,
+            Some("shop".into()),
+            Some("checkout".into()),
+            None,
+            None,
         );
-        edits.push(conn.take_edits(Direction::Request));
-        plain.on_request_data(&mut other, part, 0);
-    }
-    acting.on_buffer(
-        &mut conn,
-        Direction::Response,
-        ex.responses.len(),
-        64,
-        1,
-        |at, len| ex.responses.get(at..at + len),
-    );
-    plain.on_response_data(&mut other, &ex.responses, 1);
-    assert_eq!(edits[0], vec![Edit::Hold]);
+        let mut vm = Vm::new(config, id);
+        vm.set_kafka_credential(Some(Credential {
+            username: "checkout".into(),
+            password: "pw".into(),
+        }));
+        vm
+    };
+    let mut plain = new_vm();
+    let mut conn = acting.open_connection();
+    let mut other = plain.open_connection();
+    let feed = |vm: &mut Vm, conn: &mut kiosk_filter::Connection, d, bytes: &[u8]| -> Step {
+        vm.on_buffer(conn, d, bytes.len(), 64, 0, |at, len| {
+            bytes.get(at..(at + len).min(bytes.len()))
+        })
+    };
+    // The app's first request (no ApiVersions) is taken and held; ours go out.
+    let step = feed(&mut acting, &mut conn, Direction::Request, &ex.requests);
     assert_eq!(
-        edits[1],
-        vec![Edit::Prepend(b"auth".to_vec()), Edit::Drain(4)]
+        (step.take, step.hold, step.release.len()),
+        (ex.requests.len(), true, 0)
     );
-    assert!(conn.take_edits(Direction::Response).is_empty());
+    let mut ours = Bytes::from(step.inject);
+    let mut ids = Vec::new();
+    for (api, version) in [(17, 1), (36, 1)] {
+        let size = i32::from_be_bytes(ours[..4].try_into().unwrap()) as usize;
+        let mut frame = ours.slice(4..4 + size);
+        ours = ours.slice(4 + size..);
+        let header = RequestHeader::decode(&mut frame, 1).unwrap();
+        assert_eq!(
+            (header.request_api_key, header.request_api_version),
+            (api, version)
+        );
+        ids.push(header.correlation_id);
+        if api == 17 {
+            let body = SaslHandshakeRequest::decode(&mut frame, 1).unwrap();
+            assert_eq!(body.mechanism.as_str(), "PLAIN");
+        } else {
+            let body = SaslAuthenticateRequest::decode(&mut frame, 1).unwrap();
+            assert_eq!(&body.auth_bytes[..], b"\0checkout\0pw");
+        }
+    }
+    assert!(ours.is_empty());
+    // The broker accepts; its responses are taken, and the app's bytes released.
+    let handshake =
+        SaslHandshakeResponse::default().with_mechanisms(vec![StrBytes::from_static_str("PLAIN")]);
+    let mut broker = response(1, ids[0], &handshake);
+    broker.extend(response(1, ids[1], &SaslAuthenticateResponse::default()));
+    let step = feed(&mut acting, &mut conn, Direction::Response, &broker);
+    assert_eq!(step.take, broker.len());
+    assert_eq!(step.release, ex.requests);
+    assert!(!step.close && !step.hold && step.inject.is_empty());
+    // From now on the action is inert: the app's responses pass as they are.
+    let step = feed(&mut acting, &mut conn, Direction::Response, &ex.responses);
+    assert_eq!(step, Step::default());
+    feed(&mut plain, &mut other, Direction::Request, &ex.requests);
+    feed(&mut plain, &mut other, Direction::Response, &ex.responses);
     let (mut a, mut b) = (Totalizer::default(), Totalizer::default());
     acting.flush(&mut a);
     plain.flush(&mut b);
+    let auth = [
+        ("mechanism", "PLAIN"),
+        ("result", "success"),
+        ("reason", "ok"),
+    ];
+    assert_eq!(counter(&a, "kafka_auth_total", &auth), 1);
+    a.counters
+        .retain(|name, _| !name.ends_with("kafka_auth_total"));
     assert_eq!(a.counters, b.counters);
-    assert_eq!(a.gauges, b.gauges);
-    assert!(counter(&a, "kafka_fetched_records_total", &[]) > 0);
-    assert_eq!(
-        seen.get(),
-        body_bytes,
-        "every body byte, seen or passed over"
-    );
+    assert_eq!(decode_errors(&a), 0);
+    assert!(counter(&a, "kafka_produced_records_total", &[]) > 0);
 }

@@ -4,6 +4,7 @@
 //! resolved to label indexes. It hands them to an [`Observer`] (the VM's metrics, or a
 //! test's), never to Envoy directly.
 
+use crate::act::Outcome;
 use crate::decode::kafka::Totals;
 use crate::decode::topics::TopicIdx;
 use crate::wire::Direction;
@@ -52,6 +53,8 @@ pub enum Observation {
     },
     ConnectionOpened,
     ConnectionClosed,
+    /// The connection's authentication on the app's behalf ended.
+    Auth(Outcome),
     /// Decoding stopped for the rest of a connection (bytes still pass unchanged).
     GaveUp {
         direction: Direction,

@@ -1,13 +1,14 @@
-//! Envoy's connection buffers, over the raw hostcalls.
+//! Envoy's connection buffers and the connection's streams, over the raw hostcalls.
 //!
 //! The Rust SDK panics on a status it does not expect (`hostcalls::get_buffer`,
-//! `set_buffer` and the `StreamContext::set_*` wrappers), and a panic aborts the VM and,
+//! `set_buffer`, `resume_downstream`, `close_downstream` and the `StreamContext`
+//! wrappers), and a panic aborts the VM and,
 //! fail-closed, resets every later connection. Here every status is an `Err` the caller
 //! handles. What Envoy allows (DESIGN.md section 8): read any range; prepend at 0, drain
 //! a prefix, append, or replace the whole buffer; a middle range is `BadArgument`.
 #![allow(unsafe_code)]
 
-use proxy_wasm::types::BufferType;
+use proxy_wasm::types::{BufferType, StreamType};
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -25,6 +26,8 @@ extern "C" {
         buffer_data: *const u8,
         buffer_size: usize,
     ) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_close_stream(stream_type: u32) -> u32;
 }
 
 /// proxy-wasm ABI status codes.
@@ -69,4 +72,23 @@ pub fn prepend(buffer: BufferType, bytes: &[u8]) -> Result<(), Status> {
 /// Remove the buffer's first `n` bytes.
 pub fn drain(buffer: BufferType, n: usize) -> Result<(), Status> {
     set(buffer, 0, n, &[])
+}
+
+/// Let the downstream bytes held in Envoy's buffer (a data callback returned Pause) flow
+/// to the filters after ours; Envoy does it when the current callback returns.
+pub fn continue_downstream() -> Result<(), Status> {
+    // SAFETY: no pointers cross.
+    match unsafe { proxy_continue_stream(StreamType::Downstream as u32) } {
+        OK => Ok(()),
+        other => Err(Status(other)),
+    }
+}
+
+/// Close the connection from the app's side (Envoy flushes what was written first).
+pub fn close_downstream() -> Result<(), Status> {
+    // SAFETY: no pointers cross.
+    match unsafe { proxy_close_stream(StreamType::Downstream as u32) } {
+        OK => Ok(()),
+        other => Err(Status(other)),
+    }
 }

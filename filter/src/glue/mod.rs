@@ -5,7 +5,7 @@
 //! pass over record bodies unseen; metric updates are batched in the core and flushed on
 //! a timer and when a connection closes. Buffers are read and edited only through
 //! [`buffer`], which never panics. Observing returns `Continue` and changes no byte; a
-//! connection's action (none yet) may ask for edits, applied here.
+//! connection's action (SASL, when configured) returns a [`Step`], carried out here.
 
 mod buffer;
 mod stats;
@@ -18,7 +18,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, PeerType};
 
-use crate::act::Edit;
+use crate::act::sasl::Credential;
+use crate::act::Step;
 use crate::decode::topics::id_hex;
 use crate::{Config, Connection, Direction, Identity, Vm};
 use stats::EnvoyStats;
@@ -70,7 +71,35 @@ impl RootContext for Root {
             identity.cluster
         );
         let interval = Duration::from_millis(config.flush_interval_ms);
+        let credential = config.kafka_auth.as_ref().and_then(|auth| {
+            // The VM's environment: Istio's vmConfig.env `valueFrom: HOST` entries.
+            let user = std::env::var(&auth.username_env)
+                .ok()
+                .filter(|v| !v.is_empty());
+            let password = std::env::var(&auth.password_env)
+                .ok()
+                .filter(|v| !v.is_empty());
+            match (user, password) {
+                (Some(username), Some(password)) => {
+                    log::info!(
+                        "Kafka SASL {:?} on the app's behalf as {username}",
+                        auth.mechanism
+                    );
+                    Some(Credential { username, password })
+                }
+                _ => {
+                    log::warn!(
+                        "kafka_auth is configured but {} or {} is not in the VM's environment: \
+                         connections pass unauthenticated (counted as no_credential)",
+                        auth.username_env,
+                        auth.password_env
+                    );
+                    None
+                }
+            }
+        });
         let mut vm = Vm::new(config, identity);
+        vm.set_kafka_credential(credential);
         vm.topics_mut().set_fallback(Box::new(|id| {
             let key = format!("{SHARED_ID_PREFIX}{}", id_hex(id));
             let (value, _) = hostcalls::get_shared_data(&key).ok()?;
@@ -136,7 +165,11 @@ impl Context for Stream {}
 impl Stream {
     /// A data callback of `size` new bytes; whether Envoy should hold them.
     fn on_data(&mut self, size: usize, direction: Direction) -> bool {
-        let Some(conn) = self.connection.as_mut().filter(|c| !c.gave_up()) else {
+        let Some(conn) = self
+            .connection
+            .as_mut()
+            .filter(|c| !c.gave_up() || c.is_acting())
+        else {
             return false;
         };
         if size == 0 {
@@ -162,15 +195,18 @@ impl Stream {
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_millis() as u64);
-        if let Some(shared) = self.shared.borrow_mut().as_mut() {
-            let window = shared.vm.config().read_window_bytes;
-            shared
-                .vm
-                .on_buffer(conn, direction, size, window, now_ms, |at, len| {
-                    buffer::read(buffer, at, len).ok().flatten()
-                });
-        }
-        apply(conn.take_edits(direction), buffer)
+        let step = match self.shared.borrow_mut().as_mut() {
+            Some(shared) => {
+                let window = shared.vm.config().read_window_bytes;
+                shared
+                    .vm
+                    .on_buffer(conn, direction, size, window, now_ms, |at, len| {
+                        buffer::read(buffer, at, len).ok().flatten()
+                    })
+            }
+            None => Step::default(),
+        };
+        carry_out(&step, direction)
     }
 
     fn close(&mut self) {
@@ -182,24 +218,48 @@ impl Stream {
     }
 }
 
-/// Make a connection's buffer edits; whether the bytes are to be held. An edit Envoy
-/// refuses is logged and the rest still made.
-fn apply(edits: Vec<Edit>, buffer: BufferType) -> bool {
-    let mut hold = false;
-    for edit in edits {
-        let done = match &edit {
-            Edit::Prepend(bytes) => buffer::prepend(buffer, bytes),
-            Edit::Drain(n) => buffer::drain(buffer, *n),
-            Edit::Hold => {
-                hold = true;
-                Ok(())
-            }
-        };
-        if let Err(status) = done {
-            log::warn!("buffer edit {edit:?} refused: {status:?}");
+/// Carry out an action's step for a callback of `direction`; whether Envoy should hold
+/// the downstream bytes. Bytes to send go before the first byte of the downstream buffer:
+/// the current one in a downstream callback, the held one in an upstream callback (kept
+/// reachable because every downstream callback held while the action ran). A refusal by
+/// Envoy closes the connection: a half-made exchange must not go on.
+fn carry_out(step: &Step, direction: Direction) -> bool {
+    if *step == Step::default() {
+        return false;
+    }
+    let buffer = match direction {
+        Direction::Request => BufferType::DownstreamData,
+        Direction::Response => BufferType::UpstreamData,
+    };
+    let send = step.send();
+    let mut done = Ok(());
+    if step.take > 0 {
+        done = buffer::drain(buffer, step.take);
+    }
+    if !send.is_empty() && done.is_ok() {
+        done = buffer::prepend(BufferType::DownstreamData, &send);
+    }
+    // Held bytes flow on their own only once a callback continues: make them flow now.
+    let flow = !send.is_empty() && (direction == Direction::Response || step.hold);
+    if flow && done.is_ok() {
+        done = buffer::continue_downstream();
+    }
+    if let Err(status) = done {
+        log::warn!("kiosk: Envoy refused a buffer operation ({status:?}); closing the connection");
+    }
+    if step.close || done.is_err() {
+        if let Some(outcome) = step.outcome.filter(|o| o.result == "failure") {
+            log::warn!(
+                "kiosk: Kafka {} authentication failed ({}); closing the app's connection",
+                outcome.mechanism,
+                outcome.reason
+            );
+        }
+        if let Err(status) = buffer::close_downstream() {
+            log::warn!("kiosk: closing the connection refused: {status:?}");
         }
     }
-    hold && buffer == BufferType::DownstreamData
+    step.hold && direction == Direction::Request
 }
 
 impl StreamContext for Stream {

@@ -224,6 +224,14 @@ impl Observer for Metrics {
                 let metric = Metric::ConnectionsUndecodable { direction, reason };
                 self.add(origin, metric, 1);
             }
+            Observation::Auth(outcome) => {
+                let metric = Metric::Auth {
+                    mechanism: outcome.mechanism,
+                    result: outcome.result,
+                    reason: outcome.reason,
+                };
+                self.add(Origin::default(), metric, 1);
+            }
             Observation::ConnectionOpened => {
                 self.add(Origin::default(), Metric::ConnectionsOpened, 1);
                 self.active += 1;

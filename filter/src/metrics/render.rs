@@ -84,6 +84,15 @@ impl StatNames {
                 push(&mut s, "direction", direction.name());
                 push(&mut s, "reason", reason);
             }
+            Metric::Auth {
+                mechanism,
+                result,
+                reason,
+            } => {
+                push(&mut s, "mechanism", mechanism);
+                push(&mut s, "result", result);
+                push(&mut s, "reason", reason);
+            }
             Metric::Unanswered
             | Metric::ConnectionsOpened
             | Metric::ConnectionsClosed

@@ -22,6 +22,8 @@ pub const LABELS: &[&str] = &[
     "compression",
     "direction",
     "reason",
+    "mechanism",
+    "result",
     // Kiali Extensions (producer -> topic edges).
     "extension",
     "source_cluster",
@@ -106,6 +108,12 @@ pub enum Metric {
         reason: &'static str,
     },
     ConnectionsActive,
+    /// A connection the filter authenticated on the app's behalf, or tried to.
+    Auth {
+        mechanism: &'static str,
+        result: &'static str,
+        reason: &'static str,
+    },
     /// Kiali Extensions edge: this workload -> topic (produced bytes).
     KialiProduced {
         topic: TopicIdx,
@@ -154,6 +162,7 @@ impl Metric {
             Metric::ConnectionsClosed => "kafka_connections_closed_total",
             Metric::ConnectionsUndecodable { .. } => "kafka_connections_undecodable_total",
             Metric::ConnectionsActive => "kafka_connections_active",
+            Metric::Auth { .. } => "kafka_auth_total",
             Metric::KialiProduced { .. } => "kiali_ext_tcp_sent_total",
             Metric::TopicToConsumer { .. } => "istio_tcp_received_bytes_total",
         }
@@ -175,6 +184,7 @@ impl Metric {
             Metric::ConnectionsOpened
                 | Metric::ConnectionsClosed
                 | Metric::ConnectionsActive
+                | Metric::Auth { .. }
                 | Metric::KialiProduced { .. }
                 | Metric::TopicToConsumer { .. }
         )
@@ -212,6 +222,11 @@ impl Metric {
             Metric::ConnectionsClosed,
             Metric::ConnectionsUndecodable { direction, reason },
             Metric::ConnectionsActive,
+            Metric::Auth {
+                mechanism: "SCRAM-SHA-512",
+                result: "success",
+                reason: "ok",
+            },
             Metric::KialiProduced { topic },
             Metric::TopicToConsumer { topic },
         ];
@@ -234,6 +249,7 @@ impl Metric {
                 | Metric::ConnectionsClosed
                 | Metric::ConnectionsUndecodable { .. }
                 | Metric::ConnectionsActive
+                | Metric::Auth { .. }
                 | Metric::KialiProduced { .. }
                 | Metric::TopicToConsumer { .. } => {}
             }

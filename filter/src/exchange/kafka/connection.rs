@@ -9,12 +9,14 @@
 //!
 //! A malformed message is counted and skipped (framing is intact); an impossible frame
 //! size means the stream is not Kafka: decoding stops for the connection ("gave up").
-//! Observing never changes a byte; an [`Action`], when a feature adds one, may.
+//! Observing never changes a byte; the connection's [`Action`], when one is configured,
+//! runs first on each callback and decides which bytes pass ([`Step`]); the decoder sees
+//! only the app's bytes, as they pass.
 
 use super::correlation::{Correlator, Detail, InFlight, Match};
 use super::meaning::Meaning;
 use super::received::ReceivedOffsets;
-use crate::act::{Action, Edit};
+use crate::act::{Action, Step};
 use crate::decode::kafka::schema::{self, Role, REQUEST_HEADER, RESPONSE_HEADER};
 use crate::decode::kafka::{body_decoder, Collector, DecodeError, Visitor, Walker};
 use crate::decode::topics::Topics;
@@ -112,21 +114,19 @@ impl Connection {
         }
     }
 
-    /// Let `action` see this connection's frames and edit its buffers.
+    /// Let `action` act on this connection's bytes before they are observed.
     pub fn set_action(&mut self, action: Box<dyn Action>) {
         self.action = Some(action);
-    }
-
-    /// The buffer edits the connection's action wants for `direction` now.
-    pub fn take_edits(&mut self, direction: Direction) -> Vec<Edit> {
-        self.action
-            .as_mut()
-            .map_or_else(Vec::new, |a| a.take_edits(direction))
     }
 
     /// Mark the sidecar's upstream leg as Istio mTLS (known from the first response data).
     pub fn set_secure(&mut self, secure: bool) {
         self.origin.secure = secure;
+    }
+
+    /// Whether the connection's action still acts on its bytes.
+    pub fn is_acting(&self) -> bool {
+        self.action.as_ref().is_some_and(|a| !a.is_done())
     }
 
     /// Whether decoding stopped for good on this connection.
@@ -135,6 +135,9 @@ impl Connection {
     }
 
     pub fn on_close(&mut self, observer: &mut impl Observer) {
+        if let Some(outcome) = self.action.as_mut().and_then(|a| a.on_close()) {
+            observer.observe(self.origin, Observation::Auth(outcome));
+        }
         if std::mem::take(&mut self.open) {
             observer.observe(self.origin, Observation::ConnectionClosed);
         }
@@ -154,6 +157,7 @@ impl Connection {
             _ => 0,
         };
         std::mem::size_of::<Self>()
+            + self.action.as_ref().map_or(0, |a| a.memory_bytes())
             + self.correlator.heap_bytes()
             + self.received.heap_bytes()
             + frame(&self.requests.frame)
@@ -172,13 +176,8 @@ impl Connection {
         if self.gave_up {
             return;
         }
-        let (framer, action, mut decoding) = self.decoding(direction, now_ms, topics, observer);
-        let fed = framer.feed(data, |event| {
-            if let Some(action) = action.as_mut() {
-                action.on_frame(direction, &event);
-            }
-            decoding.on(event)
-        });
+        let (framer, mut decoding) = self.decoding(direction, now_ms, topics, observer);
+        let fed = framer.feed(data, |event| decoding.on(event));
         if fed.is_err() {
             self.gave_up = true;
             let reason = "bad_frame_size";
@@ -186,10 +185,11 @@ impl Connection {
         }
     }
 
-    /// Reads the `size` new bytes of one data callback through `read(offset, len)`, the
-    /// host's buffer copy, at most `window` bytes per read, and never asks for bytes the
-    /// decoder would step over unseen: of a produce or a fetch, only the headers are
-    /// copied into the VM, not the records.
+    /// One data callback of `size` bytes of `direction`, read through `read(offset,
+    /// len)`, the host's buffer copy: the connection's action decides first (its
+    /// [`Step`], returned for the glue to carry out), then the decoder reads the bytes
+    /// that pass, at most `window` bytes per read, never asking for bytes it would step
+    /// over unseen: of a produce or a fetch, only the headers are copied into the VM.
     #[allow(clippy::too_many_arguments)]
     pub fn on_buffer<B: AsRef<[u8]>>(
         &mut self,
@@ -200,8 +200,42 @@ impl Connection {
         topics: &mut Topics,
         observer: &mut impl Observer,
         mut read: impl FnMut(usize, usize) -> Option<B>,
+    ) -> Step {
+        let step = match self.action.as_mut().filter(|a| !a.is_done()) {
+            Some(action) => action.on_data(direction, size, &mut |at, len| {
+                read(at, len).map(|b| b.as_ref().to_vec())
+            }),
+            None => Step::default(),
+        };
+        if let Some(outcome) = step.outcome {
+            observer.observe(self.origin, Observation::Auth(outcome));
+        }
+        if !step.release.is_empty() {
+            self.on_data(Direction::Request, &step.release, now_ms, topics, observer);
+        }
+        if !step.hold {
+            let from = step.take.min(size);
+            self.observe_buffer(
+                direction, from, size, window, now_ms, topics, observer, read,
+            );
+        }
+        step
+    }
+
+    /// Bytes `from..size` of a callback's buffer, to the decoder.
+    #[allow(clippy::too_many_arguments)]
+    fn observe_buffer<B: AsRef<[u8]>>(
+        &mut self,
+        direction: Direction,
+        from: usize,
+        size: usize,
+        window: usize,
+        now_ms: u64,
+        topics: &mut Topics,
+        observer: &mut impl Observer,
+        mut read: impl FnMut(usize, usize) -> Option<B>,
     ) {
-        let mut at = 0;
+        let mut at = from;
         while at < size && !self.gave_up {
             let unseen = self.skippable(direction).min(size - at);
             if unseen > 0 {
@@ -222,8 +256,7 @@ impl Connection {
     }
 
     /// Bytes of `direction`, from where its stream stands, that the decoder will step
-    /// over without looking at them (all of them once decoding gave up), unless the
-    /// connection's action reads them.
+    /// over without looking at them (all of them once decoding gave up).
     #[inline]
     pub fn skippable(&self, direction: Direction) -> usize {
         if self.gave_up {
@@ -240,14 +273,6 @@ impl Connection {
                 walker.skippable().min(left)
             }
         };
-        if unseen > 0
-            && self
-                .action
-                .as_ref()
-                .is_some_and(|a| a.reads_bodies(direction))
-        {
-            return 0;
-        }
         usize::try_from(unseen).unwrap_or(usize::MAX)
     }
 
@@ -277,28 +302,18 @@ impl Connection {
         if self.gave_up || n == 0 {
             return;
         }
-        let (framer, action, mut decoding) = self.decoding(direction, now_ms, topics, observer);
-        framer.pass_over(n as u32, |event| {
-            if let Some(action) = action.as_mut() {
-                action.on_frame(direction, &event);
-            }
-            decoding.on(event)
-        });
+        let (framer, mut decoding) = self.decoding(direction, now_ms, topics, observer);
+        framer.pass_over(n as u32, |event| decoding.on(event));
     }
 
-    /// The framer of `direction`, the action, and the frame being decoded with what it
-    /// may touch.
+    /// The framer of `direction` and the frame being decoded with what it may touch.
     fn decoding<'a, O: Observer>(
         &'a mut self,
         direction: Direction,
         now_ms: u64,
         topics: &'a mut Topics,
         observer: &'a mut O,
-    ) -> (
-        &'a mut Framer,
-        &'a mut Option<Box<dyn Action>>,
-        Decoding<'a, O>,
-    ) {
+    ) -> (&'a mut Framer, Decoding<'a, O>) {
         let Connection {
             requests,
             responses,
@@ -306,7 +321,6 @@ impl Connection {
             received,
             origin,
             client_seen,
-            action,
             ..
         } = self;
         let Side { framer, frame } = match direction {
@@ -324,7 +338,7 @@ impl Connection {
             observer,
             now_ms,
         };
-        (framer, action, decoding)
+        (framer, decoding)
     }
 }
 

@@ -1,0 +1,59 @@
+//! The contract between a connection and the feature that acts on it.
+
+use crate::wire::Direction;
+
+/// What one data callback does to Envoy's buffers, as an action decided.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Bytes removed from the front of this callback's buffer (the action keeps or
+    /// consumes them); the observer sees only the rest.
+    pub take: usize,
+    /// The action's own bytes, sent toward the server first.
+    pub inject: Vec<u8>,
+    /// App request bytes handed back, sent after `inject` and observed as they pass.
+    pub release: Vec<u8>,
+    /// Keep Envoy's request buffer (request callbacks): the bytes sent now flow, the
+    /// buffer stays reachable so that a response callback can send more.
+    pub hold: bool,
+    /// Close the connection.
+    pub close: bool,
+    /// What happened, to be counted.
+    pub outcome: Option<Outcome>,
+}
+
+impl Step {
+    /// Bytes to put before the request buffer's first byte: `inject`, then `release`.
+    pub fn send(&self) -> Vec<u8> {
+        [&self.inject[..], &self.release[..]].concat()
+    }
+}
+
+/// An action's result, as the `kafka_auth_total` labels say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Outcome {
+    pub mechanism: &'static str,
+    /// `success`, `failure` or `skipped`.
+    pub result: &'static str,
+    pub reason: &'static str,
+}
+
+/// A feature that acts on one connection.
+pub trait Action {
+    /// One data callback of `direction`: `size` bytes in Envoy's buffer, read through
+    /// `read(offset, len)`.
+    fn on_data(
+        &mut self,
+        direction: Direction,
+        size: usize,
+        read: &mut dyn FnMut(usize, usize) -> Option<Vec<u8>>,
+    ) -> Step;
+
+    /// Whether the action has finished: later callbacks pass it by.
+    fn is_done(&self) -> bool;
+
+    /// The connection closed; an outcome if that cut the action short.
+    fn on_close(&mut self) -> Option<Outcome>;
+
+    /// Heap and inline bytes the action holds.
+    fn memory_bytes(&self) -> usize;
+}

@@ -53,14 +53,21 @@ impl Vm {
     }
 
     /// A new connection with this VM's limits.
-    pub fn open_connection(&mut self) -> Connection {
-        let mut conn = Connection::open(self.limits, &mut self.metrics);
-        if let Some(auth) = &self.config.kafka_auth {
-            let mechanism = match auth.mechanism {
+    /// The SASL mechanism the filter performs (`kafka_auth`), if any.
+    pub fn kafka_auth_mechanism(&self) -> Option<Mechanism> {
+        self.config
+            .kafka_auth
+            .as_ref()
+            .map(|auth| match auth.mechanism {
                 KafkaAuthMechanism::ScramSha512 => Mechanism::ScramSha512,
                 KafkaAuthMechanism::ScramSha256 => Mechanism::ScramSha256,
                 KafkaAuthMechanism::Plain => Mechanism::Plain,
-            };
+            })
+    }
+
+    pub fn open_connection(&mut self) -> Connection {
+        let mut conn = Connection::open(self.limits, &mut self.metrics);
+        if let Some(mechanism) = self.kafka_auth_mechanism() {
             let nonce = match mechanism {
                 Mechanism::Plain => None,
                 _ => random_nonce(),

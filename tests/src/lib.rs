@@ -28,7 +28,13 @@ pub fn kafka_sidecar(
     upstream: u16,
     plugin_config: Value,
 ) -> Result<Sidecar> {
-    kafka_sidecar_to(dir, workload, &[(upstream, listener)], plugin_config)
+    kafka_sidecar_to(
+        dir,
+        workload,
+        &[(upstream, listener)],
+        plugin_config,
+        Vec::new(),
+    )
 }
 
 /// Real Apache Kafka with `brokers` nodes, each advertising its own listener of one
@@ -45,17 +51,19 @@ pub fn kafka_behind_sidecar(
     let spec = KafkaSpec::new(dir, brokers, &[workload], &mut free)?;
     let routes = spec.client_ports(workload);
     let kafka = Kafka::start(spec)?;
-    let sidecar = kafka_sidecar_to(dir, workload, &routes, plugin_config)?;
+    let sidecar = kafka_sidecar_to(dir, workload, &routes, plugin_config, Vec::new())?;
     let bootstrap = format!("127.0.0.1:{}", routes[0].1);
     Ok((kafka, sidecar, bootstrap))
 }
 
-/// A sidecar with one Kafka listener per (upstream, listener) pair.
-fn kafka_sidecar_to(
+/// A sidecar with one Kafka listener per (upstream, listener) pair, started with `env`
+/// in its environment (the filter's VM reads those variables).
+pub fn kafka_sidecar_to(
     dir: &std::path::Path,
     workload: &str,
     routes: &[(u16, u16)],
     plugin_config: Value,
+    env: Vec<(String, String)>,
 ) -> Result<Sidecar> {
     let spec = SidecarSpec {
         workload: workload.into(),
@@ -72,6 +80,7 @@ fn kafka_sidecar_to(
         wasm: paths::filter_wasm()?,
         concurrency: 2,
         pod: None,
+        env,
     };
     Sidecar::start(spec, dir)
 }

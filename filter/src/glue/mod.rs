@@ -71,19 +71,16 @@ impl RootContext for Root {
             identity.cluster
         );
         let interval = Duration::from_millis(config.flush_interval_ms);
-        let credential = config.kafka_auth.as_ref().and_then(|auth| {
+        let auth = config.kafka_auth.clone();
+        let mut vm = Vm::new(config, identity);
+        if let (Some(auth), Some(mechanism)) = (auth, vm.kafka_auth_mechanism()) {
             // The VM's environment: Istio's vmConfig.env `valueFrom: HOST` entries.
-            let user = std::env::var(&auth.username_env)
-                .ok()
-                .filter(|v| !v.is_empty());
-            let password = std::env::var(&auth.password_env)
-                .ok()
-                .filter(|v| !v.is_empty());
-            match (user, password) {
+            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+            let credential = match (var(&auth.username_env), var(&auth.password_env)) {
                 (Some(username), Some(password)) => {
                     log::info!(
-                        "Kafka SASL {:?} on the app's behalf as {username}",
-                        auth.mechanism
+                        "Kafka SASL {} on the app's behalf as {username}",
+                        mechanism.name()
                     );
                     Some(Credential { username, password })
                 }
@@ -96,10 +93,9 @@ impl RootContext for Root {
                     );
                     None
                 }
-            }
-        });
-        let mut vm = Vm::new(config, identity);
-        vm.set_kafka_credential(credential);
+            };
+            vm.set_kafka_credential(credential);
+        }
         vm.topics_mut().set_fallback(Box::new(|id| {
             let key = format!("{SHARED_ID_PREFIX}{}", id_hex(id));
             let (value, _) = hostcalls::get_shared_data(&key).ok()?;

@@ -20,6 +20,7 @@ pub fn sidecar(
     upstream: u16,
 ) -> Sidecar {
     let spec = SidecarSpec {
+        env: Vec::new(),
         workload: name.into(),
         namespace: "bench".into(),
         app: name.into(),

@@ -93,6 +93,9 @@ pub struct SidecarSpec {
     pub concurrency: u32,
     /// In a pod: Istio's listeners instead of `routes` (see [`PodSidecar`]).
     pub pod: Option<PodSidecar>,
+    /// The sidecar's environment, which the filter's VM reads (a WasmPlugin's
+    /// `vmConfig.env` with `valueFrom: HOST`): where a Kafka credential comes from.
+    pub env: Vec<(String, String)>,
 }
 
 /// A sidecar in a pod, configured as istiod configures one: traffic arrives by iptables
@@ -369,7 +372,10 @@ impl SidecarSpec {
                     "root_id": "kiosk",
                     "vm_config": {
                         "runtime": "envoy.wasm.runtime.v8",
-                        "code": { "local": { "filename": self.wasm.display().to_string() } }
+                        "code": { "local": { "filename": self.wasm.display().to_string() } },
+                        "environment_variables": {
+                            "host_env_keys": self.env.iter().map(|(k, _)| k).collect::<Vec<_>>()
+                        }
                     },
                     "configuration": {
                         "@type": "type.googleapis.com/google.protobuf.StringValue",
@@ -590,7 +596,8 @@ impl Sidecar {
             .arg("-c")
             .arg(&config)
             .args(["--concurrency", &spec.concurrency.to_string()])
-            .args(["--disable-hot-restart", "--log-level", "info"]);
+            .args(["--disable-hot-restart", "--log-level", "info"])
+            .envs(spec.env.iter().map(|(k, v)| (k, v)));
         let name = Sidecar::name_of(&spec.workload);
         // KIOSK_ENVOY_START_SECONDS: more patience, for an Envoy under valgrind.
         let patience = std::env::var("KIOSK_ENVOY_START_SECONDS")

@@ -65,6 +65,7 @@ impl GatewaySpec {
     /// of the sidecar's virtual listeners.
     pub fn bootstrap(&self) -> Result<Value> {
         let base = SidecarSpec {
+            env: Vec::new(),
             workload: WORKLOAD.into(),
             namespace: NAMESPACE.into(),
             app: WORKLOAD.into(),

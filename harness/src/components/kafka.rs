@@ -10,6 +10,7 @@
 //! their own network addresses (in Istio iptables sends that connection through the pod's
 //! sidecar) this is how each workload's traffic keeps going through its own sidecar.
 
+use kiosk_filter::act::sasl::Mechanism;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -74,6 +75,20 @@ pub struct TlsListener {
     pub truststore: PathBuf,
 }
 
+/// Client listeners that require SASL (`SASL_PLAINTEXT`): Strimzi's `scram-sha-512`
+/// listener authentication, or PLAIN as brokers with a static user list have it.
+#[derive(Clone, Debug)]
+pub struct SaslListener {
+    /// Mechanisms the listeners enable.
+    pub mechanisms: Vec<Mechanism>,
+    /// Users and passwords: SCRAM credentials are written into the cluster metadata at
+    /// format time (`StorageTool format --add-scram`), PLAIN users into the listener's
+    /// JAAS configuration.
+    pub users: Vec<(String, String)>,
+    /// Simple authorization (StandardAuthorizer), the platform's listeners super user.
+    pub authorize: bool,
+}
+
 /// Strimzi's TLS listener's port.
 pub const TLS_PORT: u16 = 9093;
 const TLS_LISTENER: &str = "TLS";
@@ -89,6 +104,8 @@ pub struct KafkaSpec {
     pub config: BTreeMap<String, String>,
     /// Clients on the TLS listener instead of the plain one (pods only).
     pub tls: Option<TlsListener>,
+    /// SASL on the plain client listeners.
+    pub sasl: Option<SaslListener>,
 }
 
 impl KafkaSpec {
@@ -118,6 +135,7 @@ impl KafkaSpec {
             nodes: all,
             config: BTreeMap::new(),
             tls: None,
+            sasl: None,
         })
     }
 
@@ -159,6 +177,7 @@ impl KafkaSpec {
             nodes,
             config: BTreeMap::new(),
             tls,
+            sasl: None,
         })
     }
 
@@ -216,10 +235,10 @@ impl KafkaSpec {
         for (name, (port, advertised_port)) in &node.clients {
             listeners.push(format!("{name}://{bind}:{port}"));
             advertised.push(format!("{name}://{host}:{advertised_port}"));
-            let protocol = if name == TLS_LISTENER {
-                "SSL"
-            } else {
-                "PLAINTEXT"
+            let protocol = match (name == TLS_LISTENER, &self.sasl) {
+                (true, _) => "SSL",
+                (false, Some(_)) => "SASL_PLAINTEXT",
+                (false, None) => "PLAINTEXT",
             };
             protocols.push(format!("{name}:{protocol}"));
         }
@@ -243,6 +262,39 @@ impl KafkaSpec {
         set("transaction.state.log.min.isr", "1".into());
         // A consumer group starts at once instead of waiting 3 s for more members.
         set("group.initial.rebalance.delay.ms", "0".into());
+        if let Some(sasl) = &self.sasl {
+            for name in node.clients.keys().filter(|n| *n != TLS_LISTENER) {
+                let prefix = format!("listener.name.{}.", name.to_lowercase());
+                let names: Vec<&str> = sasl.mechanisms.iter().map(|m| m.name()).collect();
+                props.insert(format!("{prefix}sasl.enabled.mechanisms"), names.join(","));
+                for mechanism in &sasl.mechanisms {
+                    let module = match mechanism {
+                        Mechanism::Plain => {
+                            let users: String = sasl
+                                .users
+                                .iter()
+                                .map(|(u, p)| format!(" user_{u}=\"{p}\""))
+                                .collect();
+                            format!("org.apache.kafka.common.security.plain.PlainLoginModule required{users};")
+                        }
+                        _ => "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                            .to_string(),
+                    };
+                    let key = format!(
+                        "{prefix}{}.sasl.jaas.config",
+                        mechanism.name().to_lowercase()
+                    );
+                    props.insert(key, module);
+                }
+            }
+        }
+        if self.sasl.as_ref().is_some_and(|s| s.authorize) {
+            props.insert(
+                "authorizer.class.name".into(),
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
+            );
+            props.insert("super.users".into(), "User:ANONYMOUS".into());
+        }
         if let Some(tls) = &self.tls {
             let prefix = format!("listener.name.{}.", TLS_LISTENER.to_lowercase());
             let mut tls_set = |k: &str, v: String| {
@@ -363,6 +415,19 @@ impl Kafka {
             .arg(format!("--cluster-id={}", self.spec.cluster_id))
             .arg("-c")
             .arg(&props);
+        // SCRAM credentials, as the User Operator's AlterUserScramCredentials leaves them.
+        let sasl = self.spec.sasl.iter();
+        for (sasl, mechanism) in sasl.flat_map(|s| s.mechanisms.iter().map(move |m| (s, m))) {
+            if *mechanism == Mechanism::Plain {
+                continue;
+            }
+            for (user, password) in &sasl.users {
+                command.arg(format!(
+                    "--add-scram={}=[name={user},password={password}]",
+                    mechanism.name()
+                ));
+            }
+        }
         java::run_to_end(&name, command, &self.spec.dir)
     }
 

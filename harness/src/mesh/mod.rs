@@ -611,6 +611,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         let pod = net.pod(&pod_name)?.clone();
         let certs = ca.issue(&pod_name, &pod.namespace, &workload, Some(pod::SIDECAR_UID))?;
         let spec = SidecarSpec {
+            env: Vec::new(),
             workload: workload.clone(),
             namespace: pod.namespace.clone(),
             app: workload.clone(),

@@ -30,8 +30,8 @@ pub struct Args {
     #[arg(long)]
     pub strimzi: Option<std::path::PathBuf>,
     /// How the clients authenticate (`none`: no KafkaUser is applied; `tls`: each user's
-    /// ACLs name `User:CN=<user>`; `scram-sha-512`: `User:<user>`).
-    #[arg(long, default_value = "none", value_parser = ["none", "tls", "scram-sha-512"])]
+    /// ACLs name `User:CN=<user>`; `scram-sha-512` and `plain`: `User:<user>`).
+    #[arg(long, default_value = "none", value_parser = ["none", "tls", "scram-sha-512", "plain"])]
     pub kafka_auth: String,
     /// How long to wait for the brokers, in seconds.
     #[arg(long, default_value_t = 120)]

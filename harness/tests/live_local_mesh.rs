@@ -180,18 +180,37 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
             let q = format!(r#"sum({metric}{{topic="{topic}",workload="{workload}"}})"#);
             assert_eq!(prom.sum(&q).await.unwrap(), RECORDS as f64, "{q}");
         }
+        // SCRAM-SHA-512 by the filter (the default): every Kafka client's sidecar
+        // authenticated its connections as its KafkaUser, and none failed.
+        for workload in ["rest", "mirror", CONNECT, "verify"] {
+            let q = format!(
+                r#"sum(kafka_auth_total{{mechanism="SCRAM-SHA-512",result="success",workload="{workload}"}})"#
+            );
+            assert!(prom.sum(&q).await.unwrap() > 0.0, "{q}");
+        }
+        let q = r#"sum(kafka_auth_total{result!="success"}) or vector(0)"#;
+        assert_eq!(prom.sum(q).await.unwrap(), 0.0, "{q}");
     });
 
     // No credential and no record payload in any log or metric; every exposed metric
     // passes promtool's checks.
     let password = credentials["password"].as_str().unwrap();
+    let kafka_passwords: Vec<String> = std::fs::read_dir(state.run_dir.join("secrets"))
+        .unwrap()
+        .flatten()
+        .map(|f| std::fs::read_to_string(f.path()).unwrap())
+        .collect();
+    assert_eq!(kafka_passwords.len(), 4, "a password per KafkaUser");
     let metrics = rt.block_on(federated_metrics(state.prometheus.as_deref().unwrap()));
     assert!(
         metrics.contains("kafka_produced_records_total"),
         "{metrics:.2000}"
     );
     promtool_check(&metrics);
-    let secrets = [password, "record 500 of", "order-000", "\"note\""];
+    let secrets: Vec<&str> = [password, "record 500 of", "order-000", "\"note\""]
+        .into_iter()
+        .chain(kafka_passwords.iter().map(String::as_str))
+        .collect();
     let mut scanned = 0;
     for (name, text) in texts_outside(
         &state.run_dir,
@@ -201,13 +220,14 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
             "prometheus-data",
             "mongodb-credentials.json",
             "connect-secrets",
+            "secrets",
         ],
     )
     .into_iter()
     .chain([("metrics".to_string(), metrics)])
     {
         scanned += 1;
-        for secret in secrets {
+        for secret in &secrets {
             assert!(!text.contains(secret), "{name} contains {secret:?}");
         }
     }
@@ -446,22 +466,49 @@ fn promtool_check(metrics: &str) {
 /// topic by the filter.
 #[test]
 fn kafka_tls_client_identity_from_the_mesh_with_acls() {
+    kafka_credentials_from_the_mesh("tls", "local_mesh_kafka_tls", 9093, "User:CN=kiosk-mirror");
+}
+
+/// `--kafka-auth plain`: Kafka's plain listener requires SASL PLAIN; the kiosk filter in
+/// each sidecar authenticates as the workload's KafkaUser, the password in the sidecar's
+/// environment only. Same checks as TLS, and every Kafka client's sidecar counted its
+/// successful authentications and no failure. (SCRAM-SHA-512, the default, is the main
+/// test's.)
+#[test]
+fn kafka_sasl_plain_by_the_filter_with_acls() {
+    kafka_credentials_from_the_mesh("plain", "local_mesh_kafka_plain", 9092, "User:kiosk-mirror");
+}
+
+fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal: &str) {
     let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
-    let home = run_dir("local_mesh_kafka_tls");
+    let home = run_dir(test);
     let records = 300;
     let mut mesh = Mesh::up(
         &home,
-        &["--kafka-auth", "tls", "--records", &records.to_string()],
+        &["--kafka-auth", auth, "--records", &records.to_string()],
     );
     let printed = mesh.printed.clone();
     assert!(
         printed.contains(&format!("verify: PASS ({records} records")),
         "{printed}"
     );
-    assert!(printed.contains("(User:CN=kiosk-mirror)"), "{printed}");
+    assert!(printed.contains(&format!("({principal})")), "{printed}");
     let state: State = mesh.state.clone();
     let network = state.network.clone().unwrap();
+    let bootstrap = format!("kiosk-kafka-bootstrap.kafka.svc.cluster.local:{port}");
+    let passwords: Vec<String> = std::fs::read_dir(state.run_dir.join("secrets"))
+        .map(|dir| {
+            dir.flatten()
+                .map(|f| std::fs::read_to_string(f.path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        passwords.is_empty(),
+        auth == "tls",
+        "KafkaUser passwords: {passwords:?}"
+    );
 
     // The apps dial Kafka's TLS port in plaintext: no certificate, key, password or TLS
     // setting in their command line or environment.
@@ -481,24 +528,29 @@ fn kafka_tls_client_identity_from_the_mesh_with_acls() {
         }
         // (The machine's own environment names system CA bundles: look for ours.)
         let certs = state.run_dir.join("certs").display().to_string();
-        for secret in [
+        let secrets = [
             certs.as_str(),
             "KAFKA_PROPERTIES",
+            "KIOSK_KAFKA",
             "sasl.",
             "security.protocol",
             "ssl.key",
-        ] {
+        ];
+        for secret in secrets
+            .iter()
+            .copied()
+            .chain(passwords.iter().map(String::as_str))
+        {
             assert!(
-                !environ.contains(secret),
-                "{name}: {secret} in its environment"
+                !environ.contains(secret) && !cmdline.contains(secret),
+                "{name}: {secret} in its environment or command line"
             );
         }
     }
-    assert!(
-        std::fs::read_to_string(state.run_dir.join(format!("{CONNECT}.properties")))
-            .unwrap()
-            .contains("bootstrap.servers=kiosk-kafka-bootstrap.kafka.svc.cluster.local:9093\n")
-    );
+    let connect = std::fs::read_to_string(state.run_dir.join(format!("{CONNECT}.properties")));
+    let connect = connect.unwrap();
+    assert!(connect.contains(&format!("bootstrap.servers={bootstrap}\n")));
+    assert!(!passwords.iter().any(|p| connect.contains(p.as_str())));
 
     // The mirror's KafkaUser may read `events` only: reaching for Connect's offsets topic is
     // refused by Kafka, and the refusal shows per topic in the mirror's sidecar.
@@ -514,16 +566,33 @@ fn kafka_tls_client_identity_from_the_mesh_with_acls() {
             "--to",
             "events.mirror",
         ])
-        .args([
-            "--bootstrap",
-            "kiosk-kafka-bootstrap.kafka.svc.cluster.local:9093",
-        ])
+        .args(["--bootstrap", &bootstrap])
         .output()
         .unwrap();
     let mirror_ip = network.pod("mirror").unwrap().ip;
     let stats = kiosk_harness::http::get_at(mirror_ip, 15090, "/stats/prometheus").unwrap();
+    let samples = kiosk_harness::prom::parse(&stats);
+    if auth != "tls" {
+        // Every Kafka client's sidecar authenticated its connections, none failed.
+        for name in ["rest", "mirror", CONNECT, "verify"] {
+            let ip = network.pod(name).unwrap().ip;
+            let text = kiosk_harness::http::get_at(ip, 15090, "/stats/prometheus").unwrap();
+            let s = kiosk_harness::prom::parse(&text);
+            let sum =
+                |result| kiosk_harness::prom::sum(&s, "kafka_auth_total", &[("result", result)]);
+            assert!(
+                sum("success") > 0.0,
+                "{name}: no authentication counted:\n{text}"
+            );
+            assert_eq!(
+                sum("failure"),
+                0.0,
+                "{name}: failed authentications:\n{text}"
+            );
+        }
+    }
     let refused = kiosk_harness::prom::sum(
-        &kiosk_harness::prom::parse(&stats),
+        &samples,
         "kafka_response_errors_total",
         &[
             ("topic", "kiosk-connect-offsets"),

@@ -20,15 +20,11 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// A user with a random password (16 bytes of /dev/urandom, hex).
+    /// A user with a random password ([`random_password`]).
     pub fn generate(user: &str) -> Result<Credentials> {
-        use std::io::Read;
-        let mut bytes = [0u8; 16];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-        let password = bytes.iter().map(|b| format!("{b:02x}")).collect();
         Ok(Credentials {
             user: user.to_string(),
-            password,
+            password: random_password()?,
         })
     }
 
@@ -161,4 +157,13 @@ impl Component for MongoServer {
         *self = MongoServer::restart(&self.dir, self.port, self.pod.clone())?;
         Ok(())
     }
+}
+
+/// A random password as an operator generates one: 16 bytes of /dev/urandom, hex (safe in
+/// a URI, a JAAS value and a StorageTool SCRAM argument alike).
+pub fn random_password() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -31,8 +31,8 @@ use crate::components::connect::{Connect, ConnectSpec};
 use crate::components::envoy::{
     OutboundPort, PodSidecar, Protocol, Sidecar, SidecarSpec, UpstreamTls,
 };
-use crate::components::kafka::{Kafka, KafkaSpec, TlsListener, PLAIN_PORT, TLS_PORT};
-use crate::components::mongo::{Credentials, MongoServer};
+use crate::components::kafka::{Kafka, KafkaSpec, SaslListener, TlsListener, PLAIN_PORT, TLS_PORT};
+use crate::components::mongo::{random_password, Credentials, MongoServer};
 use crate::components::mtls::MeshCa;
 use crate::components::pipeline::{PipelineService, ServiceSpec};
 use crate::components::pod::{self, Capture, Network};
@@ -41,6 +41,7 @@ use crate::components::Component;
 use crate::graph;
 use crate::prometheus::PromClient;
 use crate::{paths, ports};
+use kiosk_filter::act::sasl::Mechanism;
 use plan::{Job, Plan, Program, MONGO_HOST, NAMESPACE, TOPIC_IN, TOPIC_NAMESPACE, TOPIC_OUT};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -69,11 +70,14 @@ pub struct UpArgs {
     /// address, so clients open one connection per broker, each through their sidecar.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=5))]
     pub brokers: u16,
-    /// How Kafka authenticates clients: `none` (Strimzi's plain listener, Istio mTLS to
-    /// the brokers' sidecars) or `tls` (Strimzi's TLS listener requiring client
-    /// certificates, ACLs from the KafkaUsers; each sidecar originates TLS with its
-    /// workload's user certificate, so the apps hold no secret and no TLS setting).
-    #[arg(long, default_value = "none", value_parser = ["none", "tls"])]
+    /// How Kafka authenticates clients, the apps holding no secret in every case:
+    /// `scram-sha-512` (the bundle's: Strimzi's plain listener requires SASL, and the kiosk
+    /// filter in each sidecar authenticates as the workload's KafkaUser, the password in
+    /// the sidecar's environment as the User Operator's Secret puts it there), `plain`
+    /// (the same with SASL PLAIN), `tls` (Strimzi's TLS listener requiring client
+    /// certificates; each sidecar originates TLS with its workload's user certificate),
+    /// or `none` (no authentication). ACLs from the KafkaUsers but with `none`.
+    #[arg(long, default_value = "scram-sha-512", value_parser = ["scram-sha-512", "plain", "tls", "none"])]
     pub kafka_auth: String,
     /// The Strimzi resources the mesh reads (KafkaTopics, KafkaConnect, KafkaConnector,
     /// KafkaBridge, Kafka), as Strimzi's operators would: by default the bundle's own.
@@ -402,7 +406,12 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     // Names as the cluster has them.
     let names = ClusterNames::of(&bundle)?;
     let tls_clients = args.kafka_auth == "tls";
-    if tls_clients {
+    let sasl = match args.kafka_auth.as_str() {
+        "scram-sha-512" => Some(Mechanism::ScramSha512),
+        "plain" => Some(Mechanism::Plain),
+        _ => None,
+    };
+    if tls_clients || sasl.is_some() {
         for w in plan.workloads.iter().filter(|w| w.kafka) {
             bundle.user(w.kafka_user.as_deref().unwrap_or_default())?;
         }
@@ -515,6 +524,32 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let mut kafka_spec =
         KafkaSpec::in_pods(&run_dir, nodes, tls.as_ref().map(|(l, _, _)| l.clone()))?;
     kafka_spec.config = bundle.kafka.config.clone();
+    // The User Operator's part for SASL users: a password per KafkaUser, in its Secret
+    // (here a file only root reads), the credential on the brokers.
+    let mut passwords = BTreeMap::new();
+    if let Some(mechanism) = sasl {
+        for w in plan.workloads.iter().filter(|w| w.kafka) {
+            let user = w.kafka_user.clone().unwrap_or_default();
+            if !passwords.contains_key(&user) {
+                let password = random_password()?;
+                write_secret(
+                    &run_dir.join(format!("secrets/{user}.password")),
+                    password.as_bytes(),
+                )?;
+                passwords.insert(user, password);
+            }
+        }
+        kafka_spec.sasl = Some(SaslListener {
+            mechanisms: vec![mechanism],
+            users: passwords.clone().into_iter().collect(),
+            authorize: true,
+        });
+        println!(
+            "  {} on the plain listener; {} KafkaUser credential(s), held by the sidecars only",
+            mechanism.name(),
+            passwords.len()
+        );
+    }
     let platform = kafka_spec.platform_bootstrap_by_name();
     mesh.add(Kafka::start(kafka_spec)?)?;
 
@@ -610,14 +645,29 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     for (pod_name, workload, outbound, inbound) in sidecars {
         let pod = net.pod(&pod_name)?.clone();
         let certs = ca.issue(&pod_name, &pod.namespace, &workload, Some(pod::SIDECAR_UID))?;
+        // SASL by the filter: the WasmPlugin's kafka_auth, and the workload's KafkaUser
+        // credential in the istio-proxy container's environment (vmConfig.env HOST).
+        let user = plan.workload(&workload).and_then(|w| w.kafka_user.clone());
+        let (plugin_config, env) = match (sasl, user.and_then(|u| passwords.get_key_value(&u))) {
+            (Some(mechanism), Some((user, password))) => {
+                let mut config = plugin_config.clone();
+                config["kafka_auth"] = json!({ "mechanism": mechanism.name() });
+                let env = vec![
+                    ("KIOSK_KAFKA_USERNAME".to_string(), user.clone()),
+                    ("KIOSK_KAFKA_PASSWORD".to_string(), password.clone()),
+                ];
+                (config, env)
+            }
+            _ => (plugin_config.clone(), Vec::new()),
+        };
         let spec = SidecarSpec {
-            env: Vec::new(),
+            env,
             workload: workload.clone(),
             namespace: pod.namespace.clone(),
             app: workload.clone(),
             admin_port: 0,
             routes: Vec::new(),
-            plugin_config: plugin_config.clone(),
+            plugin_config,
             wasm: wasm.clone(),
             concurrency: 1,
             pod: Some(PodSidecar {
@@ -1057,6 +1107,9 @@ fn job(name: &str, mut command: Command, dir: &Path) -> Result<bool> {
 /// A file only its owner can read.
 fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

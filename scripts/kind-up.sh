@@ -13,16 +13,22 @@
 #      extension (istio/kiali.yaml), waited for;
 #   4. the Strimzi 1.2.0 operator, the Kafka cluster (strimzi/kafka-cluster.yaml and its node
 #      pool), STRICT mTLS for `pipeline` and `kafka`, the NetworkPolicy that lets Prometheus
-#      scrape the brokers' sidecars, TLS origination to the Kafka TLS listener (its CA kept in
-#      sync with Strimzi's);
+#      scrape the brokers' sidecars;
 #   5. the test-kafka-istio-mongo chart, then a check that every Kafka client's sidecar
 #      started with the filter's stat tags.
+# The Kafka clients hold no Kafka credential: their sidecars supply it (docs/kafka-credentials.md).
+# By default the kiosk filter performs SASL (SCRAM-SHA-512) on the plain listener; with
+# --kafka-auth tls (TLS client identity, the alternative) the charts are installed with
+# kiosk-filter kafkaAuth.mechanism=none and test-kafka-istio-mongo kafka.authentication=tls,
+# and istio/kafka-tls-client-identity/ (per-workload DestinationRules, the certificate sync,
+# the sidecars' RBAC) is applied before the chart.
 # Then run scripts/kind-test.sh. Needs docker, kind, kubectl, helm, python3, and the Rust
 # toolchain of scripts/setup.sh with its wasm32-wasip1 target (for the filter module); about
 # 4 CPUs and 8 GiB for Docker.
 #
-# usage: scripts/kind-up.sh [--dry-run]
-#   --dry-run   print every command instead of running it (nothing is created or changed)
+# usage: scripts/kind-up.sh [--dry-run] [--kafka-auth scram-sha-512|tls]
+#   --dry-run      print every command instead of running it (nothing is created or changed)
+#   --kafka-auth   how the sidecars authenticate the Kafka clients (default scram-sha-512)
 # Environment: KIOSK_CLUSTER (default kiosk), KIOSK_REGISTRY_PORT (default 5001).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,12 +50,26 @@ CLUSTER_REGISTRY="${REGISTRY_NAME}:5000"
 ISTIO_ADDONS="https://raw.githubusercontent.com/istio/istio/${ISTIO_VERSION}/samples/addons"
 
 DRY_RUN=0
-case "${1:-}" in
-  --dry-run) DRY_RUN=1 ;;
-  "") ;;
-  -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
-  *) echo "kind-up.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
-esac
+KAFKA_AUTH=scram-sha-512
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dry-run) DRY_RUN=1 ;;
+    --kafka-auth)
+      KAFKA_AUTH="${2:-}"
+      shift
+      [[ $KAFKA_AUTH == scram-sha-512 || $KAFKA_AUTH == tls ]] || {
+        echo "kind-up.sh: --kafka-auth takes scram-sha-512 or tls" >&2
+        exit 2
+      }
+      ;;
+    -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
+    *) echo "kind-up.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+# What the charts are installed with for it.
+FILTER_AUTH=SCRAM-SHA-512
+[[ $KAFKA_AUTH == tls ]] && FILTER_AUTH=none
 
 step() { printf '\n==> %s\n' "$*"; }
 # Print a command, then run it unless --dry-run.
@@ -178,7 +198,8 @@ run helm upgrade --install istio-base istio/base --version "$ISTIO_VERSION" \
 # (PROXY_CONFIG) when it injects it, and Envoy's stats tags are fixed when the sidecar starts:
 # a Kafka client injected before istiod had read the ConfigMap would report no labels.
 run helm upgrade --install kiosk-filter charts/kiosk-filter -n pipeline \
-  --set "image.repository=${CLUSTER_REGISTRY}/kiosk/kiosk-filter" --set "image.digest=${filter_digest}" --wait
+  --set "image.repository=${CLUSTER_REGISTRY}/kiosk/kiosk-filter" --set "image.digest=${filter_digest}" \
+  --set "kafkaAuth.mechanism=${FILTER_AUTH}" --wait
 run helm upgrade --install istiod istio/istiod --version "$ISTIO_VERSION" \
   -n istio-system -f istio/helm/istiod-values.yaml --wait
 # The gateway's JWT and RBAC stats are kept (proxyStatsMatcher): the kiosk dashboard reads them.
@@ -187,7 +208,8 @@ run helm upgrade --install istio-ingressgateway istio/gateway --version "$ISTIO_
 
 step "mesh security, before any workload: STRICT mTLS for pipeline and kafka"
 # kafka: Strimzi's NetworkPolicy opens the listener ports to every pod; STRICT keeps pods
-# outside the mesh from sending SCRAM exchanges in clear to 9092 (9093 is Kafka's own TLS).
+# outside the mesh from sending SCRAM exchanges in clear to 9092 (9093 is Kafka's own TLS,
+# with client certificates).
 run kubectl apply -f istio/peer-authentication-pipeline-strict.yaml
 run kubectl apply -f istio/peer-authentication-kafka-strict.yaml -f istio/peer-authentication-kafka-brokers-tls-listener.yaml
 
@@ -230,17 +252,23 @@ run kubectl apply -f strimzi/kafka-cluster.yaml -f strimzi/kafka-node-pool-dual-
   -f strimzi/kafka-network-policy-prometheus.yaml
 run kubectl -n kafka wait kafka/kiosk --for=condition=Ready --timeout=900s
 
-step "TLS origination to the Kafka TLS listener (9093), its CA kept in sync with Strimzi's"
-# DestinationRule credentialName Secrets must live in the workload's namespace: a Deployment
-# keeps a copy of Strimzi's cluster CA there, following its renewals.
-run kubectl apply -f istio/kafka-tls-origination/
-run kubectl -n pipeline rollout status deployment/kiosk-kafka-ca-sync --timeout=300s
+if [[ $KAFKA_AUTH == tls ]]; then
+  step "TLS client identity: each Kafka client's sidecar originates TLS to 9093 with its KafkaUser's certificate"
+  # Before the clients start: per-workload DestinationRules (MUTUAL, credentialName), the
+  # sidecars' `list secrets` that istiod requires, and the Deployment that keeps each user's
+  # certificate with Strimzi's cluster CA in the shape Istio reads (it waits for the users).
+  run kubectl apply -f istio/kafka-tls-client-identity/
+fi
 
-step "chart test-kafka-istio-mongo (namespace pipeline)"
+step "chart test-kafka-istio-mongo (namespace pipeline, kafka.authentication=${KAFKA_AUTH})"
 run helm upgrade --install kiosk charts/test-kafka-istio-mongo -n pipeline \
-  --set "images.kiosk.repository=${CLUSTER_REGISTRY}/kiosk/kiosk" --set "images.kiosk.tag=${KIOSK_VERSION}"
+  --set "images.kiosk.repository=${CLUSTER_REGISTRY}/kiosk/kiosk" --set "images.kiosk.tag=${KIOSK_VERSION}" \
+  --set "kafka.authentication=${KAFKA_AUTH}"
 echo "waiting for the pipeline (Kafka Connect first builds its image with the MongoDB connector: minutes)"
 run kubectl -n pipeline wait kafkatopic,kafkauser --all --for=condition=Ready --timeout=600s
+if [[ $KAFKA_AUTH == tls ]]; then
+  run kubectl -n pipeline rollout status deployment/kiosk-kafka-tls-sync --timeout=300s
+fi
 run kubectl -n pipeline wait kafkabridge/kiosk kafkaconnect/kiosk --for=condition=Ready --timeout=1200s
 run kubectl -n pipeline wait kafkaconnector/mongodb-sink --for=condition=Ready --timeout=600s
 run kubectl -n pipeline rollout status statefulset/kiosk-mongodb --timeout=600s

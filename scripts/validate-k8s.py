@@ -28,19 +28,38 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      sidecar capture, PeerAuthentication precedence): every sidecar's workload, app and revision
      are what the filter and the expected Kiali edges say, one app per workload; Prometheus may
      scrape every sidecar through the NetworkPolicies; plain Kafka listeners take only Istio
-     mTLS, TLS listeners pass untouched; TLS origination trusts Strimzi's CA as a sync
-     Deployment keeps it and checks the broker's name; credentials a StatefulSet keeps in its
-     volume outlive a reinstall; the filter's istio_tcp_received_bytes_total can share Istio's
-     family (same type, never the same series, every label Kiali groups by).
-  4. Programs of the bundle run here: the CA sync program against a stand-in Kubernetes API
-     through a CA's life (its Roles must allow each call), files/kiali_edges.py against a graph
+     mTLS, TLS listeners pass untouched; credentials a StatefulSet keeps in its volume outlive
+     a reinstall; the filter's istio_tcp_received_bytes_total can share Istio's family (same
+     type, never the same series, every label Kiali groups by).
+     Kafka credentials (docs/kafka-credentials.md), for the default install (SASL performed by
+     the filter) and for `kind-up.sh --kafka-auth tls` (TLS client identity:
+     istio/kafka-tls-client-identity/ with the charts' ci/ TLS values): no application
+     container of any pod spec (every container but istio-proxy, and Strimzi's Bridge and
+     Connect) holds a Kafka credential (env *SASL*/*JAAS*/*PASSWORD*, KAFKA_PROPERTIES with
+     sasl./ssl./security.protocol, a KafkaUser's Secret by env, envFrom or volume); each
+     KafkaUser is of the kind its listener requires; a WasmPlugin with kafka_auth takes both
+     variables from the sidecar (vmConfig.env valueFrom: HOST, no value), performs what the
+     listener requires, faces no re-authentication (connections.max.reauth.ms), and every pod
+     it selects gives its istio-proxy the user's name and Secret (its pod spec's istio-proxy
+     container, or Istio's injection template of istio/helm/istiod-values.yaml, rendered here
+     for the pod in both sidecar modes); without kafka_auth no client dials a SASL listener.
+     TLS client identity: each client of a listener requiring certificates has one MUTUAL
+     DestinationRule for its own KafkaUser (a tls user), checking the broker's name, whose
+     Secret a sync Deployment keeps from the User Operator's and Strimzi's cluster CA (its
+     Roles allowing it), and istiod may serve it to that sidecar (list secrets, its own service
+     account) while the application gets no API token.
+  4. Programs of the bundle run here: the TLS client identity's certificate sync program
+     against a stand-in Kubernetes API through the life of Strimzi's certificates (its Roles
+     must allow each call), files/kiali_edges.py against a graph
      in Kiali 2.29.0's response shape (testdata/kiali-graph-pipeline.json) with and without an
      edge; with --prometheus, this machine's Prometheus scrapes a sidecar-shaped exposition.
   5. shellcheck on every scripts/*.sh; the kind scripts' --dry-run prints the commands and runs
      none (docker, kind, kubectl, helm, ... are replaced by stubs that record any call); their
      order, prerequisites and waits are read from what they print.
   6. Self-checks: deliberately wrong objects must be rejected, and each finding of issue 16 put
-     back into the bundle or the scripts must be rejected, or the validator proves nothing.
+     back into the bundle or the scripts must be rejected, as must each way an application
+     could come to hold a Kafka credential or a sidecar lack one (issue 14, both installs), or
+     the validator proves nothing.
 Exit status 0 when everything holds, 1 otherwise; every error names the file, object and path.
 
 usage: .venv/bin/python scripts/validate-k8s.py [--k8s-version 1.34] [--prometheus] [-v]
@@ -77,6 +96,10 @@ CHARTS = {  # chart -> release name kind-up.sh uses
     "kiosk-filter": "kiosk-filter",
     "test-kafka-istio-mongo": "kiosk",
 }
+# TLS client identity, the non-default alternative (docs/kafka-credentials.md): what
+# scripts/kind-up.sh --kafka-auth tls applies, and the charts' values for it (ci/).
+TLS_CLIENT_IDENTITY_DIR = "istio/kafka-tls-client-identity"
+TLS_CLIENT_IDENTITY_VALUES = {"test-kafka-istio-mongo": "tls-client-identity-values.yaml", "kiosk-filter": "kafka-auth-none-values.yaml"}
 STUBBED_TOOLS = ["docker", "kind", "kubectl", "helm", "cargo", "rustc", "curl", "python3", "istioctl", "wasm-opt", "base64"]
 # Each chart's rendered NOTES.txt (default values).
 NOTES: dict[str, str] = {}
@@ -277,7 +300,11 @@ def filter_config_fields() -> dict[str, set[str]]:
     """The pluginConfig fields the filter accepts (filter/contract/plugin-config.schema.json)."""
     schema = json.loads((FILTER_CONTRACT / "plugin-config.schema.json").read_text())
     props = schema["properties"]
-    return {"Config": set(props), "Kiali": set(props["kiali"]["properties"])}
+    auth = props.get("kafka_auth") or {}
+    auth_props = auth.get("properties") or {}
+    return {"Config": set(props), "Kiali": set(props["kiali"]["properties"]), "KafkaAuth": set(auth_props),
+            "KafkaAuthMechanisms": set((auth_props.get("mechanism") or {}).get("enum") or []),
+            "KafkaAuthDefaults": {k: v.get("default") for k, v in auth_props.items() if "default" in v}}
 
 
 def pod_templates(obj: dict) -> list[tuple[dict, dict]]:
@@ -307,17 +334,27 @@ def arg_value(args: list[str], flag: str) -> str | None:
     return None
 
 
+PROXY = "istio-proxy"  # the sidecar's container name (istio/istio pkg/kube/inject, ProxyContainerName)
+
+
 class Client:
     """A Kafka client workload: who it is, what it reads and writes."""
 
-    def __init__(self, name, namespace, labels, user, source):
+    def __init__(self, name, namespace, labels, user, source, obj=None, podspec=None):
         self.name, self.namespace, self.labels, self.user, self.source = name, namespace, labels, user, source
+        # The object that makes its pods, and their pod spec (None: Strimzi writes it).
+        self.obj, self.podspec = obj, podspec
         self.reads: set[str] = set()
         self.writes: set[str] = set()
         self.groups: set[str] = set()
         # The port it bootstraps to, and whether it speaks TLS itself.
         self.bootstrap_port: int | None = None
         self.own_tls = False
+
+
+# The pod label naming the KafkaUser a Kafka client's sidecar authenticates as (the test chart's
+# tkim.kafkaUserLabel; Istio's injection template kiosk-kafka-credentials reads it).
+KAFKA_USER_LABEL = "kiosk.io/kafka-user"
 
 
 def bootstrap_port(servers: str | None) -> int | None:
@@ -343,11 +380,11 @@ def kafka_clients(report: Report, objects: list[dict]) -> list[Client]:
                 if "KAFKA_BOOTSTRAP_SERVERS" not in env:
                     continue
                 props = (env.get("KAFKA_PROPERTIES") or {}).get("value") or ""
-                m = re.search(r"^\s*sasl\.username\s*=\s*(\S+)", props, re.M)
-                report.check(bool(m), f"{where}: container {c.get('name')} authenticates (sasl.username in KAFKA_PROPERTIES)")
+                user = labels.get(KAFKA_USER_LABEL)
+                report.check(bool(user), f"{where}: its pods name the KafkaUser their sidecar authenticates as (label {KAFKA_USER_LABEL})")
                 args = [str(a) for a in c.get("args") or []]
                 sub = args[0] if args else ""
-                cl = Client(f"{md.get('name')}/{c.get('name')}", md.get("namespace"), labels, m.group(1) if m else None, where)
+                cl = Client(f"{md.get('name')}/{c.get('name')}", md.get("namespace"), labels, user, where, obj, podspec)
                 cl.bootstrap_port = bootstrap_port((env.get("KAFKA_BOOTSTRAP_SERVERS") or {}).get("value"))
                 cl.own_tls = bool(re.search(r"^\s*security\.protocol\s*=\s*(SASL_)?SSL\s*$", props, re.M | re.I))
 
@@ -375,7 +412,7 @@ def kafka_clients(report: Report, objects: list[dict]) -> list[Client]:
             spec = obj["spec"]
             auth = spec.get("authentication") or {}
             labels = ((((spec.get("template") or {}).get("pod") or {}).get("metadata") or {}).get("labels")) or {}
-            cl = Client(f"KafkaBridge {md.get('name')}", md.get("namespace"), labels, auth.get("username"), where)
+            cl = Client(f"KafkaBridge {md.get('name')}", md.get("namespace"), labels, labels.get(KAFKA_USER_LABEL) or auth.get("username"), where, obj)
             cl.writes.update(produced_via_rest)
             cl.bootstrap_port, cl.own_tls = bootstrap_port(spec.get("bootstrapServers")), spec.get("tls") is not None
             clients.append(cl)
@@ -383,7 +420,7 @@ def kafka_clients(report: Report, objects: list[dict]) -> list[Client]:
             spec = obj["spec"]
             auth = spec.get("authentication") or {}
             labels = ((((spec.get("template") or {}).get("pod") or {}).get("metadata") or {}).get("labels")) or {}
-            cl = Client(f"KafkaConnect {md.get('name')}", md.get("namespace"), labels, auth.get("username"), where)
+            cl = Client(f"KafkaConnect {md.get('name')}", md.get("namespace"), labels, labels.get(KAFKA_USER_LABEL) or auth.get("username"), where, obj)
             cl.bootstrap_port, cl.own_tls = bootstrap_port(spec.get("bootstrapServers")), spec.get("tls") is not None
             for t in ("configStorageTopic", "offsetStorageTopic", "statusStorageTopic"):
                 cl.reads.add(spec[t])
@@ -424,7 +461,14 @@ def check_topics_and_acls(report: Report, label: str, objects: list[dict]) -> No
         if not report.check(cl.user in users, f"{who}: KafkaUser {cl.user} exists", "no such KafkaUser"):
             continue
         user = users[cl.user]
-        report.check(((user["spec"].get("authentication") or {}).get("type")) == "scram-sha-512", f"{who}: KafkaUser {cl.user} is scram-sha-512")
+        utype = (user["spec"].get("authentication") or {}).get("type")
+        listener = listener_on(objects, cl.bootstrap_port)
+        if listener is not None:
+            ltype = (listener.get("authentication") or {}).get("type")
+            report.check(utype == ltype, f"{who}: KafkaUser {cl.user} is {ltype}, as the listener it dials ({cl.bootstrap_port}) requires",
+                         f"the user is {utype}: the listener would refuse it")
+        else:
+            report.check(utype in ("scram-sha-512", "tls"), f"{who}: KafkaUser {cl.user} is scram-sha-512 or tls", f"it is {utype}")
         for t in sorted(cl.reads | cl.writes):
             report.check(t in topics, f"{who}: topic {t!r} has a KafkaTopic", "no KafkaTopic with that topicName")
         for t in sorted(cl.reads):
@@ -474,7 +518,12 @@ def check_wasmplugin(report: Report, label: str, objects: list[dict], clients: l
             matches = all(blabels.get(k) == v for k, v in sel.items()) and (root or bns == ns)
             report.check(not matches, f"{who}: does not select broker pods of {b}", "the filter must not run in brokers")
         cfg = spec.get("pluginConfig") or {}
-        unknown = sorted(set(cfg) - fields["Config"]) + sorted(f"kiali.{k}" for k in set(cfg.get("kiali") or {}) - fields["Kiali"])
+        unknown = sorted(set(cfg) - fields["Config"]) + sorted(f"kiali.{k}" for k in set(cfg.get("kiali") or {}) - fields["Kiali"]) \
+            + sorted(f"kafka_auth.{k}" for k in set(cfg.get("kafka_auth") or {}) - fields["KafkaAuth"])
+        if cfg.get("kafka_auth"):
+            mech = cfg["kafka_auth"].get("mechanism")
+            report.check(mech in fields["KafkaAuthMechanisms"], f"{who}: kafka_auth.mechanism {mech!r} is one the filter performs",
+                         f"it performs {sorted(fields['KafkaAuthMechanisms'])}")
         report.check(not unknown, f"{who}: pluginConfig fields are known to the filter (filter/contract/plugin-config.schema.json)", f"unknown {unknown}")
         ext = (cfg.get("kiali") or {}).get("extension", "kafka")
         if kiali_exts:
@@ -502,7 +551,7 @@ def check_mesh_config(report: Report, label: str, objects: list[dict], labels: l
 
 
 def check_destination_rules(report: Report, label: str, objects: list[dict], script_secrets: set[tuple[str, str]]) -> None:
-    secrets = {(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects if o.get("kind") == "Secret"} | script_secrets | set(sync_targets(objects))
+    secrets = {(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects if o.get("kind") == "Secret"} | script_secrets | set(client_cert_targets(objects))
     for dr in (o for o in objects if o.get("kind") == "DestinationRule"):
         who = f"{label}: {ident(dr)}"
         ns = dr["metadata"].get("namespace")
@@ -538,6 +587,8 @@ def images_of(obj: dict) -> list[tuple[str, str]]:
     out = []
     for _, podspec in pod_templates(obj):
         for c in containers(podspec):
+            if c.get("name") == PROXY and c.get("image") == "auto":
+                continue  # Istio's injector puts its proxy image there (pkg/kube/inject/webhook.go, AutoImage)
             out.append((f"container {c.get('name')}", str(c.get("image", ""))))
     spec = obj.get("spec") or {}
     if obj.get("kind") in ("KafkaConnect", "KafkaBridge", "Kafka") and spec.get("image"):
@@ -873,6 +924,11 @@ def kafka_listeners(objects: list[dict]):
                 yield o, listener
 
 
+def listener_on(objects: list[dict], port: int | None) -> dict | None:
+    """The Kafka listener on `port`, if the objects hold the Kafka CR."""
+    return next((l for _, l in kafka_listeners(objects) if l.get("port") == port), None)
+
+
 def check_kafka_listeners(report: Report, label: str, objects: list[dict], injected: set[str]) -> None:
     """Plain listeners take only Istio mTLS; TLS listeners reach Kafka's own TLS untouched."""
     pods = [p for p in pods_of(objects) if p.source.startswith("KafkaNodePool") and p.sidecar(injected)]
@@ -893,16 +949,23 @@ def check_kafka_listeners(report: Report, label: str, objects: list[dict], injec
                              f"captured with mTLS {mode}: the sidecar would demand Istio mTLS from TLS clients")
 
 
-def sync_targets(objects: list[dict]) -> dict[tuple[str, str], tuple[dict, tuple[str, str]]]:
-    """Secrets a CA-sync Deployment keeps: (namespace, name) -> (Deployment, source)."""
+def client_cert_targets(objects: list[dict]) -> dict[tuple[str, str], tuple[dict, tuple[str, str], tuple[str, str]]]:
+    """Secrets a TLS sync Deployment keeps (istio/kafka-tls-client-identity/tls-sync-*.yaml):
+    (namespace, copy) -> (Deployment, the KafkaUser's Secret it copies, the cluster CA Secret)."""
     out = {}
     for o in objects:
         if o.get("kind") != "Deployment":
             continue
         for c in containers((o["spec"].get("template") or {}).get("spec") or {}):
             env = {e.get("name"): e.get("value") for e in c.get("env") or []}
-            if env.get("KIOSK_CA_TARGET") and env.get("KIOSK_CA_SOURCE"):
-                out[tuple(env["KIOSK_CA_TARGET"].split("/", 1))] = (o, tuple(env["KIOSK_CA_SOURCE"].split("/", 1)))
+            if not (env.get("KIOSK_CLIENT_CERTS") and env.get("KIOSK_CA_SOURCE")):
+                continue
+            suffix = env.get("KIOSK_CLIENT_CERT_SUFFIX") or "-mesh-tls"
+            ca = tuple(env["KIOSK_CA_SOURCE"].split("/", 1))
+            for u in re.split(r"[,\s]+", env["KIOSK_CLIENT_CERTS"]):
+                if u:
+                    ns, user = u.split("/", 1)
+                    out[(ns, user + suffix)] = (o, (ns, user), ca)
     return out
 
 
@@ -922,40 +985,313 @@ def rbac_allows(objects: list[dict], sa: tuple[str, str], ns: str, verb: str, re
     return False
 
 
-def check_tls_origination(report: Report, label: str, objects: list[dict], script_secrets: set[tuple[str, str]]) -> None:
-    """A DestinationRule that originates TLS to a Kafka TLS listener trusts Strimzi's current
-    cluster CA, kept in sync, and pins the broker's name."""
-    listeners = {l.get("port"): (k, l) for k, l in kafka_listeners(objects)}
-    synced = sync_targets(objects)
-    clients = kafka_clients(Report(False), objects)
+def client_service_account(cl: Client) -> tuple[str, str]:
+    """The service account of a Kafka client's pods: the pod spec's, or the one Strimzi makes
+    (`<name>-bridge`, `<name>-connect`)."""
+    if cl.podspec is not None:
+        return cl.namespace, cl.podspec.get("serviceAccountName") or "default"
+    suffix = {"KafkaBridge": "bridge", "KafkaConnect": "connect"}[cl.obj["kind"]]
+    return cl.namespace, f"{cl.obj['metadata']['name']}-{suffix}"
+
+
+def token_mounted(cl: Client, objects: list[dict]) -> bool:
+    """Whether the Kafka client's application gets its service account's API token."""
+    if cl.podspec is None:
+        return True  # Strimzi mounts it (VolumeUtils.createServiceAccountVolume, KafkaBridgeCluster, KafkaConnectCluster)
+    if cl.podspec.get("automountServiceAccountToken") is not None:
+        return bool(cl.podspec["automountServiceAccountToken"])
+    ns, name = client_service_account(cl)
+    sa = next((o for o in objects if o.get("kind") == "ServiceAccount" and (o["metadata"].get("namespace"), o["metadata"]["name"]) == (ns, name)), {})
+    return sa.get("automountServiceAccountToken") is not False
+
+
+def tls_origination(objects: list[dict]):
+    """(DestinationRule, port, tls settings) of every port-level TLS origination."""
     for dr in (o for o in objects if o.get("kind") == "DestinationRule"):
-        ns = dr["metadata"].get("namespace")
         for pls in (dr["spec"].get("trafficPolicy") or {}).get("portLevelSettings") or []:
-            port, tls = (pls.get("port") or {}).get("number"), pls.get("tls") or {}
-            if tls.get("mode") not in ("SIMPLE", "MUTUAL"):
+            tls = pls.get("tls") or {}
+            if tls.get("mode") in ("SIMPLE", "MUTUAL"):
+                yield dr, (pls.get("port") or {}).get("number"), tls
+
+
+def check_tls_client_identity(report: Report, label: str, objects: list[dict], script_secrets: set[tuple[str, str]]) -> None:
+    """TLS client identity: a DestinationRule that originates TLS to a Kafka TLS listener
+    presents one KafkaUser's certificate (MUTUAL) to exactly that user's pods, trusts Strimzi's
+    current cluster CA and pins the broker's name; the credential is kept in sync with the
+    User Operator's Secret and Strimzi's CA by a Deployment whose Roles allow what it does;
+    istiod may serve it to those sidecars (list secrets) and their applications cannot use that
+    grant. Every Kafka client of a TLS listener has such a rule and does no TLS of its own."""
+    listeners = {l.get("port"): (k, l) for k, l in kafka_listeners(objects)}
+    targets = client_cert_targets(objects)
+    clients = kafka_clients(Report(False), objects)
+    users = {(o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects if o.get("kind") == "KafkaUser"}
+    for dr, port, tls in tls_origination(objects):
+        ns = dr["metadata"].get("namespace")
+        who = f"{label}: {ident(dr)} port {port}"
+        if not report.check(port in listeners and listeners[port][1].get("tls"), f"{who}: originates TLS to a Kafka TLS listener", "no Kafka listener with tls: true on that port"):
+            continue
+        kafka, listener = listeners[port]
+        kns, kname = kafka["metadata"].get("namespace"), kafka["metadata"]["name"]
+        san = f"{kname}-kafka-bootstrap.{kns}.svc.cluster.local"
+        report.check(san in (tls.get("subjectAltNames") or []), f"{who}: verifies the broker's name ({san}, in every broker certificate Strimzi issues)",
+                     "without subjectAltNames Istio checks no name for TCP: any holder of a certificate from that CA would do")
+        client_auth = (listener.get("authentication") or {}).get("type") == "tls"
+        report.check(tls.get("mode") == "MUTUAL" or not client_auth, f"{who}: presents a client certificate (MUTUAL), as listener {listener.get('name')} requires",
+                     f"mode {tls.get('mode')}: the broker would refuse the handshake")
+        secret = (ns, tls.get("credentialName"))
+        report.check(secret not in script_secrets, f"{who}: Secret {secret[1]} is not a copy made once by scripts/kind-up.sh",
+                     "Strimzi renews its CAs and certificates; a one-off copy goes stale and the handshake then fails")
+        if not report.check(secret in targets, f"{who}: Secret {secret[1]} is kept in sync with Strimzi's user certificate and cluster CA by a Deployment",
+                            "no Deployment with KIOSK_CLIENT_CERTS for it"):
+            continue
+        dep, user_secret, ca = targets[secret]
+        source = (kns, f"{kname}-cluster-ca-cert")
+        report.check(ca == source, f"{who}: its CA is copied from {source[0]}/{source[1]} (the CA that signs the brokers)", f"from {ca}")
+        podspec = dep["spec"]["template"]["spec"]
+        sa = (dep["metadata"].get("namespace"), podspec.get("serviceAccountName", "default"))
+        for verb, rns, name in [("get", ca[0], ca[1]), ("get", user_secret[0], user_secret[1]), ("get", secret[0], secret[1]),
+                                ("create", secret[0], None), ("update", secret[0], secret[1])]:
+            report.check(rbac_allows(objects, sa, rns, verb, "secrets", name), f"{who}: the sync's service account {sa[0]}/{sa[1]} may {verb} secret {rns}/{name or '*'}")
+        user = users.get(user_secret)
+        utype = ((user or {}).get("spec", {}).get("authentication") or {}).get("type")
+        if not report.check(utype == "tls", f"{who}: KafkaUser {user_secret[1]} is a tls user (the User Operator issues it a certificate)",
+                            f"it is {utype or 'missing'}"):
+            continue
+        wsel = dr["spec"].get("workloadSelector")
+        selected = [cl for cl in clients if cl.namespace == ns and wsel is not None and selector_matches(wsel, cl.labels)]
+        report.check(bool(selected), f"{who}: selects the pods of KafkaUser {user_secret[1]}", f"workloadSelector {wsel} selects no Kafka client")
+        for cl in selected:
+            cwho = f"{who}: {cl.name}"
+            report.check(cl.user == user_secret[1], f"{cwho} is KafkaUser {user_secret[1]}, whose certificate it presents", f"it is {cl.user}: it would act as another user")
+            csa = client_service_account(cl)
+            report.check(csa[1] != "default" and rbac_allows(objects, csa, ns, "list", "secrets", None),
+                         f"{cwho}: istiod serves the key to its sidecar (service account {csa[0]}/{csa[1]} may list secrets, and is its own)",
+                         "istiod asks a SubjectAccessReview for list secrets (pilot/pkg/credentials/kube/secrets.go) and serves nothing otherwise; the default account would extend it to every pod")
+            if cl.podspec is not None:
+                report.check(not token_mounted(cl, objects), f"{cwho}: its application gets no API token (the list-secrets grant is the sidecar's only)",
+                             "automountServiceAccountToken is not false: the application could list the namespace's secrets")
+    for cl in clients:
+        listener = listener_on(objects, cl.bootstrap_port)
+        if not listener or not listener.get("tls"):
+            continue
+        report.check(not cl.own_tls, f"{label}: {cl.name} bootstraps to {cl.bootstrap_port} without TLS of its own (its sidecar originates it)", "TLS inside TLS")
+        if (listener.get("authentication") or {}).get("type") == "tls":
+            rules = [dr for dr, port, tls in tls_origination(objects) if port == cl.bootstrap_port and tls.get("mode") == "MUTUAL"
+                     and dr["metadata"].get("namespace") == cl.namespace and dr["spec"].get("workloadSelector") is not None
+                     and selector_matches(dr["spec"]["workloadSelector"], cl.labels)]
+            report.check(len(rules) == 1, f"{label}: {cl.name} dials a listener that requires a client certificate ({cl.bootstrap_port}): one DestinationRule gives its sidecar one",
+                         f"{len(rules)} do: {[ident(r) for r in rules]}")
+
+
+# ---------------------------------------------------------------------------------------
+# Kafka credentials: the mesh supplies them, applications hold none (issue 14)
+
+ISTIOD_VALUES = ROOT / "istio/helm/istiod-values.yaml"
+INJECT_TEMPLATES = "inject.istio.io/templates"  # Istio's annotation naming the injection templates to run
+NATIVE_SIDECAR = "sidecar.istio.io/nativeSidecar"
+# Kafka client settings an application must not hold: SASL, JAAS, TLS (librdkafka and Java names).
+CLIENT_SECRET_PROPERTY = re.compile(r"^\s*(sasl\.|ssl\.|security\.protocol\s*=\s*(?!PLAINTEXT\s*$))", re.M | re.I)
+
+
+def kafka_user_secrets(objects: list[dict]) -> set[tuple[str, str]]:
+    """Secrets holding a KafkaUser's credential: the one the User Operator writes (the user's
+    name, its namespace) and the Istio-shaped copies a sync Deployment keeps of a tls user's."""
+    out = {(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects if o.get("kind") == "KafkaUser"}
+    return out | set(client_cert_targets(objects))
+
+
+def app_credential_findings(podspec: dict, ns: str, kafka_client: bool, user_secrets: set[tuple[str, str]]) -> list[str]:
+    """What the application containers (every container but istio-proxy) of a pod spec hold of
+    a Kafka credential: an environment variable named like one (*SASL*, *JAAS*; *PASSWORD* in
+    a Kafka client or named *KAFKA*), KAFKA_PROPERTIES with SASL or TLS settings, or anything
+    from a KafkaUser's Secret (env, envFrom, a secret or projected volume they mount)."""
+    out = []
+    volumes = {v.get("name"): v for v in podspec.get("volumes") or []}
+    for c in containers(podspec):
+        if c.get("name") == PROXY:
+            continue
+        who = f"container {c.get('name')}"
+        for e in c.get("env") or []:
+            name = str(e.get("name", ""))
+            ref = (((e.get("valueFrom") or {}).get("secretKeyRef")) or {}).get("name")
+            if re.search(r"SASL|JAAS", name, re.I) or (re.search(r"PASSWORD", name, re.I) and (kafka_client or "KAFKA" in name.upper())):
+                out.append(f"{who}: env {name}")
+            if name == "KAFKA_PROPERTIES" and CLIENT_SECRET_PROPERTY.search(str(e.get("value") or "")):
+                out.append(f"{who}: KAFKA_PROPERTIES sets {CLIENT_SECRET_PROPERTY.search(str(e.get('value'))).group(0).strip()!r}")
+            if ref and (ns, ref) in user_secrets:
+                out.append(f"{who}: env {name} from Secret {ref}, a KafkaUser's")
+        for ef in c.get("envFrom") or []:
+            ref = (ef.get("secretRef") or {}).get("name")
+            if ref and (ns, ref) in user_secrets:
+                out.append(f"{who}: envFrom Secret {ref}, a KafkaUser's")
+        for m in c.get("volumeMounts") or []:
+            v = volumes.get(m.get("name")) or {}
+            refs = [(v.get("secret") or {}).get("secretName")] + [(s.get("secret") or {}).get("name") for s in (v.get("projected") or {}).get("sources") or []]
+            for ref in refs:
+                if ref and (ns, ref) in user_secrets:
+                    out.append(f"{who}: mounts Secret {ref}, a KafkaUser's (volume {m.get('name')})")
+    return out
+
+
+def strimzi_credential_findings(obj: dict, user_secrets: set[tuple[str, str]]) -> list[str]:
+    """The same for a Strimzi KafkaBridge or KafkaConnect, whose pods Strimzi writes: its own
+    `authentication` (Strimzi hands the password or key to the application), SASL or TLS
+    client settings in its Kafka configuration, and its container template (env, volumes)."""
+    spec, ns = obj.get("spec") or {}, obj["metadata"].get("namespace")
+    out = []
+    if spec.get("authentication"):
+        out.append(f"spec.authentication ({spec['authentication'].get('type')}): Strimzi gives the application the credential")
+    configs = {"spec.config": spec.get("config")} if obj["kind"] == "KafkaConnect" else {
+        f"spec.{k}.config": (spec.get(k) or {}).get("config") for k in ("producer", "consumer", "adminClient")}
+    for where, config in configs.items():
+        for key in (config or {}):
+            if CLIENT_SECRET_PROPERTY.search(f"{key}={config[key]}"):
+                out.append(f"{where}.{key}")
+    template = spec.get("template") or {}
+    container = template.get("connectContainer" if obj["kind"] == "KafkaConnect" else "bridgeContainer") or {}
+    pseudo = {"containers": [dict(container, name=obj["kind"])], "volumes": (template.get("pod") or {}).get("volumes") or []}
+    return out + app_credential_findings(pseudo, ns, True, user_secrets)
+
+
+def injection_templates() -> dict[str, str]:
+    """The custom sidecar injection templates istiod is installed with (istio/helm/istiod-values.yaml)."""
+    values = yaml.safe_load(ISTIOD_VALUES.read_text()) or {}
+    return ((values.get("sidecarInjectorWebhook") or {}).get("templates")) or {}
+
+
+def render_injection_template(text: str, labels: dict, annotations: dict, native: bool) -> dict:
+    """An Istio injection template rendered for a pod, as the injector runs it (Go text/template
+    with sprig; pkg/kube/inject/inject.go RunTemplate): through Helm's engine, the pod's
+    metadata and the native-sidecar setting bound to `.` as Istio binds them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        chart = Path(tmp) / "inject"
+        (chart / "templates").mkdir(parents=True)
+        (chart / "Chart.yaml").write_text("apiVersion: v2\nname: inject\nversion: 0.0.0\n")
+        (chart / "templates" / "pod.yaml").write_text("{{- with .Values.pod }}\n" + text + "\n{{- end }}\n")
+        with helm.Chart.load(chart) as c:
+            out = c.render({"pod": {"ObjectMeta": {"Labels": dict(labels), "Annotations": dict(annotations)}, "NativeSidecars": native}},
+                           name="inject", namespace=NAMESPACE, is_install=True)
+    return yaml.safe_load(out.get("inject/templates/pod.yaml") or "") or {}
+
+
+def injected_proxy_env(labels: dict, annotations: dict) -> tuple[dict[str, dict] | None, str]:
+    """The environment the injection templates a pod names (annotation inject.istio.io/templates,
+    run in order) give its istio-proxy container beyond Istio's own `sidecar` template, checked
+    for both sidecar modes: the proxy is a container, or with native sidecars an init container
+    (Istio's sidecar template decides by the pod's sidecar.istio.io/nativeSidecar, else the
+    injector's setting). (None, why) when the templates cannot give it."""
+    names = [n.strip() for n in annotations.get(INJECT_TEMPLATES, "sidecar").split(",") if n.strip()]
+    if names[:1] != ["sidecar"]:
+        return None, f"{INJECT_TEMPLATES} must start with Istio's `sidecar` template: {names}"
+    templates = injection_templates()
+    env: dict[str, dict] = {}
+    for name in names[1:]:
+        if name not in templates:
+            return None, f"no injection template {name!r} in {ISTIOD_VALUES.relative_to(ROOT)} (sidecarInjectorWebhook.templates)"
+        for native in (False, True):
+            on = annotations.get(NATIVE_SIDECAR)
+            if on in ("true", "false") and (on == "true") != native:
+                continue  # the pod fixes the mode
+            try:
+                overlay = render_injection_template(templates[name], labels, annotations, native)
+            except helm.HelmError as e:
+                return None, f"injection template {name!r} does not render: {e}"
+            spec = overlay.get("spec") or {}
+            where, other = ("initContainers", "containers") if native else ("containers", "initContainers")
+            if any(c.get("name") == PROXY for c in spec.get(other) or []):
+                return None, f"injection template {name!r} puts {PROXY} under {other} with native sidecars {'on' if native else 'off'}: Istio would add a second proxy container"
+            for c in spec.get(where) or []:
+                if c.get("name") == PROXY:
+                    env.update({e.get("name"): e for e in c.get("env") or []})
+    return env, f"injection templates {names}"
+
+
+def sidecar_env(cl: Client) -> tuple[dict[str, dict] | None, str]:
+    """The environment a Kafka client's istio-proxy container gets from its pod: the container
+    named istio-proxy in the pod spec (Istio merges it into the injected one), or for pods
+    Strimzi writes, the injection templates the pod names."""
+    if cl.podspec is not None:
+        proxies = [c for c in containers(cl.podspec) if c.get("name") == PROXY]
+        if not proxies:
+            return None, f"its pod spec has no {PROXY} container"
+        return {e.get("name"): e for e in proxies[0].get("env") or []}, f"its pod spec's {PROXY} container"
+    md = (((cl.obj.get("spec") or {}).get("template") or {}).get("pod") or {}).get("metadata") or {}
+    return injected_proxy_env(md.get("labels") or {}, md.get("annotations") or {})
+
+
+def plugin_selects(plugin: dict, namespace: str | None, labels: dict) -> bool:
+    sel = ((plugin["spec"].get("selector") or {}).get("matchLabels")) or {}
+    ns = plugin["metadata"].get("namespace")
+    return all(labels.get(k) == v for k, v in sel.items()) and (ns == "istio-system" or ns == namespace)
+
+
+# What a Strimzi listener's `authentication` takes from a client: the SASL mechanism, or
+# TLS client identity (no SASL); Strimzi writes credentials of these kinds only.
+LISTENER_MECHANISM = {"scram-sha-512": "SCRAM-SHA-512", "tls": None}
+
+
+def check_kafka_credentials(report: Report, label: str, objects: list[dict]) -> None:
+    """No application holds a Kafka credential; the sidecars have what the filter needs."""
+    user_secrets = kafka_user_secrets(objects)
+    users = {(o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects if o.get("kind") == "KafkaUser"}
+    for o in objects:
+        ns = o["metadata"].get("namespace")
+        for labels, podspec in pod_templates(o):
+            client = KAFKA_USER_LABEL in labels or any(
+                e.get("name") == "KAFKA_BOOTSTRAP_SERVERS" for c in containers(podspec) for e in c.get("env") or [])
+            found = app_credential_findings(podspec, ns, client, user_secrets)
+            report.check(not found, f"{label}: {ident(o)}: no application container holds a Kafka credential", "; ".join(found))
+        if o.get("kind") in ("KafkaBridge", "KafkaConnect"):
+            found = strimzi_credential_findings(o, user_secrets)
+            report.check(not found, f"{label}: {ident(o)}: its application holds no Kafka credential (the sidecar authenticates)", "; ".join(found))
+    clients = kafka_clients(Report(False), objects)
+    fields = filter_config_fields()
+    for p in (o for o in objects if o.get("kind") == "WasmPlugin"):
+        who = f"{label}: {ident(p)}"
+        auth = (p["spec"].get("pluginConfig") or {}).get("kafka_auth")
+        selected = [cl for cl in clients if plugin_selects(p, cl.namespace, cl.labels)]
+        if not auth:
+            for cl in selected:
+                listener = listener_on(objects, cl.bootstrap_port)
+                mech = LISTENER_MECHANISM.get(((listener or {}).get("authentication") or {}).get("type"))
+                report.check(listener is None or mech is None, f"{label}: {cl.name}: the listener it dials ({cl.bootstrap_port}) needs no SASL, which nobody would perform",
+                             f"it requires {mech}: without kafka_auth the filter only observes, and the application holds no credential")
+            continue
+        mech = auth.get("mechanism")
+        names = [auth.get("username_env", fields["KafkaAuthDefaults"]["username_env"]), auth.get("password_env", fields["KafkaAuthDefaults"]["password_env"])]
+        vm_env = {e.get("name"): e for e in ((p["spec"].get("vmConfig") or {}).get("env")) or []}
+        for n in names:
+            e = vm_env.get(n) or {}
+            report.check(e.get("valueFrom") == "HOST" and "value" not in e, f"{who}: vmConfig.env takes {n} from the sidecar's environment (valueFrom: HOST)",
+                         f"entry {e or 'missing'}: the filter would find no credential, or the secret would sit in the WasmPlugin")
+        for b in (o for o in objects if o.get("kind") == "Kafka"):
+            reauth = str(((b["spec"].get("kafka") or {}).get("config") or {}).get("connections.max.reauth.ms", "0"))
+            report.check(reauth == "0", f"{who}: {ident(b)} does not ask clients to re-authenticate (connections.max.reauth.ms unset or 0)",
+                         f"it is {reauth}: the filter authenticates a connection once (no KIP-368 re-authentication), so the broker would close every connection after that time")
+        for cl in selected:
+            cwho = f"{label}: {cl.name} (selected by {ident(p)})"
+            listener = listener_on(objects, cl.bootstrap_port)
+            if listener is not None:
+                want = LISTENER_MECHANISM.get((listener.get("authentication") or {}).get("type"), "?")
+                report.check(want == mech, f"{cwho}: the listener it dials ({cl.bootstrap_port}) takes kafka_auth {mech}",
+                             f"it requires {want or 'a client certificate, no SASL'}")
+            env, where = sidecar_env(cl)
+            if not report.check(env is not None and all(n in env for n in names), f"{cwho}: its sidecar gets {', '.join(names)}",
+                                where if env is None else f"{where} give its istio-proxy {sorted(env) or 'nothing'}"):
                 continue
-            who = f"{label}: {ident(dr)} port {port}"
-            if not report.check(port in listeners and listeners[port][1].get("tls"), f"{who}: originates TLS to a Kafka TLS listener", "no Kafka listener with tls: true on that port"):
-                continue
-            kafka = listeners[port][0]
-            kns, kname = kafka["metadata"].get("namespace"), kafka["metadata"]["name"]
-            san = f"{kname}-kafka-bootstrap.{kns}.svc.cluster.local"
-            report.check(san in (tls.get("subjectAltNames") or []), f"{who}: verifies the broker's name ({san}, in every broker certificate Strimzi issues)",
-                         "without subjectAltNames Istio checks no name for TCP: any holder of a certificate from that CA would do")
-            secret = (ns, tls.get("credentialName"))
-            report.check(secret not in script_secrets, f"{who}: Secret {secret[1]} is not a copy made once by scripts/kind-up.sh",
-                         "Strimzi renews its CA; a one-off copy goes stale and TLS origination then fails")
-            source = (kns, f"{kname}-cluster-ca-cert")
-            if report.check(secret in synced, f"{who}: Secret {secret[1]} is kept in sync with Strimzi's cluster CA by a Deployment", "no Deployment with KIOSK_CA_TARGET for it"):
-                dep, src = synced[secret]
-                report.check(src == source, f"{who}: its copy is made from {source[0]}/{source[1]}", f"from {src}")
-                podspec = dep["spec"]["template"]["spec"]
-                sa = (dep["metadata"].get("namespace"), podspec.get("serviceAccountName", "default"))
-                for verb, rns, name in [("get", src[0], src[1]), ("get", secret[0], secret[1]), ("create", secret[0], None), ("update", secret[0], secret[1])]:
-                    report.check(rbac_allows(objects, sa, rns, verb, "secrets", name), f"{who}: service account {sa[0]}/{sa[1]} may {verb} secret {rns}/{name or '*'}")
-            for cl in clients:
-                uses = cl.bootstrap_port == port
-                report.check(not uses or not cl.own_tls, f"{label}: {cl.name} bootstraps to {port} without TLS of its own (its sidecar originates it)", "TLS inside TLS")
+            user_env, password_env = env.get(names[0]) or {}, env.get(names[1]) or {}
+            ref = ((password_env.get("valueFrom") or {}).get("secretKeyRef")) or {}
+            report.check(bool(cl.user) and user_env.get("value") == cl.user, f"{cwho}: {where} sets {names[0]} to its KafkaUser {cl.user}",
+                         f"{names[0]} is {user_env or 'missing'}")
+            report.check(bool(cl.user) and ref.get("name") == cl.user and ref.get("key") == "password" and "value" not in password_env,
+                         f"{cwho}: {where} takes {names[1]} from key `password` of Secret {cl.user} (the User Operator's)", f"{names[1]} is {password_env or 'missing'}")
+            user = users.get((cl.namespace, cl.user))
+            utype = ((user or {}).get("spec", {}).get("authentication") or {}).get("type")
+            report.check(user is None or utype == "scram-sha-512", f"{cwho}: KafkaUser {cl.user} is scram-sha-512, so its Secret has a password",
+                         f"it is {utype}: the key would be missing and the pod would not start")
+            if cl.podspec is not None:
+                report.check(not cl.podspec.get("shareProcessNamespace"), f"{cwho}: its containers do not share a process namespace",
+                             "the application could read the sidecar's environment (/proc/<pid>/environ)")
 
 
 def check_generated_credentials(report: Report, label: str, objects: list[dict]) -> None:
@@ -1205,7 +1541,7 @@ def kind_up_applied() -> set[str]:
 
 
 # ---------------------------------------------------------------------------------------
-# The CA sync program, run against a stand-in Kubernetes API
+# The certificate sync program, run against a stand-in Kubernetes API
 
 
 class FakeApi:
@@ -1282,14 +1618,16 @@ def fake_pem(tag: str) -> str:
     return "-----BEGIN CERTIFICATE-----\n" + base64.b64encode(f"kiosk test CA {tag}".encode()).decode() + "\n-----END CERTIFICATE-----\n"
 
 
-def ca_sync_checks(report: Report, plain: list[dict]) -> None:
-    """Run the CA sync program of the bundle (as its Deployment runs it) against a stand-in
-    API through Strimzi's CA life: no CA yet, creation, renewal, key replacement (old CA kept
-    as ca-<notAfter>.crt), old CA removed; and check its Roles allow every call it makes."""
+def tls_sync_checks(report: Report, plain: list[dict]) -> None:
+    """Run the TLS sync program of the bundle (as its Deployment runs it) against a stand-in
+    API through the life of Strimzi's certificates: nothing yet, the CA but no user Secrets,
+    creation, no change, a user certificate renewal, a CA key replacement (old CA kept as
+    ca-<notAfter>.crt), the old CA removed, a user that is not `tls`; and check its Roles allow
+    every call it makes."""
     import base64
 
-    cm = next((o for o in plain if o.get("kind") == "ConfigMap" and "ca_sync.py" in (o.get("data") or {})), None)
-    if not report.check(cm is not None, "the bundle ships the CA sync program (ConfigMap with ca_sync.py)"):
+    cm = next((o for o in plain if o.get("kind") == "ConfigMap" and "tls_sync.py" in (o.get("data") or {})), None)
+    if not report.check(cm is not None, "the bundle ships the TLS sync program (ConfigMap with tls_sync.py)"):
         return
     dep = next((o for o in plain if o.get("kind") == "Deployment" and any(
         (v.get("configMap") or {}).get("name") == cm["metadata"]["name"] for v in o["spec"]["template"]["spec"].get("volumes") or [])), None)
@@ -1297,48 +1635,76 @@ def ca_sync_checks(report: Report, plain: list[dict]) -> None:
         return
     container = dep["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value", "") for e in container.get("env") or []}
-    source, target = tuple(env["KIOSK_CA_SOURCE"].split("/", 1)), tuple(env["KIOSK_CA_TARGET"].split("/", 1))
+    source = tuple(env["KIOSK_CA_SOURCE"].split("/", 1))
+    users = [tuple(u.split("/", 1)) for u in re.split(r"[,\s]+", env["KIOSK_CLIENT_CERTS"]) if u]
+    suffix = env.get("KIOSK_CLIENT_CERT_SUFFIX") or "-mesh-tls"
     b64 = lambda s: base64.b64encode(s.encode()).decode()
     api = FakeApi()
     with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "ca_sync.py"
-        script.write_text(cm["data"]["ca_sync.py"])
+        script = Path(tmp) / "tls_sync.py"
+        script.write_text(cm["data"]["tls_sync.py"])
         (Path(tmp) / "token").write_text("fake-token\n")
-        run_env = dict(os.environ, KIOSK_API_URL=api.url, KIOSK_SA_DIR=tmp, KIOSK_CA_READY_FILE=str(Path(tmp) / "ready"),
-                       **{k: v for k, v in env.items() if k.startswith("KIOSK_CA_") and k != "KIOSK_CA_READY_FILE"})
+        ready = Path(tmp) / "ready"
+        run_env = dict(os.environ, KIOSK_API_URL=api.url, KIOSK_SA_DIR=tmp, KIOSK_SYNC_READY_FILE=str(ready),
+                       **{k: v for k, v in env.items() if k.startswith(("KIOSK_CA_", "KIOSK_CLIENT_", "KIOSK_SYNC_")) and k != "KIOSK_SYNC_READY_FILE"})
 
         def run_once():
             r = subprocess.run([sys.executable, str(script), "--once"], env=run_env, capture_output=True, text=True, timeout=30)
             return r.returncode, r.stdout + r.stderr
 
-        def target_pem():
-            s = api.secrets.get(target)
-            return base64.b64decode(s["data"]["ca.crt"]).decode() if s else None
+        def copy(u):
+            s = api.secrets.get((u[0], u[1] + suffix))
+            return {k: base64.b64decode(v).decode() for k, v in s["data"].items()} if s else None
+
+        def store_user(u, tag, tls=True):
+            data = {"ca.crt": b64(fake_pem("clients CA")), "user.crt": b64(fake_pem(f"{u[1]} {tag}")), "user.key": b64(f"key of {u[1]} {tag}"),
+                    "user.p12": b64("p12"), "user.password": b64("pw")} if tls else {"password": b64("secret"), "sasl.jaas.config": b64("jaas")}
+            api.store(u, {"metadata": {"name": u[1], "namespace": u[0]}, "data": data})
+
+        def writes():
+            return sum(1 for m, _ in api.calls if m in ("POST", "PUT"))
 
         try:
             rc, out = run_once()
-            report.check(rc == 1 and "waiting" in out and target not in api.secrets and not (Path(tmp) / "ready").exists(),
-                         "ca_sync.py: before Strimzi made its CA it waits, writes nothing and is not ready", out[-300:])
+            report.check(rc == 1 and "waiting" in out and not api.secrets and not ready.exists(),
+                         "tls_sync.py: before Strimzi made its CA and the users' Secrets it waits, writes nothing and is not ready", out[-300:])
             a, a2, b = fake_pem("A"), fake_pem("A renewed"), fake_pem("B")
             api.store(source, {"metadata": {"name": source[1], "namespace": source[0]}, "data": {"ca.crt": b64(a), "ca.p12": b64("p12"), "ca.password": b64("pw")}})
             rc, out = run_once()
-            report.check(rc == 0 and "created" in out and target_pem() == a and set(api.secrets[target]["data"]) == {"ca.crt"} and (Path(tmp) / "ready").exists(),
-                         f"ca_sync.py: creates {target[0]}/{target[1]} with Strimzi's ca.crt (and nothing else of the Secret) and becomes ready", out[-300:])
-            writes = sum(1 for m, _ in api.calls if m in ("POST", "PUT"))
+            report.check(rc == 1 and "waiting" in out and writes() == 0 and not ready.exists(),
+                         "tls_sync.py: with the CA but no user Secret yet it waits and writes nothing", out[-300:])
+            for u in users:
+                store_user(u, "v1")
             rc, out = run_once()
-            report.check(rc == 0 and "unchanged" in out and sum(1 for m, _ in api.calls if m in ("POST", "PUT")) == writes,
-                         "ca_sync.py: writes nothing when the CA did not change", out[-300:])
+            made = {u: copy(u) for u in users}
+            report.check(rc == 0 and ready.exists() and all(
+                c is not None and set(c) == {"tls.crt", "tls.key", "ca.crt"} and c["tls.crt"] == fake_pem(f"{u[1]} v1")
+                and c["tls.key"] == f"key of {u[1]} v1" and c["ca.crt"] == a for u, c in made.items()),
+                f"tls_sync.py: writes <user>{suffix} for each of {len(users)} users with the user's certificate and key as tls.crt and tls.key and the cluster CA (not the clients CA) as ca.crt, nothing else, and becomes ready",
+                f"{out[-300:]} {made}")
+            before = writes()
+            rc, out = run_once()
+            report.check(rc == 0 and "unchanged" in out and writes() == before, "tls_sync.py: writes nothing when nothing changed", out[-300:])
+            store_user(users[0], "v2")
+            rc, out = run_once()
+            report.check(rc == 0 and copy(users[0])["tls.crt"] == fake_pem(f"{users[0][1]} v2") and writes() == before + 1,
+                         "tls_sync.py: follows a renewal of a user's certificate, and writes only that copy", out[-300:])
             api.store(source, {"metadata": {"name": source[1], "namespace": source[0]}, "data": {"ca.crt": b64(a2)}})
             rc, out = run_once()
-            report.check(rc == 0 and "updated" in out and target_pem() == a2, "ca_sync.py: follows a CA certificate renewal", out[-300:])
+            report.check(rc == 0 and all(copy(u)["ca.crt"] == a2 for u in users), "tls_sync.py: follows a renewal of the cluster CA certificate", out[-300:])
             api.store(source, {"metadata": {"name": source[1], "namespace": source[0]},
                                "data": {"ca.crt": b64(b), "ca-2027-03-01T10-20-30Z.crt": b64(a2), "ca.p12": b64("p12")}})
             rc, out = run_once()
-            report.check(rc == 0 and target_pem() == b + a2, "ca_sync.py: during a CA key replacement trusts the new CA and the old one Strimzi keeps (ca-<notAfter>.crt)",
-                         f"{out[-200:]} {target_pem()!r}")
+            report.check(rc == 0 and all(copy(u)["ca.crt"] == b + a2 for u in users),
+                         "tls_sync.py: during a CA key replacement trusts the new CA and the old one Strimzi keeps (ca-<notAfter>.crt)", out[-300:])
             api.store(source, {"metadata": {"name": source[1], "namespace": source[0]}, "data": {"ca.crt": b64(b)}})
             rc, out = run_once()
-            report.check(rc == 0 and target_pem() == b, "ca_sync.py: drops the old CA once Strimzi has removed it", out[-300:])
+            report.check(rc == 0 and all(copy(u)["ca.crt"] == b for u in users), "tls_sync.py: drops the old CA once Strimzi has removed it", out[-300:])
+            store_user(users[-1], "scram", tls=False)
+            before = writes()
+            rc, out = run_once()
+            report.check(rc == 1 and "has no user.crt" in out and writes() == before and "secret" not in str(copy(users[-1]).values()),
+                         "tls_sync.py: a user whose Secret has no certificate (a scram-sha-512 user) is an error, and its password is copied nowhere", out[-300:])
         finally:
             api.close()
     podspec = dep["spec"]["template"]["spec"]
@@ -1347,7 +1713,7 @@ def ca_sync_checks(report: Report, plain: list[dict]) -> None:
     for method, path in sorted(set(api.calls)):
         m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?", path)
         report.check(bool(m) and rbac_allows(plain, sa, m.group(1), verbs[method], "secrets", m.group(2)),
-                     f"ca_sync.py: its service account {sa[0]}/{sa[1]} may {method} {path}")
+                     f"tls_sync.py: its service account {sa[0]}/{sa[1]} may {method} {path}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1523,6 +1889,21 @@ def check_scripts(report: Report, test_hooks: list[dict]) -> None:
             print(f"  scripts/{name} --dry-run: {len(printed)} commands printed, {len(calls.splitlines())} run")
             log.unlink(missing_ok=True)
             printed_by[name] = printed
+        # The Kafka credentials' alternative (--kafka-auth tls), dry-run too.
+        env = dict(os.environ, PATH=f"{stubs}:{os.environ.get('PATH', '')}")
+        r = subprocess.run(["bash", str(ROOT / "scripts/kind-up.sh"), "--dry-run", "--kafka-auth", "tls"], capture_output=True, text=True, env=env, timeout=60)
+        report.check(r.returncode == 0 and not log.exists(), "scripts/kind-up.sh --dry-run --kafka-auth tls exits 0 and runs nothing", (r.stderr or r.stdout)[-1500:])
+        tls_lines = [l for l in r.stdout.splitlines() if l.startswith("+ ")]
+        check_kafka_auth_lines(report, printed_by.get("kind-up.sh", []), tls_lines)
+        for what, d, tl, want in [
+            ("the filter without SASL by default", [l.replace("kafkaAuth.mechanism=SCRAM-SHA-512", "kafkaAuth.mechanism=none") for l in printed_by.get("kind-up.sh", [])],
+             tls_lines, "by default installs the kiosk-filter chart with kafkaAuth.mechanism=SCRAM-SHA-512"),
+            ("--kafka-auth tls without the DestinationRules and the sync", printed_by.get("kind-up.sh", []),
+             [l for l in tls_lines if TLS_CLIENT_IDENTITY_DIR not in l], "applies istio/kafka-tls-client-identity/ before the Kafka clients"),
+        ]:
+            errs = probe(lambda rep, _label, *a: check_kafka_auth_lines(rep, *a), d, tl)
+            report.check(any(want in e for e in errs), f"self-check: kind-up.sh with {what} is rejected", str(errs[:2]))
+        log.unlink(missing_ok=True)
     before = len(report.errors)
     up, test, notes = printed_by.get("kind-up.sh", []), printed_by.get("kind-test.sh", []), NOTES.get("test-kafka-istio-mongo", "")
     check_kind_script_lines(report, up, test, test_hooks, notes)
@@ -1546,6 +1927,34 @@ def check_scripts(report: Report, test_hooks: list[dict]) -> None:
         errs = probe(lambda r, _label, *a: check_kind_script_lines(r, *a), u, te, test_hooks, no)
         report.check(any(want in e for e in errs), f"self-check: finding {what} is rejected", str(errs[:3]))
     print(f"  each finding about the kind scripts put back is rejected: {'ok' if len(report.errors) == before else 'FAILED'}")
+
+
+def check_kafka_auth_lines(report: Report, default: list[str], tls: list[str]) -> None:
+    """kind-up.sh installs what each way of supplying Kafka credentials needs: by default the
+    filter with SASL and nothing of TLS client identity; with --kafka-auth tls the filter without
+    SASL, the chart with tls users, and istio/kafka-tls-client-identity/ before the chart (the
+    clients' DestinationRules must exist when they start), its sync waited for once the users are."""
+
+    def first(lines, prefix):
+        return next((i for i, l in enumerate(lines) if l.startswith(prefix)), None)
+
+    apply_dir = f"+ kubectl apply -f {TLS_CLIENT_IDENTITY_DIR}/"
+    for lines, mech, auth, applies in [(default, "SCRAM-SHA-512", "scram-sha-512", False), (tls, "none", "tls", True)]:
+        mode = "--kafka-auth tls" if applies else "by default"
+        filt = first(lines, "+ helm upgrade --install kiosk-filter charts/kiosk-filter")
+        chart = first(lines, "+ helm upgrade --install kiosk charts/test-kafka-istio-mongo")
+        report.check(filt is not None and f"kafkaAuth.mechanism={mech}" in lines[filt], f"kind-up.sh {mode} installs the kiosk-filter chart with kafkaAuth.mechanism={mech}",
+                     lines[filt] if filt is not None else "no kiosk-filter install")
+        report.check(chart is not None and f"kafka.authentication={auth}" in lines[chart], f"kind-up.sh {mode} installs the test chart with kafka.authentication={auth}",
+                     lines[chart] if chart is not None else "no test chart install")
+        applied = first(lines, apply_dir)
+        if not applies:
+            report.check(applied is None, f"kind-up.sh {mode} does not apply {TLS_CLIENT_IDENTITY_DIR}/ (the non-default alternative)")
+            continue
+        users = first(lines, "+ kubectl -n pipeline wait kafkatopic\\,kafkauser")  # as printf %q prints it
+        sync = first(lines, "+ kubectl -n pipeline rollout status deployment/kiosk-kafka-tls-sync")
+        report.check(None not in (applied, chart) and applied < chart, f"kind-up.sh {mode} applies {TLS_CLIENT_IDENTITY_DIR}/ before the Kafka clients", f"apply {applied}, chart {chart}")
+        report.check(None not in (users, sync) and users < sync, f"kind-up.sh {mode} waits for the certificate sync once the KafkaUsers are ready", f"users {users}, sync {sync}")
 
 
 def check_kind_script_lines(report: Report, up: list[str], test: list[str], hooks: list[dict], notes: str) -> None:
@@ -1628,6 +2037,24 @@ def self_checks(report: Report, v: Validator, labels: list[str]) -> None:
         finally:
             sys.stdout = stdout
     report.check(len(probe.errors) == 1 and labels[-1] in probe.errors[0], "self-check: extraStatTags missing one filter label are rejected")
+    users = {("pipeline", "kiosk-mirror")}
+    doctored = [
+        ({"containers": [{"name": "app", "env": [{"name": "KAFKA_SASL_JAAS_CONFIG", "value": "x"}]}]}, True, "env KAFKA_SASL_JAAS_CONFIG"),
+        ({"containers": [{"name": "app", "env": [{"name": "KAFKA_PROPERTIES", "value": "client.id=a\nsasl.password=x\n"}]}]}, True, "KAFKA_PROPERTIES sets"),
+        ({"containers": [{"name": "app", "env": [{"name": "KAFKA_PROPERTIES", "value": "security.protocol=SSL\n"}]}]}, True, "KAFKA_PROPERTIES sets"),
+        ({"containers": [{"name": "app", "env": [{"name": "DB_PASSWORD", "value": "x"}]}]}, True, "env DB_PASSWORD"),
+        ({"containers": [{"name": "app", "envFrom": [{"secretRef": {"name": "kiosk-mirror"}}]}]}, False, "envFrom Secret kiosk-mirror"),
+        ({"containers": [{"name": "app", "volumeMounts": [{"name": "v", "mountPath": "/s"}]}],
+          "volumes": [{"name": "v", "projected": {"sources": [{"secret": {"name": "kiosk-mirror"}}]}}]}, False, "mounts Secret kiosk-mirror"),
+    ]
+    for spec, client, want in doctored:
+        found = app_credential_findings(spec, "pipeline", client, users)
+        report.check(any(want in f for f in found), f"self-check: an application container holding a Kafka credential ({want}) is found", f"found {found}")
+    clean = {"containers": [{"name": "app", "env": [{"name": "KAFKA_BOOTSTRAP_SERVERS", "value": "k:9092"}, {"name": "KAFKA_PROPERTIES", "value": "client.id=a\nsecurity.protocol=PLAINTEXT\n"}]},
+                            {"name": PROXY, "env": [{"name": "KIOSK_KAFKA_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "kiosk-mirror", "key": "password"}}}]}]}
+    mongo = {"containers": [{"name": "mongo", "env": [{"name": "MONGO_INITDB_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "p"}}}]}]}
+    report.check(not app_credential_findings(clean, "pipeline", True, users) and not app_credential_findings(mongo, "pipeline", False, users),
+                 "self-check: the credential in the istio-proxy container, and a database password in a pod that is no Kafka client, are not Kafka credentials of an application")
     user = load_yaml_objects(ROOT / "strimzi/kafka-user-mirror.yaml")[0]
     report.check(acl_allows(user, "topic", "events", "Read") and not acl_allows(user, "topic", "events", "Write")
                  and not acl_allows(user, "topic", "other", "Read"), "self-check: ACL matching allows exactly what the mirror's ACLs say")
@@ -1645,15 +2072,12 @@ def probe(fn, *args) -> list[str]:
     return r.errors
 
 
-def invariant_self_checks(report: Report, bundle: list[dict], injected: set[str], secrets: set[tuple[str, str]]) -> None:
+def invariant_self_checks(report: Report, bundle: list[dict], tls_bundle: list[dict], injected: set[str], secrets: set[tuple[str, str]]) -> None:
     """Each finding of issue 16 (and each way the ingress of issue 18 could let requests without
-    a valid token through), put back into a copy of the kind install: the invariant that guards
-    it must reject it (and accept the bundle as it is)."""
-
-    def edit(fn):
-        b = copy.deepcopy(bundle)
-        fn(b)
-        return b
+    a valid token through, and each way an application could come to hold a Kafka credential or
+    a sidecar lack one, issue 14), put back into a copy of the kind install (the default, or
+    with --kafka-auth tls): the invariant that guards it must reject it (and accept the
+    installs as they are)."""
 
     def find(b, kind, name=None, ns=None):
         return next(o for o in b if o.get("kind") == kind and (name is None or o["metadata"]["name"] == name)
@@ -1664,69 +2088,149 @@ def invariant_self_checks(report: Report, bundle: list[dict], injected: set[str]
             return o["spec"]["template"]["pod"]["metadata"]["labels"]
         return o["spec"]["template"]["metadata"]["labels"]
 
+    def podspec(b, kind, name):
+        return find(b, kind, name)["spec"]["template"]["spec"]
+
+    def container(b, kind, name, cname):
+        return next(c for c in containers(podspec(b, kind, name)) if c["name"] == cname)
+
+    def proxy_env(b, kind, name):
+        return container(b, kind, name, PROXY)["env"]
+
+    def mount_user_secret(b, kind, name, cname, secret):
+        ps = podspec(b, kind, name)
+        ps.setdefault("volumes", []).append({"name": "kafka-user", "secret": {"secretName": secret}})
+        container(b, kind, name, cname).setdefault("volumeMounts", []).append({"name": "kafka-user", "mountPath": "/var/run/kafka"})
+
+    sasl_properties = "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\nsasl.username=kiosk-mirror\nsasl.password=$(KAFKA_PASSWORD)\n"
+    TLS = True
     cases = [
-        ("the bundle as it is passes every invariant", lambda b: None, None, None),
+        ("the kind install as it is passes every invariant", lambda b: None, None, None, not TLS),
+        ("the kind install --kafka-auth tls as it is passes every invariant", lambda b: None, None, None, TLS),
         ("1: Connect pods without service.istio.io/workload-name (Istio reports kiosk-connect-0)",
-         lambda b: pod_labels(find(b, "KafkaConnect")).pop("service.istio.io/workload-name"), check_pods, "expected Kiali node pipeline/kiosk-connect"),
+         lambda b: pod_labels(find(b, "KafkaConnect")).pop("service.istio.io/workload-name"), check_pods, "expected Kiali node pipeline/kiosk-connect", not TLS),
         ("2: without the NetworkPolicy admitting Prometheus to the Connect pods",
-         lambda b: b.remove(find(b, "NetworkPolicy", ns="pipeline")), check_pods, "Prometheus (istio-system) may scrape"),
+         lambda b: b.remove(find(b, "NetworkPolicy", ns="pipeline")), check_pods, "Prometheus (istio-system) may scrape", not TLS),
         ("4: namespace kafka PERMISSIVE (no PeerAuthentication there)",
          lambda b: [b.remove(o) for o in list(b) if o.get("kind") == "PeerAuthentication" and o["metadata"].get("namespace") == "kafka"],
-         check_kafka_listeners, "SASL in clear"),
+         check_kafka_listeners, "SASL in clear", not TLS),
         ("4: the TLS listener captured under STRICT",
          lambda b: find(b, "PeerAuthentication", "kiosk-kafka-tls-listener").__setitem__("spec", {"mtls": {"mode": "STRICT"}, "selector": find(b, "PeerAuthentication", "kiosk-kafka-tls-listener")["spec"]["selector"]}),
-         check_kafka_listeners, "Kafka's own TLS passes"),
+         check_kafka_listeners, "Kafka's own TLS passes", not TLS),
         ("5: TLS origination that checks no broker name",
-         lambda b: find(b, "DestinationRule")["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"].pop("subjectAltNames"), check_tls_origination, "verifies the broker's name"),
-        ("5: the CA Secret without its sync Deployment",
-         lambda b: b.remove(find(b, "Deployment", "kiosk-kafka-ca-sync")), check_tls_origination, "kept in sync"),
+         lambda b: find(b, "DestinationRule", "kiosk-mirror-kafka-tls")["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"].pop("subjectAltNames"),
+         check_tls_client_identity, "verifies the broker's name", TLS),
+        ("5: the client certificates without their sync Deployment",
+         lambda b: b.remove(find(b, "Deployment", "kiosk-kafka-tls-sync")), check_tls_client_identity, "kept in sync", TLS),
         ("5: the sync's Role without `create`",
-         lambda b: find(b, "Role", "kiosk-kafka-ca-sync-write")["rules"].pop(0), check_tls_origination, "may create secret"),
+         lambda b: find(b, "Role", "kiosk-kafka-tls-sync-client-certs")["rules"].pop(1), check_tls_client_identity, "may create secret", TLS),
         ("6: the WasmPlugin by tag with IfNotPresent",
-         lambda b: find(b, "WasmPlugin")["spec"].update(url="oci://kind-registry:5000/kiosk/kiosk-filter:0.1.0", imagePullPolicy="IfNotPresent"), check_wasm_pull, "pinned by digest or pulled Always"),
+         lambda b: find(b, "WasmPlugin")["spec"].update(url="oci://kind-registry:5000/kiosk/kiosk-filter:0.1.0", imagePullPolicy="IfNotPresent"), check_wasm_pull, "pinned by digest or pulled Always", not TLS),
         ("7: the MongoDB Secret deleted with the release",
-         lambda b: find(b, "Secret", "kiosk-mongodb")["metadata"].pop("annotations"), check_generated_credentials, "outlives the release"),
+         lambda b: find(b, "Secret", "kiosk-mongodb")["metadata"].pop("annotations"), check_generated_credentials, "outlives the release", not TLS),
         ("7: the MongoDB volume kept after the StatefulSet",
-         lambda b: find(b, "StatefulSet")["spec"].pop("persistentVolumeClaimRetentionPolicy"), check_generated_credentials, "its volume goes with it"),
+         lambda b: find(b, "StatefulSet")["spec"].pop("persistentVolumeClaimRetentionPolicy"), check_generated_credentials, "its volume goes with it", not TLS),
         ("8: pods without service.istio.io/canonical-name (the chart's app.kubernetes.io/name is every pod's app)",
          lambda b: [pod_labels(o).pop("service.istio.io/canonical-name", None) for o in b if o.get("kind") in ("Deployment", "StatefulSet", "Job")],
-         check_pods, "share it"),
+         check_pods, "share it", not TLS),
         ("9: a Telemetry removing source_principal from Istio's metrics",
          lambda b: b.append({"apiVersion": "telemetry.istio.io/v1", "kind": "Telemetry", "metadata": {"name": "x", "namespace": "istio-system"},
                              "spec": {"metrics": [{"overrides": [{"tagOverrides": {"source_principal": {"operation": "REMOVE"}}}]}]}}),
-         check_istio_shaped_series, "keeps the labels that tell"),
+         check_istio_shaped_series, "keeps the labels that tell", not TLS),
         ("9: a topic named like a workload of the topic namespace",
-         lambda b: find(b, "KafkaTopic")["spec"].update(topicName="kiosk-dual-role"), check_istio_shaped_series, "no workload name in the topic namespace"),
+         lambda b: find(b, "KafkaTopic")["spec"].update(topicName="kiosk-dual-role"), check_istio_shaped_series, "no workload name in the topic namespace", not TLS),
         ("18: an AuthorizationPolicy rule of the ingress without a request principal",
-         lambda b: find(b, "AuthorizationPolicy")["spec"]["rules"][0].pop("from"), check_ingress_jwt, "requires a request principal"),
+         lambda b: find(b, "AuthorizationPolicy")["spec"]["rules"][0].pop("from"), check_ingress_jwt, "requires a request principal", not TLS),
         ("18: no AuthorizationPolicy for the ingress gateway",
-         lambda b: b.remove(find(b, "AuthorizationPolicy")), check_ingress_jwt, "an ALLOW AuthorizationPolicy"),
+         lambda b: b.remove(find(b, "AuthorizationPolicy")), check_ingress_jwt, "an ALLOW AuthorizationPolicy", not TLS),
         ("18: a RequestAuthentication naming another issuer",
          lambda b: find(b, "RequestAuthentication")["spec"]["jwtRules"][0].update(issuer="http://elsewhere.pipeline.svc.cluster.local:8080"),
-         check_ingress_jwt, "is the token issuer's"),
+         check_ingress_jwt, "is the token issuer's", not TLS),
         ("18: a RequestAuthentication for another audience",
-         lambda b: find(b, "RequestAuthentication")["spec"]["jwtRules"][0].update(audiences=["someone-else"]), check_ingress_jwt, "hold the issuer's --audience"),
+         lambda b: find(b, "RequestAuthentication")["spec"]["jwtRules"][0].update(audiences=["someone-else"]), check_ingress_jwt, "hold the issuer's --audience", not TLS),
         ("18: the token issuer with a sidecar",
          lambda b: find(b, "Deployment", "kiosk-issuer")["spec"]["template"]["metadata"]["labels"].update({"sidecar.istio.io/inject": "true"}),
-         check_ingress_jwt, "without a sidecar"),
+         check_ingress_jwt, "without a sidecar", not TLS),
         ("18: the producer's client secret from another key",
          lambda b: find(b, "Job", "kiosk-test-producer")["spec"]["template"]["spec"]["volumes"][0]["secret"]["items"][0].update(key="signing-key.pem"),
-         check_ingress_jwt, "the one the issuer knows"),
+         check_ingress_jwt, "the one the issuer knows", not TLS),
+        # Issue 14: applications hold no Kafka credential; sidecars hold what the filter needs.
+        ("14: the mirror's SASL settings and password back in its application (KAFKA_PROPERTIES, KAFKA_PASSWORD)",
+         lambda b: container(b, "Deployment", "kiosk-mirror", "mirror")["env"].extend([
+             {"name": "KAFKA_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "kiosk-mirror", "key": "password"}}},
+             {"name": "KAFKA_PROPERTIES", "value": sasl_properties}]),
+         check_kafka_credentials, "no application container holds a Kafka credential", not TLS),
+        ("14: the verifier's application mounting its KafkaUser's Secret",
+         lambda b: mount_user_secret(b, "Job", "kiosk-test-verify", "verify", "kiosk-verify"), check_kafka_credentials, "mounts Secret kiosk-verify", not TLS),
+        ("14: a KafkaBridge that authenticates itself (Strimzi gives it the password)",
+         lambda b: find(b, "KafkaBridge")["spec"].update(authentication={"type": "scram-sha-512", "username": "kiosk-bridge",
+                                                                          "passwordSecret": {"secretName": "kiosk-bridge", "password": "password"}}),
+         check_kafka_credentials, "spec.authentication", not TLS),
+        ("14: Kafka Connect's own container given the password (template.connectContainer)",
+         lambda b: find(b, "KafkaConnect")["spec"]["template"].update(connectContainer={"env": [
+             {"name": "KAFKA_SASL_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "kiosk-connect", "key": "password"}}}]}),
+         check_kafka_credentials, "env KAFKA_SASL_PASSWORD", not TLS),
+        ("14: kafka_auth without vmConfig.env (the filter would find no credential)",
+         lambda b: find(b, "WasmPlugin")["spec"].pop("vmConfig"), check_kafka_credentials, "vmConfig.env takes KIOSK_KAFKA_USERNAME", not TLS),
+        ("14: the password written into the WasmPlugin (vmConfig.env INLINE)",
+         lambda b: find(b, "WasmPlugin")["spec"]["vmConfig"]["env"][1].update(valueFrom="INLINE", value="hunter2"), check_kafka_credentials,
+         "vmConfig.env takes KIOSK_KAFKA_PASSWORD", not TLS),
+        ("14: the mirror's sidecar without the password",
+         lambda b: proxy_env(b, "Deployment", "kiosk-mirror").pop(1), check_kafka_credentials, "its sidecar gets KIOSK_KAFKA_USERNAME, KIOSK_KAFKA_PASSWORD", not TLS),
+        ("14: the mirror's sidecar given the password inline",
+         lambda b: proxy_env(b, "Deployment", "kiosk-mirror")[1].update(value="hunter2"), check_kafka_credentials, "takes KIOSK_KAFKA_PASSWORD from key `password`", not TLS),
+        ("14: the mirror's sidecar authenticating as another user",
+         lambda b: proxy_env(b, "Deployment", "kiosk-mirror")[0].update(value="kiosk-verify"), check_kafka_credentials, "sets KIOSK_KAFKA_USERNAME to its KafkaUser", not TLS),
+        ("14: the KafkaBridge's pods without Istio's credential injection template",
+         lambda b: find(b, "KafkaBridge")["spec"]["template"]["pod"]["metadata"].pop("annotations"), check_kafka_credentials,
+         "KafkaBridge kiosk (selected by WasmPlugin/pipeline/kiosk): its sidecar gets KIOSK_KAFKA_USERNAME", not TLS),
+        ("14: Connect's pods without the label naming their KafkaUser",
+         lambda b: pod_labels(find(b, "KafkaConnect")).pop(KAFKA_USER_LABEL), check_kafka_credentials, "KafkaConnect kiosk (selected by WasmPlugin/pipeline/kiosk): its sidecar gets KIOSK_KAFKA_USERNAME", not TLS),
+        ("14: brokers asking clients to re-authenticate (KIP-368)",
+         lambda b: find(b, "Kafka")["spec"]["kafka"]["config"].update({"connections.max.reauth.ms": 3600000}), check_kafka_credentials, "re-authenticate", not TLS),
+        ("14: the filter performing PLAIN against the SCRAM-SHA-512 listener",
+         lambda b: find(b, "WasmPlugin")["spec"]["pluginConfig"]["kafka_auth"].update(mechanism="PLAIN"), check_kafka_credentials, "takes kafka_auth PLAIN", not TLS),
+        ("14: a Kafka client sharing its process namespace with its sidecar",
+         lambda b: podspec(b, "Deployment", "kiosk-mirror").update(shareProcessNamespace=True), check_kafka_credentials, "do not share a process namespace", not TLS),
+        ("14: the filter's SASL off while the clients dial the SCRAM listener",
+         lambda b: find(b, "WasmPlugin")["spec"]["pluginConfig"].pop("kafka_auth"), check_kafka_credentials, "which nobody would perform", not TLS),
+        ("14 (tls): a DestinationRule presenting no certificate to the listener that requires one",
+         lambda b: find(b, "DestinationRule", "kiosk-mirror-kafka-tls")["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"].update(mode="SIMPLE"),
+         check_tls_client_identity, "presents a client certificate (MUTUAL)", TLS),
+        ("14 (tls): the mirror's certificate given to the verifier's pods",
+         lambda b: find(b, "DestinationRule", "kiosk-mirror-kafka-tls")["spec"]["workloadSelector"]["matchLabels"].update({KAFKA_USER_LABEL: "kiosk-verify"}),
+         check_tls_client_identity, "is KafkaUser kiosk-mirror, whose certificate it presents", TLS),
+        ("14 (tls): no DestinationRule for the mirror",
+         lambda b: b.remove(find(b, "DestinationRule", "kiosk-mirror-kafka-tls")), check_tls_client_identity, "kiosk-mirror/mirror dials a listener that requires a client certificate", TLS),
+        ("14 (tls): the sidecars not allowed to list secrets (istiod serves no key)",
+         lambda b: b.remove(find(b, "RoleBinding", "kiosk-kafka-tls-sidecars")), check_tls_client_identity, "istiod serves the key", TLS),
+        ("14 (tls): the mirror's application given its service account's token",
+         lambda b: podspec(b, "Deployment", "kiosk-mirror").update(automountServiceAccountToken=True), check_tls_client_identity, "gets no API token", TLS),
+        ("14 (tls): a scram-sha-512 user behind a certificate",
+         lambda b: find(b, "KafkaUser", "kiosk-mirror")["spec"].update(authentication={"type": "scram-sha-512"}), check_tls_client_identity, "is a tls user", TLS),
+        ("14 (tls): the mirror's application mounting the copy of its certificate",
+         lambda b: mount_user_secret(b, "Deployment", "kiosk-mirror", "mirror", "kiosk-mirror-mesh-tls"), check_kafka_credentials, "mounts Secret kiosk-mirror-mesh-tls", TLS),
     ]
-    checks = [check_pods, check_kafka_listeners, check_wasm_pull, check_generated_credentials, check_istio_shaped_series, check_ingress_jwt]
-    for what, mutate, fn, want in cases:
-        b = edit(mutate)
+    checks = [check_pods, check_kafka_listeners, check_wasm_pull, check_generated_credentials, check_istio_shaped_series, check_ingress_jwt,
+              check_topics_and_acls, check_tls_client_identity, check_kafka_credentials]
+
+    def extra(c):
+        return (injected,) if c in (check_pods, check_kafka_listeners) else (secrets,) if c is check_tls_client_identity else ()
+
+    for what, mutate, fn, want, tls in cases:
+        b = copy.deepcopy(tls_bundle if tls else bundle)
+        mutate(b)
         if fn is None:
-            errs = [e for c in checks for e in probe(c, b, *((injected,) if c in (check_pods, check_kafka_listeners) else ()))] + probe(check_tls_origination, b, secrets)
+            errs = [e for c in checks for e in probe(c, b, *extra(c))]
             report.check(not errs, f"self-check: {what}", str(errs[:3]))
             continue
-        extra = (injected,) if fn in (check_pods, check_kafka_listeners) else (secrets,) if fn is check_tls_origination else ()
-        errs = probe(fn, b, *extra)
+        errs = probe(fn, b, *extra(fn))
         report.check(any(want in e for e in errs), f"self-check: finding {what} is rejected", f"errors: {errs[:3]}")
-    # 5: a CA copied once by kind-up.sh instead of kept in sync.
-    b = edit(lambda b: b.remove(find(b, "Deployment", "kiosk-kafka-ca-sync")))
-    errs = probe(check_tls_origination, b, secrets | {("pipeline", "kiosk-kafka-cluster-ca")})
-    report.check(any("not a copy made once" in e for e in errs), "self-check: finding 5: a CA Secret copied once by kind-up.sh is rejected", str(errs[:3]))
+    # 5: a certificate copied once by kind-up.sh instead of kept in sync.
+    b = copy.deepcopy(tls_bundle)
+    b.remove(find(b, "Deployment", "kiosk-kafka-tls-sync"))
+    errs = probe(check_tls_client_identity, b, secrets | {("pipeline", "kiosk-mirror-mesh-tls")})
+    report.check(any("not a copy made once" in e for e in errs), "self-check: finding 5: a certificate Secret copied once by kind-up.sh is rejected", str(errs[:3]))
 
 
 def kiali_edges_checks(report: Report, rendered: list[dict]) -> None:
@@ -1822,13 +2326,21 @@ def main() -> int:
     report.step("invariants")
     shared = istiod_shared_mesh_config(report)
     applied = kind_up_applied()
-    platform = [o for o in plain if o["_source"] in applied]
+    tls_files = {str(f.relative_to(ROOT)) for f in (ROOT / TLS_CLIENT_IDENTITY_DIR).rglob("*.yaml")}
+    report.check(tls_files <= applied, f"scripts/kind-up.sh applies {TLS_CLIENT_IDENTITY_DIR}/ (with --kafka-auth tls)")
+    platform = [o for o in plain if o["_source"] in applied and o["_source"] not in tls_files]
+    tls_platform = [o for o in plain if o["_source"] in tls_files]
     secrets = script_created_secrets()
     injected = injected_namespaces()
     default_charts = renders.get("kiosk-filter:default", []) + renders.get("test-kafka-istio-mongo:default", [])
-    bundles = {"strimzi/ + istio/ (plain manifests)": plain, "kind install (platform files + charts, default values)": platform + default_charts}
+    tls_charts = [o for chart, values in TLS_CLIENT_IDENTITY_VALUES.items() for o in renders.get(f"{chart}:{values}", [])]
+    tls_bundle = platform + tls_platform + tls_charts
+    bundles = {"strimzi/ + istio/ (plain manifests, SASL performed by the filter)": [o for o in plain if o["_source"] not in tls_files],
+               "kind install (platform files + charts, default values)": platform + default_charts,
+               "kind install --kafka-auth tls (platform files, istio/kafka-tls-client-identity/, charts with ci/ TLS values)": tls_bundle}
     for key, objs in renders.items():
-        if not key.endswith(":default"):
+        chart, _, values = key.partition(":")
+        if values != "default" and TLS_CLIENT_IDENTITY_VALUES.get(chart) != values:
             other = "kiosk-filter:default" if key.startswith("test-") else "test-kafka-istio-mongo:default"
             bundles[f"kind install with {key}"] = platform + objs + renders.get(other, [])
     for label, objs in bundles.items():
@@ -1841,7 +2353,8 @@ def main() -> int:
         check_images(report, label, objs)
         check_pods(report, label, objs, injected)
         check_kafka_listeners(report, label, objs, injected)
-        check_tls_origination(report, label, objs, secrets)
+        check_tls_client_identity(report, label, objs, secrets)
+        check_kafka_credentials(report, label, objs)
         check_generated_credentials(report, label, objs)
         check_wasm_pull(report, label, objs)
         check_istio_shaped_series(report, label, objs)
@@ -1849,10 +2362,10 @@ def main() -> int:
         check_grafana_dashboard(report, label, objs)
         print(f"  {label}: {len(objs)} objects, {len(clients)} Kafka clients: {'ok' if len(report.errors) == before else 'FAILED'}")
     before = len(report.errors)
-    invariant_self_checks(report, platform + default_charts, injected, secrets)
+    invariant_self_checks(report, platform + default_charts, tls_bundle, injected, secrets)
     errs = probe(lambda r, _label, *a: compare_with_charts(r, *a), plain, default_charts, applied - {"strimzi/kafka-network-policy-prometheus.yaml"})
     report.check(any("neither" in e for e in errs), "self-check: a plain manifest neither applied by kind-up.sh nor rendered by a chart is rejected", str(errs[:2]))
-    print(f"  each finding of issue 16 put back is rejected: {'ok' if len(report.errors) == before else 'FAILED'}")
+    print(f"  each finding of issues 16 and 14 put back is rejected: {'ok' if len(report.errors) == before else 'FAILED'}")
     before = len(report.errors)
     compare_with_charts(report, plain, default_charts, applied)
     print(f"  strimzi/ and istio/: applied by kind-up.sh, or equal to the charts' output: {'ok' if len(report.errors) == before else 'FAILED'}")
@@ -1864,8 +2377,8 @@ def main() -> int:
     kiali_recorded_graph_checks(report, renders.get("test-kafka-istio-mongo:default", []))
     print(f"  the Kiali edge check (files/kiali_edges.py) on graphs in Kiali's shape: {'ok' if len(report.errors) == before else 'FAILED'}")
     before = len(report.errors)
-    ca_sync_checks(report, plain)
-    print(f"  the Kafka CA sync program through a CA's life, against a stand-in API: {'ok' if len(report.errors) == before else 'FAILED'}")
+    tls_sync_checks(report, tls_platform)
+    print(f"  the TLS client identity's certificate sync program through Strimzi's certificates' life, against a stand-in API: {'ok' if len(report.errors) == before else 'FAILED'}")
     if args.prometheus:
         before = len(report.errors)
         prometheus_ingest_check(report)

@@ -31,3 +31,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "oci://%s:%s" $img.repository (toString $img.tag) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The filter's configuration: pluginConfig with kafka_auth from kafkaAuth (not from pluginConfig). */}}
+{{- define "kiosk-filter.pluginConfig" -}}
+{{- $cfg := deepCopy .Values.pluginConfig -}}
+{{- if hasKey $cfg "kafka_auth" -}}{{- fail "set kafkaAuth (mechanism, usernameEnv, passwordEnv), not pluginConfig.kafka_auth: the chart renders both pluginConfig.kafka_auth and the WasmPlugin's vmConfig.env from it" -}}{{- end -}}
+{{- $auth := .Values.kafkaAuth -}}
+{{- if ne $auth.mechanism "none" -}}
+{{- if eq $auth.usernameEnv $auth.passwordEnv -}}{{- fail "kafkaAuth.usernameEnv and kafkaAuth.passwordEnv must differ" -}}{{- end -}}
+{{- $_ := set $cfg "kafka_auth" (dict "mechanism" $auth.mechanism "username_env" $auth.usernameEnv "password_env" $auth.passwordEnv) -}}
+{{- end -}}
+{{- toYaml $cfg -}}
+{{- end -}}

@@ -58,24 +58,63 @@ service.istio.io/workload-name: {{ .name }}
 {{- printf "%s%s" .ctx.Values.kafka.userPrefix .service -}}
 {{- end -}}
 
-{{/* Environment of a kiosk service that talks to Kafka as KafkaUser <prefix><service>:
-     the bootstrap servers and SCRAM-SHA-512 through KAFKA_PROPERTIES, the password from
-     the Secret the User Operator writes (expanded by the kubelet, never in the pod spec). */}}
+{{/* The bootstrap servers the Kafka clients dial: the plain listener (SASL performed by the
+     filter), or the TLS listener (TLS client identity: the sidecar originates Kafka's TLS). */}}
+{{- define "tkim.bootstrapServers" -}}
+{{- if eq .Values.kafka.authentication "tls" -}}{{ .Values.kafka.tlsBootstrapServers }}{{- else -}}{{ .Values.kafka.bootstrapServers }}{{- end -}}
+{{- end -}}
+
+{{/* Environment of a kiosk service that talks to Kafka: where Kafka is, and nothing else. The
+     application holds no Kafka credential and no TLS setting (docs/kafka-credentials.md): its
+     sidecar authenticates the connection as the pod's KafkaUser. (dict "ctx" $) */}}
 {{- define "tkim.kafkaEnv" -}}
-{{- $user := include "tkim.kafkaUser" . -}}
 - name: KAFKA_BOOTSTRAP_SERVERS
-  value: {{ .ctx.Values.kafka.bootstrapServers | quote }}
-- name: KAFKA_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ $user }}
-      key: password
-- name: KAFKA_PROPERTIES
-  value: |
-    security.protocol=SASL_PLAINTEXT
-    sasl.mechanism=SCRAM-SHA-512
-    sasl.username={{ $user }}
-    sasl.password=$(KAFKA_PASSWORD)
+  value: {{ include "tkim.bootstrapServers" .ctx | quote }}
+{{- end -}}
+
+{{/* The pod label naming the KafkaUser the pod's sidecar authenticates as: the
+     DestinationRule of TLS client identity selects on it, and Istio's injection template
+     kiosk-kafka-credentials reads it (Strimzi's pods). (dict "ctx" $ "service" "mirror") */}}
+{{- define "tkim.kafkaUserLabel" -}}
+kiosk.io/kafka-user: {{ include "tkim.kafkaUser" . }}
+{{- end -}}
+
+{{/* With SASL performed by the filter: a container named istio-proxy, which Istio merges into
+     the sidecar it injects (image `auto`: the injector's), with the environment the kiosk
+     WasmPlugin's vmConfig.env reads (valueFrom: HOST): the KafkaUser's name, and its password
+     from the Secret the User Operator writes (expanded by the kubelet into the sidecar only;
+     the application's containers never see it). Nothing with TLS client identity. One list
+     item, or nothing. (dict "ctx" $ "service" "mirror") */}}
+{{- define "tkim.kafkaProxy" -}}
+{{- if ne .ctx.Values.kafka.authentication "tls" -}}
+{{- $user := include "tkim.kafkaUser" . -}}
+- name: istio-proxy
+  image: auto
+  env:
+    - name: KIOSK_KAFKA_USERNAME
+      value: {{ $user | quote }}
+    - name: KIOSK_KAFKA_PASSWORD
+      valueFrom:
+        secretKeyRef:
+          name: {{ $user }}
+          key: password
+{{- end -}}
+{{- end -}}
+
+{{/* With SASL performed by the filter, for pods whose spec is Strimzi's (no container can be
+     added): Istio's injection template kiosk-kafka-credentials (istio/helm/istiod-values.yaml)
+     gives the injected istio-proxy the same environment as tkim.kafkaProxy, from the pod's
+     kiosk.io/kafka-user label. Templates run in the order named, `sidecar` first. */}}
+{{- define "tkim.kafkaCredentialsTemplate" -}}
+inject.istio.io/templates: sidecar,kiosk-kafka-credentials
+{{- end -}}
+
+{{/* The service account of a Kafka client the chart runs: one per workload, so that TLS
+     client identity can let just these sidecars read their certificate (istiod asks whether
+     the sidecar's service account may list secrets), and no API token in the pod (the sidecar
+     uses its own projected istio-token), so the application cannot use that permission. */}}
+{{- define "tkim.serviceAccount" -}}
+{{- printf "%s-%s" (include "tkim.fullname" .ctx) .component -}}
 {{- end -}}
 
 {{/* The MongoDB Secret and service. */}}

@@ -11,6 +11,8 @@ layouts of filter/fuzz (see filter/fuzz/README.md), into filter/fuzz/seeds/<targ
   decoders    the body of every frame, with its api key and version (responses take
               them from their request), and every frame's header
   config      a few pluginConfig documents, valid and not
+  kafka_auth  each session's first requests and responses with the broker's side of a
+              PLAIN and a SCRAM-SHA-512 exchange (our correlation ids) in between
 
 Files are named by the SHA-1 of their content, as libFuzzer names its own.
 usage: scripts/fuzz-seeds.py [--out DIR]
@@ -74,6 +76,34 @@ def write(directory, data, written):
         written.add(path)
 
 
+TARGETS = ("framer", "connection", "decoders", "config", "kafka_auth")
+
+# kiosk_filter::act::kafka_auth: the correlation id of our SaslHandshake, then +1, +2...
+HANDSHAKE_ID = 0x6B696F00
+
+
+def response(correlation, body):
+    return struct.pack(">ii", 4 + len(body), correlation) + body
+
+
+HANDSHAKE_OK = response(HANDSHAKE_ID, struct.pack(">hih", 0, 1, 5) + b"PLAIN")
+
+
+def authenticate(offset, auth):
+    """A SaslAuthenticate v1 response to our request HANDSHAKE_ID + offset."""
+    body = struct.pack(">hh", 0, -1) + struct.pack(">i", len(auth)) + auth + bytes(8)
+    return response(HANDSHAKE_ID + offset, body)
+
+
+def chunks(direction, data):
+    """`data` as kafka_auth callbacks: [direction][length][bytes], at most 255 each."""
+    out = b""
+    for at in range(0, len(data), 255):
+        part = data[at:at + 255]
+        out += bytes([direction, len(part)]) + part
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "filter" / "fuzz" / "seeds")
@@ -83,7 +113,7 @@ def main():
     if len(dialects) < 2 or not all(any(d.glob("session-*.client")) for d in dialects):
         sys.exit(f"recorded sessions missing in {SESSIONS}: dialects {[d.name for d in dialects]}")
     written = set()
-    for target in ("framer", "connection", "decoders", "config"):
+    for target in TARGETS:
         for old in (args.out / target).glob("*"):
             old.unlink()
     for client_path in clients:
@@ -102,6 +132,14 @@ def main():
             return bytes([0]) + SEED + struct.pack(">I", len(reqs)) + reqs + resps
 
         write(args.out / "connection", connection(client, server), written)
+
+        if len(requests) >= 2 and len(responses) >= 2:
+            for pick, ours in ((0, [HANDSHAKE_OK, authenticate(1, b"")]),
+                               (2, [HANDSHAKE_OK, authenticate(1, b"r=nonceSERVER,s=c2FsdA==,i=4096")])):
+                steps = [(0, requests[0]), (1, responses[0]), (0, requests[1])]
+                steps += [(1, b"".join(ours)), (1, responses[1])]
+                write(args.out / "kafka_auth", bytes([pick]) + b"".join(
+                    chunks(direction, data) for direction, data in steps), written)
 
         asked = {}
         for f in requests:
@@ -122,7 +160,7 @@ def main():
 
     for config in CONFIGS:
         write(args.out / "config", config, written)
-    counts = {t: len(list((args.out / t).glob("*"))) for t in ("framer", "connection", "decoders", "config")}
+    counts = {t: len(list((args.out / t).glob("*"))) for t in TARGETS}
     print(
         f"fuzz seeds from {len(clients)} recorded sessions of {len(dialects)} dialects "
         f"({', '.join(d.name for d in dialects)}) in {args.out}: "

@@ -112,14 +112,28 @@ fn meshes_extract_every_label() {
 fn readme_configuration_table() {
     let schema = plugin_config_schema();
     let mut rows = String::from("| field | default | accepts | meaning |\n|---|---|---|---|\n");
-    let mut row = |name: String, field: &Value| {
+    let mut row = |name: String, field: &Value, required: bool| {
+        let overrides = field["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Overrides node metadata"));
         let default = match &field["default"] {
-            Value::Null => "from node metadata".to_string(),
+            Value::Null if required => "required".to_string(),
+            Value::Null if overrides => "from node metadata".to_string(),
+            Value::Null => "unset".to_string(),
             Value::String(s) => format!("`{s}`"),
             other => format!("`{other}`"),
         };
         let accepts = match (field["minimum"].as_u64(), field["maximum"].as_u64()) {
             (Some(min), Some(max)) => format!("{min}..={max}"),
+            _ if field["enum"].is_array() => {
+                let values: Vec<String> = field["enum"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| format!("`{}`", v.as_str().unwrap_or_default()))
+                    .collect();
+                values.join(", ")
+            }
             _ if field["minLength"] == 1 => "a non-empty string".into(),
             _ if field["type"] == "boolean" => "`true`, `false`".into(),
             _ => "a string".into(),
@@ -134,11 +148,13 @@ fn readme_configuration_table() {
     };
     for (name, field) in schema["properties"].as_object().unwrap() {
         if let Some(nested) = field["properties"].as_object() {
+            let required = field["required"].as_array();
             for (inner, f) in nested {
-                row(format!("{name}.{inner}"), f);
+                let needed = required.is_some_and(|r| r.iter().any(|n| n == inner.as_str()));
+                row(format!("{name}.{inner}"), f, needed);
             }
         } else {
-            row(name.clone(), field);
+            row(name.clone(), field, false);
         }
     }
     check_region("README.md", &rows);

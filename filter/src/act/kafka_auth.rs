@@ -113,10 +113,13 @@ impl KafkaAuth {
         step.outcome = Some(self.outcome("failure", reason));
     }
 
-    /// Ends the action letting everything pending pass.
+    /// Ends the action letting everything pending pass; it keeps no memory after.
     fn pass_all(&mut self, step: &mut Step) {
         self.state = State::Done;
-        step.release.append(&mut self.pending);
+        step.release.extend(std::mem::take(&mut self.pending));
+        if self.response.is_empty() {
+            self.response = Vec::new();
+        }
     }
 
     /// Undecided: release the app's leading ApiVersions requests, then decide on the next.
@@ -502,6 +505,7 @@ mod tests {
         assert!(!step.hold && !step.close);
         assert_eq!(step.outcome.unwrap().result, "success");
         assert!(a.is_done());
+        assert_eq!(a.memory_bytes(), std::mem::size_of::<KafkaAuth>(), "nothing kept");
         // Inert afterwards.
         assert_eq!(feed(&mut a, Direction::Request, &metadata), Step::default());
     }

@@ -505,7 +505,11 @@ mod tests {
         assert!(!step.hold && !step.close);
         assert_eq!(step.outcome.unwrap().result, "success");
         assert!(a.is_done());
-        assert_eq!(a.memory_bytes(), std::mem::size_of::<KafkaAuth>(), "nothing kept");
+        assert_eq!(
+            a.memory_bytes(),
+            std::mem::size_of::<KafkaAuth>(),
+            "nothing kept"
+        );
         // Inert afterwards.
         assert_eq!(feed(&mut a, Direction::Request, &metadata), Step::default());
     }

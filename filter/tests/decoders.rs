@@ -18,7 +18,12 @@ const ORDERS: Uuid = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
 const PAYMENTS: Uuid = Uuid::from_u128(0xfeed_0000_0000_0000_0000_0000_0000_0001);
 
 fn new_vm() -> Vm {
-    let config = Config::default();
+    vm_with(b"{}")
+}
+
+/// A VM of workload `checkout` in `shop` configured by the pluginConfig `json`.
+fn vm_with(json: &[u8]) -> Vm {
+    let config = Config::from_json(json).unwrap();
     let id = Identity::resolve(
         &config,
         Some("shop".into()),
@@ -720,18 +725,8 @@ fn memory_is_bounded_under_a_flood_of_unanswered_requests() {
 
 #[test]
 fn client_id_label_and_topic_cap_apply_to_every_series() {
-    let config = Config::from_json(
-        br#"{"client_id_label": true, "max_topics": 1, "topic_overflow_label": "_more"}"#,
-    )
-    .unwrap();
-    let id = Identity::resolve(
-        &config,
-        Some("shop".into()),
-        Some("checkout".into()),
-        None,
-        None,
-    );
-    let mut vm = Vm::new(config, id);
+    let mut vm =
+        vm_with(br#"{"client_id_label": true, "max_topics": 1, "topic_overflow_label": "_more"}"#);
     let t = run(&produce_exchange(8), 0, &mut vm);
     // "orders" took the only slot; "payments" is reported under the overflow value.
     let orders = [("topic", "orders"), ("client_id", "test-client")];
@@ -1121,16 +1116,7 @@ fn sasl_on_the_apps_behalf_is_invisible_to_the_observer() {
 
     let ex = produce_exchange(9);
     let mut acting = {
-        let json = br#"{"kafka_auth": {"mechanism": "PLAIN"}}"#;
-        let config = Config::from_json(json).unwrap();
-        let id = Identity::resolve(
-            &config,
-            Some("shop".into()),
-            Some("checkout".into()),
-            None,
-            None,
-        );
-        let mut vm = Vm::new(config, id);
+        let mut vm = vm_with(br#"{"kafka_auth": {"mechanism": "PLAIN"}}"#);
         vm.set_kafka_credential(Some(Credential {
             username: "checkout".into(),
             password: "pw".into(),

@@ -483,7 +483,7 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
     let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
     let home = run_dir(test);
-    let records = 300;
+    let records = 1000;
     let mut mesh = Mesh::up(
         &home,
         &["--kafka-auth", auth, "--records", &records.to_string()],

@@ -163,7 +163,7 @@ fn correlation_ids_received(stream: &mut TcpStream) -> Vec<i32> {
 fn the_sidecar_authenticates_apps_that_hold_no_secret() {
     let dir = run_dir("kafka-sasl").unwrap();
     let mut free = ports::Allocator::default();
-    let workloads = ["scram", "plain", "wrong"];
+    let workloads = ["scram", "scram256", "plain", "wrong"];
     let mut spec = KafkaSpec::new(&dir, 1, &workloads, &mut free).unwrap();
     spec.config
         .insert("offsets.topic.num.partitions".into(), "1".into());
@@ -188,6 +188,7 @@ fn the_sidecar_authenticates_apps_that_hold_no_secret() {
         (sidecar, format!("127.0.0.1:{}", routes[0].1))
     };
     let (scram, scram_at) = sidecar("scram", "SCRAM-SHA-512", PASSWORD);
+    let (scram256, scram256_at) = sidecar("scram256", "SCRAM-SHA-256", PASSWORD);
     let (plain, plain_at) = sidecar("plain", "PLAIN", PASSWORD);
     let (wrong, wrong_at) = sidecar("wrong", "SCRAM-SHA-512", "not-the-password");
 
@@ -205,6 +206,8 @@ fn the_sidecar_authenticates_apps_that_hold_no_secret() {
         200,
         "acknowledged through PLAIN"
     );
+    let through = produce(&scram256_at, 50, &[]);
+    assert_eq!(through, 50, "acknowledged through SCRAM-SHA-256");
     // A client doing its own SASL passes through untouched.
     let own = [
         ("security.protocol", "SASL_PLAINTEXT"),
@@ -221,13 +224,13 @@ fn the_sidecar_authenticates_apps_that_hold_no_secret() {
     let quick = [("message.timeout.ms", "6000")];
     assert_eq!(produce(&wrong_at, 25, &quick), 0, "nothing acknowledged");
     assert_eq!(
-        count_all(&scram_at, "count-1", 510),
-        510,
+        count_all(&scram_at, "count-1", 560),
+        560,
         "every acknowledged record"
     );
     assert_eq!(
-        count_all(&plain_at, "count-2", 510),
-        510,
+        count_all(&plain_at, "count-2", 560),
+        560,
         "read through PLAIN too"
     );
 
@@ -261,6 +264,13 @@ fn the_sidecar_authenticates_apps_that_hold_no_secret() {
         "its own SASL, counted"
     );
     assert!(stat(&plain, "kafka_auth_total", &auth("PLAIN", "success", "ok")) >= 1.0);
+    let ok256 = auth("SCRAM-SHA-256", "success", "ok");
+    assert!(stat(&scram256, "kafka_auth_total", &ok256) >= 1.0);
+    let on_topic = [("topic", TOPIC)];
+    assert_eq!(
+        stat(&scram256, "kafka_produced_records_total", &on_topic),
+        50.0
+    );
     let refused = auth("SCRAM-SHA-512", "failure", "SASL_AUTHENTICATION_FAILED");
     assert!(
         stat(&wrong, "kafka_auth_total", &refused) >= 1.0,
@@ -281,7 +291,7 @@ fn the_sidecar_authenticates_apps_that_hold_no_secret() {
         stat(&plain, "kafka_produced_records_total", &produced),
         200.0
     );
-    for sidecar in [&scram, &plain, &wrong] {
+    for sidecar in [&scram, &scram256, &plain, &wrong] {
         assert_eq!(stat(sidecar, "kafka_decode_errors_total", &[]), 0.0);
         let text = sidecar.prometheus_text().unwrap();
         assert!(!text.contains(PASSWORD) && !text.contains("not-the-password"));

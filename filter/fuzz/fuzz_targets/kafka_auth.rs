@@ -43,7 +43,9 @@ fuzz_target!(|data: &[u8]| {
             Direction::Response => chunk.to_vec(),
         };
         let step = auth.on_data(direction, buffer.len(), &mut |at, len| {
-            buffer.get(at..(at + len).min(buffer.len())).map(<[u8]>::to_vec)
+            buffer
+                .get(at..(at + len).min(buffer.len()))
+                .map(<[u8]>::to_vec)
         });
         assert!(step.take <= buffer.len());
         out.extend_from_slice(&step.release);
@@ -53,9 +55,16 @@ fuzz_target!(|data: &[u8]| {
             (Direction::Request, false) => out.extend_from_slice(&buffer[step.take..]),
             (Direction::Response, _) => assert!(step.release.is_empty() || auth.is_done()),
         }
-        assert!(sent.starts_with(&out), "app bytes reordered, duplicated or invented");
+        assert!(
+            sent.starts_with(&out),
+            "app bytes reordered, duplicated or invented"
+        );
         let bound = std::mem::size_of::<KafkaAuth>() + 2 * (MAX_PENDING + MAX_RESPONSE) + 64;
-        assert!(auth.memory_bytes() <= bound, "{} bytes", auth.memory_bytes());
+        assert!(
+            auth.memory_bytes() <= bound,
+            "{} bytes",
+            auth.memory_bytes()
+        );
         if step.close {
             assert!(auth.is_done());
             closed = true;

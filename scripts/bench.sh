@@ -7,10 +7,14 @@
 #     against a sink answering with recorded responses (harness/benches/envoy_replay.rs,
 #     also the added latency p50/p99), and librdkafka against Apache Kafka 4.3.1
 #     (harness/benches/envoy_kafka.rs);
+#   - connection set-up time through a sidecar with the filter's SASL (SCRAM-SHA-512, PLAIN)
+#     and without, against Apache Kafka 4.3.1, p50/p99/mean
+#     (harness/benches/kafka_auth_setup.rs, its own table bench/results/kafka-auth-setup.md);
 #   - the module size after wasm-opt;
 # and writes bench/results/latest.md (table with the date and the machine) and
 # bench/results/latest.png (plot), with the raw outputs beside them.
-# usage: scripts/bench.sh   (KIOSK_BENCH_CASES, KIOSK_BENCH_KAFKA_MB: see the benches)
+# usage: scripts/bench.sh   (KIOSK_BENCH_CASES, KIOSK_BENCH_KAFKA_MB, KIOSK_BENCH_CONNECTIONS:
+# see the benches)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
@@ -27,5 +31,7 @@ step "the filter in Envoy against tcp_proxy alone: replayed frames"
 cargo bench --quiet -p kiosk-harness --bench envoy_replay -- --json "$PWD/$out/envoy.json" | tee "$out/envoy.txt"
 step "the filter in Envoy against tcp_proxy alone: librdkafka against Apache Kafka 4.3.1"
 cargo bench --quiet -p kiosk-harness --bench envoy_kafka -- --json "$PWD/$out/kafka.json" | tee "$out/kafka.txt"
+step "connection set-up with the filter's SASL and without: Apache Kafka 4.3.1"
+cargo bench --quiet -p kiosk-harness --bench kafka_auth_setup -- --markdown "$PWD/$out/kafka-auth-setup.md"
 step "report"
 .venv/bin/python scripts/bench-report.py "$out" dist/kiosk_filter.wasm

@@ -6,17 +6,17 @@
 //! ACLs go through Kafka's CreateAcls API, encoded with the `kafka-protocol` crate (a cold
 //! path: librdkafka's ACL API is not exposed by the `rdkafka` crate).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use bytes::{Buf, BytesMut};
 use kafka_protocol::messages::create_acls_request::AclCreation;
-use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse, RequestHeader};
+use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 use crate::bundle::{Acl, KafkaUser};
+use crate::components::kafka::{decode_response, read_frame, request_frame};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -186,30 +186,11 @@ where
     let mut stream =
         TcpStream::connect(address).with_context(|| format!("connecting to {address}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let header = RequestHeader::default()
-        .with_request_api_key(api_key)
-        .with_request_api_version(version)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str("strimzi-user-operator")));
-    let mut body = BytesMut::new();
-    header.encode(&mut body, Q::header_version(version))?;
-    request.encode(&mut body, version)?;
-    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
+    let frame = request_frame(api_key, version, 1, "strimzi-user-operator", request)?;
     stream.write_all(&frame)?;
-    let mut size = [0u8; 4];
-    stream.read_exact(&mut size)?;
-    let mut response = vec![0u8; u32::from_be_bytes(size) as usize];
-    stream.read_exact(&mut response)?;
-    let mut buf = bytes::Bytes::from(response);
-    let header =
-        kafka_protocol::messages::ResponseHeader::decode(&mut buf, R::header_version(version))?;
-    if header.correlation_id != 1 {
-        bail!("a response to another request ({})", header.correlation_id);
-    }
-    let decoded = R::decode(&mut buf, version)?;
-    if buf.has_remaining() {
-        bail!("{} bytes left after the response", buf.remaining());
+    let (correlation_id, decoded) = decode_response(read_frame(&mut stream)?, version)?;
+    if correlation_id != 1 {
+        bail!("a response to another request ({correlation_id})");
     }
     Ok(decoded)
 }

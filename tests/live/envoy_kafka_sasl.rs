@@ -9,14 +9,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::{
-    ApiVersionsRequest, MetadataRequest, RequestHeader, ResponseHeader,
-};
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use kiosk_filter::act::sasl::Mechanism;
 use kiosk_harness::components::envoy::Sidecar;
-use kiosk_harness::components::kafka::{Kafka, KafkaSpec, SaslListener};
+use kiosk_harness::components::kafka::{request_frame, Kafka, KafkaSpec, SaslListener};
 use kiosk_harness::ports;
 use kiosk_harness::prom;
 use kiosk_tests::{kafka_sidecar_to, run_dir, wait_flush};
@@ -115,17 +113,7 @@ fn auth(
 
 /// One request frame, as a client sends it.
 fn request<M: Encodable + HeaderVersion>(api: i16, version: i16, id: i32, msg: &M) -> Vec<u8> {
-    let header = RequestHeader::default()
-        .with_request_api_key(api)
-        .with_request_api_version(version)
-        .with_correlation_id(id)
-        .with_client_id(Some(StrBytes::from_static_str("raw-app")));
-    let mut buf = BytesMut::new();
-    header.encode(&mut buf, M::header_version(version)).unwrap();
-    msg.encode(&mut buf, version).unwrap();
-    let mut frame = (buf.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&buf);
-    frame
+    request_frame(api, version, id, "raw-app", msg).unwrap()
 }
 
 /// The correlation ids of every frame the app receives until the peer is quiet for 1 s.

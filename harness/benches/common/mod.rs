@@ -6,7 +6,7 @@ use std::path::Path;
 
 use kiosk_harness::components::envoy::{Protocol, Route, Sidecar, SidecarSpec};
 use kiosk_harness::{paths, ports};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// One Envoy pinned to one worker with one outbound Kafka listener to `upstream`: the
 /// kiosk filter before `tcp_proxy` (`Protocol::Kafka`) or `tcp_proxy` alone
@@ -19,17 +19,40 @@ pub fn sidecar(
     listener: u16,
     upstream: u16,
 ) -> Sidecar {
+    let plugin_config = std::env::var("KIOSK_BENCH_PLUGIN_CONFIG")
+        .ok()
+        .and_then(|c| serde_json::from_str(&c).ok())
+        .unwrap_or_else(|| json!({}));
+    sidecar_with(
+        dir,
+        name,
+        protocol,
+        listener,
+        upstream,
+        plugin_config,
+        Vec::new(),
+    )
+}
+
+/// The same Envoy with the filter configured by `plugin_config` and `env` in its
+/// environment (the filter's VM reads the Kafka credential from there).
+pub fn sidecar_with(
+    dir: &Path,
+    name: &str,
+    protocol: Protocol,
+    listener: u16,
+    upstream: u16,
+    plugin_config: Value,
+    env: Vec<(String, String)>,
+) -> Sidecar {
     let spec = SidecarSpec {
-        env: Vec::new(),
+        env,
         workload: name.into(),
         namespace: "bench".into(),
         app: name.into(),
         admin_port: ports::free().unwrap(),
         routes: vec![Route::outbound("kafka", listener, upstream, protocol)],
-        plugin_config: std::env::var("KIOSK_BENCH_PLUGIN_CONFIG")
-            .ok()
-            .and_then(|c| serde_json::from_str(&c).ok())
-            .unwrap_or_else(|| json!({})),
+        plugin_config,
         wasm: paths::filter_wasm().unwrap(),
         concurrency: 1,
         pod: None,
@@ -118,7 +141,31 @@ impl Comparison {
 
 /// `--json FILE` from the command line.
 pub fn json_out() -> Option<String> {
-    std::env::args().skip_while(|a| a != "--json").nth(1)
+    arg("--json")
+}
+
+/// The value after `flag` on the command line.
+pub fn arg(flag: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != flag).nth(1)
+}
+
+/// Today's date and the machine, for a results file: "2026-11-29 on 2 × AMD EPYC, Linux
+/// 6.18.44" (as `scripts/bench-report.py` writes them into `latest.md`).
+pub fn run_on() -> String {
+    let date = std::process::Command::new("date")
+        .arg("+%F")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("?", |(_, v)| v.trim());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{date} on {cores} × {cpu}, Linux {}", kernel.trim())
 }
 
 /// KIOSK_BENCH_CASES: only the cases whose name contains one of these (comma-separated).

@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 use crate::components::pod::Pod;
 use crate::components::{java, Component};
@@ -514,6 +517,54 @@ pub fn wait_for_brokers(bootstrap: &str, want: usize, timeout: Duration) -> Resu
             _ => std::thread::sleep(Duration::from_millis(500)),
         }
     }
+}
+
+/// One request frame as a Kafka client sends it (size, header, message), encoded with the
+/// `kafka-protocol` crate: for the cold paths and tests that speak to a broker without a
+/// client library.
+pub fn request_frame<M: Encodable + HeaderVersion>(
+    api_key: i16,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    message: &M,
+) -> Result<Vec<u8>> {
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
+    let mut body = BytesMut::new();
+    header.encode(&mut body, M::header_version(version))?;
+    message.encode(&mut body, version)?;
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+/// One whole frame read from `stream`, without its size.
+pub fn read_frame(stream: &mut impl std::io::Read) -> Result<Bytes> {
+    let mut size = [0u8; 4];
+    stream
+        .read_exact(&mut size)
+        .context("reading a frame size")?;
+    let mut frame = vec![0u8; u32::from_be_bytes(size) as usize];
+    stream.read_exact(&mut frame).context("reading a frame")?;
+    Ok(Bytes::from(frame))
+}
+
+/// A response frame (from [`read_frame`]) decoded as `R` at `version`: its correlation id
+/// and the message, which must fill the frame.
+pub fn decode_response<R: Decodable + HeaderVersion>(
+    mut frame: Bytes,
+    version: i16,
+) -> Result<(i32, R)> {
+    let header = ResponseHeader::decode(&mut frame, R::header_version(version))?;
+    let message = R::decode(&mut frame, version)?;
+    if frame.has_remaining() {
+        bail!("{} bytes left after the response", frame.remaining());
+    }
+    Ok((header.correlation_id, message))
 }
 
 /// How many brokers Metadata lists (librdkafka through the platform listener).

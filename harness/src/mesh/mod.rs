@@ -530,13 +530,11 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     if let Some(mechanism) = sasl {
         for w in plan.workloads.iter().filter(|w| w.kafka) {
             let user = w.kafka_user.clone().unwrap_or_default();
-            if !passwords.contains_key(&user) {
+            if let std::collections::btree_map::Entry::Vacant(entry) = passwords.entry(user) {
                 let password = random_password()?;
-                write_secret(
-                    &run_dir.join(format!("secrets/{user}.password")),
-                    password.as_bytes(),
-                )?;
-                passwords.insert(user, password);
+                let file = run_dir.join(format!("secrets/{}.password", entry.key()));
+                write_secret(&file, password.as_bytes())?;
+                entry.insert(password);
             }
         }
         kafka_spec.sasl = Some(SaslListener {

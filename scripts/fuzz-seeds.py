@@ -13,6 +13,8 @@ layouts of filter/fuzz (see filter/fuzz/README.md), into filter/fuzz/seeds/<targ
   config      a few pluginConfig documents, valid and not
   kafka_auth  each session's first requests and responses with the broker's side of a
               PLAIN and a SCRAM-SHA-512 exchange (our correlation ids) in between
+  mongodb     a driver's MongoDB session (handshake, insert, find, an error), observed,
+              and with X.509 by the filter (our authenticate's reply first, ok or not)
 
 Files are named by the SHA-1 of their content, as libFuzzer names its own.
 usage: scripts/fuzz-seeds.py [--out DIR]
@@ -76,7 +78,7 @@ def write(directory, data, written):
         written.add(path)
 
 
-TARGETS = ("framer", "connection", "decoders", "config", "kafka_auth")
+TARGETS = ("framer", "connection", "decoders", "config", "kafka_auth", "mongodb")
 
 # kiosk_filter::act::kafka_auth: the correlation id of our SaslHandshake, then +1, +2...
 HANDSHAKE_ID = 0x6B696F00
@@ -93,6 +95,64 @@ def authenticate(offset, auth):
     """A SaslAuthenticate v1 response to our request HANDSHAKE_ID + offset."""
     body = struct.pack(">hh", 0, -1) + struct.pack(">i", len(auth)) + auth + bytes(8)
     return response(HANDSHAKE_ID + offset, body)
+
+
+# MongoDB: a minimal BSON encoder (int32, double, string, document, array).
+def bson(pairs):
+    body = b""
+    for name, value in pairs:
+        key = name.encode() + b"\0"
+        if isinstance(value, bool):
+            body += b"\x08" + key + bytes([value])
+        elif isinstance(value, int):
+            body += b"\x10" + key + struct.pack("<i", value)
+        elif isinstance(value, float):
+            body += b"\x01" + key + struct.pack("<d", value)
+        elif isinstance(value, str):
+            raw = value.encode() + b"\0"
+            body += b"\x02" + key + struct.pack("<i", len(raw)) + raw
+        elif isinstance(value, list):
+            body += b"\x04" + key + bson([(str(i), v) for i, v in enumerate(value)])
+        else:
+            body += b"\x03" + key + bson(value)
+    return struct.pack("<i", len(body) + 5) + body + b"\0"
+
+
+def mongo_message(request_id, response_to, op, payload):
+    return struct.pack("<iiii", 16 + len(payload), request_id, response_to, op) + payload
+
+
+def op_msg(request_id, response_to, doc, sequence=None):
+    payload = struct.pack("<I", 0) + b"\0" + bson(doc)
+    if sequence:
+        name, docs = sequence
+        section = name.encode() + b"\0" + b"".join(bson(d) for d in docs)
+        payload += b"\x01" + struct.pack("<i", len(section) + 4) + section
+    return mongo_message(request_id, response_to, 2013, payload)
+
+
+# kiosk_filter::act::mongodb_auth::AUTH_REQUEST_ID
+MONGO_AUTH_ID = 0x6B696F00
+
+
+def mongo_session():
+    """A driver's requests and the server's replies, as byte strings."""
+    docs = [[("_id", i), ("v", "x" * 40)] for i in range(5)]
+    hello = mongo_message(1, 0, 2004, struct.pack("<I", 0) + b"admin.$cmd\0"
+                          + struct.pack("<ii", 0, -1) + bson([("isMaster", 1)]))
+    requests = [
+        hello,
+        op_msg(2, 0, [("insert", "events"), ("ordered", True), ("$db", "pipeline")],
+               ("documents", docs)),
+        op_msg(3, 0, [("find", "events"), ("filter", []), ("$db", "pipeline")]),
+    ]
+    replies = [
+        mongo_message(11, 1, 1, bytes(16) + struct.pack("<i", 1)
+                      + bson([("ismaster", True), ("ok", 1.0)])),
+        op_msg(12, 2, [("n", 5), ("ok", 1.0)]),
+        op_msg(13, 3, [("ok", 0.0), ("errmsg", "no"), ("code", 13)]),
+    ]
+    return requests, replies
 
 
 def chunks(direction, data):
@@ -160,6 +220,14 @@ def main():
 
     for config in CONFIGS:
         write(args.out / "config", config, written)
+    requests, replies = mongo_session()
+    ok = op_msg(99, MONGO_AUTH_ID, [("user", "CN=verify"), ("ok", 1.0)])
+    refused = op_msg(99, MONGO_AUTH_ID, [("ok", 0.0), ("code", 18)])
+    for pick, ours in ((8 << 1, []), ((8 << 1) | 1, [ok]), ((3 << 1) | 1, [refused])):
+        steps = [(0, requests[0]), (1, b"".join(ours + replies[:1]))]
+        steps += [(0, b"".join(requests[1:])), (1, b"".join(replies[1:]))]
+        write(args.out / "mongodb", bytes([pick]) + b"".join(
+            chunks(direction, data) for direction, data in steps), written)
     counts = {t: len(list((args.out / t).glob("*"))) for t in TARGETS}
     print(
         f"fuzz seeds from {len(clients)} recorded sessions of {len(dialects)} dialects "

@@ -11,6 +11,8 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+pub use crate::wire::Protocol;
+
 /// Inclusive ranges of the numeric fields: validated here, published in the schema.
 pub mod range {
     pub const MAX_TOPICS: (u64, u64) = (1, 65_000);
@@ -25,6 +27,9 @@ pub mod range {
 #[derive(Clone, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// The protocol this filter reads: `kafka`, or `mongodb` for a WasmPlugin matched on
+    /// MongoDB's port.
+    pub protocol: Protocol,
     /// Distinct `topic` label values per Wasm VM; further topics are reported as
     /// `topic_overflow_label`. Envoy never deletes a stat, so this bounds its memory.
     #[schemars(range(min = range::MAX_TOPICS.0, max = range::MAX_TOPICS.1))]
@@ -66,6 +71,35 @@ pub struct Config {
     /// (absent: the filter only observes). The credential comes from the sidecar's
     /// environment, never from this configuration.
     pub kafka_auth: Option<KafkaAuth>,
+    /// MongoDB authentication performed by the filter on the app's behalf (with
+    /// `protocol: mongodb`; absent: the filter only observes).
+    pub mongodb_auth: Option<MongoDbAuth>,
+}
+
+/// MongoDB authentication on the app's behalf: the filter sends the `authenticate`
+/// command before the app's first message and removes its reply; a refused connection
+/// is closed and counted.
+#[derive(Clone, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MongoDbAuth {
+    /// The mechanism. `MONGODB-X509`: the identity is the client certificate the
+    /// sidecar's TLS presents (a DestinationRule `MUTUAL`); no secret reaches the filter.
+    pub mechanism: MongoDbAuthMechanism,
+}
+
+/// The MongoDB mechanisms the filter performs.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
+pub enum MongoDbAuthMechanism {
+    #[serde(rename = "MONGODB-X509")]
+    X509,
+}
+
+impl MongoDbAuthMechanism {
+    pub const fn name(self) -> &'static str {
+        match self {
+            MongoDbAuthMechanism::X509 => "MONGODB-X509",
+        }
+    }
 }
 
 /// SASL on the app's behalf: the filter authenticates each connection before the app's
@@ -123,6 +157,7 @@ pub struct Kiali {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            protocol: Protocol::Kafka,
             max_topics: 500,
             topic_overflow_label: "_other".into(),
             max_lag_series: 5000,
@@ -137,6 +172,7 @@ impl Default for Config {
             app: None,
             cluster: None,
             kafka_auth: None,
+            mongodb_auth: None,
         }
     }
 }
@@ -205,6 +241,17 @@ impl Config {
         within("flush_interval_ms", flush, range::FLUSH_INTERVAL_MS)?;
         let window = self.read_window_bytes as u64;
         within("read_window_bytes", window, range::READ_WINDOW_BYTES)?;
+        let wrong_protocol = match self.protocol {
+            Protocol::Kafka if self.mongodb_auth.is_some() => Some("mongodb_auth"),
+            Protocol::MongoDb if self.kafka_auth.is_some() => Some("kafka_auth"),
+            _ => None,
+        };
+        if let Some(field) = wrong_protocol {
+            return Err(ConfigError(format!(
+                "field `{field}`: not for `protocol: {}`",
+                self.protocol.name()
+            )));
+        }
         let auth = self.kafka_auth.as_ref();
         let (user_env, password_env) = (
             auth.map_or("-", |a| a.username_env.as_str()),
@@ -289,6 +336,15 @@ mod tests {
         assert!(err(r#"{"kiali": {"extension": ""}}"#).contains("field `kiali.extension`"));
         assert!(err(r#"{"flush_interval_ms": 1}"#).contains("flush_interval_ms"));
         assert!(err("[1]").contains("expected a JSON object"));
+        let wrong = err(r#"{"mongodb_auth": {"mechanism": "MONGODB-X509"}}"#);
+        assert!(
+            wrong.contains("`mongodb_auth`: not for `protocol: kafka`"),
+            "{wrong}"
+        );
+        assert!(err(r#"{"protocol": "mysql"}"#).contains("field `protocol`"));
+        let mongo = r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509"}}"#;
+        let c = Config::from_json(mongo.as_bytes()).unwrap();
+        assert_eq!(c.protocol, Protocol::MongoDb);
         assert!(err("{").contains("EOF"));
     }
 

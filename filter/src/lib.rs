@@ -1,5 +1,6 @@
 //! kiosk-filter: a proxy-wasm network filter that reads the Kafka protocol passing
-//! through an Envoy sidecar and turns it into per-topic metrics and Kiali graph edges.
+//! through an Envoy sidecar and turns it into per-topic metrics and Kiali graph edges,
+//! and MongoDB's into per-command and per-collection metrics.
 //!
 //! Data flows one way, and the modules follow it:
 //!
@@ -11,10 +12,10 @@
 //! - [`metrics`]: observations summed per series and flushed to a metric sink.
 //!
 //! [`Vm`] owns a VM's configuration, topic table and metrics, and opens connections.
-//! [`act`] is the one thing that acts on a connection, when configured: SASL on the
-//! app's behalf; it runs before the observer, which only reads.
-//! A protocol has a place in each layer (`wire::kafka`, `decode::kafka`,
-//! `exchange::kafka`); MongoDB's goes beside Kafka's. [`config`] is the pluginConfig,
+//! [`act`] is the one thing that acts on a connection, when configured: authentication
+//! on the app's behalf (Kafka SASL, MongoDB X.509); it runs before the observer, which
+//! only reads. A protocol has a place in each layer (`wire::kafka`, `decode::kafka`,
+//! `exchange::kafka`, and MongoDB's beside them); a VM reads one (`protocol`). [`config`] is the pluginConfig,
 //! [`contract`] the filter's published contract (JSON Schema, labels, metrics) generated
 //! from this code. Lower layers never import higher ones (a test checks the graph).
 //!
@@ -36,7 +37,7 @@ pub mod wire;
 #[cfg(target_arch = "wasm32")]
 mod glue;
 
-pub use config::{Config, ConfigError, Identity, KafkaAuthMechanism};
+pub use config::{Config, ConfigError, Identity, KafkaAuthMechanism, Protocol};
 pub use exchange::Connection;
 pub use metrics::{MetricSink, Totalizer};
 pub use vm::Vm;

@@ -3,8 +3,8 @@
 //! drive it the same way.
 
 use crate::act::sasl::{random_nonce, Credential, Mechanism};
-use crate::act::{KafkaAuth, Step};
-use crate::config::{Config, Identity, KafkaAuthMechanism};
+use crate::act::{KafkaAuth, MongoDbAuth, Step};
+use crate::config::{Config, Identity, KafkaAuthMechanism, Protocol};
 use crate::decode::topics::Topics;
 use crate::exchange::{Connection, Limits};
 use crate::metrics::{MetricSink, Metrics};
@@ -52,7 +52,6 @@ impl Vm {
         &mut self.topics
     }
 
-    /// A new connection with this VM's limits.
     /// The SASL mechanism the filter performs (`kafka_auth`), if any.
     pub fn kafka_auth_mechanism(&self) -> Option<Mechanism> {
         self.config
@@ -65,9 +64,17 @@ impl Vm {
             })
     }
 
+    /// A new connection with this VM's protocol, limits and action.
     pub fn open_connection(&mut self) -> Connection {
-        let mut conn = Connection::open(self.limits, &mut self.metrics);
-        if let Some(mechanism) = self.kafka_auth_mechanism() {
+        let protocol = self.config.protocol;
+        let mut conn = Connection::open(protocol, self.limits, &mut self.metrics);
+        if let Some(auth) = self.config.mongodb_auth.as_ref() {
+            conn.set_action(Box::new(MongoDbAuth::new(auth.mechanism)));
+        }
+        if let Some(mechanism) = self
+            .kafka_auth_mechanism()
+            .filter(|_| protocol == Protocol::Kafka)
+        {
             let nonce = match mechanism {
                 Mechanism::Plain => None,
                 _ => random_nonce(),
@@ -132,5 +139,299 @@ impl Vm {
     /// Distinct series rendered so far.
     pub fn series_count(&self) -> usize {
         self.metrics.series_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::act::mongodb_auth::{authenticate, AUTH_REQUEST_ID};
+    use crate::config::MongoDbAuthMechanism;
+    use crate::decode::mongodb::test_messages::{op_msg, op_query, op_reply};
+    use crate::metrics::Totalizer;
+    use bson::{doc, Document};
+
+    fn vm(json: &str) -> Vm {
+        let config = Config::from_json(json.as_bytes()).unwrap();
+        let id = Identity::resolve(
+            &config,
+            Some("pipeline".into()),
+            Some("verify".into()),
+            None,
+            None,
+        );
+        Vm::new(config, id)
+    }
+
+    fn counter(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> u64 {
+        t.counters
+            .iter()
+            .filter(|(name, _)| {
+                name.ends_with(&format!(";.;{metric}"))
+                    && labels
+                        .iter()
+                        .all(|(k, v)| name.contains(&format!("{k}=.={v};.;")))
+            })
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    /// A driver's session: the legacy handshake, an insert of 50 documents in a document
+    /// sequence, a find whose reply carries them, a failed insert, an unacknowledged
+    /// write (no reply), and an exhaust-style getMore answered twice.
+    fn session() -> (Vec<u8>, Vec<u8>) {
+        let docs: Vec<Document> = (0..50)
+            .map(|i| doc! { "_id": i, "v": "x".repeat(200) })
+            .collect();
+        let requests = [
+            op_query(
+                1,
+                "admin.$cmd",
+                &doc! { "isMaster": 1, "client": { "app": "verify" } },
+            ),
+            op_msg(
+                2,
+                0,
+                &doc! { "insert": "events", "ordered": true, "$db": "pipeline" },
+                Some(("documents", &docs)),
+                false,
+            ),
+            op_msg(
+                3,
+                0,
+                &doc! { "find": "events", "filter": {}, "$db": "pipeline" },
+                None,
+                true,
+            ),
+            op_msg(
+                4,
+                0,
+                &doc! { "insert": "events", "$db": "pipeline" },
+                Some(("documents", &docs[..1])),
+                false,
+            ),
+            {
+                let mut m = op_msg(
+                    5,
+                    0,
+                    &doc! { "delete": "old", "$db": "pipeline" },
+                    None,
+                    false,
+                );
+                m[16] = 2; // moreToCome: no reply
+                m
+            },
+            op_msg(
+                6,
+                0,
+                &doc! { "getMore": 9i64, "collection": "events", "$db": "pipeline" },
+                None,
+                false,
+            ),
+        ]
+        .concat();
+        let mut exhaust = op_msg(
+            15,
+            6,
+            &doc! { "cursor": { "nextBatch": [] }, "ok": 1.0 },
+            None,
+            false,
+        );
+        exhaust[16] = 2;
+        let responses = [
+            op_reply(11, 1, &doc! { "ismaster": true, "ok": 1.0 }),
+            op_msg(12, 2, &doc! { "n": 50, "ok": 1.0 }, None, false),
+            op_msg(
+                13,
+                3,
+                &doc! { "cursor": { "firstBatch": docs.clone(), "id": 0i64 }, "ok": 1.0 },
+                None,
+                false,
+            ),
+            op_msg(
+                14,
+                4,
+                &doc! { "ok": 0.0, "errmsg": "dup", "code": 11000 },
+                None,
+                false,
+            ),
+            exhaust,
+            op_msg(
+                16,
+                6,
+                &doc! { "cursor": { "nextBatch": [] }, "ok": 1.0 },
+                None,
+                false,
+            ),
+        ]
+        .concat();
+        (requests, responses)
+    }
+
+    /// Feed both directions split at `cut`, `window` bytes a read; the bytes that reach
+    /// each side, and the metrics.
+    fn run(
+        vm: &mut Vm,
+        requests: &[u8],
+        responses: &[u8],
+        cut: usize,
+        window: usize,
+    ) -> (Vec<u8>, Vec<u8>, Totalizer, usize) {
+        let mut conn = vm.open_connection();
+        let (mut to_server, mut to_app, mut read) = (Vec::new(), Vec::new(), 0);
+        for (direction, bytes) in [
+            (Direction::Request, requests),
+            (Direction::Response, responses),
+        ] {
+            let (a, b) = bytes.split_at(cut.min(bytes.len()));
+            for part in [a, b] {
+                let step = vm.on_buffer(&mut conn, direction, part.len(), window, 7, |at, len| {
+                    read += len;
+                    part.get(at..at + len)
+                });
+                let passed = &part[step.take.min(part.len())..];
+                match direction {
+                    Direction::Request => to_server.extend([&step.send()[..], passed].concat()),
+                    Direction::Response => to_app.extend_from_slice(passed),
+                }
+            }
+        }
+        vm.close(&mut conn);
+        let mut sink = Totalizer::default();
+        vm.flush(&mut sink);
+        (to_server, to_app, sink, read)
+    }
+
+    #[test]
+    fn a_mongodb_session_is_counted_by_command_collection_and_error() {
+        let (requests, responses) = session();
+        for cut in (0..requests.len().max(responses.len())).step_by(37) {
+            let mut vm = vm(r#"{"protocol": "mongodb"}"#);
+            let (to_server, to_app, t, read) = run(&mut vm, &requests, &responses, cut, 64);
+            assert_eq!(
+                (to_server, to_app),
+                (requests.clone(), responses.clone()),
+                "observing changes nothing"
+            );
+            let commands = |c: &str, coll: &str| {
+                counter(
+                    &t,
+                    "mongodb_commands_total",
+                    &[("command", c), ("collection", coll)],
+                )
+            };
+            assert_eq!(commands("isMaster", ""), 1, "cut {cut}");
+            assert_eq!(commands("insert", "pipeline.events"), 2);
+            assert_eq!(commands("find", "pipeline.events"), 1);
+            assert_eq!(commands("delete", "pipeline.old"), 1);
+            assert_eq!(commands("getMore", "pipeline.events"), 1);
+            let errors = counter(
+                &t,
+                "mongodb_command_errors_total",
+                &[("command", "insert"), ("error", "DuplicateKey")],
+            );
+            assert_eq!(errors, 1);
+            assert_eq!(counter(&t, "mongodb_command_errors_total", &[]), 1);
+            assert_eq!(
+                counter(&t, "mongodb_decode_errors_total", &[]),
+                0,
+                "{:?}",
+                t.counters
+            );
+            let replies: usize = t
+                .histograms
+                .iter()
+                .filter(|(n, _)| n.ends_with("mongodb_command_duration_milliseconds"))
+                .map(|(_, v)| v.len())
+                .sum();
+            assert_eq!(
+                replies, 6,
+                "one latency per reply, the exhaust reply's included"
+            );
+            assert!(counter(&t, "kafka_requests_total", &[]) == 0);
+            assert!(
+                read < (requests.len() + responses.len()) / 4,
+                "documents are passed over unread: {read}"
+            );
+        }
+    }
+
+    #[test]
+    fn x509_on_the_apps_behalf_is_invisible_to_the_observer() {
+        let (requests, responses) = session();
+        let ours = op_msg(
+            99,
+            AUTH_REQUEST_ID,
+            &doc! { "dbname": "$external", "user": "CN=verify", "ok": 1.0 },
+            None,
+            false,
+        );
+        let with_reply = [ours, responses.clone()].concat();
+        let json = r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509"}}"#;
+        for cut in (0..with_reply.len()).step_by(53) {
+            let mut plain = vm(r#"{"protocol": "mongodb"}"#);
+            let (_, _, expected, _) = run(&mut plain, &requests, &responses, cut, 64);
+            let mut acting = vm(json);
+            let (to_server, to_app, t, _) = run(&mut acting, &requests, &with_reply, cut, 64);
+            assert_eq!(
+                to_server,
+                [authenticate(MongoDbAuthMechanism::X509), requests.clone()].concat()
+            );
+            assert_eq!(to_app, responses, "our reply is removed, cut {cut}");
+            let mut observed = t.counters.clone();
+            let auth = observed
+                .keys()
+                .find(|k| k.ends_with(";.;mongodb_auth_total"))
+                .cloned()
+                .unwrap();
+            assert!(auth.contains("result=.=success;.;"), "{auth}");
+            observed.remove(&auth);
+            assert_eq!(observed, expected.counters);
+        }
+    }
+
+    #[test]
+    fn a_refused_x509_closes_before_the_app_sees_a_reply() {
+        let (requests, responses) = session();
+        let refused = op_msg(
+            99,
+            AUTH_REQUEST_ID,
+            &doc! { "ok": 0.0, "code": 18, "errmsg": "no such user" },
+            None,
+            false,
+        );
+        let json = r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509"}}"#;
+        let mut vm = vm(json);
+        let mut conn = vm.open_connection();
+        let hello = &requests[..40];
+        vm.on_buffer(
+            &mut conn,
+            Direction::Request,
+            hello.len(),
+            64,
+            0,
+            |at, len| hello.get(at..at + len),
+        );
+        let back = [refused, responses].concat();
+        let step = vm.on_buffer(
+            &mut conn,
+            Direction::Response,
+            back.len(),
+            64,
+            0,
+            |at, len| back.get(at..at + len),
+        );
+        assert!(step.close);
+        assert_eq!(step.take, back.len());
+        vm.close(&mut conn);
+        let mut t = Totalizer::default();
+        vm.flush(&mut t);
+        let refused = [
+            ("mechanism", "MONGODB-X509"),
+            ("result", "failure"),
+            ("reason", "AuthenticationFailed"),
+        ];
+        assert_eq!(counter(&t, "mongodb_auth_total", &refused), 1);
+        assert!(t.histograms.is_empty(), "no reply reached the observer");
     }
 }

@@ -1,6 +1,6 @@
 //! The contract between a connection and the feature that acts on it.
 
-use crate::wire::Direction;
+use crate::wire::{Direction, Protocol};
 
 /// What one data callback does to Envoy's buffers, as an action decided.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,11 +26,17 @@ impl Step {
     pub fn send(&self) -> Vec<u8> {
         [&self.inject[..], &self.release[..]].concat()
     }
+
+    /// Whether the step leaves the buffers as they are.
+    pub fn is_empty(&self) -> bool {
+        *self == Step::default()
+    }
 }
 
-/// An action's result, as the `kafka_auth_total` labels say it.
+/// An action's result, as the `kafka_auth_total` and `mongodb_auth_total` labels say it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Outcome {
+    pub protocol: Protocol,
     pub mechanism: &'static str,
     /// `success`, `failure` or `skipped`.
     pub result: &'static str,

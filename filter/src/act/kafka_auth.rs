@@ -25,7 +25,7 @@
 use super::action::{Action, Outcome, Step};
 use super::sasl::{Client, Credential, Mechanism, Next};
 use crate::decode::kafka::tables::error_name;
-use crate::wire::Direction;
+use crate::wire::{Direction, Protocol};
 
 /// App bytes kept while the exchange runs; a client that sends more before it has any
 /// answer is not a Kafka client we can serve (the connection is closed and counted).
@@ -98,6 +98,7 @@ impl KafkaAuth {
 
     fn outcome(&self, result: &'static str, reason: &'static str) -> Outcome {
         Outcome {
+            protocol: Protocol::Kafka,
             mechanism: self.mechanism.name(),
             result,
             reason,

@@ -1,4 +1,5 @@
-//! Features that act on a connection: authenticating it on the app's behalf.
+//! Features that act on a connection: authenticating it on the app's behalf (Kafka SASL,
+//! [`kafka_auth`]; MongoDB, [`mongodb_auth`]).
 //!
 //! The observing path only reads. An [`Action`] is the other path, and runs first: each
 //! data callback it may take bytes off the front of Envoy's buffer (its own responses,
@@ -11,7 +12,9 @@
 
 mod action;
 pub mod kafka_auth;
+pub mod mongodb_auth;
 pub mod sasl;
 
 pub use action::{Action, Outcome, Step};
 pub use kafka_auth::KafkaAuth;
+pub use mongodb_auth::MongoDbAuth;

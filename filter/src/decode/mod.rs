@@ -1,4 +1,4 @@
-//! Reading inside frames: message layouts as data, the streaming walker that interprets
+//! Reading inside frames (Kafka's; MongoDB's in [`mongodb`]): message layouts as data, the streaming walker that interprets
 //! them, and what a message says summed up while it streams by ([`kafka::summary`]).
 //!
 //! Decoding never buffers a message and never panics: a malformed message is a
@@ -6,4 +6,5 @@
 //! as they stream by.
 
 pub mod kafka;
+pub mod mongodb;
 pub mod topics;

@@ -60,6 +60,26 @@ pub enum Observation {
         direction: Direction,
         reason: &'static str,
     },
+    /// A MongoDB command sent, with the `<database>.<collection>` it names, if any.
+    MongoCommand {
+        command: &'static str,
+        collection: Option<TopicIdx>,
+    },
+    /// A MongoDB reply to `command`: its latency, and its error code when not `ok`.
+    MongoReply {
+        command: &'static str,
+        latency_ms: u64,
+        error: Option<i32>,
+    },
+    MongoDecodeError {
+        direction: Direction,
+        reason: &'static str,
+    },
+    /// Decoding stopped for the rest of a MongoDB connection.
+    MongoGaveUp {
+        direction: Direction,
+        reason: &'static str,
+    },
 }
 
 /// The connection an observation comes from, as far as labels tell connections apart.

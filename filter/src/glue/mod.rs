@@ -220,7 +220,7 @@ impl Stream {
 /// reachable because every downstream callback held while the action ran). A refusal by
 /// Envoy closes the connection: a half-made exchange must not go on.
 fn carry_out(step: &Step, direction: Direction) -> bool {
-    if *step == Step::default() {
+    if step.is_empty() {
         return false;
     }
     let buffer = match direction {
@@ -246,7 +246,8 @@ fn carry_out(step: &Step, direction: Direction) -> bool {
     if step.close || done.is_err() {
         if let Some(outcome) = step.outcome.filter(|o| o.result == "failure") {
             log::warn!(
-                "kiosk: Kafka {} authentication failed ({}); closing the app's connection",
+                "kiosk: {} {} authentication failed ({}); closing the app's connection",
+                outcome.protocol.name(),
                 outcome.mechanism,
                 outcome.reason
             );

@@ -226,11 +226,41 @@ impl Observer for Metrics {
             }
             Observation::Auth(outcome) => {
                 let metric = Metric::Auth {
+                    protocol: outcome.protocol,
                     mechanism: outcome.mechanism,
                     result: outcome.result,
                     reason: outcome.reason,
                 };
                 self.add(Origin::default(), metric, 1);
+            }
+            Observation::MongoCommand {
+                command,
+                collection,
+            } => {
+                let metric = Metric::MongoCommands {
+                    command,
+                    collection,
+                };
+                self.add(origin, metric, 1)
+            }
+            Observation::MongoReply {
+                command,
+                latency_ms,
+                error,
+            } => {
+                let series = Series {
+                    metric: Metric::MongoDuration { command },
+                    client: 0,
+                    secure: false,
+                };
+                self.samples.push((series, latency_ms));
+                if let Some(code) = error {
+                    self.add(origin, Metric::MongoErrors { command, code }, 1);
+                }
+            }
+            Observation::MongoDecodeError { direction, reason }
+            | Observation::MongoGaveUp { direction, reason } => {
+                self.add(origin, Metric::MongoDecodeErrors { direction, reason }, 1)
             }
             Observation::ConnectionOpened => {
                 self.add(Origin::default(), Metric::ConnectionsOpened, 1);

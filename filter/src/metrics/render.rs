@@ -5,6 +5,7 @@
 use super::series::{api_label, Metric, Series};
 use crate::config::{Identity, Kiali};
 use crate::decode::kafka::tables::error_name;
+use crate::decode::mongodb;
 use crate::decode::topics::{TopicIdx, Topics};
 use crate::labels::push;
 
@@ -88,9 +89,29 @@ impl StatNames {
                 mechanism,
                 result,
                 reason,
+                ..
             } => {
                 push(&mut s, "mechanism", mechanism);
                 push(&mut s, "result", result);
+                push(&mut s, "reason", reason);
+            }
+            Metric::MongoCommands {
+                command,
+                collection,
+            } => {
+                push(&mut s, "command", command);
+                push(&mut s, "collection", collection.map_or("", topic));
+            }
+            Metric::MongoDuration { command } => push(&mut s, "command", command),
+            Metric::MongoErrors { command, code } => {
+                push(&mut s, "command", command);
+                match mongodb::error_name(code) {
+                    Some(name) => push(&mut s, "error", name),
+                    None => push(&mut s, "error", &code.to_string()),
+                }
+            }
+            Metric::MongoDecodeErrors { direction, reason } => {
+                push(&mut s, "direction", direction.name());
                 push(&mut s, "reason", reason);
             }
             Metric::Unanswered

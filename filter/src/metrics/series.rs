@@ -3,7 +3,7 @@
 use crate::decode::kafka::tables::api_name;
 use crate::decode::kafka::Codec;
 use crate::decode::topics::TopicIdx;
-use crate::wire::Direction;
+use crate::wire::{Direction, Protocol};
 
 /// Every label the filter can put on a series: the `extraStatTags` a mesh needs (a test
 /// renders every metric and checks this list against what rendering emits).
@@ -24,6 +24,9 @@ pub const LABELS: &[&str] = &[
     "reason",
     "mechanism",
     "result",
+    // MongoDB.
+    "command",
+    "collection",
     // Kiali Extensions (producer -> topic edges).
     "extension",
     "source_cluster",
@@ -110,6 +113,7 @@ pub enum Metric {
     ConnectionsActive,
     /// A connection the filter authenticated on the app's behalf, or tried to.
     Auth {
+        protocol: Protocol,
         mechanism: &'static str,
         result: &'static str,
         reason: &'static str,
@@ -121,6 +125,22 @@ pub enum Metric {
     /// Istio-shaped TCP edge: topic -> this workload (fetched bytes).
     TopicToConsumer {
         topic: TopicIdx,
+    },
+    /// MongoDB commands by name and `<database>.<collection>` (capped like topics).
+    MongoCommands {
+        command: &'static str,
+        collection: Option<TopicIdx>,
+    },
+    MongoDuration {
+        command: &'static str,
+    },
+    MongoErrors {
+        command: &'static str,
+        code: i32,
+    },
+    MongoDecodeErrors {
+        direction: Direction,
+        reason: &'static str,
     },
 }
 
@@ -162,7 +182,18 @@ impl Metric {
             Metric::ConnectionsClosed => "kafka_connections_closed_total",
             Metric::ConnectionsUndecodable { .. } => "kafka_connections_undecodable_total",
             Metric::ConnectionsActive => "kafka_connections_active",
-            Metric::Auth { .. } => "kafka_auth_total",
+            Metric::Auth {
+                protocol: Protocol::Kafka,
+                ..
+            } => "kafka_auth_total",
+            Metric::Auth {
+                protocol: Protocol::MongoDb,
+                ..
+            } => "mongodb_auth_total",
+            Metric::MongoCommands { .. } => "mongodb_commands_total",
+            Metric::MongoDuration { .. } => "mongodb_command_duration_milliseconds",
+            Metric::MongoErrors { .. } => "mongodb_command_errors_total",
+            Metric::MongoDecodeErrors { .. } => "mongodb_decode_errors_total",
             Metric::KialiProduced { .. } => "kiali_ext_tcp_sent_total",
             Metric::TopicToConsumer { .. } => "istio_tcp_received_bytes_total",
         }
@@ -170,7 +201,7 @@ impl Metric {
 
     pub const fn kind(self) -> Kind {
         match self {
-            Metric::RequestDuration { .. } => Kind::Histogram,
+            Metric::RequestDuration { .. } | Metric::MongoDuration { .. } => Kind::Histogram,
             Metric::ConsumerLag { .. } | Metric::ConnectionsActive => Kind::Gauge,
             _ => Kind::Counter,
         }
@@ -187,6 +218,10 @@ impl Metric {
                 | Metric::Auth { .. }
                 | Metric::KialiProduced { .. }
                 | Metric::TopicToConsumer { .. }
+                | Metric::MongoCommands { .. }
+                | Metric::MongoDuration { .. }
+                | Metric::MongoErrors { .. }
+                | Metric::MongoDecodeErrors { .. }
         )
     }
 
@@ -223,12 +258,29 @@ impl Metric {
             Metric::ConnectionsUndecodable { direction, reason },
             Metric::ConnectionsActive,
             Metric::Auth {
+                protocol: Protocol::Kafka,
                 mechanism: "SCRAM-SHA-512",
+                result: "success",
+                reason: "ok",
+            },
+            Metric::Auth {
+                protocol: Protocol::MongoDb,
+                mechanism: "MONGODB-X509",
                 result: "success",
                 reason: "ok",
             },
             Metric::KialiProduced { topic },
             Metric::TopicToConsumer { topic },
+            Metric::MongoCommands {
+                command: "insert",
+                collection: Some(topic),
+            },
+            Metric::MongoDuration { command: "insert" },
+            Metric::MongoErrors {
+                command: "insert",
+                code: 11000,
+            },
+            Metric::MongoDecodeErrors { direction, reason },
         ];
         for metric in &all {
             match metric {
@@ -251,7 +303,11 @@ impl Metric {
                 | Metric::ConnectionsActive
                 | Metric::Auth { .. }
                 | Metric::KialiProduced { .. }
-                | Metric::TopicToConsumer { .. } => {}
+                | Metric::TopicToConsumer { .. }
+                | Metric::MongoCommands { .. }
+                | Metric::MongoDuration { .. }
+                | Metric::MongoErrors { .. }
+                | Metric::MongoDecodeErrors { .. } => {}
             }
         }
         all

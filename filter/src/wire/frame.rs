@@ -1,11 +1,13 @@
-//! Size-prefixed framing: a big-endian INT32 size, then that many bytes (Kafka's; see
-//! [`super::kafka`]). The framer splits a byte stream, chunked arbitrarily, into frame
-//! events without buffering frame bodies.
+//! Size-prefixed framing: an INT32 size, then the frame's bytes. Kafka's size is
+//! big-endian and counts the bytes after it ([`super::kafka`]); MongoDB's is
+//! little-endian and counts itself ([`super::mongodb`]). The framer splits a byte stream,
+//! chunked arbitrarily, into frame events without buffering frame bodies.
 
 /// One step of a stream, in order: `Start`, any number of `Body` chunks and `Gap`s, `End`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum FrameEvent<'a> {
     Start {
+        /// Body bytes to come (after the size prefix).
         size: u32,
     },
     Body(&'a [u8]),
@@ -27,22 +29,38 @@ enum State {
     Body { left: u32 },
 }
 
+/// How a protocol writes its size prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizePrefix {
+    /// Big-endian, counting the bytes after it (Kafka).
+    BigEndianBody,
+    /// Little-endian, counting the whole message, itself included (MongoDB).
+    LittleEndianWhole,
+}
+
 #[derive(Debug)]
 pub struct Framer {
     state: State,
+    prefix: SizePrefix,
     min_size: u32,
     max_size: u32,
 }
 
 impl Framer {
-    /// `min_size`: the smallest valid frame (a response header is 4 bytes, a request
-    /// header 10); `max_size`: the largest frame accepted.
+    /// Kafka's framing. `min_size`: the smallest valid body (a response header is 4
+    /// bytes, a request header 10); `max_size`: the largest body accepted.
     pub fn new(min_size: u32, max_size: u32) -> Self {
+        Framer::with_prefix(SizePrefix::BigEndianBody, min_size, max_size)
+    }
+
+    /// A framer for `prefix`; `min_size` and `max_size` bound the size as written.
+    pub fn with_prefix(prefix: SizePrefix, min_size: u32, max_size: u32) -> Self {
         Framer {
             state: State::Size {
                 bytes: [0; 4],
                 have: 0,
             },
+            prefix,
             min_size,
             max_size,
         }
@@ -99,13 +117,18 @@ impl Framer {
                     *have += take;
                     input = &input[take..];
                     if *have == 4 {
-                        let size = i32::from_be_bytes(*bytes);
+                        let (size, prefix_counted) = match self.prefix {
+                            SizePrefix::BigEndianBody => (i32::from_be_bytes(*bytes), 0),
+                            SizePrefix::LittleEndianWhole => (i32::from_le_bytes(*bytes), 4),
+                        };
                         let valid = u32::try_from(size)
                             .ok()
                             .filter(|s| (self.min_size..=self.max_size).contains(s));
-                        let Some(size) = valid else {
+                        let Some(written) = valid else {
                             return Err(FrameError::BadSize(size));
                         };
+                        // min_size >= 4 where the prefix counts itself (wire::mongodb).
+                        let size = written.saturating_sub(prefix_counted);
                         on(FrameEvent::Start { size });
                         self.state = State::Body { left: size };
                     }
@@ -163,6 +186,24 @@ mod tests {
             let err = frames(&mut Framer::new(4, 100), &[&size.to_be_bytes()]).unwrap_err();
             assert_eq!(err, FrameError::BadSize(size));
         }
+    }
+
+    #[test]
+    fn little_endian_sizes_count_themselves() {
+        let mut stream = Vec::new();
+        for body in [&b"0123456789ab"[..], b"xyzw"] {
+            stream.extend_from_slice(&(body.len() as i32 + 4).to_le_bytes());
+            stream.extend_from_slice(body);
+        }
+        for cut in 0..=stream.len() {
+            let (a, b) = stream.split_at(cut);
+            let mut framer = Framer::with_prefix(SizePrefix::LittleEndianWhole, 8, 100);
+            let got = frames(&mut framer, &[a, b]).unwrap();
+            assert_eq!(got, vec![b"0123456789ab".to_vec(), b"xyzw".to_vec()]);
+        }
+        let mut framer = Framer::with_prefix(SizePrefix::LittleEndianWhole, 8, 100);
+        let err = frames(&mut framer, &[&7i32.to_le_bytes()]).unwrap_err();
+        assert_eq!(err, FrameError::BadSize(7));
     }
 
     #[test]

@@ -9,14 +9,13 @@
 //!
 //! A malformed message is counted and skipped (framing is intact); an impossible frame
 //! size means the stream is not Kafka: decoding stops for the connection ("gave up").
-//! Observing never changes a byte; the connection's [`Action`], when one is configured,
-//! runs first on each callback and decides which bytes pass ([`Step`]); the decoder sees
-//! only the app's bytes, as they pass.
+//! Observing never changes a byte; the connection's action, when one is configured, runs
+//! first on each callback ([`crate::exchange::Connection`]); this decoder sees only the
+//! app's bytes, as they pass.
 
 use super::correlation::{Correlator, Detail, InFlight, Match};
 use super::meaning::Meaning;
 use super::received::ReceivedOffsets;
-use crate::act::{Action, Step};
 use crate::decode::kafka::schema::{self, Role, REQUEST_HEADER, RESPONSE_HEADER};
 use crate::decode::kafka::{body_decoder, Collector, DecodeError, Visitor, Walker};
 use crate::decode::topics::Topics;
@@ -90,7 +89,6 @@ pub struct Connection {
     client_seen: bool,
     gave_up: bool,
     open: bool,
-    action: Option<Box<dyn Action>>,
 }
 
 impl Connection {
@@ -110,23 +108,17 @@ impl Connection {
             client_seen: false,
             gave_up: false,
             open: true,
-            action: None,
         }
     }
 
-    /// Let `action` act on this connection's bytes before they are observed.
-    pub fn set_action(&mut self, action: Box<dyn Action>) {
-        self.action = Some(action);
+    /// Labels of the connection's observations.
+    pub fn origin(&self) -> Origin {
+        self.origin
     }
 
     /// Mark the sidecar's upstream leg as Istio mTLS (known from the first response data).
     pub fn set_secure(&mut self, secure: bool) {
         self.origin.secure = secure;
-    }
-
-    /// Whether the connection's action still acts on its bytes.
-    pub fn is_acting(&self) -> bool {
-        self.action.as_ref().is_some_and(|a| !a.is_done())
     }
 
     /// Whether decoding stopped for good on this connection.
@@ -135,9 +127,6 @@ impl Connection {
     }
 
     pub fn on_close(&mut self, observer: &mut impl Observer) {
-        if let Some(outcome) = self.action.as_mut().and_then(|a| a.on_close()) {
-            observer.observe(self.origin, Observation::Auth(outcome));
-        }
         if std::mem::take(&mut self.open) {
             observer.observe(self.origin, Observation::ConnectionClosed);
         }
@@ -157,7 +146,6 @@ impl Connection {
             _ => 0,
         };
         std::mem::size_of::<Self>()
-            + self.action.as_ref().map_or(0, |a| a.memory_bytes())
             + self.correlator.heap_bytes()
             + self.received.heap_bytes()
             + frame(&self.requests.frame)
@@ -182,76 +170,6 @@ impl Connection {
             self.gave_up = true;
             let reason = "bad_frame_size";
             observer.observe(self.origin, Observation::GaveUp { direction, reason });
-        }
-    }
-
-    /// One data callback of `size` bytes of `direction`, read through `read(offset,
-    /// len)`, the host's buffer copy: the connection's action decides first (its
-    /// [`Step`], returned for the glue to carry out), then the decoder reads the bytes
-    /// that pass, at most `window` bytes per read, never asking for bytes it would step
-    /// over unseen: of a produce or a fetch, only the headers are copied into the VM.
-    #[allow(clippy::too_many_arguments)]
-    pub fn on_buffer<B: AsRef<[u8]>>(
-        &mut self,
-        direction: Direction,
-        size: usize,
-        window: usize,
-        now_ms: u64,
-        topics: &mut Topics,
-        observer: &mut impl Observer,
-        mut read: impl FnMut(usize, usize) -> Option<B>,
-    ) -> Step {
-        let step = match self.action.as_mut().filter(|a| !a.is_done()) {
-            Some(action) => action.on_data(direction, size, &mut |at, len| {
-                read(at, len).map(|b| b.as_ref().to_vec())
-            }),
-            None => Step::default(),
-        };
-        if let Some(outcome) = step.outcome {
-            observer.observe(self.origin, Observation::Auth(outcome));
-        }
-        if !step.release.is_empty() {
-            self.on_data(Direction::Request, &step.release, now_ms, topics, observer);
-        }
-        if !step.hold {
-            let from = step.take.min(size);
-            self.observe_buffer(
-                direction, from, size, window, now_ms, topics, observer, read,
-            );
-        }
-        step
-    }
-
-    /// Bytes `from..size` of a callback's buffer, to the decoder.
-    #[allow(clippy::too_many_arguments)]
-    fn observe_buffer<B: AsRef<[u8]>>(
-        &mut self,
-        direction: Direction,
-        from: usize,
-        size: usize,
-        window: usize,
-        now_ms: u64,
-        topics: &mut Topics,
-        observer: &mut impl Observer,
-        mut read: impl FnMut(usize, usize) -> Option<B>,
-    ) {
-        let mut at = from;
-        while at < size && !self.gave_up {
-            let unseen = self.skippable(direction).min(size - at);
-            if unseen > 0 {
-                self.step_over(direction, unseen, now_ms, topics, observer);
-                at += unseen;
-                continue;
-            }
-            let Some(bytes) = read(at, window.max(1).min(size - at)) else {
-                return;
-            };
-            let bytes = bytes.as_ref();
-            if bytes.is_empty() {
-                return;
-            }
-            self.on_data(direction, bytes, now_ms, topics, observer);
-            at += bytes.len();
         }
     }
 
@@ -287,18 +205,6 @@ impl Connection {
         observer: &mut impl Observer,
     ) {
         let n = n.min(self.skippable(direction));
-        self.step_over(direction, n, now_ms, topics, observer);
-    }
-
-    /// [`pass_over`](Self::pass_over) of `n` bytes already known to be skippable.
-    fn step_over(
-        &mut self,
-        direction: Direction,
-        n: usize,
-        now_ms: u64,
-        topics: &mut Topics,
-        observer: &mut impl Observer,
-    ) {
         if self.gave_up || n == 0 {
             return;
         }

@@ -301,7 +301,6 @@ fn texts(run: &Path) -> Vec<(String, String)> {
             "secantus-data",
             "prometheus-data",
             "issuer-secrets",
-            "mongodb-credentials.json",
             "connect-secrets",
         ],
     )

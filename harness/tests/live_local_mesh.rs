@@ -68,10 +68,20 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         state.processes
     );
 
-    let credentials: Value = serde_json::from_slice(
-        &std::fs::read(state.run_dir.join("mongodb-credentials.json")).unwrap(),
+    // MongoDB: every app's URI is the one without security (no user, no password, no
+    // TLS option); the sidecars supply TLS and the X.509 identity.
+    let mongo_uri = "mongodb://mongodb.pipeline.svc.cluster.local:27017/?directConnection=true";
+    assert!(
+        printed.contains(&format!("MongoDB URI of the apps: {mongo_uri}\n")),
+        "{printed}"
+    );
+    let sink_uri = std::fs::read_to_string(
+        state
+            .run_dir
+            .join("connect-secrets/pipeline/kiosk-mongodb/uri"),
     )
     .unwrap();
+    assert_eq!(sink_uri, mongo_uri, "the MongoDB sink's connection.uri");
 
     // Every workload runs in its own pod, and the apps are configured as the chart
     // configures them: the cluster's service names, never a sidecar's port.
@@ -190,11 +200,41 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         }
         let q = r#"sum(kafka_auth_total{result!="success"}) or vector(0)"#;
         assert_eq!(prom.sum(q).await.unwrap(), 0.0, "{q}");
+        // MONGODB-X509 by the filter: the sink's and verify's sidecars authenticated
+        // their MongoDB connections, none failed, and the commands are counted by
+        // collection with no decode error.
+        for workload in [CONNECT, "verify"] {
+            let q = format!(
+                r#"sum(mongodb_auth_total{{mechanism="MONGODB-X509",result="success",workload="{workload}"}})"#
+            );
+            assert!(prom.sum(&q).await.unwrap() > 0.0, "{q}");
+            let q = format!(
+                r#"sum(mongodb_commands_total{{collection="pipeline.events",workload="{workload}"}})"#
+            );
+            assert!(prom.sum(&q).await.unwrap() > 0.0, "{q}");
+        }
+        let q = format!(
+            r#"sum(mongodb_commands_total{{command=~"insert|update",collection="pipeline.events",workload="{CONNECT}"}})"#
+        );
+        assert!(prom.sum(&q).await.unwrap() > 0.0, "{q}");
+        for q in [
+            r#"sum(mongodb_auth_total{result!="success"}) or vector(0)"#,
+            r#"sum(mongodb_decode_errors_total) or vector(0)"#,
+        ] {
+            assert_eq!(prom.sum(q).await.unwrap(), 0.0, "{q}");
+        }
     });
 
     // No credential and no record payload in any log or metric; every exposed metric
     // passes promtool's checks.
-    let password = credentials["password"].as_str().unwrap();
+    // The MongoDB clients' private keys (their sidecars' only).
+    let mongo_keys: Vec<String> = std::fs::read_dir(state.run_dir.join("certs/mongodb-ca"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("-mongodb-client"))
+        .map(|e| std::fs::read_to_string(e.path().join("key.pem")).unwrap())
+        .collect();
+    assert_eq!(mongo_keys.len(), 2, "a certificate per MongoDB client");
     let kafka_passwords: Vec<String> = std::fs::read_dir(state.run_dir.join("secrets"))
         .unwrap()
         .flatten()
@@ -207,9 +247,10 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         "{metrics:.2000}"
     );
     promtool_check(&metrics);
-    let secrets: Vec<&str> = [password, "record 500 of", "order-000", "\"note\""]
+    let secrets: Vec<&str> = ["record 500 of", "order-000", "\"note\""]
         .into_iter()
         .chain(kafka_passwords.iter().map(String::as_str))
+        .chain(mongo_keys.iter().map(|k| k.lines().nth(1).unwrap()))
         .collect();
     let mut scanned = 0;
     for (name, text) in texts_outside(
@@ -218,7 +259,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
             "data",
             "secantus-data",
             "prometheus-data",
-            "mongodb-credentials.json",
+            "certs",
             "connect-secrets",
             "secrets",
         ],
@@ -321,7 +362,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
 
     // The collection holds exactly the records: read from MongoDB's data, with the
     // driver, without the pipeline's code (a server started here on its data directory).
-    let count = rt.block_on(collection_count(&state.run_dir, &credentials));
+    let count = rt.block_on(collection_count(&state.run_dir));
     assert_eq!(count.0, RECORDS);
     assert_eq!(count.1, 500, "record 500 holds its value");
     let mut rest = String::new();
@@ -373,24 +414,21 @@ fn pipeline_survives_broker_sidecar_and_mongodb_restarts_with_nothing_lost() {
 }
 
 /// The number of documents in `pipeline.events`, and the `id` in document `order-000500`'s
-/// value, from a SecantusDB started on the run's data directory (the mesh is down).
-async fn collection_count(run_dir: &Path, credentials: &Value) -> (u64, i64) {
+/// value, from a SecantusDB started on the run's data directory (the mesh is down), on
+/// loopback without TLS or authentication (the test reads the data store directly).
+async fn collection_count(run_dir: &Path) -> (u64, i64) {
     let port = kiosk_harness::ports::free().unwrap();
     let mut server = Command::new(kiosk_harness::paths::secantusd().unwrap())
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .arg("--storage-path")
         .arg(run_dir.join("secantus-data"))
-        .args(["--standalone", "--auth"])
+        .args(["--standalone"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     kiosk_harness::ports::wait_open(port, Duration::from_secs(60)).unwrap();
-    let uri = format!(
-        "mongodb://{}:{}@127.0.0.1:{port}/?authSource=admin&directConnection=true",
-        credentials["user"].as_str().unwrap(),
-        credentials["password"].as_str().unwrap(),
-    );
+    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
     let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
     let events = client
         .database("pipeline")

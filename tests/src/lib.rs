@@ -77,6 +77,7 @@ pub fn kafka_sidecar_to(
             })
             .collect(),
         plugin_config,
+        mongodb_plugin_config: serde_json::json!({ "protocol": "mongodb" }),
         wasm: paths::filter_wasm()?,
         concurrency: 2,
         pod: None,

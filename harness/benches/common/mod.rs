@@ -53,6 +53,7 @@ pub fn sidecar_with(
         admin_port: ports::free().unwrap(),
         routes: vec![Route::outbound("kafka", listener, upstream, protocol)],
         plugin_config,
+        mongodb_plugin_config: serde_json::json!({ "protocol": "mongodb" }),
         wasm: paths::filter_wasm().unwrap(),
         concurrency: 1,
         pod: None,

@@ -31,6 +31,8 @@ pub struct Route {
     pub protocol: Protocol,
     /// Inbound routes forward to the workload's own port (`inbound|<port>||`).
     pub inbound: bool,
+    /// The upstream leg's transport.
+    pub tls: UpstreamTls,
 }
 
 /// What a listener speaks, which decides its filter chain.
@@ -38,6 +40,9 @@ pub struct Route {
 pub enum Protocol {
     /// The kiosk filter, then `tcp_proxy` (Istio: the WasmPlugin's match ports).
     Kafka,
+    /// The kiosk filter reading MongoDB (a second WasmPlugin, matched on MongoDB's port,
+    /// configured by [`SidecarSpec::mongodb_plugin_config`]), then `tcp_proxy`.
+    MongoDb,
     /// `tcp_proxy` only.
     Tcp,
     /// `http_connection_manager` with the router, so requests are counted per cluster.
@@ -52,7 +57,14 @@ impl Route {
             upstream,
             protocol,
             inbound: false,
+            tls: UpstreamTls::None,
         }
+    }
+
+    /// The same route with its upstream leg secured by `tls`.
+    pub fn with_tls(mut self, tls: UpstreamTls) -> Route {
+        self.tls = tls;
+        self
     }
 
     pub fn inbound(port: u16, upstream: u16, protocol: Protocol) -> Route {
@@ -62,6 +74,7 @@ impl Route {
             upstream,
             protocol,
             inbound: true,
+            tls: UpstreamTls::None,
         }
     }
 
@@ -88,6 +101,9 @@ pub struct SidecarSpec {
     pub routes: Vec<Route>,
     /// The WasmPlugin's `pluginConfig`, as JSON.
     pub plugin_config: Value,
+    /// The `pluginConfig` of the WasmPlugin for MongoDB's port (`protocol: mongodb`),
+    /// used by [`Protocol::MongoDb`] listeners.
+    pub mongodb_plugin_config: Value,
     pub wasm: PathBuf,
     /// Envoy worker threads (each runs its own Wasm VM).
     pub concurrency: u32,
@@ -208,7 +224,7 @@ impl SidecarSpec {
             .routes
             .iter()
             .map(|r| {
-                json!({
+                let mut cluster = json!({
                     "name": r.cluster(),
                     "type": "STATIC",
                     "connect_timeout": "2s",
@@ -216,7 +232,16 @@ impl SidecarSpec {
                         "cluster_name": r.cluster(),
                         "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": socket(r.upstream) } }] }]
                     }
-                })
+                });
+                if let UpstreamTls::Originate {
+                    client,
+                    ca,
+                    server_name,
+                } = &r.tls
+                {
+                    cluster["transport_socket"] = upstream_originate(client, ca, server_name);
+                }
+                cluster
             })
             .collect();
         (listeners, clusters)
@@ -233,7 +258,12 @@ impl SidecarSpec {
             let cluster = format!("outbound|{}||{}", out.port, out.host);
             let filters = match out.protocol {
                 Protocol::Http => vec![http_manager(&cluster, &cluster)],
-                Protocol::Kafka => vec![self.kiosk_filter(), tcp_proxy(&cluster, &cluster)],
+                Protocol::Kafka | Protocol::MongoDb => {
+                    vec![
+                        self.kiosk_filter(out.protocol),
+                        tcp_proxy(&cluster, &cluster),
+                    ]
+                }
                 Protocol::Tcp => vec![tcp_proxy(&cluster, &cluster)],
             };
             chains.push(json!({
@@ -362,14 +392,20 @@ impl SidecarSpec {
     }
 
     /// The kiosk filter as a WasmPlugin delivers it.
-    fn kiosk_filter(&self) -> Value {
+    /// The kiosk filter as Istio renders a WasmPlugin: `kiosk` for Kafka's ports,
+    /// `kiosk-mongodb` for MongoDB's.
+    fn kiosk_filter(&self, protocol: Protocol) -> Value {
+        let (plugin, config) = match protocol {
+            Protocol::MongoDb => ("kiosk-mongodb", &self.mongodb_plugin_config),
+            _ => ("kiosk", &self.plugin_config),
+        };
         json!({
-            "name": format!("extensions.istio.io/wasmplugin/{}.kiosk", self.namespace),
+            "name": format!("extensions.istio.io/wasmplugin/{}.{plugin}", self.namespace),
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
                 "config": {
-                    "name": format!("{}.kiosk", self.namespace),
-                    "root_id": "kiosk",
+                    "name": format!("{}.{plugin}", self.namespace),
+                    "root_id": plugin,
                     "vm_config": {
                         "runtime": "envoy.wasm.runtime.v8",
                         "code": { "local": { "filename": self.wasm.display().to_string() } },
@@ -379,7 +415,7 @@ impl SidecarSpec {
                     },
                     "configuration": {
                         "@type": "type.googleapis.com/google.protobuf.StringValue",
-                        "value": self.plugin_config.to_string()
+                        "value": config.to_string()
                     },
                     "failure_policy": "FAIL_OPEN"
                 }
@@ -394,8 +430,8 @@ impl SidecarSpec {
             filters.push(http_manager(&cluster, &cluster));
             return self.listener_with(route, filters);
         }
-        if route.protocol == Protocol::Kafka {
-            filters.push(self.kiosk_filter());
+        if matches!(route.protocol, Protocol::Kafka | Protocol::MongoDb) {
+            filters.push(self.kiosk_filter(route.protocol));
         }
         filters.push(tcp_proxy(&cluster, &cluster));
         self.listener_with(route, filters)

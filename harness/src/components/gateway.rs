@@ -72,6 +72,7 @@ impl GatewaySpec {
             admin_port: 0,
             routes: Vec::new(),
             plugin_config: json!({}),
+            mongodb_plugin_config: serde_json::json!({ "protocol": "mongodb" }),
             wasm: self.wasm.clone(),
             concurrency: 1,
             pod: Some(PodSidecar {

@@ -645,3 +645,12 @@ pub async fn create_topics(bootstrap: &str, topics: &[crate::bundle::KafkaTopic]
     }
     Ok(())
 }
+
+/// A random password as an operator generates one: 16 bytes of /dev/urandom, hex (safe in
+/// a URI, a JAAS value and a StorageTool SCRAM argument alike).
+pub fn random_password() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,5 +1,7 @@
-//! The MongoDB-wire server of the local mesh: SecantusDB (PyPI), with SCRAM-SHA-256
-//! authentication and a per-run user whose password is never the default.
+//! The MongoDB-wire server of the local mesh: SecantusDB (PyPI) as the bundle runs
+//! mongod: TLS required, client certificates required, authentication required, its
+//! users the X.509 identities of the client workloads (the subject DNs of their
+//! certificates, on `$external`), created the server's documented way.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,77 +14,78 @@ use crate::components::pod::Pod;
 use crate::components::Component;
 use crate::process::Service;
 
-/// The application user of the pipeline.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct Credentials {
-    pub user: String,
-    pub password: String,
+/// The server's TLS: its certificate and key, and the CA its clients' certificates must
+/// chain to (required).
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
 }
 
-impl Credentials {
-    /// A user with a random password ([`random_password`]).
-    pub fn generate(user: &str) -> Result<Credentials> {
-        Ok(Credentials {
-            user: user.to_string(),
-            password: random_password()?,
-        })
-    }
+/// A user authenticated by its certificate (MONGODB-X509): `subject` is the certificate's
+/// subject DN as the server reads it (RFC 4514, e.g. `CN=kiosk-connect`), with
+/// `readWrite` on `database`.
+#[derive(Clone, Debug)]
+pub struct X509User {
+    pub subject: String,
+    pub database: String,
+}
 
-    /// A connection string to `127.0.0.1:port` (a sidecar listener, or the server).
-    pub fn uri(&self, port: u16) -> String {
-        self.uri_at("127.0.0.1", port)
-    }
-
-    /// A connection string to `host:port` (the service name, in a pod).
-    pub fn uri_at(&self, host: &str, port: u16) -> String {
-        format!(
-            "mongodb://{}:{}@{host}:{port}/?authSource=admin&authMechanism=SCRAM-SHA-256&directConnection=true",
-            self.user, self.password
-        )
-    }
+/// The connection string an app uses: the server's name and port, nothing else (no user,
+/// no password, no TLS option: the sidecar supplies those).
+pub fn uri(host: &str, port: u16) -> String {
+    format!("mongodb://{host}:{port}/?directConnection=true")
 }
 
 pub struct MongoServer {
     pub port: u16,
     pub service: Service,
     dir: PathBuf,
+    tls: Option<ServerTls>,
     pod: Option<Pod>,
 }
 
 impl MongoServer {
-    /// Start SecantusDB on `port` (in `pod`, if given) with its data in `dir`, having
-    /// created `credentials` as a user the server's documented way: once without auth (on
-    /// the host's loopback, before the server is reachable from anywhere), then for good
-    /// with `--auth`.
+    /// Start SecantusDB on `port` (in `pod`, if given) with its data in `dir`. With `tls`,
+    /// TLS and client certificates are required and so is authentication, `users` having
+    /// been created once without either (on the host's loopback, before the server is
+    /// reachable from anywhere); without, the server is open (`--mongodb-auth none`).
     pub async fn start(
         dir: &Path,
         port: u16,
-        credentials: &Credentials,
+        users: &[X509User],
+        tls: Option<ServerTls>,
         pod: Option<Pod>,
     ) -> Result<MongoServer> {
         let data = dir.join("secantus-data");
         std::fs::create_dir_all(&data)?;
-        let setup_port = crate::ports::free()?;
-        {
+        if tls.is_some() {
+            let setup_port = crate::ports::free()?;
             let mut setup =
-                MongoServer::spawn("mongodb-setup", dir, &data, setup_port, false, None)?;
-            provision(setup_port, credentials).await.with_context(|| {
+                MongoServer::spawn("mongodb-setup", dir, &data, setup_port, None, None)?;
+            provision(setup_port, users).await.with_context(|| {
                 format!(
-                    "creating the MongoDB user; log: {}",
+                    "creating the MongoDB users; log: {}",
                     setup.service.log.display()
                 )
             })?;
-            // A graceful stop: SecantusDB writes the user out on shutdown.
+            // A graceful stop: SecantusDB writes the users out on shutdown.
             setup.service.terminate(Duration::from_secs(15));
+            crate::ports::wait_closed(setup_port, Duration::from_secs(10))?;
         }
-        crate::ports::wait_closed(setup_port, Duration::from_secs(10))?;
-        MongoServer::spawn("mongodb", dir, &data, port, true, pod)
+        MongoServer::spawn("mongodb", dir, &data, port, tls, pod)
     }
 
-    /// Start again, with authentication, a server [`start`](Self::start) provisioned in
-    /// `dir` (its data and users are kept).
-    pub fn restart(dir: &Path, port: u16, pod: Option<Pod>) -> Result<MongoServer> {
-        MongoServer::spawn("mongodb", dir, &dir.join("secantus-data"), port, true, pod)
+    /// Start again, as configured, a server [`start`](Self::start) provisioned in `dir`
+    /// (its data and users are kept).
+    pub fn restart(
+        dir: &Path,
+        port: u16,
+        tls: Option<ServerTls>,
+        pod: Option<Pod>,
+    ) -> Result<MongoServer> {
+        MongoServer::spawn("mongodb", dir, &dir.join("secantus-data"), port, tls, pod)
     }
 
     fn spawn(
@@ -90,7 +93,7 @@ impl MongoServer {
         dir: &Path,
         data: &Path,
         port: u16,
-        auth: bool,
+        tls: Option<ServerTls>,
         pod: Option<Pod>,
     ) -> Result<MongoServer> {
         let secantusd = crate::paths::secantusd()?;
@@ -103,8 +106,16 @@ impl MongoServer {
             .arg("--storage-path")
             .arg(data)
             .args(["--standalone", "--log-level", "WARNING"]);
-        if auth {
-            command.arg("--auth");
+        if let Some(tls) = &tls {
+            command
+                .arg("--auth")
+                .arg("--tls-cert-file")
+                .arg(&tls.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.key)
+                .arg("--tls-ca-file")
+                .arg(&tls.client_ca)
+                .arg("--tls-require-client-cert");
         }
         let mut service = Service::start(name, command, dir)?;
         service.wait_listening(port, Duration::from_secs(60))?;
@@ -112,22 +123,26 @@ impl MongoServer {
             port,
             service,
             dir: dir.to_path_buf(),
+            tls,
             pod,
         })
     }
 }
 
-async fn provision(port: u16, credentials: &Credentials) -> Result<()> {
-    let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
-    let client = mongodb::Client::with_uri_str(&uri).await?;
-    client
-        .database("admin")
-        .run_command(doc! {
-            "createUser": &credentials.user,
-            "pwd": &credentials.password,
-            "roles": [{ "role": "readWrite", "db": "pipeline" }],
-        })
-        .await?;
+/// Create each X.509 user on `$external`, as an operator does with `createUser`.
+async fn provision(port: u16, users: &[X509User]) -> Result<()> {
+    let client = mongodb::Client::with_uri_str(uri("127.0.0.1", port)).await?;
+    let external = client.database("$external");
+    for user in users {
+        external
+            .run_command(doc! {
+                "createUser": &user.subject,
+                "roles": [{ "role": "readWrite", "db": &user.database }],
+                "mechanisms": ["MONGODB-X509"],
+            })
+            .await
+            .with_context(|| format!("createUser {}", user.subject))?;
+    }
     Ok(())
 }
 
@@ -154,16 +169,7 @@ impl Component for MongoServer {
         if self.pod.is_none() {
             crate::ports::wait_closed(self.port, Duration::from_secs(10))?;
         }
-        *self = MongoServer::restart(&self.dir, self.port, self.pod.clone())?;
+        *self = MongoServer::restart(&self.dir, self.port, self.tls.clone(), self.pod.clone())?;
         Ok(())
     }
-}
-
-/// A random password as an operator generates one: 16 bytes of /dev/urandom, hex (safe in
-/// a URI, a JAAS value and a StorageTool SCRAM argument alike).
-pub fn random_password() -> Result<String> {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -31,8 +31,10 @@ use crate::components::connect::{Connect, ConnectSpec};
 use crate::components::envoy::{
     OutboundPort, PodSidecar, Protocol, Sidecar, SidecarSpec, UpstreamTls,
 };
-use crate::components::kafka::{Kafka, KafkaSpec, SaslListener, TlsListener, PLAIN_PORT, TLS_PORT};
-use crate::components::mongo::{random_password, Credentials, MongoServer};
+use crate::components::kafka::{
+    random_password, Kafka, KafkaSpec, SaslListener, TlsListener, PLAIN_PORT, TLS_PORT,
+};
+use crate::components::mongo::{self, MongoServer, ServerTls, X509User};
 use crate::components::mtls::MeshCa;
 use crate::components::pipeline::{PipelineService, ServiceSpec};
 use crate::components::pod::{self, Capture, Network};
@@ -79,6 +81,12 @@ pub struct UpArgs {
     /// or `none` (no authentication). ACLs from the KafkaUsers but with `none`.
     #[arg(long, default_value = "scram-sha-512", value_parser = ["scram-sha-512", "plain", "tls", "none"])]
     pub kafka_auth: String,
+    /// How MongoDB authenticates clients, the apps' URIs holding no secret either way:
+    /// `x509` (the bundle's: MongoDB requires TLS, client certificates and authentication;
+    /// each client's sidecar originates TLS with its workload's certificate and the kiosk
+    /// filter sends MONGODB-X509's `authenticate`), or `none` (plaintext, no users).
+    #[arg(long, default_value = "x509", value_parser = ["x509", "none"])]
+    pub mongodb_auth: String,
     /// The Strimzi resources the mesh reads (KafkaTopics, KafkaConnect, KafkaConnector,
     /// KafkaBridge, Kafka), as Strimzi's operators would: by default the bundle's own.
     #[arg(long, value_name = "DIR")]
@@ -468,15 +476,61 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     step("mesh CA and a SPIFFE certificate per sidecar");
     let ca = MeshCa::generate(&run_dir.join("certs"))?;
 
-    step("MongoDB (SecantusDB) with a SCRAM-SHA-256 user");
-    let credentials = Credentials::generate("pipeline-writer")?;
-    let secret = run_dir.join("mongodb-credentials.json");
-    write_secret(&secret, &serde_json::to_vec_pretty(&credentials)?)?;
+    // The MongoDB CA (the bundle's mongodb-ca Secret): the server's certificate, and one
+    // per client workload whose subject DN is its MongoDB user.
+    let mongo_ca = if args.mongodb_auth == "x509" {
+        Some(MeshCa::generate_named(
+            &run_dir.join("certs/mongodb-ca"),
+            "mongodb-ca",
+        )?)
+    } else {
+        None
+    };
+    let mongo_clients: Vec<&plan::Workload> = plan.workloads.iter().filter(|w| w.mongo).collect();
+    step(match &mongo_ca {
+        Some(_) => "MongoDB (SecantusDB): TLS, client certificates and authentication required; X.509 users",
+        None => "MongoDB (SecantusDB): plaintext, no authentication (--mongodb-auth none)",
+    });
+    let mongo_tls = match &mongo_ca {
+        Some(ca) => {
+            let names = [MONGO_HOST.to_string(), format!("{MONGODB}.{NAMESPACE}.svc")];
+            let server = ca.issue_server("mongodb-server", &names)?;
+            Some(ServerTls {
+                cert: server.chain,
+                key: server.key,
+                client_ca: ca.root_file(),
+            })
+        }
+        None => None,
+    };
+    let users: Vec<X509User> = mongo_clients
+        .iter()
+        .map(|w| X509User {
+            subject: mongo_subject(&w.name),
+            database: MONGO_DATABASE.into(),
+        })
+        .collect();
     let mongo_pod = net.pod(MONGODB)?.clone();
-    let mongo =
-        MongoServer::start(&run_dir, MONGO_PORT, &credentials, Some(mongo_pod.clone())).await?;
+    let mongo = MongoServer::start(
+        &run_dir,
+        MONGO_PORT,
+        &users,
+        mongo_tls.clone(),
+        Some(mongo_pod),
+    )
+    .await?;
     mesh.add(mongo)?;
     mesh.state.mongodb_port = Some(MONGO_PORT);
+    if !users.is_empty() && mongo_ca.is_some() {
+        println!(
+            "  X.509 users: {}; no MongoDB password exists",
+            users
+                .iter()
+                .map(|u| u.subject.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 
     step(&format!(
         "Kafka 4.3.1 (KRaft, {} node{}) in pods {}",
@@ -579,11 +633,18 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             vec![PLAIN_PORT],
         ));
     }
+    // With TLS, MongoDB's port ends at mongod (the bundle's excludeInboundPorts and
+    // PeerAuthentication portLevelMtls DISABLE): the sidecar passes it through.
+    let mongo_inbound = if mongo_ca.is_some() {
+        vec![]
+    } else {
+        vec![MONGO_PORT]
+    };
     sidecars.push((
         MONGODB.to_string(),
         MONGODB.to_string(),
         vec![],
-        vec![MONGO_PORT],
+        mongo_inbound,
     ));
     for w in &plan.workloads {
         let mut outbound = Vec::new();
@@ -611,11 +672,26 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             });
         }
         if w.mongo {
+            // X.509: the sidecar originates TLS to mongod with the workload's certificate
+            // (a DestinationRule MUTUAL with credentialName), and the kiosk filter, reading
+            // the plaintext before it, authenticates as that certificate's subject.
+            let tls = match &mongo_ca {
+                Some(ca) => UpstreamTls::Originate {
+                    client: ca.issue_user(
+                        &format!("{}-mongodb-client", w.name),
+                        &w.name,
+                        Some(pod::SIDECAR_UID),
+                    )?,
+                    ca: ca.root_file(),
+                    server_name: MONGO_HOST.into(),
+                },
+                None => UpstreamTls::IstioMutual,
+            };
             outbound.push(OutboundPort {
                 port: MONGO_PORT,
-                protocol: Protocol::Tcp,
+                protocol: Protocol::MongoDb,
                 host: MONGO_HOST.into(),
-                tls: UpstreamTls::IstioMutual,
+                tls,
             });
         }
         if let (Some(ingress), Some(_)) = (&ingress, &w.calls) {
@@ -658,8 +734,13 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             }
             _ => (plugin_config.clone(), Vec::new()),
         };
+        let mut mongodb_plugin_config = json!({ "protocol": "mongodb" });
+        if mongo_ca.is_some() {
+            mongodb_plugin_config["mongodb_auth"] = json!({ "mechanism": "MONGODB-X509" });
+        }
         let spec = SidecarSpec {
             env,
+            mongodb_plugin_config,
             workload: workload.clone(),
             namespace: pod.namespace.clone(),
             app: workload.clone(),
@@ -673,6 +754,8 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                 // The brokers' TLS listener (PeerAuthentication portLevelMtls DISABLE).
                 inbound_passthrough: if tls_clients && brokers.iter().any(|(p, _)| *p == pod_name) {
                     vec![TLS_PORT]
+                } else if pod_name == MONGODB && mongo_ca.is_some() {
+                    vec![MONGO_PORT]
                 } else {
                     vec![]
                 },
@@ -729,7 +812,9 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     }
 
     // The apps, configured as the chart configures them: cluster names, no sidecar ports.
-    let mongo_uri = credentials.uri_at(MONGO_HOST, MONGO_PORT);
+    // The same URI as without security: no user, no password, no TLS option.
+    let mongo_uri = mongo::uri(MONGO_HOST, MONGO_PORT);
+    println!("  MongoDB URI of the apps: {mongo_uri}");
     let mut rest_url = None;
     let mut producer_pod = None;
     let mut verify_pod = None;
@@ -893,6 +978,14 @@ const OPERATOR: &str = "strimzi-operator";
 /// MongoDB's pod and workload.
 const MONGODB: &str = "mongodb";
 const MONGO_PORT: u16 = 27017;
+/// The database the pipeline writes (the KafkaConnector's `database`, verify's default).
+const MONGO_DATABASE: &str = "pipeline";
+
+/// A MongoDB client workload's X.509 identity: its certificate's subject DN, which is
+/// its MongoDB user on `$external`.
+pub fn mongo_subject(workload: &str) -> String {
+    format!("CN={workload}")
+}
 /// The REST entry's port (the Bridge's 8080).
 const REST_PORT: u16 = 8080;
 /// Kafka Connect's REST API (excluded from capture by the bundle's annotations).

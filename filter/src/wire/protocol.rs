@@ -1,16 +1,24 @@
 //! Which protocol a filter instance reads.
 
 /// The protocol a filter instance reads (pluginConfig `protocol`; in Istio one
-/// WasmPlugin per protocol, matched on the server's port).
+/// WasmPlugin per protocol, matched on the server's port): Kafka (a client's connections
+/// to brokers) or the MongoDB wire protocol (a client's connections to mongod).
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize, schemars::JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 pub enum Protocol {
-    /// The Kafka protocol (a client's connections to brokers).
     #[default]
     #[serde(rename = "kafka")]
     Kafka,
-    /// The MongoDB wire protocol (a client's connections to mongod).
     #[serde(rename = "mongodb")]
     MongoDb,
 }

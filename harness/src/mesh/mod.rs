@@ -621,7 +621,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         );
     }
 
-    step("Envoy sidecars: Istio's listeners, mTLS between them, the kiosk filter on Kafka");
+    step("Envoy sidecars: Istio's listeners, mTLS between them, the kiosk filter on Kafka and MongoDB");
     let plugin_config = json!({ "kiali": { "topic_namespace": TOPIC_NAMESPACE } });
     let mut targets = Vec::new();
     let mut sidecars = Vec::new();

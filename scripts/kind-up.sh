@@ -271,6 +271,9 @@ if [[ $KAFKA_AUTH == tls ]]; then
 fi
 run kubectl -n pipeline wait kafkabridge/kiosk kafkaconnect/kiosk --for=condition=Ready --timeout=1200s
 run kubectl -n pipeline wait kafkaconnector/mongodb-sink --for=condition=Ready --timeout=600s
+# MongoDB requires TLS with client certificates and X.509 users (docs/mongodb-credentials.md): its
+# pod and the MongoDB clients' sidecars wait for the certificates the chart's issuer makes.
+run kubectl -n pipeline rollout status deployment/kiosk-mongodb-tls-issuer --timeout=300s
 run kubectl -n pipeline rollout status statefulset/kiosk-mongodb --timeout=600s
 run kubectl -n pipeline rollout status deployment/kiosk-mirror --timeout=600s
 

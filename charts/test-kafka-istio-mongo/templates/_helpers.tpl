@@ -117,12 +117,23 @@ inject.istio.io/templates: sidecar,kiosk-kafka-credentials
 {{- printf "%s-%s" (include "tkim.fullname" .ctx) .component -}}
 {{- end -}}
 
-{{/* The MongoDB Secret and service. */}}
+{{/* The MongoDB Secret (key `uri`, which holds no credential: docs/mongodb-credentials.md) and service. */}}
 {{- define "tkim.mongoSecret" -}}
-{{- default (printf "%s-mongodb" (include "tkim.fullname" .)) .Values.mongodb.auth.existingSecret -}}
+{{- printf "%s-mongodb" (include "tkim.fullname" .) -}}
 {{- end -}}
 {{- define "tkim.mongoService" -}}
 {{- printf "%s-mongodb" (include "tkim.fullname" .) -}}
+{{- end -}}
+{{/* The MongoDB service's name in the cluster: what the apps dial, the server certificate's
+     name, the clients' DestinationRules' host and SNI. */}}
+{{- define "tkim.mongoHost" -}}
+{{- printf "%s.%s.svc.cluster.local" (include "tkim.mongoService" .) .Release.Namespace -}}
+{{- end -}}
+{{/* The URI every MongoDB client gets: where MongoDB is, and nothing else. No user, no
+     password, no TLS option: the client's sidecar originates TLS with the workload's
+     certificate and the kiosk filter authenticates the connection with it (MONGODB-X509). */}}
+{{- define "tkim.mongoUri" -}}
+{{- printf "mongodb://%s:%v/?directConnection=true" (include "tkim.mongoHost" .) .Values.mongodb.port -}}
 {{- end -}}
 
 {{/* MONGODB_URI from the Secret. */}}
@@ -132,6 +143,39 @@ inject.istio.io/templates: sidecar,kiosk-kafka-credentials
     secretKeyRef:
       name: {{ include "tkim.mongoSecret" . }}
       key: uri
+{{- end -}}
+
+{{/* The MongoDB client workloads of the release, by Istio workload name: the sink (Kafka
+     Connect's pods, or `kiosk mongo-sink`) and the helm test's Jobs (the producer empties the
+     collection first, the verifier reads it). Each has a client certificate (Secret
+     <workload>-mongodb-tls), an X.509 user named by its subject, and a DestinationRule. A JSON
+     list. */}}
+{{- define "tkim.mongoClients" -}}
+{{- $fullname := include "tkim.fullname" . -}}
+{{- list (include "tkim.sinkWorkload" .) (printf "%s-test-producer" $fullname) (printf "%s-test-verify" $fullname) | toJson -}}
+{{- end -}}
+{{/* A MongoDB client's certificate Secret: (dict "ctx" $ "workload" "kiosk-connect"). */}}
+{{- define "tkim.mongoClientSecret" -}}
+{{- printf "%s-mongodb-tls" .workload -}}
+{{- end -}}
+{{/* A MongoDB client's certificate subject, RFC 2253 as MongoDB names the X.509 user
+     (openssl x509 -subject -nameopt RFC2253): CN the workload, OU the namespace, O the
+     clients' organisation. (dict "ctx" $ "workload" "kiosk-connect") */}}
+{{- define "tkim.mongoClientDN" -}}
+{{- printf "CN=%s,OU=%s,O=%s" .workload .ctx.Release.Namespace .ctx.Values.mongodb.tls.clientOrganization -}}
+{{- end -}}
+{{/* The labels of a MongoDB client's pods: the one the kiosk-filter chart's MongoDB
+     WasmPlugin selects, and the workload whose certificate its sidecar presents (the
+     DestinationRule's workloadSelector). (dict "ctx" $ "workload" "kiosk-connect") */}}
+{{- define "tkim.mongoClientLabels" -}}
+{{ toYaml .ctx.Values.mongodbClientLabels }}
+kiosk.io/mongodb-user: {{ .workload }}
+{{- end -}}
+{{/* Istio's injection templates for a pod Strimzi writes (no container can be added): the
+     Kafka credential (SASL performed by the filter) and the MongoDB client certificate
+     mounted into the sidecar only. Templates run in the order named, `sidecar` first. */}}
+{{- define "tkim.strimziInjectTemplates" -}}
+inject.istio.io/templates: {{ if ne .Values.kafka.authentication "tls" }}sidecar,kiosk-kafka-credentials,kiosk-mongodb-client-tls{{ else }}sidecar,kiosk-mongodb-client-tls{{ end }}
 {{- end -}}
 
 {{/* Workload (Kiali node) names. */}}
@@ -174,4 +218,53 @@ inject.istio.io/templates: sidecar,kiosk-kafka-credentials
 {{- range .Values.test.kiali.extraEdges }}
 {{ . }}
 {{- end }}
+{{- end -}}
+
+{{/* Where a MongoDB client's sidecar finds its certificate when it cannot be given the Secret
+     by name (Kafka Connect: see mongodb-client-destination-rule-sink.yaml): the directory Istio's
+     injection template kiosk-mongodb-client-tls (istio/helm/istiod-values.yaml) mounts the
+     workload's Secret at, in the istio-proxy container only. */}}
+{{- define "tkim.mongoSidecarCertDir" -}}
+/etc/kiosk/mongodb-tls
+{{- end -}}
+
+{{/* The DestinationRule by which a MongoDB client's sidecar originates TLS to mongod with the
+     workload's certificate: (dict "ctx" $ "workload" "kiosk-connect" "files" false). MUTUAL on
+     MongoDB's port of its Service; SNI and the name checked are the Service's, which the server
+     certificate carries (for TCP Istio sets no SNI and checks no name unless told). `files`
+     false: credentialName, the workload's Secret, which istiod serves to the sidecar (only
+     with a workloadSelector, and only to a sidecar whose service account may list secrets in
+     its namespace); true: the same Secret as files mounted into the sidecar. The
+     workloadSelector ties each certificate to that workload's pods. */}}
+{{- define "tkim.mongoDestinationRule" -}}
+{{- $ctx := .ctx -}}
+{{- $host := include "tkim.mongoHost" $ctx -}}
+{{- $dir := include "tkim.mongoSidecarCertDir" $ctx -}}
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: {{ .workload }}-mongodb-tls
+  labels:
+    {{- include "tkim.labels" $ctx | nindent 4 }}
+spec:
+  host: {{ $host }}
+  workloadSelector:
+    matchLabels:
+      kiosk.io/mongodb-user: {{ .workload }}
+  trafficPolicy:
+    portLevelSettings:
+      - port:
+          number: {{ $ctx.Values.mongodb.port }}
+        tls:
+          mode: MUTUAL
+          {{- if .files }}
+          clientCertificate: {{ $dir }}/tls.crt
+          privateKey: {{ $dir }}/tls.key
+          caCertificates: {{ $dir }}/ca.crt
+          {{- else }}
+          credentialName: {{ include "tkim.mongoClientSecret" . }}
+          {{- end }}
+          sni: {{ $host }}
+          subjectAltNames:
+            - {{ $host }}
 {{- end -}}

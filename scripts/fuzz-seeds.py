@@ -14,7 +14,7 @@ layouts of filter/fuzz (see filter/fuzz/README.md), into filter/fuzz/seeds/<targ
   kafka_auth  each session's first requests and responses with the broker's side of a
               PLAIN and a SCRAM-SHA-512 exchange (our correlation ids) in between
   mongodb     a driver's MongoDB session (handshake, insert, find, an error), observed,
-              and with X.509 by the filter (our authenticate's reply first, ok or not)
+              and with X.509 or SCRAM-SHA-256 by the filter (our reply first, ok or not)
 
 Files are named by the SHA-1 of their content, as libFuzzer names its own.
 usage: scripts/fuzz-seeds.py [--out DIR]
@@ -223,7 +223,11 @@ def main():
     requests, replies = mongo_session()
     ok = op_msg(99, MONGO_AUTH_ID, [("user", "CN=verify"), ("ok", 1.0)])
     refused = op_msg(99, MONGO_AUTH_ID, [("ok", 0.0), ("code", 18)])
-    for pick, ours in ((8 << 1, []), ((8 << 1) | 1, [ok]), ((3 << 1) | 1, [refused])):
+    # pick: bit 0 authenticate, bit 1 SCRAM-SHA-256, bits 2-7 the read window / 16.
+    server_first = op_msg(99, MONGO_AUTH_ID, [("conversationId", 1), ("done", False),
+                                              ("payload", "r=x,s=c2FsdA==,i=4096"), ("ok", 1.0)])
+    for pick, ours in ((4 << 2, []), ((4 << 2) | 1, [ok]), ((2 << 2) | 1, [refused]),
+                       ((4 << 2) | 3, [server_first]), ((1 << 2) | 3, [refused])):
         steps = [(0, requests[0]), (1, b"".join(ours + replies[:1]))]
         steps += [(0, b"".join(requests[1:])), (1, b"".join(replies[1:]))]
         write(args.out / "mongodb", bytes([pick]) + b"".join(

@@ -76,15 +76,29 @@ pub struct Config {
     pub mongodb_auth: Option<MongoDbAuth>,
 }
 
-/// MongoDB authentication on the app's behalf: the filter sends the `authenticate`
-/// command before the app's first message and removes its reply; a refused connection
-/// is closed and counted.
+/// MongoDB authentication on the app's behalf: the filter authenticates each connection
+/// before the app's first message reaches the server and removes the replies; a refused
+/// connection is closed and counted.
 #[derive(Clone, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MongoDbAuth {
     /// The mechanism. `MONGODB-X509`: the identity is the client certificate the
     /// sidecar's TLS presents (a DestinationRule `MUTUAL`); no secret reaches the filter.
+    /// `SCRAM-SHA-256`: a password user, the credential from the sidecar's environment.
     pub mechanism: MongoDbAuthMechanism,
+    /// SCRAM: the environment variable holding the username (a WasmPlugin `vmConfig.env`
+    /// entry with `valueFrom: HOST`).
+    #[serde(default = "default_mongodb_username_env")]
+    #[schemars(length(min = 1))]
+    pub username_env: String,
+    /// SCRAM: the environment variable holding the password.
+    #[serde(default = "default_mongodb_password_env")]
+    #[schemars(length(min = 1))]
+    pub password_env: String,
+    /// SCRAM: the database the user is defined in (the driver's `authSource`).
+    #[serde(default = "default_auth_database")]
+    #[schemars(length(min = 1))]
+    pub auth_database: String,
 }
 
 /// The MongoDB mechanisms the filter performs.
@@ -92,14 +106,29 @@ pub struct MongoDbAuth {
 pub enum MongoDbAuthMechanism {
     #[serde(rename = "MONGODB-X509")]
     X509,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
 }
 
 impl MongoDbAuthMechanism {
     pub const fn name(self) -> &'static str {
         match self {
             MongoDbAuthMechanism::X509 => "MONGODB-X509",
+            MongoDbAuthMechanism::ScramSha256 => "SCRAM-SHA-256",
         }
     }
+}
+
+fn default_mongodb_username_env() -> String {
+    "KIOSK_MONGODB_USERNAME".into()
+}
+
+fn default_mongodb_password_env() -> String {
+    "KIOSK_MONGODB_PASSWORD".into()
+}
+
+fn default_auth_database() -> String {
+    "admin".into()
 }
 
 /// SASL on the app's behalf: the filter authenticates each connection before the app's
@@ -257,12 +286,21 @@ impl Config {
             auth.map_or("-", |a| a.username_env.as_str()),
             auth.map_or("-", |a| a.password_env.as_str()),
         );
+        let mongo = self.mongodb_auth.as_ref();
+        let (mongo_user_env, mongo_password_env, auth_database) = (
+            mongo.map_or("-", |a| a.username_env.as_str()),
+            mongo.map_or("-", |a| a.password_env.as_str()),
+            mongo.map_or("-", |a| a.auth_database.as_str()),
+        );
         for (field, value) in [
             ("topic_overflow_label", self.topic_overflow_label.as_str()),
             ("kiali.extension", &self.kiali.extension),
             ("kiali.topic_namespace", &self.kiali.topic_namespace),
             ("kafka_auth.username_env", user_env),
             ("kafka_auth.password_env", password_env),
+            ("mongodb_auth.username_env", mongo_user_env),
+            ("mongodb_auth.password_env", mongo_password_env),
+            ("mongodb_auth.auth_database", auth_database),
         ] {
             if value.is_empty() {
                 return Err(ConfigError(format!("field `{field}`: must not be empty")));

@@ -13,7 +13,7 @@
 //!
 //! [`Vm`] owns a VM's configuration, topic table and metrics, and opens connections.
 //! [`act`] is the one thing that acts on a connection, when configured: authentication
-//! on the app's behalf (Kafka SASL, MongoDB X.509); it runs before the observer, which
+//! on the app's behalf (Kafka SASL, MongoDB X.509 or SCRAM); it runs before the observer, which
 //! only reads. A protocol has a place in each layer (`wire::kafka`, `decode::kafka`,
 //! `exchange::kafka`, and MongoDB's beside them); a VM reads one (`protocol`). [`config`] is the pluginConfig,
 //! [`contract`] the filter's published contract (JSON Schema, labels, metrics) generated

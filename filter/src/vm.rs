@@ -4,7 +4,7 @@
 
 use crate::act::sasl::{random_nonce, Credential, Mechanism};
 use crate::act::{KafkaAuth, MongoDbAuth, Step};
-use crate::config::{Config, Identity, KafkaAuthMechanism, Protocol};
+use crate::config::{Config, Identity, KafkaAuthMechanism, MongoDbAuthMechanism, Protocol};
 use crate::decode::topics::Topics;
 use crate::exchange::{Connection, Limits};
 use crate::metrics::{MetricSink, Metrics};
@@ -17,6 +17,8 @@ pub struct Vm {
     metrics: Metrics,
     /// The credential for `config.kafka_auth` (None: absent from the environment).
     kafka_credential: Option<Credential>,
+    /// The credential for a SCRAM `config.mongodb_auth` (None: absent).
+    mongodb_credential: Option<Credential>,
 }
 
 impl Vm {
@@ -30,6 +32,7 @@ impl Vm {
             metrics: Metrics::new(&config, identity),
             config,
             kafka_credential: None,
+            mongodb_credential: None,
         }
     }
 
@@ -37,6 +40,12 @@ impl Vm {
     /// sidecar's environment.
     pub fn set_kafka_credential(&mut self, credential: Option<Credential>) {
         self.kafka_credential = credential;
+    }
+
+    /// The credential of a SCRAM `mongodb_auth`, read by the host from the sidecar's
+    /// environment.
+    pub fn set_mongodb_credential(&mut self, credential: Option<Credential>) {
+        self.mongodb_credential = credential;
     }
 
     pub fn config(&self) -> &Config {
@@ -69,7 +78,14 @@ impl Vm {
         let protocol = self.config.protocol;
         let mut conn = Connection::open(protocol, self.limits, &mut self.metrics);
         if let Some(auth) = self.config.mongodb_auth.as_ref() {
-            conn.set_action(Box::new(MongoDbAuth::new(auth.mechanism)));
+            let action = match auth.mechanism {
+                MongoDbAuthMechanism::X509 => MongoDbAuth::x509(),
+                MongoDbAuthMechanism::ScramSha256 => {
+                    let credential = self.mongodb_credential.clone();
+                    MongoDbAuth::scram_sha256(credential, random_nonce(), &auth.auth_database)
+                }
+            };
+            conn.set_action(Box::new(action));
         }
         if let Some(mechanism) = self
             .kafka_auth_mechanism()
@@ -146,7 +162,6 @@ impl Vm {
 mod tests {
     use super::*;
     use crate::act::mongodb_auth::{authenticate, AUTH_REQUEST_ID};
-    use crate::config::MongoDbAuthMechanism;
     use crate::decode::mongodb::test_messages::{op_msg, op_query, op_reply};
     use crate::metrics::Totalizer;
     use bson::{doc, Document};
@@ -375,7 +390,7 @@ mod tests {
             let (to_server, to_app, t, _) = run(&mut acting, &requests, &with_reply, cut, 64);
             assert_eq!(
                 to_server,
-                [authenticate(MongoDbAuthMechanism::X509), requests.clone()].concat()
+                [authenticate(AUTH_REQUEST_ID), requests.clone()].concat()
             );
             assert_eq!(to_app, responses, "our reply is removed, cut {cut}");
             let mut observed = t.counters.clone();

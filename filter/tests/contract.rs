@@ -171,6 +171,10 @@ fn schema_ranges_are_the_filters() {
             Some(("kafka_auth", inner)) => {
                 json!({ "kafka_auth": { "mechanism": "PLAIN", inner: value } })
             }
+            Some(("mongodb_auth", inner)) => json!({
+                "protocol": "mongodb",
+                "mongodb_auth": { "mechanism": "SCRAM-SHA-256", inner: value },
+            }),
             Some((outer, inner)) => json!({ outer: { inner: value } }),
             None => json!({ field: value }),
         };
@@ -208,5 +212,5 @@ fn schema_ranges_are_the_filters() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 11, "numeric ranges and non-empty strings checked");
+    assert_eq!(checked, 14, "numeric ranges and non-empty strings checked");
 }

@@ -511,7 +511,8 @@ fn kafka_tls_client_identity_from_the_mesh_with_acls() {
 /// each sidecar authenticates as the workload's KafkaUser, the password in the sidecar's
 /// environment only. Same checks as TLS, and every Kafka client's sidecar counted its
 /// successful authentications and no failure. (SCRAM-SHA-512, the default, is the main
-/// test's.)
+/// test's.) MongoDB's users here are SCRAM-SHA-256 password users
+/// (`--mongodb-auth scram-sha-256`), authenticated the same way by the filter.
 #[test]
 fn kafka_sasl_plain_by_the_filter_with_acls() {
     kafka_credentials_from_the_mesh("plain", "local_mesh_kafka_plain", 9092, "User:kiosk-mirror");
@@ -522,9 +523,21 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
     let home = run_dir(test);
     let records = 1000;
+    let mongodb_auth = if auth == "plain" {
+        "scram-sha-256"
+    } else {
+        "x509"
+    };
     let mut mesh = Mesh::up(
         &home,
-        &["--kafka-auth", auth, "--records", &records.to_string()],
+        &[
+            "--kafka-auth",
+            auth,
+            "--mongodb-auth",
+            mongodb_auth,
+            "--records",
+            &records.to_string(),
+        ],
     );
     let printed = mesh.printed.clone();
     assert!(
@@ -570,6 +583,7 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
             certs.as_str(),
             "KAFKA_PROPERTIES",
             "KIOSK_KAFKA",
+            "KIOSK_MONGODB",
             "sasl.",
             "security.protocol",
             "ssl.key",
@@ -610,6 +624,30 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
     let mirror_ip = network.pod("mirror").unwrap().ip;
     let stats = kiosk_harness::http::get_at(mirror_ip, 15090, "/stats/prometheus").unwrap();
     let samples = kiosk_harness::prom::parse(&stats);
+    // Every MongoDB client's sidecar authenticated its MongoDB connections, none failed.
+    let mechanism = if auth == "plain" {
+        "SCRAM-SHA-256"
+    } else {
+        "MONGODB-X509"
+    };
+    for name in [CONNECT, "verify"] {
+        let ip = network.pod(name).unwrap().ip;
+        let text = kiosk_harness::http::get_at(ip, 15090, "/stats/prometheus").unwrap();
+        let s = kiosk_harness::prom::parse(&text);
+        let sum = |result| {
+            let labels = [("mechanism", mechanism), ("result", result)];
+            kiosk_harness::prom::sum(&s, "mongodb_auth_total", &labels)
+        };
+        assert!(
+            sum("success") > 0.0,
+            "{name}: no MongoDB authentication:\n{text}"
+        );
+        assert_eq!(
+            sum("failure"),
+            0.0,
+            "{name}: failed MongoDB authentications"
+        );
+    }
     if auth != "tls" {
         // Every Kafka client's sidecar authenticated its connections, none failed.
         for name in ["rest", "mirror", CONNECT, "verify"] {

@@ -20,6 +20,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, PeerType};
 
 use crate::act::sasl::Credential;
 use crate::act::Step;
+use crate::config::MongoDbAuthMechanism;
 use crate::decode::topics::id_hex;
 use crate::{Config, Connection, Direction, Identity, Vm};
 use stats::EnvoyStats;
@@ -71,30 +72,26 @@ impl RootContext for Root {
             identity.cluster
         );
         let interval = Duration::from_millis(config.flush_interval_ms);
-        let auth = config.kafka_auth.clone();
+        let kafka_auth = config.kafka_auth.clone();
+        let mongodb_auth = config.mongodb_auth.clone();
         let mut vm = Vm::new(config, identity);
-        if let (Some(auth), Some(mechanism)) = (auth, vm.kafka_auth_mechanism()) {
-            // The VM's environment: Istio's vmConfig.env `valueFrom: HOST` entries.
-            let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-            let credential = match (var(&auth.username_env), var(&auth.password_env)) {
-                (Some(username), Some(password)) => {
-                    log::info!(
-                        "Kafka SASL {} on the app's behalf as {username}",
-                        mechanism.name()
-                    );
-                    Some(Credential { username, password })
-                }
-                _ => {
-                    log::warn!(
-                        "kafka_auth is configured but {} or {} is not in the VM's environment: \
-                         connections pass unauthenticated (counted as no_credential)",
-                        auth.username_env,
-                        auth.password_env
-                    );
-                    None
-                }
-            };
-            vm.set_kafka_credential(credential);
+        if let (Some(auth), Some(mechanism)) = (kafka_auth, vm.kafka_auth_mechanism()) {
+            let what = format!("Kafka SASL {}", mechanism.name());
+            vm.set_kafka_credential(credential_from_env(
+                &what,
+                &auth.username_env,
+                &auth.password_env,
+            ));
+        }
+        if let Some(auth) =
+            mongodb_auth.filter(|a| a.mechanism == MongoDbAuthMechanism::ScramSha256)
+        {
+            let what = format!("MongoDB {}", auth.mechanism.name());
+            vm.set_mongodb_credential(credential_from_env(
+                &what,
+                &auth.username_env,
+                &auth.password_env,
+            ));
         }
         vm.topics_mut().set_fallback(Box::new(|id| {
             let key = format!("{SHARED_ID_PREFIX}{}", id_hex(id));
@@ -282,6 +279,25 @@ impl StreamContext for Stream {
 
     fn on_log(&mut self) {
         self.close();
+    }
+}
+
+/// The credential `what` uses, from the VM's environment (Istio's vmConfig.env
+/// `valueFrom: HOST` entries): logged by username, never by password.
+fn credential_from_env(what: &str, username_env: &str, password_env: &str) -> Option<Credential> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var(username_env), var(password_env)) {
+        (Some(username), Some(password)) => {
+            log::info!("{what} on the app's behalf as {username}");
+            Some(Credential { username, password })
+        }
+        _ => {
+            log::warn!(
+                "{what} is configured but {username_env} or {password_env} is not in the VM's \
+                 environment: connections pass unauthenticated (counted as no_credential)"
+            );
+            None
+        }
     }
 }
 

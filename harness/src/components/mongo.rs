@@ -1,7 +1,8 @@
 //! The MongoDB-wire server of the local mesh: SecantusDB (PyPI) as the bundle runs
 //! mongod: TLS required, client certificates required, authentication required, its
 //! users the X.509 identities of the client workloads (the subject DNs of their
-//! certificates, on `$external`), created the server's documented way.
+//! certificates, on `$external`), or SCRAM-SHA-256 password users, created the server's
+//! documented way.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,13 +24,14 @@ pub struct ServerTls {
     pub client_ca: PathBuf,
 }
 
-/// A user authenticated by its certificate (MONGODB-X509): `subject` is the certificate's
-/// subject DN as the server reads it (RFC 4514, e.g. `CN=kiosk-connect`), with
-/// `readWrite` on `database`.
+/// A MongoDB user with `readWrite` on `database`: with a `password`, a SCRAM-SHA-256 user
+/// named `name` in `admin`; without, a MONGODB-X509 user on `$external` whose `name` is
+/// its certificate's subject DN as the server reads it (RFC 4514, e.g. `CN=kiosk-connect`).
 #[derive(Clone, Debug)]
-pub struct X509User {
-    pub subject: String,
+pub struct MongoUser {
+    pub name: String,
     pub database: String,
+    pub password: Option<String>,
 }
 
 /// The connection string an app uses: the server's name and port, nothing else (no user,
@@ -42,28 +44,30 @@ pub struct MongoServer {
     pub port: u16,
     pub service: Service,
     dir: PathBuf,
+    auth: bool,
     tls: Option<ServerTls>,
     pod: Option<Pod>,
 }
 
 impl MongoServer {
     /// Start SecantusDB on `port` (in `pod`, if given) with its data in `dir`. With `tls`,
-    /// TLS and client certificates are required and so is authentication, `users` having
-    /// been created once without either (on the host's loopback, before the server is
-    /// reachable from anywhere); without, the server is open (`--mongodb-auth none`).
+    /// TLS and client certificates are required. With `users`, authentication is
+    /// required, the users having been created once without it (on the host's loopback,
+    /// before the server is reachable from anywhere); without, the server is open.
     pub async fn start(
         dir: &Path,
         port: u16,
-        users: &[X509User],
+        users: &[MongoUser],
         tls: Option<ServerTls>,
         pod: Option<Pod>,
     ) -> Result<MongoServer> {
         let data = dir.join("secantus-data");
         std::fs::create_dir_all(&data)?;
-        if tls.is_some() {
+        let auth = !users.is_empty();
+        if auth {
             let setup_port = crate::ports::free()?;
             let mut setup =
-                MongoServer::spawn("mongodb-setup", dir, &data, setup_port, None, None)?;
+                MongoServer::spawn("mongodb-setup", dir, &data, setup_port, false, None, None)?;
             provision(setup_port, users).await.with_context(|| {
                 format!(
                     "creating the MongoDB users; log: {}",
@@ -74,7 +78,7 @@ impl MongoServer {
             setup.service.terminate(Duration::from_secs(15));
             crate::ports::wait_closed(setup_port, Duration::from_secs(10))?;
         }
-        MongoServer::spawn("mongodb", dir, &data, port, tls, pod)
+        MongoServer::spawn("mongodb", dir, &data, port, auth, tls, pod)
     }
 
     /// Start again, as configured, a server [`start`](Self::start) provisioned in `dir`
@@ -82,10 +86,12 @@ impl MongoServer {
     pub fn restart(
         dir: &Path,
         port: u16,
+        auth: bool,
         tls: Option<ServerTls>,
         pod: Option<Pod>,
     ) -> Result<MongoServer> {
-        MongoServer::spawn("mongodb", dir, &dir.join("secantus-data"), port, tls, pod)
+        let data = dir.join("secantus-data");
+        MongoServer::spawn("mongodb", dir, &data, port, auth, tls, pod)
     }
 
     fn spawn(
@@ -93,6 +99,7 @@ impl MongoServer {
         dir: &Path,
         data: &Path,
         port: u16,
+        auth: bool,
         tls: Option<ServerTls>,
         pod: Option<Pod>,
     ) -> Result<MongoServer> {
@@ -106,9 +113,11 @@ impl MongoServer {
             .arg("--storage-path")
             .arg(data)
             .args(["--standalone", "--log-level", "WARNING"]);
+        if auth {
+            command.arg("--auth");
+        }
         if let Some(tls) = &tls {
             command
-                .arg("--auth")
                 .arg("--tls-cert-file")
                 .arg(&tls.cert)
                 .arg("--tls-key-file")
@@ -123,25 +132,40 @@ impl MongoServer {
             port,
             service,
             dir: dir.to_path_buf(),
+            auth,
             tls,
             pod,
         })
     }
 }
 
-/// Create each X.509 user on `$external`, as an operator does with `createUser`.
-async fn provision(port: u16, users: &[X509User]) -> Result<()> {
+/// Create each user as an operator does with `createUser`: X.509 users on `$external`,
+/// password users in `admin`.
+async fn provision(port: u16, users: &[MongoUser]) -> Result<()> {
     let client = mongodb::Client::with_uri_str(uri("127.0.0.1", port)).await?;
-    let external = client.database("$external");
     for user in users {
-        external
-            .run_command(doc! {
-                "createUser": &user.subject,
-                "roles": [{ "role": "readWrite", "db": &user.database }],
-                "mechanisms": ["MONGODB-X509"],
-            })
+        let roles = [doc! { "role": "readWrite", "db": &user.database }];
+        let (database, command) = match &user.password {
+            Some(password) => (
+                "admin",
+                doc! {
+                    "createUser": &user.name, "pwd": password, "roles": roles.to_vec(),
+                    "mechanisms": ["SCRAM-SHA-256"],
+                },
+            ),
+            None => (
+                "$external",
+                doc! {
+                    "createUser": &user.name, "roles": roles.to_vec(),
+                    "mechanisms": ["MONGODB-X509"],
+                },
+            ),
+        };
+        client
+            .database(database)
+            .run_command(command)
             .await
-            .with_context(|| format!("createUser {}", user.subject))?;
+            .with_context(|| format!("createUser {}", user.name))?;
     }
     Ok(())
 }
@@ -169,7 +193,8 @@ impl Component for MongoServer {
         if self.pod.is_none() {
             crate::ports::wait_closed(self.port, Duration::from_secs(10))?;
         }
-        *self = MongoServer::restart(&self.dir, self.port, self.tls.clone(), self.pod.clone())?;
+        let (auth, tls, pod) = (self.auth, self.tls.clone(), self.pod.clone());
+        *self = MongoServer::restart(&self.dir, self.port, auth, tls, pod)?;
         Ok(())
     }
 }

@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+pub use rcgen::DnType;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, SanType,
 };
 
 /// Istio's trust domain.
@@ -87,7 +88,7 @@ impl MeshCa {
     ) -> Result<CertFiles> {
         let identity = spiffe_id(namespace, service_account);
         let sans = vec![SanType::URI(identity.clone().try_into()?)];
-        self.issue_with(name, None, sans, identity, owner)
+        self.issue_with(name, DistinguishedName::new(), sans, identity, owner)
     }
 
     /// Issue a certificate with subject `CN=<common_name>` (a Strimzi `tls` user's
@@ -98,13 +99,36 @@ impl MeshCa {
         common_name: &str,
         owner: Option<u32>,
     ) -> Result<CertFiles> {
-        self.issue_with(
-            name,
-            Some(common_name),
-            Vec::new(),
-            format!("CN={common_name}"),
-            owner,
-        )
+        self.issue_client(name, &[(DnType::CommonName, common_name)], owner)
+    }
+
+    /// Issue a client certificate whose subject is `subject`, written most specific first
+    /// as RFC 4514 prints it (`CN=verify,OU=pipeline,O=kiosk`: a MongoDB X.509 user's
+    /// name); its identity is that string.
+    pub fn issue_client(
+        &self,
+        name: &str,
+        subject: &[(DnType, &str)],
+        owner: Option<u32>,
+    ) -> Result<CertFiles> {
+        let short = |t: &DnType| match t {
+            DnType::CommonName => "CN",
+            DnType::OrganizationalUnitName => "OU",
+            DnType::OrganizationName => "O",
+            DnType::CountryName => "C",
+            _ => "?",
+        };
+        let identity = subject
+            .iter()
+            .map(|(t, v)| format!("{}={v}", short(t)))
+            .collect::<Vec<_>>()
+            .join(",");
+        // A certificate lists the least specific attribute first.
+        let mut dn = DistinguishedName::new();
+        for (t, v) in subject.iter().rev() {
+            dn.push(t.clone(), *v);
+        }
+        self.issue_with(name, dn, Vec::new(), identity, owner)
     }
 
     /// Issue a server certificate for `dns_names` (a broker's names), with a PEM keystore
@@ -115,7 +139,9 @@ impl MeshCa {
             .map(|n| Ok(SanType::DnsName(n.clone().try_into()?)))
             .collect::<Result<Vec<_>>>()?;
         let common = dns_names.first().cloned().unwrap_or_default();
-        let files = self.issue_with(name, Some(&common), sans, common.clone(), None)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common.as_str());
+        let files = self.issue_with(name, dn, sans, common.clone(), None)?;
         let keystore =
             std::fs::read_to_string(&files.key)? + &std::fs::read_to_string(&files.chain)?;
         write_private(
@@ -129,17 +155,13 @@ impl MeshCa {
     fn issue_with(
         &self,
         name: &str,
-        common_name: Option<&str>,
+        dn: DistinguishedName,
         sans: Vec<SanType>,
         identity: String,
         owner: Option<u32>,
     ) -> Result<CertFiles> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        if let Some(cn) = common_name {
-            dn.push(DnType::CommonName, cn);
-        }
         params.distinguished_name = dn;
         params.subject_alt_names = sans;
         params.key_usages = vec![

@@ -34,8 +34,8 @@ use crate::components::envoy::{
 use crate::components::kafka::{
     random_password, Kafka, KafkaSpec, SaslListener, TlsListener, PLAIN_PORT, TLS_PORT,
 };
-use crate::components::mongo::{self, MongoServer, ServerTls, X509User};
-use crate::components::mtls::MeshCa;
+use crate::components::mongo::{self, MongoServer, MongoUser, ServerTls};
+use crate::components::mtls::{DnType, MeshCa};
 use crate::components::pipeline::{PipelineService, ServiceSpec};
 use crate::components::pod::{self, Capture, Network};
 use crate::components::prometheus::{PrometheusServer, Target};
@@ -81,11 +81,13 @@ pub struct UpArgs {
     /// or `none` (no authentication). ACLs from the KafkaUsers but with `none`.
     #[arg(long, default_value = "scram-sha-512", value_parser = ["scram-sha-512", "plain", "tls", "none"])]
     pub kafka_auth: String,
-    /// How MongoDB authenticates clients, the apps' URIs holding no secret either way:
+    /// How MongoDB authenticates clients, the apps' URIs holding no secret in every case:
     /// `x509` (the bundle's: MongoDB requires TLS, client certificates and authentication;
     /// each client's sidecar originates TLS with its workload's certificate and the kiosk
-    /// filter sends MONGODB-X509's `authenticate`), or `none` (plaintext, no users).
-    #[arg(long, default_value = "x509", value_parser = ["x509", "none"])]
+    /// filter sends MONGODB-X509's `authenticate`), `scram-sha-256` (password users, the
+    /// kiosk filter authenticating with the password in the sidecar's environment; Istio
+    /// mTLS to MongoDB's sidecar), or `none` (no users).
+    #[arg(long, default_value = "x509", value_parser = ["x509", "scram-sha-256", "none"])]
     pub mongodb_auth: String,
     /// The Strimzi resources the mesh reads (KafkaTopics, KafkaConnect, KafkaConnector,
     /// KafkaBridge, Kafka), as Strimzi's operators would: by default the bundle's own.
@@ -487,9 +489,10 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         None
     };
     let mongo_clients: Vec<&plan::Workload> = plan.workloads.iter().filter(|w| w.mongo).collect();
-    step(match &mongo_ca {
-        Some(_) => "MongoDB (SecantusDB): TLS, client certificates and authentication required; X.509 users",
-        None => "MongoDB (SecantusDB): plaintext, no authentication (--mongodb-auth none)",
+    step(match args.mongodb_auth.as_str() {
+        "x509" => "MongoDB (SecantusDB): TLS, client certificates and authentication required; X.509 users",
+        "scram-sha-256" => "MongoDB (SecantusDB): authentication required; SCRAM-SHA-256 users",
+        _ => "MongoDB (SecantusDB): no authentication (--mongodb-auth none)",
     });
     let mongo_tls = match &mongo_ca {
         Some(ca) => {
@@ -503,13 +506,28 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         }
         None => None,
     };
-    let users: Vec<X509User> = mongo_clients
-        .iter()
-        .map(|w| X509User {
-            subject: mongo_subject(&w.name),
+    // A user per client workload: its certificate's subject, or a name with a random
+    // password (in its Secret, here a file only root reads; in its sidecar's environment).
+    let scram = args.mongodb_auth == "scram-sha-256";
+    let mut users = Vec::new();
+    for w in mongo_clients.iter().filter(|_| args.mongodb_auth != "none") {
+        let (name, password) = if scram {
+            let password = random_password()?;
+            let name = format!("{}-mongodb", w.name);
+            write_secret(
+                &run_dir.join(format!("secrets/{name}.password")),
+                password.as_bytes(),
+            )?;
+            (name, Some(password))
+        } else {
+            (mongo_subject(&w.name), None)
+        };
+        users.push(MongoUser {
+            name,
             database: MONGO_DATABASE.into(),
-        })
-        .collect();
+            password,
+        });
+    }
     let mongo_pod = net.pod(MONGODB)?.clone();
     let mongo = MongoServer::start(
         &run_dir,
@@ -521,12 +539,12 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     .await?;
     mesh.add(mongo)?;
     mesh.state.mongodb_port = Some(MONGO_PORT);
-    if !users.is_empty() && mongo_ca.is_some() {
+    if !users.is_empty() {
         println!(
-            "  X.509 users: {}; no MongoDB password exists",
+            "  MongoDB users: {}; the apps hold none of their credentials",
             users
                 .iter()
-                .map(|u| u.subject.as_str())
+                .map(|u| u.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -677,9 +695,9 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             // the plaintext before it, authenticates as that certificate's subject.
             let tls = match &mongo_ca {
                 Some(ca) => UpstreamTls::Originate {
-                    client: ca.issue_user(
+                    client: ca.issue_client(
                         &format!("{}-mongodb-client", w.name),
-                        &w.name,
+                        &mongo_subject_parts(&w.name),
                         Some(pod::SIDECAR_UID),
                     )?,
                     ca: ca.root_file(),
@@ -734,9 +752,24 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             }
             _ => (plugin_config.clone(), Vec::new()),
         };
+        // MongoDB: the WasmPlugin for its port, and a SCRAM user's credential in the
+        // sidecar's environment as for Kafka.
+        let mut env = env;
         let mut mongodb_plugin_config = json!({ "protocol": "mongodb" });
+        let mongo_user = users
+            .iter()
+            .find(|u| u.name == format!("{workload}-mongodb"));
         if mongo_ca.is_some() {
             mongodb_plugin_config["mongodb_auth"] = json!({ "mechanism": "MONGODB-X509" });
+        } else if let Some(MongoUser {
+            name,
+            password: Some(password),
+            ..
+        }) = mongo_user
+        {
+            mongodb_plugin_config["mongodb_auth"] = json!({ "mechanism": "SCRAM-SHA-256" });
+            env.push(("KIOSK_MONGODB_USERNAME".to_string(), name.clone()));
+            env.push(("KIOSK_MONGODB_PASSWORD".to_string(), password.clone()));
         }
         let spec = SidecarSpec {
             env,
@@ -981,10 +1014,20 @@ const MONGO_PORT: u16 = 27017;
 /// The database the pipeline writes (the KafkaConnector's `database`, verify's default).
 const MONGO_DATABASE: &str = "pipeline";
 
-/// A MongoDB client workload's X.509 identity: its certificate's subject DN, which is
-/// its MongoDB user on `$external`.
+/// A MongoDB client workload's X.509 identity as the bundle's issuer writes it
+/// (`CN=<workload>,OU=<namespace>,O=kiosk`): its certificate's subject, most specific
+/// first.
+fn mongo_subject_parts(workload: &str) -> [(DnType, &str); 3] {
+    [
+        (DnType::CommonName, workload),
+        (DnType::OrganizationalUnitName, NAMESPACE),
+        (DnType::OrganizationName, "kiosk"),
+    ]
+}
+
+/// That identity as RFC 4514 prints it: the workload's MongoDB user on `$external`.
 pub fn mongo_subject(workload: &str) -> String {
-    format!("CN={workload}")
+    format!("CN={workload},OU={NAMESPACE},O=kiosk")
 }
 /// The REST entry's port (the Bridge's 8080).
 const REST_PORT: u16 = 8080;

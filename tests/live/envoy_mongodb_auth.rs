@@ -1,18 +1,24 @@
 //! MongoDB authentication by the filter, in a real Envoy, against a real MongoDB-wire
-//! server (SecantusDB) requiring TLS, client certificates and authentication, its users
-//! X.509 identities: a driver configured with a plain URI (no user, no password, no TLS)
-//! writes and reads through a sidecar that originates TLS with the workload's certificate
-//! while the filter sends MONGODB-X509's `authenticate`; a certificate the server has no
-//! user for (refused by its `authenticate`, counted by the filter), a certificate from
-//! another CA (refused in the TLS handshake, counted by Envoy's cluster) and a sidecar
-//! without TLS (counted by the filter) write nothing; commands are counted by collection.
+//! server (SecantusDB) requiring authentication, an app's driver configured with a plain
+//! URI (no user, no password, no TLS) in every case.
+//!
+//! - MONGODB-X509: the server requires TLS and client certificates too; the sidecar
+//!   originates TLS with the workload's certificate and the filter sends `authenticate`.
+//!   A certificate the server has no user for (refused by its `authenticate`, counted by
+//!   the filter), one from another CA (refused in the TLS handshake, counted by Envoy's
+//!   cluster) and a sidecar without TLS (counted by the filter) write nothing.
+//! - SCRAM-SHA-256: a password user, the password in the sidecar's environment; a wrong
+//!   password is refused; a sidecar without it lets the app through unauthenticated and
+//!   the server refuses the write.
+//!
+//! Commands are counted by collection throughout.
 
 use std::path::Path;
 use std::time::Duration;
 
 use kiosk_harness::components::envoy::{Protocol, Route, Sidecar, SidecarSpec, UpstreamTls};
-use kiosk_harness::components::mongo::{self, MongoServer, ServerTls, X509User};
-use kiosk_harness::components::mtls::MeshCa;
+use kiosk_harness::components::mongo::{self, MongoServer, MongoUser, ServerTls};
+use kiosk_harness::components::mtls::{DnType, MeshCa};
 use kiosk_harness::{paths, ports, prom};
 use kiosk_tests::{run_dir, wait_flush};
 use mongodb::bson::{doc, Document};
@@ -24,6 +30,19 @@ const DOCUMENTS: u64 = 1000;
 /// A sidecar for `workload` with one MongoDB listener in front of `upstream`, its
 /// upstream leg secured by `tls`, the filter authenticating with MONGODB-X509.
 fn mongodb_sidecar(dir: &Path, workload: &str, upstream: u16, tls: UpstreamTls) -> (Sidecar, u16) {
+    let auth = json!({ "mechanism": "MONGODB-X509" });
+    sidecar_with(dir, workload, upstream, tls, auth, Vec::new())
+}
+
+/// The same with the filter's `mongodb_auth` and the sidecar's environment given.
+fn sidecar_with(
+    dir: &Path,
+    workload: &str,
+    upstream: u16,
+    tls: UpstreamTls,
+    auth: serde_json::Value,
+    env: Vec<(String, String)>,
+) -> (Sidecar, u16) {
     let listener = ports::free().unwrap();
     let spec = SidecarSpec {
         workload: workload.into(),
@@ -36,13 +55,13 @@ fn mongodb_sidecar(dir: &Path, workload: &str, upstream: u16, tls: UpstreamTls) 
         plugin_config: json!({}),
         mongodb_plugin_config: json!({
             "protocol": "mongodb",
-            "mongodb_auth": { "mechanism": "MONGODB-X509" },
+            "mongodb_auth": auth,
             "flush_interval_ms": 200,
         }),
         wasm: paths::filter_wasm().unwrap(),
         concurrency: 1,
         pod: None,
-        env: Vec::new(),
+        env,
     };
     (Sidecar::start(spec, dir).unwrap(), listener)
 }
@@ -66,7 +85,7 @@ async fn client(listener: u16) -> mongodb::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn x509_by_the_filter_writes_through_and_refuses_what_the_server_does_not_know() {
     paths::filter_wasm().expect("run scripts/build-filter.sh first");
-    let dir = run_dir("envoy_mongodb_x509").unwrap();
+    let dir = run_dir("envoy_mongodb_auth").unwrap();
     let ca = MeshCa::generate_named(&dir.join("mongodb-ca"), "mongodb-ca").unwrap();
     let server = ca
         .issue_server("server", &[SERVER_NAME.to_string()])
@@ -77,9 +96,10 @@ async fn x509_by_the_filter_writes_through_and_refuses_what_the_server_does_not_
         client_ca: ca.root_file(),
     };
     let port = ports::free().unwrap();
-    let users = [X509User {
-        subject: "CN=checkout".into(),
+    let users = [MongoUser {
+        name: "CN=checkout,OU=shop,O=kiosk".into(),
         database: "shop".into(),
+        password: None,
     }];
     let _mongo = MongoServer::start(&dir, port, &users, Some(tls), None)
         .await
@@ -91,7 +111,16 @@ async fn x509_by_the_filter_writes_through_and_refuses_what_the_server_does_not_
     };
 
     // The workload whose certificate is a MongoDB user.
-    let checkout = ca.issue_user("checkout", "checkout", None).unwrap();
+    let subject = |cn| {
+        [
+            (DnType::CommonName, cn),
+            (DnType::OrganizationalUnitName, "shop"),
+            (DnType::OrganizationName, "kiosk"),
+        ]
+    };
+    let checkout = ca
+        .issue_client("checkout", &subject("checkout"), None)
+        .unwrap();
     let (sidecar, listener) = mongodb_sidecar(&dir, "checkout", port, originate(checkout));
     let orders = client(listener)
         .await
@@ -110,9 +139,13 @@ async fn x509_by_the_filter_writes_through_and_refuses_what_the_server_does_not_
 
     // Refused: a certificate of the same CA that names no user, a certificate of another
     // CA, and a sidecar that does not originate TLS at all.
-    let intruder = ca.issue_user("intruder", "intruder", None).unwrap();
+    let intruder = ca
+        .issue_client("intruder", &subject("intruder"), None)
+        .unwrap();
     let other_ca = MeshCa::generate_named(&dir.join("other-ca"), "other-ca").unwrap();
-    let stranger = other_ca.issue_user("stranger", "checkout", None).unwrap();
+    let stranger = other_ca
+        .issue_client("stranger", &subject("checkout"), None)
+        .unwrap();
     let refused = [
         ("intruder", originate(intruder)),
         ("stranger", originate(stranger)),
@@ -206,4 +239,117 @@ async fn x509_by_the_filter_writes_through_and_refuses_what_the_server_does_not_
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
+
+/// SCRAM-SHA-256 by the filter: a password user, the password in the sidecar's
+/// environment (a WasmPlugin `vmConfig.env` HOST entry), the app's URI without it; a
+/// wrong password is refused and writes nothing; a sidecar without the credential lets
+/// the app through unauthenticated (counted `no_credential`) and the server refuses its
+/// write (`Unauthorized`, counted by command).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_sha256_by_the_filter_with_the_password_in_the_sidecar_only() {
+    paths::filter_wasm().expect("run scripts/build-filter.sh first");
+    let dir = run_dir("envoy_mongodb_scram").unwrap();
+    let port = ports::free().unwrap();
+    let password = kiosk_harness::components::kafka::random_password().unwrap();
+    let users = [MongoUser {
+        name: "checkout".into(),
+        database: "shop".into(),
+        password: Some(password.clone()),
+    }];
+    let _mongo = MongoServer::start(&dir, port, &users, None, None)
+        .await
+        .unwrap();
+    let scram = json!({ "mechanism": "SCRAM-SHA-256" });
+    let env = |user: &str, password: &str| {
+        vec![
+            ("KIOSK_MONGODB_USERNAME".to_string(), user.to_string()),
+            ("KIOSK_MONGODB_PASSWORD".to_string(), password.to_string()),
+        ]
+    };
+    let (sidecar, listener) = sidecar_with(
+        &dir,
+        "checkout",
+        port,
+        UpstreamTls::None,
+        scram.clone(),
+        env("checkout", &password),
+    );
+    let orders = client(listener)
+        .await
+        .database("shop")
+        .collection::<Document>("orders");
+    let batch: Vec<Document> = (0..300)
+        .map(|i| doc! { "_id": i, "v": "x".repeat(32) })
+        .collect();
+    orders
+        .insert_many(batch)
+        .await
+        .expect("insert through the sidecar");
+    assert_eq!(orders.count_documents(doc! {}).await.unwrap(), 300);
+
+    let (wrong, wrong_listener) = sidecar_with(
+        &dir,
+        "wrong",
+        port,
+        UpstreamTls::None,
+        scram.clone(),
+        env("checkout", "not-the-password"),
+    );
+    let (bare, bare_listener) =
+        sidecar_with(&dir, "bare", port, UpstreamTls::None, scram, Vec::new());
+    for listener in [wrong_listener, bare_listener] {
+        let c = client(listener)
+            .await
+            .database("shop")
+            .collection::<Document>("orders");
+        assert!(c.insert_one(doc! { "_id": "intruder" }).await.is_err());
+    }
+    assert_eq!(
+        orders.count_documents(doc! {}).await.unwrap(),
+        300,
+        "nothing else was written"
+    );
+
+    wait_flush();
+    std::thread::sleep(Duration::from_millis(500));
+    let ok = [("mechanism", "SCRAM-SHA-256"), ("result", "success")];
+    assert!(stat(&sidecar, "mongodb_auth_total", &ok) >= 1.0);
+    assert_eq!(
+        stat(&sidecar, "mongodb_auth_total", &[("result", "failure")]),
+        0.0
+    );
+    assert_eq!(
+        stat(
+            &sidecar,
+            "mongodb_commands_total",
+            &[("command", "insert"), ("collection", "shop.orders")]
+        ),
+        1.0
+    );
+    let refused = [("result", "failure"), ("reason", "AuthenticationFailed")];
+    assert!(
+        stat(&wrong, "mongodb_auth_total", &refused) >= 1.0,
+        "{}",
+        wrong.prometheus_text().unwrap()
+    );
+    assert_eq!(
+        stat(&wrong, "mongodb_commands_total", &[("command", "insert")]),
+        0.0
+    );
+    let skipped = [("result", "skipped"), ("reason", "no_credential")];
+    assert!(stat(&bare, "mongodb_auth_total", &skipped) >= 1.0);
+    let unauthorized = [("command", "insert"), ("error", "Unauthorized")];
+    assert!(
+        stat(&bare, "mongodb_command_errors_total", &unauthorized) >= 1.0,
+        "{}",
+        bare.prometheus_text().unwrap()
+    );
+    for (name, s) in [("checkout", &sidecar), ("wrong", &wrong), ("bare", &bare)] {
+        let text = s.prometheus_text().unwrap();
+        assert!(
+            !text.contains(&password),
+            "{name}: the password in its stats"
+        );
+    }
 }

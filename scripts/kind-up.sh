@@ -261,7 +261,10 @@ if [[ $KAFKA_AUTH == tls ]]; then
 fi
 
 step "chart test-kafka-istio-mongo (namespace pipeline, kafka.authentication=${KAFKA_AUTH})"
-run helm upgrade --install kiosk charts/test-kafka-istio-mongo -n pipeline \
+# Helm waits for the chart's post-install hook, the schema registration Job, which waits for the
+# schema registry (image pull, JVM start): up to its activeDeadlineSeconds, more than Helm's
+# default 5 minutes (docs/schema-registry.md).
+run helm upgrade --install kiosk charts/test-kafka-istio-mongo -n pipeline --timeout 15m \
   --set "images.kiosk.repository=${CLUSTER_REGISTRY}/kiosk/kiosk" --set "images.kiosk.tag=${KIOSK_VERSION}" \
   --set "kafka.authentication=${KAFKA_AUTH}"
 echo "waiting for the pipeline (Kafka Connect first builds its image with the MongoDB connector: minutes)"

@@ -268,3 +268,48 @@ spec:
           subjectAltNames:
             - {{ $host }}
 {{- end -}}
+
+{{/* The schema registry (docs/schema-registry.md). The URL of its Confluent-compatible API, what
+     the services get as SCHEMA_REGISTRY_URL. */}}
+{{- define "tkim.schemaRegistryUrl" -}}
+{{- printf "http://%s.%s.svc.cluster.local:%v/apis/ccompat/v7" .Values.schemaRegistry.name .Release.Namespace .Values.schemaRegistry.port -}}
+{{- end -}}
+{{/* The subject of the events topic's record values (Confluent's TopicNameStrategy). */}}
+{{- define "tkim.schemaSubject" -}}
+{{- printf "%s-value" .Values.topics.events.topicName -}}
+{{- end -}}
+{{/* SCHEMA_REGISTRY_URL for a service that reads or writes schemas; nothing when the registry
+     is disabled. */}}
+{{- define "tkim.schemaRegistryEnv" -}}
+{{- if .Values.schemaRegistry.enabled -}}
+- name: SCHEMA_REGISTRY_URL
+  value: {{ include "tkim.schemaRegistryUrl" . | quote }}
+{{- end -}}
+{{- end -}}
+{{/* An Istio principal (the SPIFFE identity of a service account without spiffe://):
+     (dict "ctx" $ "sa" "kiosk-mirror"). */}}
+{{- define "tkim.principal" -}}
+{{- printf "%s/ns/%s/sa/%s" .ctx.Values.schemaRegistry.trustDomain .ctx.Release.Namespace .sa -}}
+{{- end -}}
+{{/* Who may register schemas: the producer's service account. The registration Job runs as it
+     too (registering is the producer's right, exercised before it produces). */}}
+{{- define "tkim.schemaWriterServiceAccount" -}}
+{{- include "tkim.serviceAccount" (dict "ctx" . "component" "test-producer") -}}
+{{- end -}}
+{{/* Who may read schemas, as a JSON list of [service account, workload] pairs: the producer
+     (looks up the id it writes), the mirror (resolves each record's id and validates), the
+     sink (Kafka Connect's pods, service account <connect>-connect made by Strimzi, or
+     `kiosk mongo-sink`) and the verifier. Not the REST entry: it passes the bytes through. */}}
+{{- define "tkim.schemaReaders" -}}
+{{- $fullname := include "tkim.fullname" . -}}
+{{- $sink := list (printf "%s-connect" .Values.sink.connect.name) (include "tkim.sinkWorkload" .) -}}
+{{- if eq .Values.sink.implementation "kiosk" -}}
+{{- $sink = list (include "tkim.serviceAccount" (dict "ctx" . "component" "mongo-sink")) (include "tkim.sinkWorkload" .) -}}
+{{- end -}}
+{{- list
+      (list (include "tkim.schemaWriterServiceAccount" .) (printf "%s-test-producer" $fullname))
+      (list (include "tkim.serviceAccount" (dict "ctx" . "component" "mirror")) (printf "%s-mirror" $fullname))
+      $sink
+      (list (include "tkim.serviceAccount" (dict "ctx" . "component" "test-verify")) (printf "%s-test-verify" $fullname))
+    | toJson -}}
+{{- end -}}

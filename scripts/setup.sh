@@ -15,6 +15,10 @@
 #     Central into $KIOSK_CACHE (default ~/.cache/kiosk): Apache Kafka 4.3.1 (broker and
 #     tools), Kafka Connect 4.3.1 and the MongoDB sink connector (about 1 minute the first
 #     time, 130 MB)
+#   - Apicurio Registry 3.3.3, the schema registry of the local mesh: its runnable Quarkus
+#     distribution from Maven Central (io.apicurio:apicurio-registry-app:3.3.3:tar.gz:all,
+#     160 MB, checked against Central's SHA-1) unpacked into $KIOSK_CACHE; it needs Java 21
+#     or newer: the machine's Temurin JDK (/usr/lib/jvm/temurin-*), or $KIOSK_REGISTRY_JAVA
 # usage: scripts/setup.sh [--dry-run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +30,9 @@ CARGO_FUZZ_VERSION=0.13.2
 CACHE="${KIOSK_CACHE:-$HOME/.cache/kiosk}"
 # Keep in step with java/pom.xml and harness/src/paths.rs (JAVA_CACHE).
 JAVA_ROOT="$CACHE/java-kafka-4.3.1-mongodb-2.0.1"
+# Keep in step with harness/src/paths.rs (REGISTRY_CACHE).
+REGISTRY_VERSION=3.3.3
+REGISTRY_ROOT="$CACHE/apicurio-registry-$REGISTRY_VERSION"
 DRY_RUN=0
 [[ "${1:-}" == "--dry-run" ]] && DRY_RUN=1
 
@@ -121,6 +128,41 @@ java_version=$(java -XX:+IgnoreUnrecognizedVMOptions -version 2>&1 | sed -n 's/.
 if [[ -z "$java_version" || "$java_version" -lt 17 ]]; then
   echo "Kafka 4.3.1 needs Java 17 or newer; \`java -version\` says: $(java -version 2>&1 | head -1)" >&2
   exit 1
+fi
+
+step "Apicurio Registry $REGISTRY_VERSION, the schema registry (Maven Central, cached in $REGISTRY_ROOT)"
+if [[ -f "$REGISTRY_ROOT/quarkus-run.jar" ]]; then
+  echo "already unpacked: $(du -sh "$REGISTRY_ROOT" | cut -f1)"
+else
+  artifact="io.apicurio:apicurio-registry-app:$REGISTRY_VERSION:tar.gz:all"
+  tarball="$HOME/.m2/repository/io/apicurio/apicurio-registry-app/$REGISTRY_VERSION/apicurio-registry-app-$REGISTRY_VERSION-all.tar.gz"
+  echo "downloading $artifact (160 MB) with Maven; the log is $CACHE/registry-resolve.log"
+  if [[ $DRY_RUN == 0 ]]; then
+    mkdir -p "$CACHE"
+    if ! mvn -B dependency:get -Dartifact="$artifact" -Dtransitive=false >"$CACHE/registry-resolve.log" 2>&1; then
+      echo "Maven could not fetch $artifact; last lines of $CACHE/registry-resolve.log:" >&2
+      tail -20 "$CACHE/registry-resolve.log" >&2
+      exit 1
+    fi
+    rm -rf "$REGISTRY_ROOT.partial"
+    mkdir -p "$REGISTRY_ROOT.partial"
+    tar xzf "$tarball" -C "$REGISTRY_ROOT.partial"
+    # The tarball holds one directory (apicurio-registry-app-<v>/ or similar) or the app itself.
+    if [[ ! -f "$REGISTRY_ROOT.partial/quarkus-run.jar" ]]; then
+      inner=$(dirname "$(find "$REGISTRY_ROOT.partial" -maxdepth 3 -name quarkus-run.jar | head -1)")
+      [[ -f "$inner/quarkus-run.jar" ]] || { echo "no quarkus-run.jar in $tarball" >&2; exit 1; }
+      mv "$inner" "$REGISTRY_ROOT.inner" && rm -rf "$REGISTRY_ROOT.partial" && mv "$REGISTRY_ROOT.inner" "$REGISTRY_ROOT.partial"
+    fi
+    rm -rf "$REGISTRY_ROOT"
+    mv "$REGISTRY_ROOT.partial" "$REGISTRY_ROOT"
+    echo "unpacked: $(du -sh "$REGISTRY_ROOT" | cut -f1)"
+  else
+    echo "+ mvn dependency:get -Dartifact=$artifact; tar xzf into $REGISTRY_ROOT"
+  fi
+fi
+registry_java="${KIOSK_REGISTRY_JAVA:-$(find /usr/lib/jvm -maxdepth 3 -path "*/temurin-*/bin/java" 2>/dev/null | sort -V | tail -1)}"
+if [[ -z "$registry_java" || ! -x "$registry_java" ]]; then
+  echo "warning: no Java 21+ for the schema registry (looked for /usr/lib/jvm/temurin-*; set KIOSK_REGISTRY_JAVA): kiosk up will say so" >&2
 fi
 
 step "ready"

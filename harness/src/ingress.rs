@@ -116,28 +116,69 @@ fn selector_matches(spec: &Value, labels: &BTreeMap<String, String>) -> bool {
     }
 }
 
+/// Every object of the `.yaml` files of `dir`, with its file, in file order.
+fn objects(dir: &Path) -> Result<Vec<(PathBuf, Value)>> {
+    let mut objects = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let text = std::fs::read_to_string(&path)?;
+        for doc in yaml_serde::Deserializer::from_str(&text) {
+            let v: Value = serde::Deserialize::deserialize(doc)
+                .with_context(|| format!("{}: not YAML", path.display()))?;
+            if v.is_object() {
+                objects.push((path.clone(), v));
+            }
+        }
+    }
+    Ok(objects)
+}
+
+/// The AuthorizationPolicies of `dir` that apply to a workload of `namespace` with
+/// `labels` (a selector matching them, or none), as its sidecar's RBAC renders them
+/// ([`rbac_filters`]); a field the rendering does not know is refused, naming the file.
+pub fn workload_policies(
+    dir: &Path,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<Vec<Policy>> {
+    let mut policies = Vec::new();
+    for (file, o) in objects(dir)? {
+        let applies = str_at(&o, &["kind"]) == Some("AuthorizationPolicy")
+            && str_at(&o, &["metadata", "namespace"]) == Some(namespace)
+            && selector_matches(&o["spec"], labels);
+        if !applies {
+            continue;
+        }
+        only(
+            &o["spec"],
+            &["selector", "action", "rules"],
+            &format!("{}: spec", file.display()),
+        )?;
+        policies.push(Policy {
+            name: str_at(&o, &["metadata", "name"]).unwrap_or("").to_string(),
+            namespace: namespace.to_string(),
+            action: str_at(&o, &["spec", "action"])
+                .unwrap_or("ALLOW")
+                .to_string(),
+            rules: o["spec"]["rules"].as_array().cloned().unwrap_or_default(),
+        });
+        rbac_policies(&policies[policies.len() - 1..])
+            .with_context(|| file.display().to_string())?;
+    }
+    Ok(policies)
+}
+
 impl Ingress {
     /// Read the Gateway named `gateway` (in `namespace`) from the `.yaml` files of `dir`,
     /// the VirtualServices bound to it, and the RequestAuthentications and
     /// AuthorizationPolicies of `gateway_namespace` that select the gateway's pods.
     pub fn read(dir: &Path, gateway: &str, gateway_namespace: &str) -> Result<Ingress> {
-        let mut objects = Vec::new();
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-            .collect();
-        entries.sort();
-        for path in entries {
-            let text = std::fs::read_to_string(&path)?;
-            for doc in yaml_serde::Deserializer::from_str(&text) {
-                let v: Value = serde::Deserialize::deserialize(doc)
-                    .with_context(|| format!("{}: not YAML", path.display()))?;
-                if v.is_object() {
-                    objects.push((path.clone(), v));
-                }
-            }
-        }
+        let objects = objects(dir)?;
         let mut files = Vec::new();
         let (gw_file, gw) = objects
             .iter()
@@ -389,6 +430,25 @@ pub fn jwt_authn(rules: &[JwtRule], jwks: &dyn Fn(&JwtRule) -> Result<String>) -
     }))
 }
 
+/// `source.principals` as Istio renders them: the peer certificate's URI SAN,
+/// `spiffe://` and the value (`*` any, `x*` prefix, `*x` suffix), ORed.
+fn peer_principals(values: &[String]) -> Value {
+    let ids: Vec<Value> = values
+        .iter()
+        .map(|v| {
+            let matcher = match string_matcher(v) {
+                m if m.get("exact").is_some() => json!({ "exact": format!("spiffe://{v}") }),
+                m if m.get("prefix").is_some() => {
+                    json!({ "prefix": format!("spiffe://{}", v.trim_end_matches('*')) })
+                }
+                m => m,
+            };
+            json!({ "authenticated": { "principal_name": matcher } })
+        })
+        .collect();
+    json!({ "or_ids": { "ids": ids } })
+}
+
 /// Istio's `StringMatcher` for an AuthorizationPolicy value: `*` any (`.+`), `x*` prefix,
 /// `*x` suffix, else exact.
 fn string_matcher(value: &str) -> Value {
@@ -486,10 +546,25 @@ pub fn rbac_policies(policies: &[Policy]) -> Result<serde_json::Map<String, Valu
                 let source = &from["source"];
                 only(
                     source,
-                    &["requestPrincipals", "notRequestPrincipals"],
+                    &[
+                        "requestPrincipals",
+                        "notRequestPrincipals",
+                        "principals",
+                        "notPrincipals",
+                    ],
                     &format!("{at}.from[{j}].source"),
                 )?;
                 let mut and = Vec::new();
+                // Peer identities (mTLS): Istio matches `spiffe://<value>` of the peer's
+                // certificate.
+                let values = strings(&source["principals"]);
+                if !values.is_empty() {
+                    and.push(peer_principals(&values));
+                }
+                let not = strings(&source["notPrincipals"]);
+                if !not.is_empty() {
+                    and.push(json!({ "not_id": peer_principals(&not) }));
+                }
                 let values = strings(&source["requestPrincipals"]);
                 if !values.is_empty() {
                     and.push(request_principals(&values));
@@ -828,16 +903,51 @@ mod tests {
     }
 
     #[test]
+    fn the_registry_policy_renders_peer_identities_as_istio_does() {
+        let istio = crate::bundle::default_istio_dir();
+        let labels = BTreeMap::from([
+            (
+                "app.kubernetes.io/name".to_string(),
+                "test-kafka-istio-mongo".to_string(),
+            ),
+            (
+                "app.kubernetes.io/instance".to_string(),
+                "kiosk".to_string(),
+            ),
+            (
+                "app.kubernetes.io/component".to_string(),
+                "schema-registry".to_string(),
+            ),
+        ]);
+        let policies = workload_policies(&istio, "pipeline", &labels).unwrap();
+        assert_eq!(policies.len(), 1, "the bundle's schema-registry policy");
+        let rendered = serde_json::to_string(&rbac_filters(&policies).unwrap()).unwrap();
+        assert!(rendered.contains(
+            r#"{"authenticated":{"principal_name":{"exact":"spiffe://cluster.local/ns/pipeline/sa/kiosk-test-producer"}}}"#
+        ));
+        let other = BTreeMap::from([("app".to_string(), "rest".to_string())]);
+        assert!(workload_policies(&istio, "pipeline", &other)
+            .unwrap()
+            .is_empty());
+        let mut wildcard = policies[0].clone();
+        wildcard.rules =
+            vec![json!({ "from": [{ "source": { "principals": ["cluster.local/ns/x/*"] } }] })];
+        let rendered = serde_json::to_string(&rbac_policies(&[wildcard]).unwrap()).unwrap();
+        assert!(
+            rendered.contains(r#"{"prefix":"spiffe://cluster.local/ns/x/"}"#),
+            "{rendered}"
+        );
+    }
+
+    #[test]
     fn fields_the_gateway_would_not_render_are_refused_by_name() {
         let policy = Policy {
             name: "x".into(),
             namespace: "istio-ingress".into(),
             action: "ALLOW".into(),
-            rules: vec![
-                json!({ "from": [{ "source": { "principals": ["cluster.local/ns/a/sa/b"] } }] }),
-            ],
+            rules: vec![json!({ "from": [{ "source": { "namespaces": ["pipeline"] } }] })],
         };
         let err = rbac_policies(&[policy]).unwrap_err().to_string();
-        assert!(err.contains("source.principals"), "{err}");
+        assert!(err.contains("source.namespaces"), "{err}");
     }
 }

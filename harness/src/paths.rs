@@ -113,3 +113,39 @@ pub fn prometheus() -> Result<PathBuf> {
         "prometheus (Debian package prometheus)",
     )
 }
+
+/// The schema registry's version directory in the cache (`scripts/setup.sh` unpacks
+/// Apicurio Registry's Quarkus distribution from Maven Central there).
+pub const REGISTRY_CACHE: &str = "apicurio-registry-3.3.3";
+
+/// Apicurio Registry's `quarkus-run.jar`.
+pub fn registry_jar() -> Result<PathBuf> {
+    tool(
+        "KIOSK_REGISTRY_JAR",
+        &[cache().join(REGISTRY_CACHE).join("quarkus-run.jar")],
+        "Apicurio Registry 3.3.3 (Maven Central)",
+    )
+}
+
+/// Java 21 or newer for the schema registry: `$KIOSK_REGISTRY_JAVA`, else the newest
+/// Temurin JDK under /usr/lib/jvm.
+pub fn registry_java() -> Result<PathBuf> {
+    let mut temurins: Vec<PathBuf> = std::fs::read_dir("/usr/lib/jvm")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("temurin-"))
+        })
+        .map(|p| p.join("bin/java"))
+        .collect();
+    temurins.sort();
+    temurins.reverse();
+    tool(
+        "KIOSK_REGISTRY_JAVA",
+        &temurins,
+        "Java 21 or newer for Apicurio Registry (a Temurin JDK in /usr/lib/jvm)",
+    )
+}

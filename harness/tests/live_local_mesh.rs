@@ -177,6 +177,75 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         "the refusal shows in the sidecar's stats"
     );
 
+    // The schema registry: the mock schema registered at start by the producer's
+    // identity, its evolutions checked; its sidecar lets the pipeline's readers read, only
+    // the producer write, and refuses everyone else (the bundle's AuthorizationPolicy).
+    for line in [
+        "schema events-value: ",
+        "events-value.v2-compatible.schema.json accepted as a later version",
+        "events-value.v3-incompatible.schema.json refused (409)",
+    ] {
+        assert!(printed.contains(line), "missing {line:?} in {printed}");
+    }
+    let registry = "http://schema-registry.pipeline.svc.cluster.local:8080/apis/ccompat/v7";
+    let subjects = format!("{registry}/subjects");
+    let versions = format!("{registry}/subjects/events-value/versions");
+    let v1 = std::fs::read_to_string(
+        kiosk_harness::paths::root().join("schemas/events-value.v1.schema.json"),
+    )
+    .unwrap();
+    let register = serde_json::json!({ "schemaType": "JSON", "schema": v1 }).to_string();
+    let status = |pod: &str, method: &str, url: &str| -> String {
+        let mut curl = Command::new("ip");
+        curl.args(["netns", "exec", &network.pod(pod).unwrap().netns])
+            .args([
+                "curl",
+                "-s",
+                "-m",
+                "10",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .args([
+                "-X",
+                method,
+                "-H",
+                "Content-Type: application/vnd.schemaregistry.v1+json",
+            ]);
+        if method == "POST" {
+            curl.args(["--data", &register]);
+        }
+        String::from_utf8_lossy(&curl.arg(url).output().unwrap().stdout).to_string()
+    };
+    assert_eq!(status("verify", "GET", &subjects), "200", "a reader reads");
+    assert_eq!(status("mirror", "GET", &versions), "200", "a reader reads");
+    assert_eq!(
+        status("producer", "POST", &versions),
+        "200",
+        "the producer registers (again: the same id)"
+    );
+    assert_eq!(
+        status("verify", "POST", &versions),
+        "403",
+        "a reader may not register"
+    );
+    assert_eq!(
+        status("rest", "GET", &subjects),
+        "403",
+        "the REST entry is no reader"
+    );
+    // The refusals are counted by the registry's sidecar (Envoy's RBAC filter).
+    let registry_ip = network.pod("schema-registry").unwrap().ip;
+    let stats = kiosk_harness::http::get_at(registry_ip, 15090, "/stats/prometheus").unwrap();
+    let denied: f64 = kiosk_harness::prom::parse(&stats)
+        .iter()
+        .filter(|s| s.name.contains("inbound_8080") && s.name.ends_with("rbac_denied"))
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(denied, 2.0, "the registry's sidecar counted both refusals");
+
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         // Per-topic record counters from the sidecars, producing and consuming side.

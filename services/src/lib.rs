@@ -17,6 +17,7 @@ pub mod mongo;
 pub mod producer;
 pub mod record;
 pub mod rest;
+pub mod schemas;
 pub mod sink;
 pub mod verify;
 
@@ -36,6 +37,9 @@ pub enum Command {
     /// An OAuth 2.0 token issuer (client credentials, ES256 JWTs, a JWKS): the identity
     /// provider the ingress gateway's RequestAuthentication trusts.
     Issuer(issuer::Args),
+    /// Register a subject's schema in the schema registry with its compatibility level,
+    /// and check an allowed and a refused evolution.
+    RegisterSchemas(schemas::Args),
 }
 
 impl Command {
@@ -48,6 +52,7 @@ impl Command {
             Command::Producer(args) => producer::run(args).await.map(|()| true),
             Command::Verify(args) => verify::run(args).await,
             Command::Issuer(args) => issuer::run(args).await.map(|()| true),
+            Command::RegisterSchemas(args) => schemas::run(args).await.map(|()| true),
         }
     }
 }

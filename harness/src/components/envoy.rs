@@ -126,6 +126,10 @@ pub struct PodSidecar {
     pub outbound: Vec<OutboundPort>,
     /// Ports the app serves (inbound chains).
     pub inbound: Vec<u16>,
+    /// Of `inbound`, the ports served as HTTP, with the HTTP filters an
+    /// `AuthorizationPolicy` renders to (RBAC on the peer's mTLS identity) before the
+    /// router. Others are TCP.
+    pub inbound_http: Vec<(u16, Vec<Value>)>,
     /// Inbound ports whose PeerAuthentication says DISABLE: passed through as they come
     /// (a TLS listener of the app's own, such as Kafka's 9093).
     pub inbound_passthrough: Vec<u16>,
@@ -252,25 +256,45 @@ impl SidecarSpec {
         let mut listeners = Vec::new();
         let mut clusters = Vec::new();
 
-        // virtualOutbound: one filter chain per destination port the app dials.
+        // virtualOutbound: one filter chain per destination port the app dials; HTTP
+        // services sharing a port share its chain, routed by Host as Istio's
+        // `0.0.0.0_<port>` route configuration does.
         let mut chains = Vec::new();
+        let mut http_ports_done = Vec::new();
         for out in &p.outbound {
             let cluster = format!("outbound|{}||{}", out.port, out.host);
+            let shared: Vec<&OutboundPort> = p
+                .outbound
+                .iter()
+                .filter(|o| o.port == out.port && o.protocol == Protocol::Http)
+                .collect();
             let filters = match out.protocol {
-                Protocol::Http => vec![http_manager(&cluster, &cluster)],
-                Protocol::Kafka | Protocol::MongoDb => {
-                    vec![
-                        self.kiosk_filter(out.protocol),
-                        tcp_proxy(&cluster, &cluster),
-                    ]
+                Protocol::Http if shared.len() > 1 => {
+                    if http_ports_done.contains(&out.port) {
+                        None
+                    } else {
+                        http_ports_done.push(out.port);
+                        Some(vec![http_by_host(out.port, &shared)])
+                    }
                 }
-                Protocol::Tcp => vec![tcp_proxy(&cluster, &cluster)],
+                Protocol::Http => Some(vec![http_manager(&cluster, &cluster)]),
+                Protocol::Kafka | Protocol::MongoDb => Some(vec![
+                    self.kiosk_filter(out.protocol),
+                    tcp_proxy(&cluster, &cluster),
+                ]),
+                Protocol::Tcp => Some(vec![tcp_proxy(&cluster, &cluster)]),
             };
-            chains.push(json!({
-                "name": cluster,
-                "filter_chain_match": { "destination_port": out.port },
-                "filters": filters
-            }));
+            if let Some(filters) = filters {
+                let name = match shared.len() > 1 {
+                    true => format!("0.0.0.0_{}", out.port),
+                    false => cluster.clone(),
+                };
+                chains.push(json!({
+                    "name": name,
+                    "filter_chain_match": { "destination_port": out.port },
+                    "filters": filters
+                }));
+            }
             let mut c = original_dst_cluster(&cluster);
             match &out.tls {
                 UpstreamTls::IstioMutual => {
@@ -303,6 +327,17 @@ impl SidecarSpec {
         let mut chains = Vec::new();
         for port in &p.inbound {
             let cluster = format!("inbound|{port}||");
+            let filters = match p.inbound_http.iter().find(|(h, _)| h == port) {
+                Some((_, http_filters)) => {
+                    let mut manager = http_manager(&format!("inbound_{port}"), &cluster);
+                    let chain = &mut manager["typed_config"]["http_filters"];
+                    if let Some(list) = chain.as_array_mut() {
+                        list.splice(0..0, http_filters.iter().cloned());
+                    }
+                    vec![manager]
+                }
+                None => vec![tcp_proxy(&cluster, &cluster)],
+            };
             chains.push(json!({
                 "name": format!("{cluster}-mtls"),
                 "filter_chain_match": {
@@ -311,7 +346,7 @@ impl SidecarSpec {
                     "application_protocols": ISTIO_ALPN
                 },
                 "transport_socket": downstream_mtls(&p.certs),
-                "filters": [tcp_proxy(&cluster, &cluster)]
+                "filters": filters
             }));
             if !p.strict {
                 chains.push(json!({
@@ -498,6 +533,24 @@ fn http_manager(stat_prefix: &str, cluster: &str) -> Value {
             }]
         }
     })
+}
+
+/// One HTTP manager for several services on `port`, a virtual host per service matched
+/// on its Host (`host`, `host:port`), each to its own cluster.
+fn http_by_host(port: u16, services: &[&OutboundPort]) -> Value {
+    let cluster = |o: &OutboundPort| format!("outbound|{}||{}", o.port, o.host);
+    let mut manager = http_manager(&format!("outbound_0.0.0.0_{port}"), "");
+    manager["typed_config"]["route_config"]["virtual_hosts"] = services
+        .iter()
+        .map(|o| {
+            json!({
+                "name": format!("{}:{port}", o.host),
+                "domains": [o.host.clone(), format!("{}:{port}", o.host)],
+                "routes": [{ "match": { "prefix": "/" }, "route": { "cluster": cluster(o) } }]
+            })
+        })
+        .collect();
+    manager
 }
 
 fn original_dst_filter() -> Value {

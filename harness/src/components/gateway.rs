@@ -80,6 +80,7 @@ impl GatewaySpec {
                 certs: self.certs.clone(),
                 outbound: Vec::new(),
                 inbound: Vec::new(),
+                inbound_http: Vec::new(),
                 inbound_passthrough: Vec::new(),
                 strict: false,
             }),

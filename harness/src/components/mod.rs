@@ -9,6 +9,7 @@
 //! - [`mongo`]: SecantusDB, the MongoDB-wire server;
 //! - [`pipeline`]: a `kiosk-services` service (REST entry, mirror);
 //! - [`prometheus`]: Prometheus scraping every sidecar;
+//! - [`registry`]: Apicurio Registry, the schema registry;
 //! - [`pod`]: pods as network namespaces with Istio's traffic capture, and [`mtls`]: the
 //!   mesh CA and the workloads' SPIFFE certificates;
 //! - [`java`]: how the Java programs are started.
@@ -23,6 +24,7 @@ pub mod mtls;
 pub mod pipeline;
 pub mod pod;
 pub mod prometheus;
+pub mod registry;
 
 use anyhow::Result;
 

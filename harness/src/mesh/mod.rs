@@ -39,12 +39,15 @@ use crate::components::mtls::{DnType, MeshCa};
 use crate::components::pipeline::{PipelineService, ServiceSpec};
 use crate::components::pod::{self, Capture, Network};
 use crate::components::prometheus::{PrometheusServer, Target};
+use crate::components::registry::{self, SchemaRegistry};
 use crate::components::Component;
 use crate::graph;
 use crate::prometheus::PromClient;
 use crate::{paths, ports};
 use kiosk_filter::act::sasl::Mechanism;
-use plan::{Job, Plan, Program, MONGO_HOST, NAMESPACE, TOPIC_IN, TOPIC_NAMESPACE, TOPIC_OUT};
+use plan::{
+    Job, Plan, Program, MONGO_HOST, NAMESPACE, REGISTRY_HOST, TOPIC_IN, TOPIC_NAMESPACE, TOPIC_OUT,
+};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct UpArgs {
@@ -89,6 +92,11 @@ pub struct UpArgs {
     /// mTLS to MongoDB's sidecar), or `none` (no users).
     #[arg(long, default_value = "x509", value_parser = ["x509", "scram-sha-256", "none"])]
     pub mongodb_auth: String,
+    /// The schema registry: `apicurio` (Apicurio Registry in its own pod, its sidecar
+    /// enforcing the bundle's AuthorizationPolicy; the mock schema registered at start by
+    /// the producer's identity) or `none`.
+    #[arg(long, default_value = "apicurio", value_parser = ["apicurio", "none"])]
+    pub schema_registry: String,
     /// The Strimzi resources the mesh reads (KafkaTopics, KafkaConnect, KafkaConnector,
     /// KafkaBridge, Kafka), as Strimzi's operators would: by default the bundle's own.
     #[arg(long, value_name = "DIR")]
@@ -448,6 +456,16 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         })
         .collect();
     net.add_pod(MONGODB, NAMESPACE, Some(Capture::default()));
+    let with_registry = args.schema_registry == "apicurio";
+    if with_registry {
+        // Its management port (health) is probed from outside the mesh, as a kubelet's
+        // probes are: excluded from capture.
+        let capture = Capture {
+            exclude_inbound: vec![registry::MANAGEMENT_PORT],
+            ..Capture::default()
+        };
+        net.add_pod(REGISTRY, NAMESPACE, Some(capture));
+    }
     for w in &plan.workloads {
         let capture = if w.program == Program::Connect {
             Capture::from_annotations(&bundle.connect.pod_annotations)?
@@ -547,6 +565,18 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                 .map(|u| u.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
+        );
+    }
+
+    if with_registry {
+        step("schema registry: Apicurio Registry 3.3.3, the Confluent-compatible API");
+        let started = Instant::now();
+        mesh.add(SchemaRegistry::start(&run_dir, net.pod(REGISTRY)?.clone())?)?;
+        println!(
+            "  ready in {:.1} s: http://{REGISTRY_HOST}:{}{}",
+            started.elapsed().as_secs_f64(),
+            registry::API_PORT,
+            registry::CCOMPAT_PATH
         );
     }
 
@@ -664,6 +694,14 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         vec![],
         mongo_inbound,
     ));
+    if with_registry {
+        sidecars.push((
+            REGISTRY.to_string(),
+            REGISTRY.to_string(),
+            vec![],
+            vec![registry::API_PORT],
+        ));
+    }
     for w in &plan.workloads {
         let mut outbound = Vec::new();
         if w.kafka {
@@ -727,6 +765,14 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                 tls: UpstreamTls::IstioMutual,
             });
         }
+        if with_registry {
+            outbound.push(OutboundPort {
+                port: registry::API_PORT,
+                protocol: Protocol::Http,
+                host: REGISTRY_HOST.into(),
+                tls: UpstreamTls::IstioMutual,
+            });
+        }
         let inbound = if w.serves_http.is_some() {
             vec![REST_PORT]
         } else {
@@ -734,9 +780,40 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         };
         sidecars.push((w.name.clone(), w.name.clone(), outbound, inbound));
     }
+    // The registry's sidecar enforces the bundle's AuthorizationPolicy for it.
+    let registry_rbac = if with_registry {
+        // Its pod's labels as the chart renders them (release `kiosk`).
+        let labels = std::collections::BTreeMap::from([
+            ("app".to_string(), REGISTRY.to_string()),
+            (
+                "app.kubernetes.io/name".to_string(),
+                "test-kafka-istio-mongo".to_string(),
+            ),
+            (
+                "app.kubernetes.io/instance".to_string(),
+                "kiosk".to_string(),
+            ),
+            (
+                "app.kubernetes.io/component".to_string(),
+                REGISTRY.to_string(),
+            ),
+        ]);
+        let istio = crate::bundle::default_istio_dir();
+        let policies = crate::ingress::workload_policies(&istio, NAMESPACE, &labels)?;
+        if policies.is_empty() {
+            bail!("no AuthorizationPolicy in {} selects the schema registry ({REGISTRY} in {NAMESPACE})", istio.display());
+        }
+        crate::ingress::rbac_filters(&policies)?
+    } else {
+        Vec::new()
+    };
     for (pod_name, workload, outbound, inbound) in sidecars {
         let pod = net.pod(&pod_name)?.clone();
-        let certs = ca.issue(&pod_name, &pod.namespace, &workload, Some(pod::SIDECAR_UID))?;
+        // Its ServiceAccount's SPIFFE identity (the bundle's, for the plan's workloads).
+        let account = plan
+            .workload(&workload)
+            .map_or(workload.as_str(), |w| w.service_account.as_str());
+        let certs = ca.issue(&pod_name, &pod.namespace, account, Some(pod::SIDECAR_UID))?;
         // SASL by the filter: the WasmPlugin's kafka_auth, and the workload's KafkaUser
         // credential in the istio-proxy container's environment (vmConfig.env HOST).
         let user = plan.workload(&workload).and_then(|w| w.kafka_user.clone());
@@ -789,6 +866,11 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                     vec![TLS_PORT]
                 } else if pod_name == MONGODB && mongo_ca.is_some() {
                     vec![MONGO_PORT]
+                } else {
+                    vec![]
+                },
+                inbound_http: if pod_name == REGISTRY {
+                    vec![(registry::API_PORT, registry_rbac.clone())]
                 } else {
                     vec![]
                 },
@@ -910,6 +992,26 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         rest_url = ingress.url.clone();
     }
     let producer_pod = producer_pod.context("the plan has no producer")?;
+    if with_registry {
+        step("schema registry: events-value registered by the producer's identity (BACKWARD), an allowed and a refused evolution checked");
+        let schemas = paths::root().join("schemas");
+        let mut register = producer_pod.command(&kiosk, false);
+        register
+            .args(["register-schemas", "--registry", &registry_url()])
+            .args(["--subject", SCHEMA_SUBJECT, "--compatibility", "BACKWARD"])
+            .arg("--schema")
+            .arg(schemas.join("events-value.v1.schema.json"))
+            .arg("--evolve")
+            .arg(schemas.join("events-value.v2-compatible.schema.json"))
+            .arg("--refused")
+            .arg(schemas.join("events-value.v3-incompatible.schema.json"));
+        if !job("register-schemas", register, &run_dir)? {
+            bail!(
+                "registering the schemas failed; see {}",
+                run_dir.join("register-schemas.log").display()
+            );
+        }
+    }
     let verify_pod = verify_pod.context("the plan has no verify job")?;
     mesh.state.rest_url = Some(rest_url.clone());
     mesh.phase("running")?;
@@ -1010,6 +1112,19 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
 const OPERATOR: &str = "strimzi-operator";
 /// MongoDB's pod and workload.
 const MONGODB: &str = "mongodb";
+/// The schema registry's pod and workload.
+const REGISTRY: &str = "schema-registry";
+/// The subject of the `events` topic's values.
+const SCHEMA_SUBJECT: &str = "events-value";
+
+/// The registry's Confluent-compatible API as the apps reach it (`SCHEMA_REGISTRY_URL`).
+pub fn registry_url() -> String {
+    format!(
+        "http://{REGISTRY_HOST}:{}{}",
+        registry::API_PORT,
+        registry::CCOMPAT_PATH
+    )
+}
 const MONGO_PORT: u16 = 27017;
 /// The database the pipeline writes (the KafkaConnector's `database`, verify's default).
 const MONGO_DATABASE: &str = "pipeline";
@@ -1091,6 +1206,9 @@ fn hosts_file(
         lines.push(line);
     }
     lines.push(format!("{} {MONGO_HOST}", net.pod(MONGODB)?.ip));
+    if let Ok(registry) = net.pod(REGISTRY) {
+        lines.push(format!("{} {REGISTRY_HOST}", registry.ip));
+    }
     for w in &plan.workloads {
         if let Some(host) = &w.serves_http {
             lines.push(format!("{} {host}", net.pod(&w.name)?.ip));

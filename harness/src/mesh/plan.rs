@@ -14,6 +14,8 @@ pub const TOPIC_IN: &str = "events";
 pub const TOPIC_OUT: &str = "events.mirror";
 pub const KAFKA_HOST: &str = "kafka-bootstrap.kafka.svc.cluster.local";
 pub const MONGO_HOST: &str = "mongodb.pipeline.svc.cluster.local";
+/// The schema registry's Service host.
+pub const REGISTRY_HOST: &str = "schema-registry.pipeline.svc.cluster.local";
 /// The KafkaConnector the sink runs.
 pub const SINK_CONNECTOR: &str = "mongodb-sink";
 
@@ -52,6 +54,9 @@ pub struct Workload {
     pub calls: Option<String>,
     /// The KafkaUser it acts as (its identity where Kafka authenticates clients).
     pub kafka_user: Option<String>,
+    /// Its Kubernetes ServiceAccount in the bundle: its mTLS identity
+    /// (`spiffe://cluster.local/ns/<ns>/sa/<this>`), which AuthorizationPolicies name.
+    pub service_account: String,
 }
 
 /// The whole mesh.
@@ -81,7 +86,12 @@ impl Plan {
             serves_http: None,
             calls: None,
             kafka_user: Some(user.to_string()),
+            service_account: name.to_string(),
         };
+        // ServiceAccounts as the bundle names them: Strimzi's `<name>-connect` and
+        // `<name>-bridge`, the chart's `<release>-<component>` (release `kiosk`).
+        let connect_sa = format!("{}-connect", bundle.connect.name);
+        let bridge_sa = format!("{}-bridge", bundle.bridge.name);
         let rest_args = {
             // The KafkaBridge's producer settings, as the Bridge would apply them.
             let mut args = vec!["rest".to_string(), "--client-id".into(), rest.clone()];
@@ -96,28 +106,35 @@ impl Plan {
                 kafka: false,
                 calls: Some(rest.clone()),
                 kafka_user: None,
+                service_account: "kiosk-test-producer".into(),
                 ..workload("producer", "", Program::Job(Job::Producer))
             },
             // The REST entry stands in for the KafkaBridge: it acts as the Bridge's user.
             Workload {
                 serves_http: Some(format!("{rest}.{NAMESPACE}.svc.cluster.local")),
+                service_account: bridge_sa,
                 ..workload(&rest, "kiosk-bridge", Program::Service(rest_args))
             },
-            workload(
-                "mirror",
-                "kiosk-mirror",
-                Program::Service(
-                    ["mirror", "--from", TOPIC_IN, "--to", TOPIC_OUT]
-                        .map(String::from)
-                        .to_vec(),
-                ),
-            ),
+            Workload {
+                service_account: "kiosk-mirror".into(),
+                ..workload(
+                    "mirror",
+                    "kiosk-mirror",
+                    Program::Service(
+                        ["mirror", "--from", TOPIC_IN, "--to", TOPIC_OUT]
+                            .map(String::from)
+                            .to_vec(),
+                    ),
+                )
+            },
             Workload {
                 mongo: true,
+                service_account: connect_sa,
                 ..workload(&connect, "kiosk-connect", Program::Connect)
             },
             Workload {
                 mongo: true,
+                service_account: "kiosk-test-verify".into(),
                 ..workload("verify", "kiosk-verify", Program::Job(Job::Verify))
             },
         ];

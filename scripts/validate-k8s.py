@@ -64,6 +64,18 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      injection template, rendered here); the MongoDB WasmPlugin matches only MongoDB's port,
      selects every client and no mongod or broker, and its pluginConfig is valid for the
      filter's contract (checked in full once the contract has `protocol` and `mongodb_auth`).
+     The schema registry (docs/schema-registry.md): its pod has a sidecar capturing its port,
+     which a Service names HTTP, and takes Istio mTLS only (a PeerAuthentication of its own);
+     its AuthorizationPolicies, evaluated here as Istio would for every service account of the
+     bundle and for outsiders, let exactly the pipeline's readers (found from what each
+     workload runs: producer, mirror, verifier, the MongoDB sink) GET, only the producer's
+     identity POST/PUT its subject, and nobody delete, change the global config or use
+     Apicurio's own API, each principal a service account of the bundle; its storage (H2 in a
+     file on a PersistentVolumeClaim, one replica, Recreate) outlives the pod; every schema user
+     gets SCHEMA_REGISTRY_URL of its Service, and only identities that may read get it; the
+     registration Job is a post-install/post-upgrade hook in the mesh with a native sidecar,
+     runs as the producer's identity, the chart's program, the repository's schemas byte for
+     byte (and charts/test-kafka-istio-mongo/files/schemas/ equals schemas/).
   4. Programs of the bundle run here: the TLS client identity's certificate sync program
      against a stand-in Kubernetes API through the life of Strimzi's certificates (its Roles
      must allow each call); the MongoDB certificate issuer (with this machine's openssl)
@@ -74,7 +86,15 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      with another CA's, or checking another name); the MongoDB pod's X.509 user script with
      Node.js against a stand-in of mongod's user commands; files/kiali_edges.py against a graph
      in Kiali 2.29.0's response shape (testdata/kiali-graph-pipeline.json) with and without an
-     edge; with --prometheus, this machine's Prometheus scrapes a sidecar-shaped exposition.
+     edge; the schema registration program against a stand-in of the registry's
+     Confluent-compatible API (503 while starting, content ids, 409 for an incompatible
+     version under a model of Apicurio 3.3.3's JSON Schema rules): it sets BACKWARD, registers
+     v1, has v2 judged compatible and v3 refused, idempotently, and fails against a registry
+     that enforces nothing, judges v2 incompatible, refuses its writes (403) or never answers;
+     then, where scripts/setup.sh installed it (and a Java 21+ is here), against Apicurio
+     Registry 3.3.3 itself on an H2 file, rerun and restarted (the id kept), and with v1 an open
+     content model (refused as the model says); with --prometheus, this machine's Prometheus
+     scrapes a sidecar-shaped exposition.
   5. shellcheck on every scripts/*.sh; the kind scripts' --dry-run prints the commands and runs
      none (docker, kind, kubectl, helm, ... are replaced by stubs that record any call); their
      order, prerequisites and waits are read from what they print.
@@ -83,7 +103,10 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      could come to hold a Kafka credential or a sidecar lack one (issue 14, both installs), and
      each way an application could come to hold a MongoDB credential, mongod accept a client
      without TLS, certificate or user, or a sidecar present no or another workload's certificate
-     (issue 15), or the validator proves nothing.
+     (issue 15), and each way the schema registry could admit the wrong identity, lose its
+     schemas, or its users and registration Job be pointed wrong, a registration program that
+     checks nothing or skips a step, schemas Apicurio would refuse, a chart copy of a schema or
+     the plain policy differing from their source (issue 17), or the validator proves nothing.
 Exit status 0 when everything holds, 1 otherwise; every error names the file, object and path.
 
 usage: .venv/bin/python scripts/validate-k8s.py [--k8s-version 1.34] [--prometheus] [-v]
@@ -2854,6 +2877,898 @@ def check_kind_script_lines(report: Report, up: list[str], test: list[str], hook
 
 
 # ---------------------------------------------------------------------------------------
+# The schema registry: its access policy, storage and the services' URL; the registration
+# program run against a stand-in of the registry's API and against Apicurio Registry (issue 17)
+
+SCHEMAS_DIR = ROOT / "schemas"  # the mock schema: the one source the chart's files/schemas/ copies
+CHART_SCHEMAS_DIR = ROOT / "charts/test-kafka-istio-mongo/files/schemas"
+CCOMPAT = "/apis/ccompat/v7"  # Apicurio Registry's Confluent-compatible API
+SCHEMA_REGISTRY_IMAGE = "apicurio/apicurio-registry"
+# The kiosk services' subcommands that read schemas, and the one that writes them.
+SCHEMA_READER_PROGRAMS = {"producer", "mirror", "verify", "mongo-sink"}
+SCHEMA_WRITER_PROGRAMS = {"producer"}
+APICURIO_VERSION = "3.3.3"
+# Mesh identities no rule may admit: another namespace's workload, the namespace's default
+# service account, and a plaintext caller (no identity).
+OUTSIDER_PRINCIPALS = ["cluster.local/ns/default/sa/default", "cluster.local/ns/pipeline/sa/default", None]
+
+
+def trust_domain() -> str:
+    values = yaml.safe_load(ISTIOD_VALUES.read_text()) or {}
+    return (values.get("meshConfig") or {}).get("trustDomain") or "cluster.local"
+
+
+def istio_match(pattern: str, value: str | None) -> bool:
+    """Istio's string match of AuthorizationPolicy values: `*` any non-empty value, `x*` prefix,
+    `*x` suffix, else exact (security/v1beta1 authorization_policy.proto)."""
+    if value in (None, ""):
+        return False
+    if pattern == "*":
+        return True
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    if pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    return value == pattern
+
+
+SOURCE_FIELDS = {"principals", "notPrincipals", "namespaces", "notNamespaces"}
+OPERATION_FIELDS = {"methods", "notMethods", "paths", "notPaths"}
+
+
+def principal_namespace(principal: str | None) -> str | None:
+    m = re.fullmatch(r"[^/]+/ns/([^/]+)/sa/[^/]+", principal or "")
+    return m.group(1) if m else None
+
+
+def rule_matches(rule: dict, principal: str | None, method: str, path: str) -> tuple[bool, list[str]]:
+    """Whether one AuthorizationPolicy rule matches a request from `principal` (None: plaintext),
+    and the fields this evaluator does not model (then it is not trusted)."""
+    unknown = [f"rule field {k}" for k in rule if k not in ("from", "to", "when")]
+    if rule.get("when"):
+        unknown.append("when")
+
+    def all_of(fields: dict, known: set[str], value_of) -> bool:
+        unknown.extend(f"field {k}" for k in fields if k not in known)
+        ok = True
+        for k, values in fields.items():
+            if k not in known:
+                continue
+            v = value_of(k.removeprefix("not").lower())
+            hit = any(istio_match(p, v) for p in values or [])
+            ok &= (not hit) if k.startswith("not") else hit
+        return ok
+
+    src_ok = True
+    if rule.get("from") is not None:
+        values = {"principals": principal, "namespaces": principal_namespace(principal)}
+        src_ok = any(all_of(f.get("source") or {}, SOURCE_FIELDS, values.get) for f in rule["from"])
+    op_ok = True
+    if rule.get("to") is not None:
+        values = {"methods": method, "paths": path}
+        op_ok = any(all_of(t.get("operation") or {}, OPERATION_FIELDS, values.get) for t in rule["to"])
+    return src_ok and op_ok, unknown
+
+
+def policies_for(objects: list[dict], pod: Pod, root: str = "istio-system") -> list[dict]:
+    """The AuthorizationPolicies that apply to `pod`: its namespace's with a matching selector or
+    none, and the root namespace's without one."""
+    out = []
+    for o in objects:
+        if o.get("kind") != "AuthorizationPolicy":
+            continue
+        ns, spec = o["metadata"].get("namespace"), o.get("spec") or {}
+        sel = spec.get("selector")
+        if (ns == pod.namespace and (not sel or selector_matches(sel, pod.labels))) or (ns == root and not sel):
+            out.append(o)
+    return out
+
+
+def istio_authorizes(policies: list[dict], principal: str | None, method: str, path: str) -> tuple[bool, list[str]]:
+    """Istio's decision for one request (CUSTOM, then DENY, then ALLOW: allowed when no ALLOW
+    policy applies or one of its rules matches), and what could not be evaluated."""
+    unknown = []
+    denied = allowed = False
+    allows = [p for p in policies if (p.get("spec") or {}).get("action", "ALLOW") == "ALLOW"]
+    for p in policies:
+        action = (p.get("spec") or {}).get("action", "ALLOW")
+        extra = [k for k in (p.get("spec") or {}) if k not in ("selector", "action", "rules")]
+        unknown.extend(f"{ident(p)}: {k}" for k in extra)
+        if action not in ("ALLOW", "DENY"):
+            unknown.append(f"{ident(p)}: action {action}")
+            continue
+        for r in (p.get("spec") or {}).get("rules") or []:
+            hit, u = rule_matches(r, principal, method, path)
+            unknown.extend(f"{ident(p)}: {x}" for x in u)
+            if hit and action == "DENY":
+                denied = True
+            if hit and action == "ALLOW":
+                allowed = True
+    if denied:
+        return False, unknown
+    return (allowed if allows else True), unknown
+
+
+class SchemaRegistry:
+    """The registry of a bundle, as the services, the mesh and the registration Job see it."""
+
+    def __init__(self, obj, podspec, container, pod, service, port_name, port):
+        self.obj, self.podspec, self.container, self.pod = obj, podspec, container, pod
+        self.service, self.port_name, self.port = service, port_name, port
+        self.namespace = obj["metadata"]["namespace"]
+
+    def url(self) -> str:
+        return f"http://{self.service['metadata']['name']}.{self.namespace}.svc.cluster.local:{self.port}{CCOMPAT}"
+
+    def env(self) -> dict[str, str]:
+        return {e["name"]: e.get("value") for e in self.container.get("env") or []}
+
+
+def schema_registries(objects: list[dict]) -> list[SchemaRegistry]:
+    out = []
+    pods = {p.source: p for p in pods_of(objects)}
+    for o in objects:
+        if o.get("kind") != "Deployment":
+            continue
+        _, podspec = pod_templates(o)[0]
+        for c in containers(podspec):
+            if SCHEMA_REGISTRY_IMAGE not in (c.get("image") or ""):
+                continue
+            pod = pods[f"Deployment {o['metadata']['name']}"]
+            ports = {p.get("name"): p["containerPort"] for p in c.get("ports") or []}
+            svc, port_name, port = None, None, None
+            for s in (x for x in objects if x.get("kind") == "Service" and x["metadata"].get("namespace") == pod.namespace):
+                if not (s["spec"].get("selector") and selector_matches({"matchLabels": s["spec"]["selector"]}, pod.labels)):
+                    continue
+                for sp in s["spec"].get("ports") or []:
+                    target = sp.get("targetPort", sp.get("port"))
+                    if ports.get(target, target) == ports.get("http"):
+                        svc, port_name, port = s, sp, sp.get("port")
+            out.append(SchemaRegistry(o, podspec, c, pod, svc, port_name, port))
+    return out
+
+
+def kiosk_program(c: dict) -> str | None:
+    """The kiosk subcommand a container runs (its first argument), if it runs the kiosk image."""
+    args = c.get("args") or []
+    return args[0] if args and "kiosk" in (c.get("image") or "") else None
+
+
+def service_account_of(obj: dict, podspec: dict | None) -> tuple[str, str]:
+    ns = obj["metadata"].get("namespace")
+    if podspec is not None:
+        return ns, podspec.get("serviceAccountName") or "default"
+    suffix = {"KafkaBridge": "bridge", "KafkaConnect": "connect"}[obj["kind"]]
+    return ns, f"{obj['metadata']['name']}-{suffix}"
+
+
+def schema_users(objects: list[dict]) -> tuple[dict[tuple[str, str], set[str]], set[tuple[str, str]]]:
+    """The pipeline's schema readers, from what each workload runs, independently of the chart's
+    helper: (service account -> what it is) and the writers (the producer's service accounts).
+    The MongoDB sink is Kafka Connect (its KafkaConnector runs the MongoDB sink connector; its
+    service account is Strimzi's <connect>-connect) or `kiosk mongo-sink`."""
+    readers: dict[tuple[str, str], set[str]] = {}
+    writers: set[tuple[str, str]] = set()
+    for o in objects:
+        for _, podspec in pod_templates(o):
+            for c in containers(podspec):
+                prog = kiosk_program(c)
+                if prog in SCHEMA_READER_PROGRAMS:
+                    sa = service_account_of(o, podspec)
+                    readers.setdefault(sa, set()).add(f"{o['kind']} {o['metadata']['name']} ({prog})")
+                    if prog in SCHEMA_WRITER_PROGRAMS:
+                        writers.add(sa)
+    connects = {(o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects if o.get("kind") == "KafkaConnect"}
+    for o in objects:
+        if o.get("kind") == "KafkaConnector" and (o.get("spec") or {}).get("class") == MONGO_SINK_CONNECTOR:
+            connect = connects.get((o["metadata"].get("namespace"), (o["metadata"].get("labels") or {}).get("strimzi.io/cluster")))
+            if connect is not None:
+                readers.setdefault(service_account_of(connect, None), set()).add(f"KafkaConnect {connect['metadata']['name']} (MongoDB sink)")
+    return readers, writers
+
+
+def registration_jobs(objects: list[dict]) -> list[tuple[dict, dict, dict]]:
+    """(Job, pod spec, container) of each schema registration Job: a container given the
+    subject to register (KIOSK_SCHEMA_SUBJECT)."""
+    out = []
+    for o in objects:
+        if o.get("kind") != "Job":
+            continue
+        _, podspec = pod_templates(o)[0]
+        for c in containers(podspec):
+            if any(e.get("name") == "KIOSK_SCHEMA_SUBJECT" for e in c.get("env") or []):
+                out.append((o, podspec, c))
+    return out
+
+
+def mounted_configmap_file(objects: list[dict], podspec: dict, container: dict, path: str) -> tuple[dict, str] | None:
+    """(ConfigMap, key) of the file at `path` in the container, if a ConfigMap volume holds it."""
+    vols = {v["name"]: v for v in podspec.get("volumes") or []}
+    for m in container.get("volumeMounts") or []:
+        mp = m["mountPath"].rstrip("/") + "/"
+        if not path.startswith(mp) or "subPath" in m:
+            continue
+        key = path[len(mp):]
+        cm_name = ((vols.get(m["name"]) or {}).get("configMap") or {}).get("name")
+        cm = next((o for o in objects if o.get("kind") == "ConfigMap" and o["metadata"]["name"] == cm_name), None)
+        if cm is not None and key in (cm.get("data") or {}):
+            return cm, key
+    return None
+
+
+def check_schema_registry(report: Report, label: str, objects: list[dict], injected: set[str]) -> None:
+    """The schema registry of a bundle (docs/schema-registry.md): in the mesh with Istio mTLS
+    required and HTTP seen by its sidecar; its AuthorizationPolicy lets exactly the pipeline's
+    readers GET and only the producer's identity POST/PUT its subject, nobody else anything, each
+    principal a service account the bundle has; its storage outlives the pod; every schema user
+    is given its URL; the registration Job registers as a writer, after install and upgrade,
+    from the mesh, with the repository's schemas."""
+    registries = schema_registries(objects)
+    if not registries:
+        return
+    if not report.check(len(registries) == 1, f"{label}: one schema registry", str([ident(r.obj) for r in registries])):
+        return
+    reg = registries[0]
+    who = f"{label}: schema registry {ident(reg.obj)}"
+    pod = reg.pod
+    td = trust_domain()
+    # In the mesh, HTTP seen, mTLS required.
+    report.check(pod.sidecar(injected), f"{who}: has a sidecar (its AuthorizationPolicy is enforced there)", f"namespace {pod.namespace} not injected or injection off")
+    if not report.check(reg.service is not None, f"{who}: a Service selects it on its http port", "no Service port targets the container port named http"):
+        return
+    sp = reg.port_name
+    http = sp.get("appProtocol") in ("http", "http2") or re.match(r"^(http|http2)(-|$)", sp.get("name") or "")
+    report.check(bool(http), f"{who}: Service {reg.service['metadata']['name']} port {sp.get('port')} is HTTP to Istio (name http or appProtocol http)",
+                 f"name {sp.get('name')!r}, appProtocol {sp.get('appProtocol')!r}: as TCP, the policy's method and path rules could not apply")
+    cport = next((p["containerPort"] for p in reg.container.get("ports") or [] if p.get("name") == "http"), reg.port)
+    report.check(pod.captured(cport), f"{who}: its sidecar captures port {cport}", "excluded from inbound capture: no policy would apply")
+    report.check(mtls_mode(objects, pod, cport) == "STRICT", f"{who}: port {cport} takes Istio mTLS only (STRICT)", f"mode {mtls_mode(objects, pod, cport)}")
+    own = [p for p in objects if p.get("kind") == "PeerAuthentication" and p["metadata"].get("namespace") == pod.namespace
+           and (p.get("spec") or {}).get("selector") and selector_matches(p["spec"]["selector"], pod.labels)]
+    report.check(any(((p["spec"].get("mtls") or {}).get("mode")) == "STRICT" for p in own),
+                 f"{who}: a PeerAuthentication of its own requires mTLS (STRICT), whatever the namespace's", str([ident(p) for p in own]))
+    # Storage.
+    env = reg.env()
+    kind = env.get("APICURIO_STORAGE_KIND", "sql")
+    url = env.get("APICURIO_DATASOURCE_URL") or ""
+    persistent, why = False, f"APICURIO_STORAGE_KIND={kind}, APICURIO_DATASOURCE_URL={url or '(default: H2 in memory)'}"
+    if kind == "kafkasql":
+        persistent = bool(env.get("APICURIO_KAFKASQL_BOOTSTRAP_SERVERS"))
+    elif kind == "sql" and url.startswith("jdbc:h2:file:"):
+        path = url.removeprefix("jdbc:h2:file:").split(";")[0]
+        vols = {v["name"]: v for v in reg.podspec.get("volumes") or []}
+        mount = next((m for m in reg.container.get("volumeMounts") or [] if path.startswith(m["mountPath"].rstrip("/") + "/")), None)
+        claim = ((vols.get(mount["name"]) or {}).get("persistentVolumeClaim") or {}).get("claimName") if mount else None
+        persistent = any(o.get("kind") == "PersistentVolumeClaim" and o["metadata"]["name"] == claim for o in objects)
+        why += f": {path} on volume {mount['name'] if mount else None} ({'claim ' + claim if claim else 'no PersistentVolumeClaim'})"
+        spec = reg.obj["spec"]
+        report.check(spec.get("replicas", 1) == 1 and (spec.get("strategy") or {}).get("type") == "Recreate",
+                     f"{who}: one replica, replaced with Recreate (H2's file has one writer)", f"replicas {spec.get('replicas')}, strategy {spec.get('strategy')}")
+    elif kind == "sql" and env.get("APICURIO_STORAGE_SQL_KIND") in ("postgresql", "mysql", "mssql"):
+        persistent = bool(url)
+    report.check(persistent, f"{who}: schemas and their ids outlive the registry's pod", why)
+    mgmt = int(env.get("QUARKUS_MANAGEMENT_PORT") or 9000)
+    ports = {p.get("name"): p["containerPort"] for p in reg.container.get("ports") or []}
+    for probe_name, path in (("readinessProbe", "/health/ready"), ("livenessProbe", "/health/live")):
+        get = (reg.container.get(probe_name) or {}).get("httpGet") or {}
+        report.check(get.get("path") == path and ports.get(get.get("port"), get.get("port")) == mgmt,
+                     f"{who}: {probe_name} is {path} on the management port {mgmt}", json.dumps(get))
+    # The access policy.
+    policies = policies_for(objects, pod)
+    readers, writers = schema_users(objects)
+    jobs = registration_jobs(objects)
+    subject = next((e.get("value") for _, _, c in jobs for e in c.get("env") or [] if e["name"] == "KIOSK_SCHEMA_SUBJECT"), "events-value")
+    principal = lambda sa: f"{td}/ns/{sa[0]}/sa/{sa[1]}"  # noqa: E731
+    reader_ps = {principal(sa) for sa in readers}
+    writer_ps = {principal(sa) for sa in writers}
+    report.check(bool(writer_ps), f"{who}: the bundle has a producer (a writer of schemas)")
+    named = {p for pol in policies for r in (pol.get("spec") or {}).get("rules") or [] for f in r.get("from") or []
+             for k in ("principals", "notPrincipals") for p in (f.get("source") or {}).get(k) or []}
+    sas = {(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects if o.get("kind") == "ServiceAccount"}
+    strimzi_sas = {service_account_of(o, None) for o in objects if o.get("kind") in ("KafkaConnect", "KafkaBridge")}
+    for p in sorted(named):
+        m = re.fullmatch(r"([^/]+)/ns/([^/]+)/sa/([^/]+)", p)
+        ok = bool(m) and m.group(1) == td and (m.group(2), m.group(3)) in sas | strimzi_sas
+        report.check(ok, f"{who}: principal {p} names a service account of the bundle (the chart's, or Strimzi's for its KafkaConnect or KafkaBridge)",
+                     f"trust domain {td}; service accounts: {sorted('/'.join(s) for s in sas | strimzi_sas)}")
+    reads = [("GET", f"{CCOMPAT}/schemas/ids/1"), ("GET", f"{CCOMPAT}/subjects/{subject}/versions/latest"), ("GET", f"{CCOMPAT}/config/{subject}")]
+    writes = [("PUT", f"{CCOMPAT}/config/{subject}"), ("POST", f"{CCOMPAT}/subjects/{subject}/versions"),
+              ("POST", f"{CCOMPAT}/subjects/{subject}"), ("POST", f"{CCOMPAT}/compatibility/subjects/{subject}/versions/latest")]
+    nobody = [("DELETE", f"{CCOMPAT}/subjects/{subject}"), ("DELETE", f"{CCOMPAT}/subjects/{subject}/versions/1"),
+              ("PUT", f"{CCOMPAT}/config"), ("PUT", f"{CCOMPAT}/mode"), ("POST", f"{CCOMPAT}/subjects/other-value/versions"),
+              ("PUT", f"{CCOMPAT}/config/other-value"), ("GET", "/apis/registry/v3/groups/default/artifacts"),
+              ("POST", "/apis/registry/v3/groups/default/artifacts"), ("DELETE", "/apis/registry/v3/groups/default/artifacts/x"),
+              ("PATCH", f"{CCOMPAT}/subjects/{subject}/versions")]
+    everyone = sorted(reader_ps | writer_ps | named | {principal(sa) for sa in sas | strimzi_sas}) + OUTSIDER_PRINCIPALS
+    unknown: set[str] = set()
+    may_read, may_write, extra = set(), set(), []
+    for p in everyone:
+        decisions = {}
+        for method, path in reads + writes + nobody:
+            ok, u = istio_authorizes(policies, p, method, path)
+            unknown.update(u)
+            decisions[(method, path)] = ok
+        if all(decisions[r] for r in reads):
+            may_read.add(p)
+        if any(decisions[w] for w in writes):
+            may_write.add(p)
+        if p in writer_ps:
+            report.check(all(decisions[w] for w in writes), f"{who}: the producer's identity {p} may register (POST, PUT on {subject})",
+                         str([w for w in writes if not decisions[w]]))
+        extra += [f"{p or '(plaintext)'} {m} {path}" for m, path in nobody if decisions[(m, path)]]
+    report.check(not unknown, f"{who}: its AuthorizationPolicies use only what this check evaluates", str(sorted(unknown)[:5]))
+    report.check(may_read == reader_ps, f"{who}: exactly the pipeline's readers may read schemas (GET): {sorted(p.rsplit('/', 1)[1] for p in reader_ps)}",
+                 f"allowed {sorted(map(str, may_read))}, readers {sorted(reader_ps)} ({readers})")
+    report.check(may_write == writer_ps, f"{who}: only the producer's identity may register schemas (POST, PUT): {sorted(writer_ps)}",
+                 f"allowed to write: {sorted(map(str, may_write))}")
+    report.check(not extra, f"{who}: nobody may delete, change the registry's own config or mode, write another subject or use Apicurio's own API",
+                 str(extra[:5]))
+    report.check(any(((p.get("spec") or {}).get("action", "ALLOW")) == "ALLOW" for p in policies),
+                 f"{who}: an ALLOW policy applies (without one Istio lets everything through)", str([ident(p) for p in policies]))
+    # The services get its URL, and only schema users get it.
+    want = reg.url()
+    for o in objects:
+        for _, podspec in pod_templates(o):
+            for c in containers(podspec):
+                e = {x["name"]: x.get("value") for x in c.get("env") or []}
+                prog = kiosk_program(c)
+                sa = service_account_of(o, podspec)
+                where = f"{label}: {o['kind']} {o['metadata']['name']} container {c['name']}"
+                if prog in SCHEMA_READER_PROGRAMS:
+                    report.check(e.get("SCHEMA_REGISTRY_URL") == want, f"{where} ({prog}) gets SCHEMA_REGISTRY_URL={want}", f"it has {e.get('SCHEMA_REGISTRY_URL')!r}")
+                if "SCHEMA_REGISTRY_URL" in e:
+                    report.check(principal(sa) in may_read, f"{where}: its identity {principal(sa)} may read the registry it is given",
+                                 "the registry's sidecar would answer 403")
+    # The registration Job.
+    if not report.check(len(jobs) == 1, f"{label}: one schema registration Job", str([ident(j) for j, _, _ in jobs])):
+        return
+    job, podspec, c = jobs[0]
+    jwho = f"{label}: {ident(job)}"
+    hooks = set(((job["metadata"].get("annotations") or {}).get("helm.sh/hook") or "").split(","))
+    report.check({"post-install", "post-upgrade"} <= hooks, f"{jwho}: runs after every install and upgrade (Helm hook post-install,post-upgrade)", str(sorted(hooks)))
+    sa = service_account_of(job, podspec)
+    report.check(principal(sa) in may_write and principal(sa) in writer_ps, f"{jwho}: runs as the producer's identity ({principal(sa)}), the one that may register",
+                 f"writers {sorted(writer_ps)}")
+    jpod = next(p for p in pods_of([job]))
+    report.check(jpod.sidecar(injected) and jpod.annotations.get(NATIVE_SIDECAR) == "true",
+                 f"{jwho}: in the mesh (the registry takes mTLS only), its sidecar native so the Job completes", str(jpod.annotations))
+    je = {x["name"]: x.get("value") for x in c.get("env") or []}
+    report.check(je.get("SCHEMA_REGISTRY_URL") == want, f"{jwho}: SCHEMA_REGISTRY_URL={want}", f"it has {je.get('SCHEMA_REGISTRY_URL')!r}")
+    cmd = (c.get("command") or []) + (c.get("args") or [])
+    program = next((a for a in cmd if a.endswith(".py")), None)
+    report.check(program is not None and mounted_configmap_file(objects, podspec, c, program) is not None,
+                 f"{jwho}: its program {program} is the chart's (a mounted ConfigMap)")
+    for var, name in (("KIOSK_SCHEMA", "events-value.v1.schema.json"), ("KIOSK_SCHEMA_COMPATIBLE", "events-value.v2-compatible.schema.json"),
+                      ("KIOSK_SCHEMA_INCOMPATIBLE", "events-value.v3-incompatible.schema.json")):
+        found = mounted_configmap_file(objects, podspec, c, je.get(var) or "")
+        text = found[0]["data"][found[1]] if found else None
+        report.check(text is not None and text.encode() == (SCHEMAS_DIR / name).read_bytes(),
+                     f"{jwho}: {var} is schemas/{name}, byte for byte", f"{je.get(var)!r}: {'not in a mounted ConfigMap' if text is None else 'differs'}")
+
+
+def check_schema_files(report: Report, chart_dir: Path = CHART_SCHEMAS_DIR) -> None:
+    """The chart ships copies of schemas/ (Helm reads no file outside the chart): the same files,
+    byte for byte."""
+    repo = {f.name: f.read_bytes() for f in SCHEMAS_DIR.glob("*.json")}
+    chart = {f.name: f.read_bytes() for f in chart_dir.glob("*.json")} if chart_dir.is_dir() else {}
+    where = "charts/test-kafka-istio-mongo/files/schemas"
+    report.check(bool(repo) and sorted(repo) == sorted(chart), f"{where}/ holds the files of schemas/", f"{sorted(chart)} != {sorted(repo)}")
+    for name in sorted(set(repo) & set(chart)):
+        report.check(repo[name] == chart[name], f"{where}/{name} is byte-identical to schemas/{name}",
+                     "copy it again: cp schemas/*.json charts/test-kafka-istio-mongo/files/schemas/")
+
+
+def backward_compatible(old: dict, new: dict) -> list[str]:
+    """Why a JSON Schema `new` cannot read what `old` allowed (empty: compatible), as Apicurio
+    Registry 3.3.3 judges the changes the mock schema exercises (its JsonSchemaDiffLibrary): a
+    changed type, a required property added, an enum narrowed, a property added to an open content
+    model (a record valid under `old` may hold it with any value: "Object type property schemas
+    narrowed"), a property removed from a closed one. Any other change of a validating keyword
+    counts as incompatible. A model for the stand-in, compared with the registry itself where
+    it is installed."""
+    out = []
+    annotations = {"$schema", "$id", "title", "description", "default", "examples"}
+
+    def walk(a, b, at):
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            if a != b:
+                out.append(f"{at}: changed")
+            return
+        if a.get("type") != b.get("type"):
+            out.append(f"{at}: type {a.get('type')} -> {b.get('type')}")
+            return
+        if set(b.get("required") or []) - set(a.get("required") or []):
+            out.append(f"{at}: required {sorted(set(b.get('required') or []) - set(a.get('required') or []))} added")
+        if "enum" in b and not set(map(json.dumps, a.get("enum", []))) <= set(map(json.dumps, b["enum"])):
+            out.append(f"{at}: enum narrowed")
+        pa, pb = a.get("properties") or {}, b.get("properties") or {}
+        a_open, b_open = a.get("additionalProperties", True) is not False, b.get("additionalProperties", True) is not False
+        for name in sorted(set(pb) - set(pa)):
+            if a_open:
+                out.append(f"{at}/properties/{name}: added to an open content model (Object type property schemas narrowed)")
+        for name in sorted(set(pa) - set(pb)):
+            if not b_open:
+                out.append(f"{at}/properties/{name}: removed from a closed content model")
+        if a_open and not b_open:
+            out.append(f"{at}: content model closed")
+        for name in sorted(set(pa) & set(pb)):
+            walk(pa[name], pb[name], f"{at}/properties/{name}")
+        for k in sorted((set(a) | set(b)) - annotations - {"type", "required", "enum", "properties", "additionalProperties"}):
+            if a.get(k) != b.get(k):
+                out.append(f"{at}: {k} {a.get(k)} -> {b.get(k)}")
+
+    walk(old, new, "")
+    return out
+
+
+class FakeSchemaRegistry:
+    """Just enough of a Confluent-compatible registry (Apicurio Registry's /apis/ccompat/v7, as
+    measured from 3.3.3): subject config, registration (content ids, the same schema the same id,
+    409 for an incompatible one), look-up, schema by id, compatibility checks. `starting`: that
+    many requests answered 503 first, as the mesh answers while the registry starts; `enforce`
+    False: no compatibility rule (every version accepted); `judge`: the compatibility judgement;
+    `deny`: methods answered 403 as the registry's sidecar would."""
+
+    def __init__(self, starting=0, enforce=True, judge=backward_compatible, deny=()):
+        import http.server
+        import threading
+
+        self.calls: list[tuple[str, str, object]] = []
+        self.config: dict[str, str] = {}
+        self.contents: list[str] = []  # content id - 1 -> canonical schema
+        self.raw: list[str] = []  # content id - 1 -> the schema as registered
+        self.subjects: dict[str, list[int]] = {}
+        self.starting, self.enforce, self.judge, self.deny = starting, enforce, judge, set(deny)
+        reg = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def reply(self, code, body):
+                data = json.dumps(body).encode() if not isinstance(body, str) else body.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json" if not isinstance(body, str) else "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def handle_call(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(n) if n else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                reg.calls.append((self.command, self.path, body))
+                if reg.starting > 0:
+                    reg.starting -= 1
+                    return self.reply(503, "no healthy upstream")
+                if self.command in reg.deny:
+                    return self.reply(403, "RBAC: access denied")
+                path = self.path.split("?")[0]
+                if not path.startswith(CCOMPAT + "/"):
+                    return self.reply(404, {"error_code": 404, "message": "not found"})
+                path = path[len(CCOMPAT):]
+                code, answer = reg.route(self.command, path, body)
+                return self.reply(code, answer)
+
+            do_GET = do_POST = do_PUT = do_DELETE = handle_call
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def canonical(self, schema: str) -> str:
+        return json.dumps(json.loads(schema), sort_keys=True)
+
+    def route(self, method: str, path: str, body):
+        m = re.fullmatch(r"/config/([^/]+)", path)
+        if m and method == "PUT":
+            level = (body or {}).get("compatibility")
+            if level not in ("BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE", "NONE"):
+                return 422, {"error_code": 42203, "message": "Invalid compatibility level"}
+            self.config[m.group(1)] = level
+            return 200, {"compatibility": level, "normalize": False}
+        if m and method == "GET":
+            level = self.config.get(m.group(1))
+            return (200, {"compatibilityLevel": level}) if level else (404, {"error_code": 40408, "message": "no config"})
+        m = re.fullmatch(r"/subjects/([^/]+)/versions", path)
+        if m and method == "POST":
+            return self.register(m.group(1), body)
+        if m and method == "GET":
+            versions = self.subjects.get(m.group(1))
+            return (200, list(range(1, len(versions) + 1))) if versions else (404, {"error_code": 40401, "message": "Subject not found."})
+        m = re.fullmatch(r"/subjects/([^/]+)", path)
+        if m and method == "POST":
+            c = self.canonical(body["schema"])
+            for i, cid in enumerate(self.subjects.get(m.group(1), [])):
+                if self.contents[cid - 1] == c:
+                    return 200, {"subject": m.group(1), "version": i + 1, "id": cid, "schema": body["schema"]}
+            return 404, {"error_code": 40403, "message": "Schema not found"}
+        m = re.fullmatch(r"/schemas/ids/(\d+)", path)
+        if m and method == "GET":
+            cid = int(m.group(1))
+            return (200, {"schema": self.raw[cid - 1]}) if 0 < cid <= len(self.contents) else (404, {"error_code": 40403, "message": "Schema not found"})
+        m = re.fullmatch(r"/compatibility/subjects/([^/]+)/versions/latest", path)
+        if m and method == "POST":
+            return 200, {"is_compatible": not self.incompatible(m.group(1), body["schema"])}
+        return 404, {"error_code": 404, "message": f"no route {method} {path}"}
+
+    def incompatible(self, subject: str, schema: str) -> list[str]:
+        versions = self.subjects.get(subject) or []
+        # Apicurio's default: no compatibility rule until one is set (NONE).
+        if not self.enforce or not versions or self.config.get(subject, "NONE") == "NONE":
+            return []
+        return self.judge(json.loads(self.raw[versions[-1] - 1]), json.loads(schema))
+
+    def register(self, subject: str, body):
+        if not isinstance(body, dict) or body.get("schemaType") != "JSON":
+            return 422, {"error_code": 42201, "message": "Failed to discover artifact type from content."}
+        try:
+            c = self.canonical(body["schema"])
+        except ValueError:
+            return 422, {"error_code": 42201, "message": "Invalid schema"}
+        versions = self.subjects.setdefault(subject, [])
+        for cid in versions:
+            if self.contents[cid - 1] == c:
+                return 200, {"id": cid}
+        why = self.incompatible(subject, body["schema"])
+        if why:
+            return 409, {"error_code": 409, "message": f"Incompatible artifact: {subject} [JSON], list of diff types: {why}"}
+        if c in self.contents:
+            cid = self.contents.index(c) + 1
+        else:
+            self.contents.append(c)
+            self.raw.append(body["schema"])
+            cid = len(self.contents)
+        versions.append(cid)
+        return 200, {"id": cid}
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def registration_inputs(rendered: list[dict]) -> tuple[str, dict[str, str], dict[str, str]] | None:
+    """The registration Job's program, its schema files (name -> text) and its environment, as
+    the chart renders them."""
+    jobs = registration_jobs(rendered)
+    if not jobs:
+        return None
+    job, podspec, c = jobs[0]
+    cmd = (c.get("command") or []) + (c.get("args") or [])
+    program_path = next((a for a in cmd if a.endswith(".py")), "")
+    found = mounted_configmap_file(rendered, podspec, c, program_path)
+    env = {e["name"]: e.get("value") for e in c.get("env") or []}
+    schemas = {}
+    for var in ("KIOSK_SCHEMA", "KIOSK_SCHEMA_COMPATIBLE", "KIOSK_SCHEMA_INCOMPATIBLE"):
+        f = mounted_configmap_file(rendered, podspec, c, env.get(var) or "")
+        if f:
+            schemas[var] = f[0]["data"][f[1]]
+    if not found or len(schemas) != 3:
+        return None
+    return found[0]["data"][found[1]], schemas, env
+
+
+def run_registration(program: str, schemas: dict[str, str], env: dict[str, str], url: str, wait: int = 20) -> tuple[int, str]:
+    """Run the registration program as the Job would, its registry at `url`: (exit status, output)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "schema_registration.py").write_text(program)
+        run_env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME")}
+        run_env.update({k: v for k, v in env.items() if v is not None})
+        for var, text in schemas.items():
+            f = t / Path(env.get(var) or f"{var}.json").name
+            f.write_text(text)
+            run_env[var] = str(f)
+        path = urllib_path(env.get("SCHEMA_REGISTRY_URL") or "")
+        run_env.update(SCHEMA_REGISTRY_URL=url + path, KIOSK_WAIT_SECS=str(wait), PYTHONDONTWRITEBYTECODE="1")
+        try:
+            r = subprocess.run([sys.executable, str(t / "schema_registration.py")], env=run_env, capture_output=True, text=True, timeout=wait + 60)
+        except subprocess.TimeoutExpired as e:
+            return 124, f"timed out: {e}"
+        return r.returncode, r.stdout + r.stderr
+
+
+def urllib_path(url: str) -> str:
+    m = re.match(r"^https?://[^/]+(/.*)?$", url)
+    return (m.group(1) or "") if m else ""
+
+
+def check_registration_run(report: Report, label: str, program: str, schemas: dict[str, str], env: dict[str, str]) -> None:
+    """The registration program against an honest stand-in (answering 503 while it "starts"): it
+    sets the level, registers v1 only, reads it back by id, has v2 judged compatible and v3 both
+    judged incompatible and refused (409), and exits 0; a rerun (post-upgrade) changes nothing.
+    Against a registry that enforces nothing, that judges v2 incompatible, that refuses its
+    writes (403) or that never answers, it exits non-zero."""
+    subject = env.get("KIOSK_SCHEMA_SUBJECT") or "events-value"
+    level = env.get("KIOSK_SCHEMA_COMPATIBILITY") or "BACKWARD"
+    api = urllib_path(env.get("SCHEMA_REGISTRY_URL") or "")
+    report.check(api == CCOMPAT, f"{label}: the Job's registry URL is the Confluent-compatible API ({CCOMPAT})", api)
+    canon = {var: json.dumps(json.loads(text), sort_keys=True) for var, text in schemas.items()}
+    reg = FakeSchemaRegistry(starting=3)
+    try:
+        rc, out = run_registration(program, schemas, env, reg.url)
+        first_run = len(reg.calls)
+        rc2, out2 = run_registration(program, schemas, env, reg.url)
+    finally:
+        reg.close()
+    report.check(rc == 0, f"{label}: the registration program succeeds against the stand-in registry (after 503s while it starts)", out[-600:])
+    first = [(m, p.split("?")[0].removeprefix(api), json.dumps(json.loads(b["schema"]), sort_keys=True) if isinstance(b, dict) and "schema" in b else b)
+             for m, p, b in reg.calls[:first_run]]
+
+    def index(method, path, body=None):
+        return next((i for i, c in enumerate(first) if c[0] == method and c[1] == path and (body is None or c[2] == body)), None)
+
+    set_level = index("PUT", f"/config/{subject}", {"compatibility": level})
+    reg_v1 = index("POST", f"/subjects/{subject}/versions", canon["KIOSK_SCHEMA"])
+    compat_v2 = index("POST", f"/compatibility/subjects/{subject}/versions/latest", canon["KIOSK_SCHEMA_COMPATIBLE"])
+    reg_v3 = index("POST", f"/subjects/{subject}/versions", canon["KIOSK_SCHEMA_INCOMPATIBLE"])
+    report.check(None not in (set_level, reg_v1) and set_level < reg_v1, f"{label}: it sets {subject}'s compatibility to {level} before registering", str(first[:6]))
+    report.check(reg_v1 is not None and index("GET", "/schemas/ids/1") is not None, f"{label}: it registers v1 and reads it back by its id")
+    report.check(None not in (reg_v1, compat_v2) and compat_v2 > reg_v1, f"{label}: it has v2 checked against the latest version (POST /compatibility/...)")
+    report.check(None not in (reg_v1, reg_v3) and reg_v3 > reg_v1 and "409" in out, f"{label}: it tries to register v3 and sees it refused (409)", out[-300:])
+    report.check(reg.subjects.get(subject) == [1] and reg.config.get(subject) == level,
+                 f"{label}: afterwards {subject} holds v1 alone, compatibility {level}", f"versions {reg.subjects}, config {reg.config}")
+    report.check(rc2 == 0 and reg.subjects.get(subject) == [1], f"{label}: run again (post-upgrade) it succeeds and changes nothing", out2[-300:])
+    bad = [
+        ("a registry that enforces no compatibility (v3 accepted)", dict(enforce=False), "v3-incompatible.schema.json must not be"),
+        ("a registry judging v2 incompatible", dict(judge=lambda a, b: ["everything"]), "must be"),
+        ("writes refused by the registry's sidecar (403)", dict(deny={"POST", "PUT"}), "403"),
+    ]
+    for what, kw, want in bad:
+        reg = FakeSchemaRegistry(**kw)
+        try:
+            rc, out = run_registration(program, schemas, env, reg.url)
+        finally:
+            reg.close()
+        report.check(rc != 0 and want in out, f"{label}: against {what} it fails, saying so", f"exit {rc}: {out[-300:]}")
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    s.close()
+    rc, out = run_registration(program, schemas, env, closed, wait=3)
+    report.check(rc != 0 and "did not answer" in out, f"{label}: with no registry answering it fails once its wait is over", f"exit {rc}: {out[-300:]}")
+
+
+def apicurio_install() -> tuple[Path, str] | None:
+    """Apicurio Registry's runnable (scripts/setup.sh unpacks it into $KIOSK_CACHE) and a Java 21+."""
+    root = Path(os.environ.get("KIOSK_CACHE") or Path.home() / ".cache/kiosk") / f"apicurio-registry-{APICURIO_VERSION}"
+    if not (root / "quarkus-run.jar").is_file():
+        return None
+    candidates = [os.environ.get("KIOSK_REGISTRY_JAVA") or ""] + sorted((str(p) for p in Path("/usr/lib/jvm").glob("temurin-*/bin/java")), reverse=True) + [shutil.which("java") or ""]
+    for java in filter(None, candidates):
+        try:
+            r = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+        except OSError:
+            continue
+        m = re.search(r'version "(\d+)', r.stderr)
+        if m and int(m.group(1)) >= 21:
+            return root, java
+    return None
+
+
+def apicurio_checks(report: Report, rendered: list[dict]) -> None:
+    """The registration program against Apicurio Registry itself, when installed here: H2 in a
+    file as the chart runs it; install, upgrade (a rerun) and a restart of the registry keep the
+    schema and its id; the stand-in's judgement of an open content model matches the registry's."""
+    found = apicurio_install()
+    inputs = registration_inputs(rendered)
+    if found is None or inputs is None:
+        print(f"  Apicurio Registry {APICURIO_VERSION}: skipped ({'not installed (scripts/setup.sh) or no Java 21+' if found is None else 'no registration Job rendered'})")
+        return
+    root, java = found
+    program, schemas, env = inputs
+    import socket
+    import time
+    import urllib.request
+
+    def free_port():
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        return port
+
+    label = f"Apicurio Registry {APICURIO_VERSION} ({root})"
+    with tempfile.TemporaryDirectory() as tmp:
+        http, mgmt = free_port(), free_port()
+        run_env = dict(os.environ, QUARKUS_HTTP_PORT=str(http), QUARKUS_MANAGEMENT_PORT=str(mgmt), QUARKUS_HTTP_HOST="127.0.0.1",
+                       QUARKUS_MANAGEMENT_HOST="127.0.0.1", APICURIO_STORAGE_KIND="sql", APICURIO_STORAGE_SQL_KIND="h2",
+                       APICURIO_DATASOURCE_URL=f"jdbc:h2:file:{tmp}/registry")
+
+        def start():
+            log = open(Path(tmp) / "registry.log", "ab")
+            p = subprocess.Popen([java, "-Xmx384m", "-jar", str(root / "quarkus-run.jar")], env=run_env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and p.poll() is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{mgmt}/health/ready", timeout=2) as r:
+                        if r.status == 200:
+                            return p
+                except OSError:
+                    pass
+                time.sleep(0.5)
+            return p
+
+        def stop(p):
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+        url = f"http://127.0.0.1:{http}"
+        p = start()
+        try:
+            ready = report.check(p.poll() is None, f"{label}: starts (H2 in a file, as the chart runs it)",
+                                 (Path(tmp) / "registry.log").read_text(errors="replace")[-600:])
+            if ready:
+                rc, out = run_registration(program, schemas, env, url, wait=60)
+                report.check(rc == 0 and "refused (409)" in out, f"{label}: the registration program succeeds: v1 registered, v2 compatible, v3 refused 409", out[-600:])
+                first_id = re.findall(r"ready, schema id (\d+)", out)
+                rc, out = run_registration(program, schemas, env, url, wait=60)
+                report.check(rc == 0 and re.findall(r"ready, schema id (\d+)", out) == first_id, f"{label}: run again (post-upgrade) it succeeds, same id {first_id}", out[-400:])
+                # v1 with an open content model: the registry refuses v2, as the stand-in's judgement says.
+                v1 = json.loads(schemas["KIOSK_SCHEMA"])
+                v1.pop("additionalProperties", None)
+                open_env = dict(env, KIOSK_SCHEMA_SUBJECT="open-model-value")
+                rc, out = run_registration(program, dict(schemas, KIOSK_SCHEMA=json.dumps(v1)), open_env, url, wait=60)
+                judged = backward_compatible(v1, json.loads(schemas["KIOSK_SCHEMA_COMPATIBLE"]))
+                report.check(rc != 0 and "is_compatible" in out and bool(judged),
+                             f"{label}: with v1 an open content model it refuses v2, as the stand-in judges ({judged[:1]})", out[-400:])
+        finally:
+            stop(p)
+        if ready:
+            p = start()
+            try:
+                rc, out = run_registration(program, schemas, env, url, wait=90)
+                report.check(rc == 0 and re.findall(r"ready, schema id (\d+)", out) == first_id,
+                             f"{label}: restarted on the same H2 file, the schema keeps its id {first_id}", out[-400:])
+            finally:
+                stop(p)
+    print(f"  Apicurio Registry {APICURIO_VERSION} ({java}): the registration program run against it, restarted on its H2 file")
+
+
+def kind_up_timeout_minutes() -> int | None:
+    text = (ROOT / "scripts/kind-up.sh").read_text().replace("\\\n", " ")
+    line = next((l for l in text.splitlines() if "helm upgrade --install kiosk charts/test-kafka-istio-mongo" in l), "")
+    m = re.search(r"--timeout[ =](\d+)m", line)
+    return int(m.group(1)) if m else None
+
+
+def schema_registration_checks(report: Report, rendered: list[dict]) -> None:
+    """The registration program, as rendered, run against the stand-in (and its doctored
+    versions), then against Apicurio Registry where installed; kind-up.sh waits long enough."""
+    check_schema_files(report)
+    inputs = registration_inputs(rendered)
+    if not report.check(inputs is not None, "charts/test-kafka-istio-mongo: the schema registration Job's program and schemas are rendered ConfigMaps"):
+        return
+    program, schemas, env = inputs
+    check_registration_run(report, "schema registration program", program, schemas, env)
+    job = registration_jobs(rendered)[0][0]
+    deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+    minutes = kind_up_timeout_minutes()
+    report.check(deadline is not None and minutes is not None and minutes * 60 > deadline,
+                 f"scripts/kind-up.sh waits longer for the chart ({minutes} min) than its registration hook may run ({deadline} s)",
+                 "Helm waits for post-install hooks within --timeout (default 5 min)")
+    apicurio_checks(report, rendered)
+
+
+def schema_registry_self_checks(report: Report, bundle: list[dict], injected: set[str], plain: list[dict], applied: set[str]) -> None:
+    """Each way the registry could be open to the wrong identity, lose its schemas, or the
+    services and the registration Job be pointed wrong, put into a copy of the kind install:
+    check_schema_registry must reject it; and the registration program's checks must reject a
+    program that checks nothing and schemas the registry would refuse."""
+
+    def find(b, kind, name):
+        return next(o for o in b if o.get("kind") == kind and o["metadata"]["name"] == name)
+
+    def policy(b):
+        return find(b, "AuthorizationPolicy", "schema-registry-access")["spec"]
+
+    def container(b, kind, name, cname):
+        o = find(b, kind, name)
+        return next(c for c in containers(pod_templates(o)[0][1]) if c["name"] == cname)
+
+    def set_env(c, name, value):
+        c["env"] = [e for e in c.get("env") or [] if e["name"] != name] + ([{"name": name, "value": value}] if value is not None else [])
+
+    outsider = "cluster.local/ns/default/sa/default"
+    cases = [
+        ("the install as it is", lambda b: None, None),
+        ("a rule letting everyone POST", lambda b: policy(b)["rules"].append({"to": [{"operation": {"methods": ["POST"]}}]}), "only the producer's identity may register"),
+        ("the mirror among the writers", lambda b: policy(b)["rules"][1]["from"][0]["source"]["principals"].append("cluster.local/ns/pipeline/sa/kiosk-mirror"),
+         "only the producer's identity may register"),
+        ("the mirror not among the readers", lambda b: policy(b)["rules"][0]["from"][0]["source"]["principals"].remove("cluster.local/ns/pipeline/sa/kiosk-mirror"),
+         "exactly the pipeline's readers"),
+        ("another namespace's workload among the readers", lambda b: policy(b)["rules"][0]["from"][0]["source"]["principals"].append(outsider),
+         "names a service account of the bundle"),
+        ("a reader's principal misspelt", lambda b: policy(b)["rules"][0]["from"][0]["source"]["principals"].__setitem__(1, "cluster.local/ns/pipeline/sa/kiosk-mirrors"),
+         "names a service account of the bundle"),
+        ("readers by namespace", lambda b: policy(b)["rules"][0]["from"][0].__setitem__("source", {"namespaces": ["pipeline"]}), "exactly the pipeline's readers"),
+        ("the writers' paths widened to *", lambda b: policy(b)["rules"][1]["to"][0]["operation"].__setitem__("paths", ["*"]), "nobody may delete"),
+        ("DELETE for the producer", lambda b: policy(b)["rules"][1]["to"][0]["operation"]["methods"].append("DELETE"), "nobody may delete"),
+        ("the readers' GET on every path (Apicurio's own API)", lambda b: policy(b)["rules"][0]["to"][0]["operation"].pop("paths"), "nobody may delete"),
+        ("a namespace-wide ALLOW policy", lambda b: b.append({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                                                               "metadata": {"name": "allow-all", "namespace": "pipeline"}, "spec": {"rules": [{}]}}),
+         "exactly the pipeline's readers"),
+        ("the policy as DENY", lambda b: policy(b).__setitem__("action", "DENY"), "an ALLOW policy applies"),
+        ("the policy with a `when` condition", lambda b: policy(b)["rules"][0].__setitem__("when", [{"key": "request.headers[x]", "values": ["y"]}]),
+         "only what this check evaluates"),
+        ("the policy selecting other pods", lambda b: policy(b)["selector"]["matchLabels"].__setitem__("app.kubernetes.io/component", "mirror"),
+         "an ALLOW policy applies"),
+        ("the registry PERMISSIVE", lambda b: find(b, "PeerAuthentication", "schema-registry-strict")["spec"]["mtls"].__setitem__("mode", "PERMISSIVE"),
+         "takes Istio mTLS only"),
+        ("the registry without a sidecar", lambda b: find(b, "Deployment", "schema-registry")["spec"]["template"]["metadata"]["labels"].__setitem__("sidecar.istio.io/inject", "false"),
+         "has a sidecar"),
+        ("the registry's port as TCP", lambda b: find(b, "Service", "schema-registry")["spec"]["ports"][0].update(name="tcp", appProtocol="tcp"), "is HTTP to Istio"),
+        ("the registry in memory", lambda b: set_env(container(b, "Deployment", "schema-registry", "registry"), "APICURIO_DATASOURCE_URL", None), "outlive the registry's pod"),
+        ("the H2 file on an emptyDir", lambda b: find(b, "Deployment", "schema-registry")["spec"]["template"]["spec"]["volumes"].__setitem__(0, {"name": "data", "emptyDir": {}}),
+         "outlive the registry's pod"),
+        ("two replicas on one H2 file", lambda b: find(b, "Deployment", "schema-registry")["spec"].update(replicas=2), "one replica"),
+        ("the mirror without SCHEMA_REGISTRY_URL", lambda b: set_env(container(b, "Deployment", "kiosk-mirror", "mirror"), "SCHEMA_REGISTRY_URL", None), "gets SCHEMA_REGISTRY_URL"),
+        ("the verifier given another port", lambda b: set_env(container(b, "Job", "kiosk-test-verify", "verify"), "SCHEMA_REGISTRY_URL",
+                                                               "http://schema-registry.pipeline.svc.cluster.local:9000/apis/ccompat/v7"), "gets SCHEMA_REGISTRY_URL"),
+        ("the registration Job as the mirror", lambda b: find(b, "Job", "kiosk-schema-registration")["spec"]["template"]["spec"].__setitem__("serviceAccountName", "kiosk-mirror"),
+         "runs as the producer's identity"),
+        ("the registration Job after install only", lambda b: find(b, "Job", "kiosk-schema-registration")["metadata"]["annotations"].__setitem__("helm.sh/hook", "post-install"),
+         "after every install and upgrade"),
+        ("the registration Job without a native sidecar", lambda b: find(b, "Job", "kiosk-schema-registration")["spec"]["template"]["metadata"]["annotations"].pop(NATIVE_SIDECAR),
+         "its sidecar native"),
+        ("a shipped schema not the repository's", lambda b: find(b, "ConfigMap", "schema-registry-schemas")["data"].__setitem__(
+            "events-value.v1.schema.json", find(b, "ConfigMap", "schema-registry-schemas")["data"]["events-value.v1.schema.json"].replace('"additionalProperties": false', '"additionalProperties": true')),
+         "byte for byte"),
+    ]
+    for what, doctor, want in cases:
+        b = copy.deepcopy(bundle)
+        doctor(b)
+        errs = probe(check_schema_registry, b, injected)
+        if want is None:
+            report.check(not errs, "self-check: the schema registry of the kind install passes every check", str(errs[:3]))
+        else:
+            report.check(any(want in e for e in errs), f"self-check: schema registry with {what}: rejected", f"errors: {errs[:3]}")
+    # The chart's copies of schemas/ and the plain policy the local mesh reads.
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in CHART_SCHEMAS_DIR.glob("*.json"):
+            (Path(tmp) / f.name).write_bytes(f.read_bytes())
+        v3 = Path(tmp) / "events-value.v3-incompatible.schema.json"
+        v3.write_bytes(v3.read_bytes().rstrip(b"\n"))
+        errs = probe(lambda r, _label: check_schema_files(r, Path(tmp)))
+        report.check(any("byte-identical" in e for e in errs), "self-check: a chart copy of a schema differing from schemas/ (its last newline): rejected", str(errs[:2]))
+        v3.unlink()
+        errs = probe(lambda r, _label: check_schema_files(r, Path(tmp)))
+        report.check(any("holds the files" in e for e in errs), "self-check: a schema of schemas/ missing from the chart: rejected", str(errs[:2]))
+    doctored = copy.deepcopy(plain)
+    twin = next((o for o in doctored if o.get("kind") == "AuthorizationPolicy" and o["metadata"]["name"] == "schema-registry-access"), None)
+    if report.check(twin is not None, "istio/authorization-policy-schema-registry.yaml holds AuthorizationPolicy schema-registry-access"):
+        twin["spec"]["rules"][1]["from"][0]["source"]["principals"].append("cluster.local/ns/pipeline/sa/kiosk-mirror")
+        errs = probe(lambda r, _label: compare_with_charts(r, doctored, bundle, applied))
+        report.check(any("schema-registry-access .spec equals" in e for e in errs),
+                     "self-check: the plain schema registry policy (which the local mesh reads) differing from the chart's: rejected", str(errs[:2]))
+    # The registration program and the schemas it ships.
+    inputs = registration_inputs(bundle)
+    if inputs is None:
+        report.error("self-check: no registration Job to doctor")
+        return
+    program, schemas, env = inputs
+    open_v1 = json.loads(schemas["KIOSK_SCHEMA"])
+    open_v1.pop("additionalProperties", None)
+    for what, args, want in [
+        ("a program that checks nothing", ("import sys\nsys.exit(0)\n", schemas, env), "registers v1"),
+        ("a program that skips v3", (program.replace('reg.call("POST", f"/subjects/{subject}/versions", v3)', '(409, {})'), schemas, env), "tries to register v3"),
+        ("v1 an open content model (Apicurio refuses v2)", (program, dict(schemas, KIOSK_SCHEMA=json.dumps(open_v1, indent=2)), env), "succeeds against the stand-in"),
+        ("the level left unset", (program.replace('reg.call("PUT", f"/config/{subject}", {"compatibility": level})', '(200, {"compatibility": level})'), schemas, env),
+         "sets events-value's compatibility"),
+    ]:
+        errs = probe(check_registration_run, *args)
+        report.check(any(want in e for e in errs), f"self-check: registration with {what}: rejected", f"errors: {errs[:3]}")
+
+
+# ---------------------------------------------------------------------------------------
 # Self-checks: the validator must reject what is wrong.
 
 
@@ -3353,12 +4268,14 @@ def main() -> int:
         check_istio_shaped_series(report, label, objs)
         check_ingress_jwt(report, label, objs)
         check_grafana_dashboard(report, label, objs)
+        check_schema_registry(report, label, objs, injected)
         print(f"  {label}: {len(objs)} objects, {len(clients)} Kafka clients: {'ok' if len(report.errors) == before else 'FAILED'}")
     before = len(report.errors)
     invariant_self_checks(report, platform + default_charts, tls_bundle, injected, secrets)
+    schema_registry_self_checks(report, platform + default_charts, injected, plain, applied)
     errs = probe(lambda r, _label, *a: compare_with_charts(r, *a), plain, default_charts, applied - {"strimzi/kafka-network-policy-prometheus.yaml"})
     report.check(any("neither" in e for e in errs), "self-check: a plain manifest neither applied by kind-up.sh nor rendered by a chart is rejected", str(errs[:2]))
-    print(f"  each finding of issues 16 and 14 put back is rejected: {'ok' if len(report.errors) == before else 'FAILED'}")
+    print(f"  each finding of issues 16 and 14 put back is rejected, and each way to open the schema registry or point its users wrong: {'ok' if len(report.errors) == before else 'FAILED'}")
     before = len(report.errors)
     compare_with_charts(report, plain, default_charts, applied)
     print(f"  strimzi/ and istio/: applied by kind-up.sh, or equal to the charts' output: {'ok' if len(report.errors) == before else 'FAILED'}")
@@ -3376,6 +4293,9 @@ def main() -> int:
     mongodb_issuer_checks(report, renders.get("test-kafka-istio-mongo:default", []))
     x509_users_script_checks(report, renders.get("test-kafka-istio-mongo:default", []))
     print(f"  the MongoDB certificate issuer through its certificates' life (stand-in API, openssl, TLS handshakes) and the X.509 user script (Node.js, stand-in mongod): {'ok' if len(report.errors) == before else 'FAILED'}")
+    before = len(report.errors)
+    schema_registration_checks(report, renders.get("test-kafka-istio-mongo:default", []))
+    print(f"  the schema files and the schema registration program (stand-in registry, doctored registries and programs): {'ok' if len(report.errors) == before else 'FAILED'}")
     if args.prometheus:
         before = len(report.errors)
         prometheus_ingest_check(report)

@@ -206,8 +206,9 @@ mod tests {
         assert_eq!(principal(mirror, "tls"), "User:CN=kiosk-mirror");
         assert_eq!(principal(mirror, "scram-sha-512"), "User:kiosk-mirror");
         let acls = acl_creations(mirror, "User:CN=kiosk-mirror").unwrap();
-        // events: Read, Describe; group mirror: Read; events.mirror: Write, Describe.
-        assert_eq!(acls.len(), 5);
+        // events: Read, Describe; group mirror: Read; events.mirror and events.dlq: Write,
+        // Describe.
+        assert_eq!(acls.len(), 7);
         assert!(acls
             .iter()
             .all(|a| a.permission_type == 3 && a.host.as_str() == "*"));

@@ -184,6 +184,8 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         "schema events-value: ",
         "events-value.v2-compatible.schema.json accepted as a later version",
         "events-value.v3-incompatible.schema.json refused (409)",
+        "producer: values framed with schema ",
+        "verify: ok   dead-letter topic events.dlq: 2 of 2 refused records, reasons invalid, unknown_schema_id",
     ] {
         assert!(printed.contains(line), "missing {line:?} in {printed}");
     }
@@ -250,14 +252,18 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     rt.block_on(async {
         // Per-topic record counters from the sidecars, producing and consuming side.
         let prom = PromClient::new(state.prometheus.as_deref().unwrap()).unwrap();
-        for (metric, topic, workload) in [
-            ("kafka_produced_records_total", "events", "rest"),
-            ("kafka_fetched_records_total", "events", "mirror"),
-            ("kafka_produced_records_total", "events.mirror", "mirror"),
-            ("kafka_fetched_records_total", "events.mirror", CONNECT),
+        // `events` also carries the two records the mirror must refuse (an unknown schema
+        // id, an invalid value), which the mirror's sidecar counts on the dead-letter topic.
+        let dead = 2;
+        for (metric, topic, workload, n) in [
+            ("kafka_produced_records_total", "events", "rest", RECORDS + dead),
+            ("kafka_fetched_records_total", "events", "mirror", RECORDS + dead),
+            ("kafka_produced_records_total", "events.mirror", "mirror", RECORDS),
+            ("kafka_fetched_records_total", "events.mirror", CONNECT, RECORDS),
+            ("kafka_produced_records_total", "events.dlq", "mirror", dead),
         ] {
             let q = format!(r#"sum({metric}{{topic="{topic}",workload="{workload}"}})"#);
-            assert_eq!(prom.sum(&q).await.unwrap(), RECORDS as f64, "{q}");
+            assert_eq!(prom.sum(&q).await.unwrap(), n as f64, "{q}");
         }
         // SCRAM-SHA-512 by the filter (the default): every Kafka client's sidecar
         // authenticated its connections as its KafkaUser, and none failed.

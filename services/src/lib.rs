@@ -16,6 +16,7 @@ pub mod mirror;
 pub mod mongo;
 pub mod producer;
 pub mod record;
+pub mod registry;
 pub mod rest;
 pub mod schemas;
 pub mod sink;

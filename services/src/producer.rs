@@ -55,6 +55,17 @@ pub struct Args {
     /// A file holding the client's secret (a mounted Secret).
     #[arg(long, value_name = "FILE")]
     pub client_secret_file: Option<PathBuf>,
+    /// The schema registry's Confluent-compatible API: every value is sent in its wire
+    /// format (magic byte 0, the 4-byte id of `--subject`'s latest version, the JSON), in
+    /// the Bridge's binary format.
+    #[arg(long, env = "SCHEMA_REGISTRY_URL")]
+    pub schema_registry: Option<String>,
+    #[arg(long, default_value = "events-value")]
+    pub subject: String,
+    /// After the records, send the two the mirror must dead-letter (an unknown schema id,
+    /// a value its schema refuses; `record::dead_letters`). Needs `--schema-registry`.
+    #[arg(long, requires = "schema_registry")]
+    pub dead_letters: bool,
 }
 
 /// Access tokens from an OAuth 2.0 token endpoint, kept until shortly before they expire.
@@ -148,6 +159,24 @@ pub async fn run(args: Args) -> Result<()> {
         _ => None,
     };
     let expected = record::expected(&args.run, args.records);
+    let schema_id = match &args.schema_registry {
+        Some(url) => {
+            let id = crate::registry::Registry::new(url)?
+                .latest_id(&args.subject)
+                .await?;
+            println!(
+                "producer: values framed with schema {id} ({} latest)",
+                args.subject
+            );
+            Some(id)
+        }
+        None => None,
+    };
+    // A framed value is not JSON: it travels in the Bridge's binary format.
+    let format = match schema_id {
+        Some(_) => "binary",
+        None => args.format.as_str(),
+    };
     let start = Instant::now();
     let mut sent = 0u64;
     let mut last_report = Instant::now();
@@ -163,12 +192,15 @@ pub async fn run(args: Args) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(args.retry_for);
         let mut renewed = false;
         while !pending.is_empty() {
-            let batch: Vec<&record::Expected> = pending.iter().map(|&i| &chunk[i]).collect();
+            let batch: Vec<Value> = pending
+                .iter()
+                .map(|&i| bridge_record(&chunk[i], format, schema_id))
+                .collect();
             let bearer = match tokens.as_mut() {
                 Some(t) => Some(t.bearer(&client).await?),
                 None => None,
             };
-            match post(&client, &url, &batch, &args.format, bearer.as_deref()).await {
+            match post(&client, &url, &batch, format, bearer.as_deref()).await {
                 Ok(()) => pending.clear(),
                 Err(Undelivered::Refused(why)) => bail!("{why}"),
                 Err(Undelivered::Unauthorized(why)) => match tokens.as_mut() {
@@ -209,30 +241,57 @@ pub async fn run(args: Args) -> Result<()> {
         args.topic,
         sent as f64 / secs.max(0.001)
     );
+    if let (true, Some(id)) = (args.dead_letters, schema_id) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let bad: Vec<Value> = record::dead_letters(&args.run, id)
+            .into_iter()
+            .map(|(key, value, _)| json!({ "key": b64.encode(key), "value": b64.encode(value) }))
+            .collect();
+        let bearer = match tokens.as_mut() {
+            Some(t) => Some(t.bearer(&client).await?),
+            None => None,
+        };
+        match post(&client, &url, &bad, "binary", bearer.as_deref()).await {
+            Ok(()) => println!(
+                "producer: sent {} records the mirror must dead-letter (unknown schema id, invalid value)",
+                bad.len()
+            ),
+            Err(Undelivered::Refused(why) | Undelivered::Unauthorized(why))
+            | Err(Undelivered::Retry(_, why)) => bail!("{why}"),
+        }
+    }
     Ok(())
 }
 
-/// Post `batch` once; says which records to post again, or that the entry refused them.
+/// One record as the Bridge takes it in `format`, its value framed with `schema_id`.
+fn bridge_record(r: &record::Expected, format: &str, schema_id: Option<u32>) -> Value {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let header = json!([{ "key": SEQ_HEADER, "value": b64.encode(r.seq.to_string()) }]);
+    if format == "binary" {
+        let json = serde_json::to_vec(&r.value).unwrap_or_default();
+        let value = match schema_id {
+            Some(id) => record::frame(id, &json),
+            None => json,
+        };
+        // The key as the JSON format stores it (a JSON string), so that a JsonConverter
+        // downstream (the MongoDB sink's) reads keys of both formats.
+        let key = Value::String(r.key.clone()).to_string();
+        json!({ "key": b64.encode(key), "value": b64.encode(value), "headers": header })
+    } else {
+        json!({ "key": r.key, "value": r.value, "headers": header })
+    }
+}
+
+/// Post `batch` (records as the Bridge takes them in `format`) once; says which records
+/// to post again, or that the entry refused them.
 async fn post(
     client: &reqwest::Client,
     url: &str,
-    batch: &[&record::Expected],
+    batch: &[Value],
     format: &str,
     bearer: Option<&str>,
 ) -> Result<(), Undelivered> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let records: Vec<Value> = batch
-        .iter()
-        .map(|r| {
-            let header = json!([{ "key": SEQ_HEADER, "value": b64.encode(r.seq.to_string()) }]);
-            if format == "binary" {
-                let value = serde_json::to_vec(&r.value).unwrap_or_default();
-                json!({ "key": b64.encode(&r.key), "value": b64.encode(value), "headers": header })
-            } else {
-                json!({ "key": r.key, "value": r.value, "headers": header })
-            }
-        })
-        .collect();
+    let records = batch;
     let content_type = if format == "binary" {
         BINARY_FORMAT
     } else {

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-/// The registry's content type.
-const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+use crate::registry::Registry;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -33,54 +32,25 @@ pub struct Args {
     pub refused: Vec<PathBuf>,
 }
 
-/// A registry client for one subject.
-struct Registry {
-    http: reqwest::Client,
-    base: String,
-    subject: String,
-}
-
-impl Registry {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Result<(u16, Value)> {
-        let url = format!("{}{path}", self.base.trim_end_matches('/'));
-        let response = self
-            .http
-            .request(method.clone(), &url)
-            .header("Content-Type", CONTENT_TYPE)
-            .body(body.to_string())
-            .send()
-            .await
-            .with_context(|| format!("{method} {url}"))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Ok((status, value))
-    }
-
-    /// Register `file` as the subject's next version: the status and the answer.
-    async fn register(&self, file: &std::path::Path) -> Result<(u16, Value)> {
-        let schema = std::fs::read_to_string(file)
-            .with_context(|| format!("reading the schema {}", file.display()))?;
-        serde_json::from_str::<Value>(&schema)
-            .with_context(|| format!("{}: not JSON", file.display()))?;
-        let body = json!({ "schemaType": "JSON", "schema": schema });
-        let path = format!("/subjects/{}/versions", self.subject);
-        self.call(reqwest::Method::POST, &path, body).await
-    }
+/// A schema file's text, checked to be JSON.
+fn read_schema(file: &std::path::Path) -> Result<String> {
+    let schema = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the schema {}", file.display()))?;
+    serde_json::from_str::<Value>(&schema)
+        .with_context(|| format!("{}: not JSON", file.display()))?;
+    Ok(schema)
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let registry = Registry {
-        http: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?,
-        base: args.registry.clone(),
-        subject: args.subject.clone(),
-    };
+    let registry = Registry::new(&args.registry)?;
     let subject = &args.subject;
     let level = json!({ "compatibility": args.compatibility });
     let (status, answer) = registry
-        .call(reqwest::Method::PUT, &format!("/config/{subject}"), level)
+        .call(
+            reqwest::Method::PUT,
+            &format!("/config/{subject}"),
+            Some(level),
+        )
         .await?;
     if status != 200 {
         bail!(
@@ -88,7 +58,9 @@ pub async fn run(args: Args) -> Result<()> {
             args.compatibility
         );
     }
-    let (status, answer) = registry.register(&args.schema).await?;
+    let (status, answer) = registry
+        .register(subject, &read_schema(&args.schema)?)
+        .await?;
     let Some(id) = answer["id"].as_i64().filter(|_| status == 200) else {
         bail!(
             "registering {} as {subject}: {status} {answer}",
@@ -101,7 +73,7 @@ pub async fn run(args: Args) -> Result<()> {
         args.compatibility
     );
     for file in &args.evolve {
-        let (status, answer) = registry.register(file).await?;
+        let (status, answer) = registry.register(subject, &read_schema(file)?).await?;
         match answer["id"].as_i64() {
             Some(id) if status == 200 => {
                 println!("schema {subject}: {} accepted as a later version, id {id}", file.display())
@@ -114,7 +86,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
     }
     for file in &args.refused {
-        let (status, answer) = registry.register(file).await?;
+        let (status, answer) = registry.register(subject, &read_schema(file)?).await?;
         if status != 409 {
             bail!(
                 "{} should be refused under {}, but the registry answered {status} {answer}",

@@ -43,6 +43,13 @@ pub struct Args {
     /// only, so with `false` documents are compared by `_id` and `value` alone.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub collection_headers: bool,
+    /// Records sent to be refused by the mirror (`producer --dead-letters`): the first
+    /// topic must hold them, the dead-letter topic exactly them with their reasons, no
+    /// other topic and not the collection.
+    #[arg(long, default_value_t = 0)]
+    pub dead_letters: usize,
+    #[arg(long, default_value = "events.dlq")]
+    pub dead_letter_topic: String,
 }
 
 /// What one place (a topic or the collection) holds, by key.
@@ -51,6 +58,26 @@ struct Seen {
     /// key -> (value, seq header), the last copy read.
     records: BTreeMap<String, (Option<Value>, Option<String>)>,
     total: u64,
+    /// key -> the mirror's dead-letter reason header, where there is one.
+    reasons: BTreeMap<String, String>,
+}
+
+impl Seen {
+    /// Take this run's dead-letter records out (they are checked apart): their keys.
+    fn take_dead_letters(&mut self, run: &str) -> BTreeSet<String> {
+        let prefix = format!("bad-{run}-");
+        let keys: BTreeSet<String> = self
+            .records
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for key in &keys {
+            self.records.remove(key);
+            self.total -= 1;
+        }
+        keys
+    }
 }
 
 /// Differences between what was sent and what one place holds.
@@ -93,10 +120,56 @@ pub async fn run(args: Args) -> Result<bool> {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let mut ok = true;
-    for topic in &args.topics {
-        let seen = read_topic(&args, topic).await?;
+    let bad: BTreeMap<String, &str> = match args.dead_letters {
+        0 => BTreeMap::new(),
+        _ => record::dead_letters(&args.run, 0)
+            .into_iter()
+            .map(|(key, _, reason)| (key, reason))
+            .collect(),
+    };
+    for (i, topic) in args.topics.iter().enumerate() {
+        let mut seen = read_topic(&args, topic).await?;
+        let dead = seen.take_dead_letters(&args.run);
         let diff = compare(&expected, &seen, true);
         ok &= report(&format!("topic {topic}"), &expected, &seen, &diff);
+        // The input topic carries the records sent to be refused; nothing after it does.
+        let want: BTreeSet<String> = match i {
+            0 => bad.keys().cloned().collect(),
+            _ => BTreeSet::new(),
+        };
+        if dead != want {
+            println!("verify: FAIL topic {topic}: dead-letter records {dead:?}, expected {want:?}");
+            ok = false;
+        }
+    }
+    if !bad.is_empty() {
+        let mut seen = read_topic(&args, &args.dead_letter_topic).await?;
+        let dead = seen.take_dead_letters(&args.run);
+        let reasons: BTreeMap<String, &str> = dead
+            .iter()
+            .map(|k| {
+                (
+                    k.clone(),
+                    seen.reasons.get(k).map_or("none", String::as_str),
+                )
+            })
+            .collect();
+        let exact = reasons == bad && seen.records.is_empty();
+        println!(
+            "verify: {} dead-letter topic {}: {} of {} refused records, reasons {}",
+            if exact { "ok  " } else { "FAIL" },
+            args.dead_letter_topic,
+            dead.len(),
+            bad.len(),
+            reasons.values().copied().collect::<Vec<_>>().join(", ")
+        );
+        if !exact {
+            println!(
+                "verify:   expected {bad:?}; other records: {}",
+                seen.records.len()
+            );
+        }
+        ok &= exact;
     }
     let seen = read_collection(&collection).await?;
     let diff = compare(&expected, &seen, args.collection_headers);
@@ -237,6 +310,14 @@ async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
                     .find(|h| h.key == SEQ_HEADER)
                     .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
             });
+            let reason = m.headers().and_then(|hs| {
+                hs.iter()
+                    .find(|h| h.key == crate::mirror::DEAD_LETTER_HEADER)
+                    .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+            });
+            if let Some(reason) = reason {
+                seen.reasons.insert(key.clone(), reason);
+            }
             seen.records.insert(key, (value, seq));
             seen.total += 1;
         }

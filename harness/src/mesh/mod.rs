@@ -945,11 +945,17 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                     args.extend(["--listen".to_string(), format!("0.0.0.0:{REST_PORT}")]);
                     ready_port = Some(REST_PORT);
                 }
+                // The mirror resolves and validates each value's schema (the chart gives
+                // it SCHEMA_REGISTRY_URL the same way).
+                let env = match (with_registry, service_args[0].as_str()) {
+                    (true, "mirror") => vec![("SCHEMA_REGISTRY_URL".to_string(), registry_url())],
+                    _ => Vec::new(),
+                };
                 let spec = ServiceSpec {
                     name: w.name.clone(),
                     program: kiosk.clone(),
                     args,
-                    env: Vec::new(),
+                    env,
                     ready_port,
                     pod: Some(pod),
                 };
@@ -1038,6 +1044,14 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         ])
         .args(["--rate", &args.rate.to_string(), "--batch", "20"])
         .args(ingress.iter().flat_map(|i| i.producer_args.iter()));
+    if with_registry {
+        // Values in the registry's wire format, and the two records the mirror must refuse.
+        producer.env("SCHEMA_REGISTRY_URL", registry_url()).args([
+            "--subject",
+            SCHEMA_SUBJECT,
+            "--dead-letters",
+        ]);
+    }
     let producer = {
         let run_dir = run_dir.clone();
         std::thread::spawn(move || job("producer", producer, &run_dir))
@@ -1065,6 +1079,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         .args(["--records", &args.records.to_string(), "--run", &run_id])
         // The MongoDB connector writes key and value only, not the record headers.
         .args(["--collection-headers", "false"])
+        .args(["--dead-letters", if with_registry { "2" } else { "0" }])
         .env("MONGODB_URI", &mongo_uri);
     let verified = job("verify", verify, &run_dir)?;
     mesh.phase(if verified {

@@ -2,7 +2,7 @@
 //! the metrics they feed. The glue keeps one [`Vm`] per Envoy worker; tests and benches
 //! drive it the same way.
 
-use crate::act::sasl::{random_nonce, Credential, Mechanism};
+use crate::act::sasl::{random_nonce, Credential, Mechanism, SaltedPasswords};
 use crate::act::{KafkaAuth, MongoDbAuth, Step};
 use crate::config::{Config, Identity, KafkaAuthMechanism, MongoDbAuthMechanism, Protocol};
 use crate::decode::topics::Topics;
@@ -19,6 +19,8 @@ pub struct Vm {
     kafka_credential: Option<Credential>,
     /// The credential for a SCRAM `config.mongodb_auth` (None: absent).
     mongodb_credential: Option<Credential>,
+    /// SCRAM's salted passwords of the VM's credential, shared by its connections.
+    salted: SaltedPasswords,
 }
 
 impl Vm {
@@ -33,6 +35,7 @@ impl Vm {
             config,
             kafka_credential: None,
             mongodb_credential: None,
+            salted: SaltedPasswords::default(),
         }
     }
 
@@ -40,12 +43,14 @@ impl Vm {
     /// sidecar's environment.
     pub fn set_kafka_credential(&mut self, credential: Option<Credential>) {
         self.kafka_credential = credential;
+        self.salted = SaltedPasswords::default();
     }
 
     /// The credential of a SCRAM `mongodb_auth`, read by the host from the sidecar's
     /// environment.
     pub fn set_mongodb_credential(&mut self, credential: Option<Credential>) {
         self.mongodb_credential = credential;
+        self.salted = SaltedPasswords::default();
     }
 
     pub fn config(&self) -> &Config {
@@ -82,7 +87,13 @@ impl Vm {
                 MongoDbAuthMechanism::X509 => MongoDbAuth::x509(),
                 MongoDbAuthMechanism::ScramSha256 => {
                     let credential = self.mongodb_credential.clone();
-                    MongoDbAuth::scram_sha256(credential, random_nonce(), &auth.auth_database)
+                    let salted = self.salted.clone();
+                    MongoDbAuth::scram_sha256(
+                        credential,
+                        random_nonce(),
+                        &auth.auth_database,
+                        salted,
+                    )
                 }
             };
             conn.set_action(Box::new(action));
@@ -96,7 +107,9 @@ impl Vm {
                 _ => random_nonce(),
             };
             let credential = self.kafka_credential.clone();
-            conn.set_action(Box::new(KafkaAuth::new(mechanism, credential, nonce)));
+            let auth =
+                KafkaAuth::new(mechanism, credential, nonce).with_salted(self.salted.clone());
+            conn.set_action(Box::new(auth));
         }
         conn
     }

@@ -23,7 +23,7 @@
 //! layouts on a cold path; `kafka-protocol` checks them in the tests).
 
 use super::action::{Action, Outcome, Step};
-use super::sasl::{Client, Credential, Mechanism, Next};
+use super::sasl::{Client, Credential, Mechanism, Next, SaltedPasswords};
 use crate::decode::kafka::tables::error_name;
 use crate::wire::{Direction, Protocol};
 
@@ -74,6 +74,8 @@ pub struct KafkaAuth {
     response: Vec<u8>,
     /// Undecided: body bytes of the current app response still to pass.
     response_left: usize,
+    /// SCRAM's salted passwords, shared with the VM's other connections.
+    salted: SaltedPasswords,
 }
 
 impl KafkaAuth {
@@ -93,7 +95,14 @@ impl KafkaAuth {
             outstanding: 0,
             response: Vec::new(),
             response_left: 0,
+            salted: SaltedPasswords::default(),
         }
+    }
+
+    /// Share SCRAM's salted passwords with the VM's other connections.
+    pub fn with_salted(mut self, salted: SaltedPasswords) -> Self {
+        self.salted = salted;
+        self
     }
 
     fn outcome(&self, result: &'static str, reason: &'static str) -> Outcome {
@@ -158,6 +167,7 @@ impl KafkaAuth {
             (_, None) => return self.fail(step, "no_random_source"),
         };
         let (client, first) = Client::start(self.mechanism, credential, &nonce);
+        let client = client.with_salted(self.salted.clone());
         step.inject
             .extend(handshake_request(HANDSHAKE_ID, self.mechanism.name()));
         step.inject

@@ -21,7 +21,7 @@
 //! tests).
 
 use super::action::{Action, Outcome, Step};
-use super::sasl::{Client, Credential, Mechanism, Next};
+use super::sasl::{Client, Credential, Mechanism, Next, SaltedPasswords};
 use crate::config::MongoDbAuthMechanism;
 use crate::decode::mongodb::{binary, elements, error_name, number, OP_MSG};
 use crate::wire::{mongodb::HEADER, Direction, Protocol};
@@ -52,6 +52,8 @@ struct Scram {
     client: Option<Client>,
     /// The server's proof checked; an empty `saslContinue` was sent for it to finish.
     verified: bool,
+    /// Salted passwords, shared with the VM's other connections.
+    salted: SaltedPasswords,
 }
 
 /// The filter's MongoDB authentication for one connection ([`Action`]).
@@ -81,6 +83,7 @@ impl MongoDbAuth {
         credential: Option<Credential>,
         nonce: Option<String>,
         database: &str,
+        salted: SaltedPasswords,
     ) -> Self {
         let scram = Scram {
             credential,
@@ -88,6 +91,7 @@ impl MongoDbAuth {
             database: database.to_string(),
             client: None,
             verified: false,
+            salted,
         };
         MongoDbAuth::with(MongoDbAuthMechanism::ScramSha256, Some(scram))
     }
@@ -139,7 +143,7 @@ impl MongoDbAuth {
             return self.finish(step, "failure", "no_random_source");
         };
         let (client, first) = Client::start(Mechanism::ScramSha256, credential, &nonce);
-        scram.client = Some(client);
+        scram.client = Some(client.with_salted(scram.salted.clone()));
         step.inject = sasl_start(self.expect, &first, &scram.database);
         self.state = State::Awaiting;
     }
@@ -554,7 +558,12 @@ mod tests {
             username: "user".into(),
             password: "pencil".into(),
         };
-        MongoDbAuth::scram_sha256(Some(credential), Some(NONCE.into()), "admin")
+        MongoDbAuth::scram_sha256(
+            Some(credential),
+            Some(NONCE.into()),
+            "admin",
+            Default::default(),
+        )
     }
 
     fn server(to: i32, done: bool, payload: &str) -> Vec<u8> {
@@ -671,7 +680,8 @@ mod tests {
             );
             assert_eq!(last.outcome.map(|o| o.reason), Some(reason));
         }
-        let mut nobody = MongoDbAuth::scram_sha256(None, Some(NONCE.into()), "admin");
+        let mut nobody =
+            MongoDbAuth::scram_sha256(None, Some(NONCE.into()), "admin", Default::default());
         let step = feed(&mut nobody, Direction::Request, b"hello");
         assert_eq!(
             step.outcome.map(|o| (o.result, o.reason)),

@@ -9,6 +9,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256, Sha512};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Kafka's bounds on SCRAM iterations (`ScramMechanism`): a server asking for more is
 /// refused rather than followed (each iteration is an HMAC in the sidecar).
@@ -113,11 +115,64 @@ enum State {
     Done,
 }
 
+/// Salted passwords already derived, shared by the connections of one VM (one
+/// credential): SCRAM's PBKDF2 (4096+ HMAC rounds, the bulk of a SCRAM set-up's cost) runs
+/// once per (mechanism, salt, iterations) instead of once per connection. The salted
+/// password is as sensitive as the password it comes from, which the VM holds anyway.
+#[derive(Clone, Default)]
+pub struct SaltedPasswords(Rc<RefCell<SaltedEntries>>);
+
+#[derive(Default)]
+struct SaltedEntries {
+    entries: Vec<(Mechanism, Vec<u8>, u32, Vec<u8>)>,
+    derived: u64,
+}
+
+/// Distinct (mechanism, salt, iterations) kept: a broker keeps one salt per user.
+const SALTED_ENTRIES: usize = 4;
+
+impl SaltedPasswords {
+    /// The salted password for `salt` and `rounds`, derived from `password` if not known.
+    fn get(&self, mechanism: Mechanism, password: &str, salt: &[u8], rounds: u32) -> Vec<u8> {
+        let mut cache = self.0.borrow_mut();
+        let known = cache
+            .entries
+            .iter()
+            .find(|(m, s, r, _)| *m == mechanism && s == salt && *r == rounds);
+        if let Some((_, _, _, salted)) = known {
+            return salted.clone();
+        }
+        let salted = salted_password(mechanism, password, salt, rounds);
+        cache.derived += 1;
+        if cache.entries.len() >= SALTED_ENTRIES {
+            cache.entries.remove(0);
+        }
+        cache
+            .entries
+            .push((mechanism, salt.to_vec(), rounds, salted.clone()));
+        salted
+    }
+
+    /// How many times PBKDF2 ran.
+    pub fn derivations(&self) -> u64 {
+        self.0.borrow().derived
+    }
+}
+
+impl std::fmt::Debug for SaltedPasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaltedPasswords")
+            .field("derived", &self.derivations())
+            .finish_non_exhaustive()
+    }
+}
+
 /// One SASL exchange on the client side.
 pub struct Client {
     mechanism: Mechanism,
     credential: Credential,
     state: State,
+    salted: SaltedPasswords,
 }
 
 impl std::fmt::Debug for Client {
@@ -157,8 +212,16 @@ impl Client {
             mechanism,
             credential,
             state,
+            salted: SaltedPasswords::default(),
         };
         (client, first)
+    }
+
+    /// Take salted passwords from (and add them to) `salted`, shared with other clients
+    /// of the same credential.
+    pub fn with_salted(mut self, salted: SaltedPasswords) -> Self {
+        self.salted = salted;
+        self
     }
 
     pub fn mechanism(&self) -> Mechanism {
@@ -175,15 +238,17 @@ impl Client {
             } => {
                 let server_first =
                     std::str::from_utf8(message).map_err(|_| SaslError::Malformed)?;
+                let (mechanism, password) = (self.mechanism, &self.credential.password);
+                let salt = |salt: &[u8], rounds| self.salted.get(mechanism, password, salt, rounds);
                 let (final_message, server_signature) = match self.mechanism {
                     Mechanism::ScramSha512 => scram_final::<Sha512>(
-                        &self.credential.password,
+                        salt,
                         &client_nonce,
                         &client_first_bare,
                         server_first,
                     )?,
                     _ => scram_final::<Sha256>(
-                        &self.credential.password,
+                        salt,
                         &client_nonce,
                         &client_first_bare,
                         server_first,
@@ -257,9 +322,10 @@ where
     out
 }
 
-/// client-final and the server signature to expect, from server-first.
+/// client-final and the server signature to expect, from server-first; `salted` gives
+/// the salted password for a salt and an iteration count.
 fn scram_final<D: hmac::EagerHash + Digest>(
-    password: &str,
+    salted: impl FnOnce(&[u8], u32) -> Vec<u8>,
     client_nonce: &str,
     client_first_bare: &str,
     server_first: &str,
@@ -282,7 +348,7 @@ where
     if !(SCRAM_ITERATIONS.0..=SCRAM_ITERATIONS.1).contains(&iterations) {
         return Err(SaslError::Iterations);
     }
-    let salted = salted::<D>(password, &salt, iterations);
+    let salted = salted(&salt, iterations);
     let client_key = hmac::<D>(&salted, b"Client Key");
     let stored_key = D::digest(&client_key);
     // c=biws: base64 of the GS2 header "n,,".
@@ -316,6 +382,36 @@ mod tests {
             username: username.into(),
             password: password.into(),
         }
+    }
+
+    /// Clients sharing salted passwords derive each once; the exchange is the same.
+    #[test]
+    fn salted_passwords_are_derived_once_per_salt() {
+        let salted = SaltedPasswords::default();
+        let server_first = b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        let mut finals = Vec::new();
+        for _ in 0..3 {
+            let (client, _) = Client::start(
+                Mechanism::ScramSha256,
+                user("user", "pencil"),
+                "rOprNGfwEbeRWgbNEkqO",
+            );
+            let mut client = client.with_salted(salted.clone());
+            finals.push(client.on_server(server_first).unwrap());
+        }
+        assert_eq!(salted.derivations(), 1);
+        assert!(finals.windows(2).all(|w| w[0] == w[1]));
+        let other_salt = b"r=rOprNGfwEbeRWgbNEkqOx,s=c2FsdA==,i=4096";
+        let (client, _) = Client::start(
+            Mechanism::ScramSha256,
+            user("user", "pencil"),
+            "rOprNGfwEbeRWgbNEkqO",
+        );
+        client
+            .with_salted(salted.clone())
+            .on_server(other_salt)
+            .unwrap();
+        assert_eq!(salted.derivations(), 2);
     }
 
     /// RFC 7677 section 3, the SCRAM-SHA-256 example exchange, byte for byte.

@@ -191,19 +191,6 @@ mod tests {
         Vm::new(config, id)
     }
 
-    fn counter(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> u64 {
-        t.counters
-            .iter()
-            .filter(|(name, _)| {
-                name.ends_with(&format!(";.;{metric}"))
-                    && labels
-                        .iter()
-                        .all(|(k, v)| name.contains(&format!("{k}=.={v};.;")))
-            })
-            .map(|(_, v)| *v)
-            .sum()
-    }
-
     /// A driver's session: the legacy handshake, an insert of 50 documents in a document
     /// sequence, a find whose reply carries them, a failed insert, an unacknowledged
     /// write (no reply), and an exhaust-style getMore answered twice.
@@ -342,8 +329,7 @@ mod tests {
                 "observing changes nothing"
             );
             let commands = |c: &str, coll: &str| {
-                counter(
-                    &t,
+                t.counter(
                     "mongodb_commands_total",
                     &[("command", c), ("collection", coll)],
                 )
@@ -353,15 +339,14 @@ mod tests {
             assert_eq!(commands("find", "pipeline.events"), 1);
             assert_eq!(commands("delete", "pipeline.old"), 1);
             assert_eq!(commands("getMore", "pipeline.events"), 1);
-            let errors = counter(
-                &t,
+            let errors = t.counter(
                 "mongodb_command_errors_total",
                 &[("command", "insert"), ("error", "DuplicateKey")],
             );
             assert_eq!(errors, 1);
-            assert_eq!(counter(&t, "mongodb_command_errors_total", &[]), 1);
+            assert_eq!(t.counter("mongodb_command_errors_total", &[]), 1);
             assert_eq!(
-                counter(&t, "mongodb_decode_errors_total", &[]),
+                t.counter("mongodb_decode_errors_total", &[]),
                 0,
                 "{:?}",
                 t.counters
@@ -376,7 +361,7 @@ mod tests {
                 replies, 6,
                 "one latency per reply, the exhaust reply's included"
             );
-            assert!(counter(&t, "kafka_requests_total", &[]) == 0);
+            assert!(t.counter("kafka_requests_total", &[]) == 0);
             assert!(
                 read < (requests.len() + responses.len()) / 4,
                 "documents are passed over unread: {read}"
@@ -459,7 +444,7 @@ mod tests {
             ("result", "failure"),
             ("reason", "AuthenticationFailed"),
         ];
-        assert_eq!(counter(&t, "mongodb_auth_total", &refused), 1);
+        assert_eq!(t.counter("mongodb_auth_total", &refused), 1);
         assert!(t.histograms.is_empty(), "no reply reached the observer");
     }
 }

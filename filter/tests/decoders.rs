@@ -107,31 +107,8 @@ fn run_windowed(ex: &Exchange, cut: usize, window: usize, vm: &mut Vm) -> (Total
     (sink, read)
 }
 
-/// Sum of the counters named `metric` carrying all `labels`.
-fn counter(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> u64 {
-    t.counters
-        .iter()
-        .filter(|(name, _)| has(name, metric, labels))
-        .map(|(_, v)| *v)
-        .sum()
-}
-
-fn gauge(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> Option<i64> {
-    t.gauges
-        .iter()
-        .find(|(name, _)| has(name, metric, labels))
-        .map(|(_, v)| *v)
-}
-
-fn has(name: &str, metric: &str, labels: &[(&str, &str)]) -> bool {
-    name.ends_with(&format!(";.;{metric}"))
-        && labels
-            .iter()
-            .all(|(k, v)| name.contains(&format!("{k}=.={v};.;")))
-}
-
 fn decode_errors(t: &Totalizer) -> u64 {
-    counter(t, "kafka_decode_errors_total", &[])
+    t.counter("kafka_decode_errors_total", &[])
 }
 
 /// Check an exchange at every split and byte by byte, with `check` on each result.
@@ -261,19 +238,19 @@ fn produce_every_version_every_split() {
             assert_eq!(decode_errors(t), 0, "{ctx}: {:?}", t.counters);
             let o = [("topic", "orders")];
             let p = [("topic", "payments")];
-            assert_eq!(counter(t, "kafka_produced_records_total", &o), 8, "{ctx}");
-            assert_eq!(counter(t, "kafka_produced_records_total", &p), 9, "{ctx}");
+            assert_eq!(t.counter("kafka_produced_records_total", &o), 8, "{ctx}");
+            assert_eq!(t.counter("kafka_produced_records_total", &p), 9, "{ctx}");
             assert_eq!(
-                counter(t, "kafka_produced_bytes_total", &o),
+                t.counter("kafka_produced_bytes_total", &o),
                 orders_bytes,
                 "{ctx}"
             );
             assert_eq!(
-                counter(t, "kafka_produced_bytes_total", &p),
+                t.counter("kafka_produced_bytes_total", &p),
                 payments_bytes,
                 "{ctx}"
             );
-            let codec = |c| counter(t, "kafka_produced_batches_total", &[("compression", c)]);
+            let codec = |c| t.counter("kafka_produced_batches_total", &[("compression", c)]);
             let expected = |n, c| u64::from(entries(&batch(0, n, c)));
             assert_eq!(
                 (codec("none"), codec("gzip"), codec("lz4"), codec("zstd")),
@@ -286,7 +263,7 @@ fn produce_every_version_every_split() {
                 "{ctx}"
             );
             assert_eq!(
-                counter(t, "kafka_requests_total", &[("api", "produce")]),
+                t.counter("kafka_requests_total", &[("api", "produce")]),
                 1,
                 "{ctx}"
             );
@@ -297,7 +274,7 @@ fn produce_every_version_every_split() {
                 ("source_name", "checkout"),
             ];
             assert_eq!(
-                counter(t, "kiali_ext_tcp_sent_total", &kiali),
+                t.counter("kiali_ext_tcp_sent_total", &kiali),
                 orders_bytes,
                 "{ctx}"
             );
@@ -381,12 +358,11 @@ fn fetch_every_version_every_split() {
             let ctx = format!("fetch v{version}, {how}");
             assert_eq!(decode_errors(t), 0, "{ctx}: {:?}", t.counters);
             let o = [("topic", "orders")];
-            assert_eq!(counter(t, "kafka_fetched_records_total", &o), 6, "{ctx}");
-            assert_eq!(counter(t, "kafka_fetched_bytes_total", &o), bytes, "{ctx}");
+            assert_eq!(t.counter("kafka_fetched_records_total", &o), 6, "{ctx}");
+            assert_eq!(t.counter("kafka_fetched_bytes_total", &o), bytes, "{ctx}");
             // Lag: hw 20 - next offset 16 on partition 0; hw 9 - asked 4 on partition 1.
             let lag = |p| {
-                gauge(
-                    t,
+                t.gauge(
                     "kafka_consumer_lag",
                     &[("topic", "orders"), ("partition", p)],
                 )
@@ -397,13 +373,13 @@ fn fetch_every_version_every_split() {
                 ("topic", "payments"),
                 ("error", "NOT_LEADER_OR_FOLLOWER"),
             ];
-            assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
+            assert_eq!(t.counter("kafka_response_errors_total", &err), 1, "{ctx}");
             let edge = [
                 ("source_workload", "orders"),
                 ("destination_workload", "checkout"),
             ];
             assert_eq!(
-                counter(t, "istio_tcp_received_bytes_total", &edge),
+                t.counter("istio_tcp_received_bytes_total", &edge),
                 bytes,
                 "{ctx}"
             );
@@ -429,7 +405,7 @@ fn metadata_every_version_names_ids_and_errors() {
                     ("topic", "missing"),
                     ("error", "UNKNOWN_TOPIC_OR_PARTITION"),
                 ];
-                assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
+                assert_eq!(t.counter("kafka_response_errors_total", &err), 1, "{ctx}");
             },
         );
         // Ids exist from v10: a later fetch by id resolves to the name.
@@ -467,7 +443,7 @@ fn api_versions_every_version() {
                 let ctx = format!("api_versions v{version}, {how}");
                 assert_eq!(decode_errors(t), 0, "{ctx}");
                 let err = [("api", "api_versions"), ("error", "UNSUPPORTED_VERSION")];
-                assert_eq!(counter(t, "kafka_response_errors_total", &err), 1, "{ctx}");
+                assert_eq!(t.counter("kafka_response_errors_total", &err), 1, "{ctx}");
             },
         );
     }
@@ -491,16 +467,12 @@ fn every_api_key_is_named_and_unknown_ones_are_counted() {
     let mut t = Totalizer::default();
     vm.flush(&mut t);
     assert_eq!(
-        counter(&t, "kafka_requests_total", &[("api", "heartbeat")]),
+        t.counter("kafka_requests_total", &[("api", "heartbeat")]),
         1
     );
+    assert_eq!(t.counter("kafka_requests_total", &[("api", "unknown")]), 1);
     assert_eq!(
-        counter(&t, "kafka_requests_total", &[("api", "unknown")]),
-        1
-    );
-    assert_eq!(
-        counter(
-            &t,
+        t.counter(
             "kafka_requests_unknown_version_total",
             &[("api", "produce")]
         ),
@@ -538,14 +510,13 @@ fn acks_zero_expects_no_response_and_correlation_stays_right() {
     learn_ids(&mut vm);
     let t = run(&ex, 0, &mut vm);
     assert_eq!(
-        counter(
-            &t,
+        t.counter(
             "kafka_produced_records_total",
             &[("topic", "fire-and-forget")]
         ),
         4
     );
-    assert_eq!(counter(&t, "kafka_requests_unanswered_total", &[]), 0);
+    assert_eq!(t.counter("kafka_requests_unanswered_total", &[]), 0);
     assert_eq!(decode_errors(&t), 0);
 }
 
@@ -560,7 +531,7 @@ fn garbage_and_absurd_lengths_give_up_without_panicking() {
     vm.flush(&mut t);
     let undecodable = [("direction", "request"), ("reason", "bad_frame_size")];
     assert_eq!(
-        counter(&t, "kafka_connections_undecodable_total", &undecodable),
+        t.counter("kafka_connections_undecodable_total", &undecodable),
         1
     );
     assert_eq!(decode_errors(&t), 1);
@@ -586,7 +557,7 @@ fn garbage_and_absurd_lengths_give_up_without_panicking() {
             };
             let undecodable = [("direction", name), ("reason", "bad_frame_size")];
             assert_eq!(
-                counter(&t, "kafka_connections_undecodable_total", &undecodable),
+                t.counter("kafka_connections_undecodable_total", &undecodable),
                 1,
                 "size {size}"
             );
@@ -637,19 +608,18 @@ fn hostile_array_counts_and_unknown_correlation_ids_are_counted() {
     let mut t = Totalizer::default();
     vm.flush(&mut t);
     assert_eq!(
-        counter(&t, "kafka_decode_errors_total", &[("reason", "truncated")]),
+        t.counter("kafka_decode_errors_total", &[("reason", "truncated")]),
         1
     );
     assert_eq!(
-        counter(
-            &t,
+        t.counter(
             "kafka_decode_errors_total",
             &[("reason", "unknown_correlation_id")]
         ),
         1
     );
     assert_eq!(
-        counter(&t, "kafka_requests_total", &[("api", "heartbeat")]),
+        t.counter("kafka_requests_total", &[("api", "heartbeat")]),
         1
     );
     assert!(!conn.gave_up());
@@ -690,10 +660,10 @@ fn memory_stays_bounded_whatever_the_message_size() {
     vm.flush(&mut t);
     assert_eq!(decode_errors(&t), 0);
     assert_eq!(
-        counter(&t, "kafka_produced_records_total", &[("topic", "big")]),
+        t.counter("kafka_produced_records_total", &[("topic", "big")]),
         ((16 << 20) / big.len()) as u64
     );
-    assert!(counter(&t, "kafka_fetched_records_total", &[("topic", "big")]) > 0);
+    assert!(t.counter("kafka_fetched_records_total", &[("topic", "big")]) > 0);
     assert!(peak < 16 << 10, "peak per-connection memory {peak} bytes");
 }
 
@@ -719,7 +689,7 @@ fn memory_is_bounded_under_a_flood_of_unanswered_requests() {
     }
     let mut t = Totalizer::default();
     vm.flush(&mut t);
-    assert_eq!(counter(&t, "kafka_fetched_records_total", &[]), 5000);
+    assert_eq!(t.counter("kafka_fetched_records_total", &[]), 5000);
     assert!(peak <= 64 << 10, "peak per-connection memory {peak} bytes");
 }
 
@@ -731,11 +701,10 @@ fn client_id_label_and_topic_cap_apply_to_every_series() {
     // "orders" took the only slot; "payments" is reported under the overflow value.
     let orders = [("topic", "orders"), ("client_id", "test-client")];
     let more = [("topic", "_more"), ("client_id", "test-client")];
-    assert_eq!(counter(&t, "kafka_produced_records_total", &orders), 8);
-    assert_eq!(counter(&t, "kafka_produced_records_total", &more), 9);
+    assert_eq!(t.counter("kafka_produced_records_total", &orders), 8);
+    assert_eq!(t.counter("kafka_produced_records_total", &more), 9);
     assert_eq!(
-        counter(
-            &t,
+        t.counter(
             "kafka_requests_total",
             &[("api", "produce"), ("client_id", "test-client")]
         ),
@@ -809,7 +778,7 @@ fn topic_cardinality_cap_holds_with_10000_topics() {
     assert!(labels.contains("_other"), "overflow label in use");
     assert_eq!(vm.topics().len(), max_topics);
     assert_eq!(
-        counter(&t, "kafka_produced_records_total", &[]),
+        t.counter("kafka_produced_records_total", &[]),
         TOPICS as u64
     );
     assert_eq!(decode_errors(&t), 0);
@@ -827,12 +796,12 @@ fn produced_records_are_counted_when_acknowledged() {
         let o = [("topic", "orders")];
         let p = [("topic", "payments")];
         assert_eq!(
-            counter(&t, "kafka_produced_records_total", &o),
+            t.counter("kafka_produced_records_total", &o),
             8,
             "v{version}"
         );
         assert_eq!(
-            counter(&t, "kafka_produced_records_total", &p),
+            t.counter("kafka_produced_records_total", &p),
             0,
             "v{version}"
         );
@@ -842,7 +811,7 @@ fn produced_records_are_counted_when_acknowledged() {
             ("error", "NOT_LEADER_OR_FOLLOWER"),
         ];
         assert_eq!(
-            counter(&t, "kafka_response_errors_total", &refused),
+            t.counter("kafka_response_errors_total", &refused),
             1,
             "v{version}"
         );
@@ -856,7 +825,7 @@ fn produced_records_are_counted_when_acknowledged() {
         learn_ids(&mut vm);
         let t = run(&unanswered, 0, &mut vm);
         assert_eq!(
-            counter(&t, "kafka_produced_records_total", &o),
+            t.counter("kafka_produced_records_total", &o),
             0,
             "v{version}"
         );
@@ -890,12 +859,12 @@ fn produce_v2_as_old_clients_send_it() {
         |t, how| {
             assert_eq!(decode_errors(t), 0, "produce v2, {how}");
             assert_eq!(
-                counter(t, "kafka_produced_records_total", &[("topic", "orders")]),
+                t.counter("kafka_produced_records_total", &[("topic", "orders")]),
                 8,
                 "produce v2, {how}"
             );
             assert_eq!(
-                counter(t, "kafka_produced_records_total", &[("topic", "payments")]),
+                t.counter("kafka_produced_records_total", &[("topic", "payments")]),
                 9,
                 "produce v2, {how}"
             );
@@ -921,8 +890,7 @@ fn record_entry_shorter_than_its_prefix_is_a_decode_error() {
     let mut t = Totalizer::default();
     vm.flush(&mut t);
     assert_eq!(
-        counter(
-            &t,
+        t.counter(
             "kafka_decode_errors_total",
             &[("reason", "bad_record_batch")]
         ),
@@ -1003,7 +971,7 @@ fn record_bodies_are_never_read_into_the_vm() {
                 _ => ("kafka_fetched_records_total", 3 * 16),
             };
             assert_eq!(
-                counter(&totals, metric, &[]),
+                totals.counter(metric, &[]),
                 records,
                 "{name}, window {window}"
             );
@@ -1079,11 +1047,10 @@ fn a_record_fetched_twice_counts_once_and_once_as_refetched() {
             let ctx = format!("fetch v{version}, {how}");
             let o = [("topic", "orders")];
             assert_eq!(decode_errors(t), 0, "{ctx}");
-            assert_eq!(counter(t, "kafka_fetched_records_total", &o), 8, "{ctx}");
-            assert_eq!(counter(t, "kafka_refetched_records_total", &o), 5, "{ctx}");
-            assert_eq!(counter(t, "kafka_fetched_bytes_total", &o), bytes, "{ctx}");
-            let lag = gauge(
-                t,
+            assert_eq!(t.counter("kafka_fetched_records_total", &o), 8, "{ctx}");
+            assert_eq!(t.counter("kafka_refetched_records_total", &o), 5, "{ctx}");
+            assert_eq!(t.counter("kafka_fetched_bytes_total", &o), bytes, "{ctx}");
+            let lag = t.gauge(
                 "kafka_consumer_lag",
                 &[("topic", "orders"), ("partition", "0")],
             );
@@ -1101,8 +1068,8 @@ fn each_connection_counts_its_own_first_copy() {
     run(&ex, 0, &mut vm);
     let t = run(&ex, ex.requests.len() / 2, &mut vm);
     let o = [("topic", "orders")];
-    assert_eq!(counter(&t, "kafka_fetched_records_total", &o), 8);
-    assert_eq!(counter(&t, "kafka_refetched_records_total", &o), 5);
+    assert_eq!(t.counter("kafka_fetched_records_total", &o), 8);
+    assert_eq!(t.counter("kafka_refetched_records_total", &o), 5);
 }
 
 /// SASL on the app's behalf, through the VM as the glue drives it: the app's bytes wait
@@ -1180,10 +1147,10 @@ fn sasl_on_the_apps_behalf_is_invisible_to_the_observer() {
         ("result", "success"),
         ("reason", "ok"),
     ];
-    assert_eq!(counter(&a, "kafka_auth_total", &auth), 1);
+    assert_eq!(a.counter("kafka_auth_total", &auth), 1);
     a.counters
         .retain(|name, _| !name.ends_with("kafka_auth_total"));
     assert_eq!(a.counters, b.counters);
     assert_eq!(decode_errors(&a), 0);
-    assert!(counter(&a, "kafka_produced_records_total", &[]) > 0);
+    assert!(a.counter("kafka_produced_records_total", &[]) > 0);
 }

@@ -10,19 +10,6 @@ use kiosk_tests::run_dir;
 
 const RECORDS: usize = 5;
 
-fn counter(t: &Totalizer, metric: &str, labels: &[(&str, &str)]) -> u64 {
-    t.counters
-        .iter()
-        .filter(|(name, _)| {
-            name.ends_with(&format!(";.;{metric}"))
-                && labels
-                    .iter()
-                    .all(|(k, v)| name.contains(&format!("{k}=.={v};.;")))
-        })
-        .map(|(_, v)| *v)
-        .sum()
-}
-
 #[test]
 fn a_fresh_recording_decodes_exactly() {
     let dir = run_dir("record").unwrap();
@@ -76,7 +63,7 @@ fn a_fresh_recording_decodes_exactly() {
     let mut t = Totalizer::default();
     rec.flush(&mut t);
     assert_eq!(
-        counter(&t, "kafka_decode_errors_total", &[]),
+        t.counter("kafka_decode_errors_total", &[]),
         0,
         "{:?}",
         t.counters
@@ -85,18 +72,18 @@ fn a_fresh_recording_decodes_exactly() {
         let labels = [("topic", *topic)];
         let records = RECORDS as u64;
         assert_eq!(
-            counter(&t, "kafka_produced_records_total", &labels),
+            t.counter("kafka_produced_records_total", &labels),
             records,
             "{topic}"
         );
         assert_eq!(
-            counter(&t, "kafka_fetched_records_total", &labels),
+            t.counter("kafka_fetched_records_total", &labels),
             records,
             "{topic}"
         );
         let batches = [("topic", *topic), ("compression", *codec)];
         assert!(
-            counter(&t, "kafka_produced_batches_total", &batches) >= 1,
+            t.counter("kafka_produced_batches_total", &batches) >= 1,
             "no {codec} batches of {topic}"
         );
     }
@@ -116,7 +103,7 @@ fn a_fresh_recording_decodes_exactly() {
         "leave_group",
     ] {
         assert!(
-            counter(&t, "kafka_requests_total", &[("api", api)]) > 0,
+            t.counter("kafka_requests_total", &[("api", api)]) > 0,
             "no {api} recorded:\n{manifest}"
         );
         assert!(manifest.contains(api), "{api} missing from the summary");

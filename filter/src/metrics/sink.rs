@@ -16,6 +16,34 @@ pub struct Totalizer {
     pub histograms: HashMap<String, Vec<u64>>,
 }
 
+impl Totalizer {
+    /// Sum of the counters named `metric` carrying all `labels` (stat names as rendered:
+    /// `label=.=value;.;` segments, then the metric name).
+    pub fn counter(&self, metric: &str, labels: &[(&str, &str)]) -> u64 {
+        self.counters
+            .iter()
+            .filter(|(name, _)| has(name, metric, labels))
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    /// The gauge named `metric` carrying all `labels`, if set.
+    pub fn gauge(&self, metric: &str, labels: &[(&str, &str)]) -> Option<i64> {
+        self.gauges
+            .iter()
+            .find(|(name, _)| has(name, metric, labels))
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Whether stat `name` is `metric` with all `labels`.
+fn has(name: &str, metric: &str, labels: &[(&str, &str)]) -> bool {
+    name.ends_with(&format!(";.;{metric}"))
+        && labels
+            .iter()
+            .all(|(k, v)| name.contains(&format!("{k}=.={v};.;")))
+}
+
 impl MetricSink for Totalizer {
     fn counter(&mut self, name: &str, delta: u64) {
         *self.counters.entry(name.to_string()).or_default() += delta;

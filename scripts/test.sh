@@ -5,6 +5,8 @@
 # short bounded fuzz pass over the filter core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A CI run builds once, from clean: incremental caches would only take disk.
+if [[ -n "${CI:-}" ]]; then export CARGO_INCREMENTAL=0; fi
 step() { printf '\n==> %s\n' "$*"; }
 
 scripts/setup.sh

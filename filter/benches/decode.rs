@@ -1,6 +1,7 @@
 //! Native decoder throughput: produce requests and fetch responses with 1 KiB and 16 KiB
 //! records, through `Connection` in 64 KiB callbacks read as the glue reads them, every
-//! request answered so the correlator works as in production.
+//! request answered so the correlator works as in production. The `+schemas` cases are the
+//! same produce sessions with `records_by_schema` on (each record's first bytes read).
 //!
 //! `KIOSK_DECODE_ITERATIONS=N [KIOSK_DECODE_CASE=fetch_16KiB]` skips criterion and feeds
 //! each case's session N times: for instruction counts under
@@ -52,8 +53,11 @@ fn fetch_session(value_len: usize) -> (Vec<u8>, Vec<u8>) {
     ))
 }
 
-fn new_vm() -> Vm {
-    let config = Config::default();
+fn new_vm(records_by_schema: bool) -> Vm {
+    let config = Config {
+        records_by_schema,
+        ..Config::default()
+    };
     let id = Identity::resolve(
         &config,
         Some("bench".into()),
@@ -83,8 +87,9 @@ fn feed(requests: &[u8], responses: &[u8], vm: &mut Vm) {
 }
 
 /// The figures mean something only if the frames were decoded: check the record count.
-fn check(name: &str, requests: &[u8], responses: &[u8], value_len: usize) {
-    let mut vm = new_vm();
+fn check(case: &Case) {
+    let (name, value_len, schemas, (requests, responses)) = case;
+    let mut vm = new_vm(*schemas);
     feed(requests, responses, &mut vm);
     let mut totals = Totalizer::default();
     vm.flush(&mut totals);
@@ -99,29 +104,44 @@ fn check(name: &str, requests: &[u8], responses: &[u8], value_len: usize) {
         .filter(|(k, _)| k.ends_with(metric))
         .map(|(_, v)| v)
         .sum();
-    let expected = (EXCHANGES * PARTITIONS) as u64 * records_per_batch(value_len) as u64;
+    let expected = (EXCHANGES * PARTITIONS) as u64 * records_per_batch(*value_len) as u64;
     assert_eq!(counted, expected, "{name}: records decoded");
+    let by_schema = totals.counter("kafka_produced_records_by_schema_total", &[]);
+    assert_eq!(by_schema, if *schemas { expected } else { 0 }, "{name}");
 }
 
-type Case = (&'static str, usize, (Vec<u8>, Vec<u8>));
+/// Name, value size, `records_by_schema`, (client bytes, broker bytes).
+type Case = (&'static str, usize, bool, (Vec<u8>, Vec<u8>));
 
 fn cases() -> Vec<Case> {
     vec![
-        ("produce_1KiB", 1024, produce_session(1024)),
-        ("produce_16KiB", 16 * 1024, produce_session(16 * 1024)),
-        ("fetch_1KiB", 1024, fetch_session(1024)),
-        ("fetch_16KiB", 16 * 1024, fetch_session(16 * 1024)),
+        ("produce_1KiB", 1024, false, produce_session(1024)),
+        ("produce_1KiB+schemas", 1024, true, produce_session(1024)),
+        (
+            "produce_16KiB",
+            16 * 1024,
+            false,
+            produce_session(16 * 1024),
+        ),
+        (
+            "produce_16KiB+schemas",
+            16 * 1024,
+            true,
+            produce_session(16 * 1024),
+        ),
+        ("fetch_1KiB", 1024, false, fetch_session(1024)),
+        ("fetch_16KiB", 16 * 1024, false, fetch_session(16 * 1024)),
     ]
 }
 
 /// A fixed amount of work per case, for instruction counts (see the module docs).
 fn fixed_iterations(iterations: usize) {
     let only = std::env::var("KIOSK_DECODE_CASE").ok();
-    for (name, _, (requests, responses)) in cases() {
+    for (name, _, schemas, (requests, responses)) in cases() {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
-        let mut vm = new_vm();
+        let mut vm = new_vm(schemas);
         for _ in 0..iterations {
             feed(&requests, &responses, &mut vm);
         }
@@ -132,10 +152,11 @@ fn fixed_iterations(iterations: usize) {
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");
     group.sample_size(20);
-    for (name, value_len, (requests, responses)) in cases() {
-        check(name, &requests, &responses, value_len);
+    for case in cases() {
+        check(&case);
+        let (name, _, schemas, (requests, responses)) = case;
         group.throughput(Throughput::Bytes((requests.len() + responses.len()) as u64));
-        let mut vm = new_vm();
+        let mut vm = new_vm(schemas);
         group.bench_function(name, |b| b.iter(|| feed(&requests, &responses, &mut vm)));
     }
     group.finish();

@@ -57,6 +57,13 @@ pub struct Config {
     /// with its header.
     #[schemars(range(min = range::READ_WINDOW_BYTES.0, max = range::READ_WINDOW_BYTES.1))]
     pub read_window_bytes: usize,
+    /// Count produced records per topic by the schema id their value starts with (the
+    /// Confluent wire format: magic byte 0, a 4-byte big-endian id):
+    /// `kafka_produced_records_by_schema_total{topic,schema}`, `schema` the id, `none`
+    /// (no such prefix), `compressed` (a compressed batch: never decompressed) or `other`
+    /// (beyond 100 distinct ids). Off by default: it reads the first five bytes of every
+    /// uncompressed record value.
+    pub records_by_schema: bool,
     /// The graph edges for Kiali.
     pub kiali: Kiali,
     /// Overrides node metadata `WORKLOAD_NAME`.
@@ -195,6 +202,7 @@ impl Default for Config {
             max_in_flight: 256,
             flush_interval_ms: 1000,
             read_window_bytes: 1024,
+            records_by_schema: false,
             kiali: Kiali::default(),
             workload: None,
             namespace: None,
@@ -273,6 +281,7 @@ impl Config {
         let wrong_protocol = match self.protocol {
             Protocol::Kafka if self.mongodb_auth.is_some() => Some("mongodb_auth"),
             Protocol::MongoDb if self.kafka_auth.is_some() => Some("kafka_auth"),
+            Protocol::MongoDb if self.records_by_schema => Some("records_by_schema"),
             _ => None,
         };
         if let Some(field) = wrong_protocol {
@@ -380,6 +389,8 @@ mod tests {
             "{wrong}"
         );
         assert!(err(r#"{"protocol": "mysql"}"#).contains("field `protocol`"));
+        let schemas = err(r#"{"protocol": "mongodb", "records_by_schema": true}"#);
+        assert!(schemas.contains("`records_by_schema`: not for `protocol: mongodb`"));
         let mongo = r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509"}}"#;
         let c = Config::from_json(mongo.as_bytes()).unwrap();
         assert_eq!(c.protocol, Protocol::MongoDb);

@@ -6,13 +6,13 @@ use crate::act::sasl::{random_nonce, Credential, Mechanism, SaltedPasswords};
 use crate::act::{KafkaAuth, MongoDbAuth, Step};
 use crate::config::{Config, Identity, KafkaAuthMechanism, MongoDbAuthMechanism, Protocol};
 use crate::decode::topics::Topics;
-use crate::exchange::{Connection, Limits};
+use crate::exchange::{Connection, Settings};
 use crate::metrics::{MetricSink, Metrics};
 use crate::wire::Direction;
 
 pub struct Vm {
     config: Config,
-    limits: Limits,
+    settings: Settings,
     topics: Topics,
     metrics: Metrics,
     /// The credential for `config.kafka_auth` (None: absent from the environment).
@@ -26,9 +26,10 @@ pub struct Vm {
 impl Vm {
     pub fn new(config: Config, identity: Identity) -> Self {
         Vm {
-            limits: Limits {
+            settings: Settings {
                 max_frame_bytes: config.max_frame_bytes,
                 max_in_flight: config.max_in_flight,
+                record_values: config.records_by_schema,
             },
             topics: Topics::new(config.max_topics, &config.topic_overflow_label),
             metrics: Metrics::new(&config, identity),
@@ -78,10 +79,10 @@ impl Vm {
             })
     }
 
-    /// A new connection with this VM's protocol, limits and action.
+    /// A new connection with this VM's protocol, settings and action.
     pub fn open_connection(&mut self) -> Connection {
         let protocol = self.config.protocol;
-        let mut conn = Connection::open(protocol, self.limits, &mut self.metrics);
+        let mut conn = Connection::open(protocol, self.settings, &mut self.metrics);
         if let Some(auth) = self.config.mongodb_auth.as_ref() {
             let action = match auth.mechanism {
                 MongoDbAuthMechanism::X509 => MongoDbAuth::x509(),

@@ -113,20 +113,24 @@ fn decode_errors(t: &Totalizer) -> u64 {
 
 /// Check an exchange at every split and byte by byte, with `check` on each result.
 fn every_split(ex: &Exchange, prepare: impl Fn(&mut Vm), check: impl Fn(&Totalizer, &str)) {
-    let longest = ex.requests.len().max(ex.responses.len());
-    for cut in 0..=longest {
+    let new = || {
         let mut vm = new_vm();
         prepare(&mut vm);
-        check(&run(ex, cut, &mut vm), &format!("split at {cut}"));
+        vm
+    };
+    every_split_in(ex, new, check)
+}
+
+/// [`every_split`], each run in a VM from `new`.
+fn every_split_in(ex: &Exchange, new: impl Fn() -> Vm, check: impl Fn(&Totalizer, &str)) {
+    let longest = ex.requests.len().max(ex.responses.len());
+    for cut in 0..=longest {
+        check(&run(ex, cut, &mut new()), &format!("split at {cut}"));
     }
-    let mut vm = new_vm();
-    prepare(&mut vm);
-    check(&run_bytewise(ex, &mut vm), "byte by byte");
+    check(&run_bytewise(ex, &mut new()), "byte by byte");
     for window in [1, 7, 64, 4096] {
         for cut in (0..=longest).step_by(window.min(13)) {
-            let mut vm = new_vm();
-            prepare(&mut vm);
-            let (totals, _) = run_windowed(ex, cut, window, &mut vm);
+            let (totals, _) = run_windowed(ex, cut, window, &mut new());
             check(&totals, &format!("windows of {window}, split at {cut}"));
         }
     }
@@ -168,6 +172,20 @@ fn produce_exchange(version: i16) -> Exchange {
 
 /// A produce exchange whose response gives `payments` partition 1 the error `error`.
 fn produce_exchange_answered(version: i16, error: i16) -> Exchange {
+    let orders = concat(&[
+        &batch(0, 3, Compression::None),
+        &batch(3, 5, Compression::Gzip),
+    ]);
+    let payments = [
+        batch(0, 7, Compression::Lz4),
+        batch(0, 2, Compression::Zstd),
+    ];
+    produce_exchange_of(version, orders, payments, error)
+}
+
+/// A produce exchange of these records for `orders` (partition 0) and `payments`
+/// (partitions 0 and 1), whose response gives `payments` partition 1 the error `error`.
+fn produce_exchange_of(version: i16, orders: Bytes, payments: [Bytes; 2], error: i16) -> Exchange {
     let by_id = version >= 13;
     let topic =
         |name: &'static str, id: Uuid, parts: Vec<produce_request::PartitionProduceData>| {
@@ -183,12 +201,7 @@ fn produce_exchange_answered(version: i16, error: i16) -> Exchange {
             .with_index(index)
             .with_records(Some(records))
     };
-    let orders = concat(&[
-        &batch(0, 3, Compression::None),
-        &batch(3, 5, Compression::Gzip),
-    ]);
-    let payments = batch(0, 7, Compression::Lz4);
-    let payments2 = batch(0, 2, Compression::Zstd);
+    let [payments, payments2] = payments;
     let req = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(1000)
@@ -828,6 +841,115 @@ fn produced_records_are_counted_when_acknowledged() {
             t.counter("kafka_produced_records_total", &o),
             0,
             "v{version}"
+        );
+    }
+}
+
+/// A value in the schema registries' wire format: magic byte 0, the schema id, the JSON.
+fn framed_value(id: u32, json: &str) -> Option<Bytes> {
+    let mut value = vec![0];
+    value.extend_from_slice(&id.to_be_bytes());
+    value.extend_from_slice(json.as_bytes());
+    Some(Bytes::from(value))
+}
+
+/// With `records_by_schema`, produced records are counted by their values' schema ids:
+/// framed values by id, others as `none`, a compressed batch's records as `compressed`
+/// (never decompressed), a refused topic's not at all; every split, every version.
+/// Without it, no such series.
+#[test]
+fn records_by_schema_counts_values_by_their_schema_id() {
+    let plain = Some(Bytes::from_static(br#"{"id":1}"#));
+    let mut values = vec![framed_value(3, r#"{"id":1}"#); 4];
+    values.extend([
+        framed_value(9, ""),
+        plain.clone(),
+        plain,
+        None,
+        Some(Bytes::from_static(&[0, 0])),
+        // Magic byte 1 is not the format.
+        Some(Bytes::from_static(&[1, 0, 0, 0, 3, b'{', b'}'])),
+    ]);
+    let orders = concat(&[
+        &frames::batch_with_values(0, &values, Compression::None),
+        &frames::batch_with_values(10, &vec![framed_value(3, "{}"); 5], Compression::Gzip),
+    ]);
+    let payments = [
+        frames::batch_with_values(0, &vec![framed_value(3, "{}"); 2], Compression::None),
+        frames::batch_with_values(0, &vec![framed_value(4, "{}"); 3], Compression::None),
+    ];
+    let on = || vm_with(br#"{"records_by_schema": true}"#);
+    for version in [3, 9, 13] {
+        for error in [0, 6] {
+            let ex = produce_exchange_of(version, orders.clone(), payments.clone(), error);
+            every_split_in(
+                &ex,
+                || {
+                    let mut vm = on();
+                    learn_ids(&mut vm);
+                    vm
+                },
+                |t, how| {
+                    let ctx = format!("produce v{version}, error {error}, {how}");
+                    assert_eq!(decode_errors(t), 0, "{ctx}: {:?}", t.counters);
+                    let by = |topic, schema| {
+                        let labels = [("topic", topic), ("schema", schema)];
+                        t.counter("kafka_produced_records_by_schema_total", &labels)
+                    };
+                    let orders = [by("orders", "3"), by("orders", "9"), by("orders", "none")];
+                    assert_eq!(orders, [4, 1, 5], "{ctx}");
+                    assert_eq!(by("orders", "compressed"), 5, "{ctx}");
+                    let refused = error != 0;
+                    let payments = [by("payments", "3"), by("payments", "4")];
+                    let expected = if refused { [0, 0] } else { [2, 3] };
+                    assert_eq!(payments, expected, "{ctx}");
+                    assert_eq!(
+                        t.counter("kafka_produced_records_by_schema_total", &[]),
+                        t.counter("kafka_produced_records_total", &[]),
+                        "{ctx}: every acknowledged record has one tag"
+                    );
+                },
+            );
+        }
+        let off = run(
+            &produce_exchange_of(version, orders.clone(), payments.clone(), 0),
+            0,
+            &mut new_vm(),
+        );
+        assert_eq!(off.counter("kafka_produced_records_total", &[]), 20);
+        assert_eq!(
+            off.counter("kafka_produced_records_by_schema_total", &[]),
+            0,
+            "off by default"
+        );
+    }
+}
+
+/// Reading values' schema ids copies a record's first bytes, not its body: with 16 KiB
+/// values, a small fraction of the stream reaches the VM.
+#[test]
+fn records_by_schema_reads_only_the_start_of_each_record() {
+    let exchanges = frames::produce_exchanges(16 * 1024, 4, 4, 3);
+    let ex = Exchange {
+        requests: exchanges.iter().flat_map(|(q, _)| q.clone()).collect(),
+        responses: exchanges.iter().flat_map(|(_, r)| r.clone()).collect(),
+    };
+    let total = ex.requests.len() + ex.responses.len();
+    for window in [64, 4096] {
+        let mut vm = vm_with(br#"{"records_by_schema": true}"#);
+        let (totals, read) = run_windowed(&ex, ex.requests.len() / 3, window, &mut vm);
+        let by = [("schema", "none")];
+        assert_eq!(
+            totals.counter("kafka_produced_records_by_schema_total", &by),
+            3 * 16,
+            "window {window}"
+        );
+        assert_eq!(decode_errors(&totals), 0, "window {window}");
+        // Headers, plus at most two windows per record.
+        let bound = 3 * 2 * (5 + 4) * window + 3 * 16 * 2 * window + 3 * 2 * 200;
+        assert!(
+            read < bound.min(total / 2),
+            "window {window}: read {read} of {total}"
         );
     }
 }

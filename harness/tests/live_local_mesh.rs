@@ -265,6 +265,31 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
             let q = format!(r#"sum({metric}{{topic="{topic}",workload="{workload}"}})"#);
             assert_eq!(prom.sum(&q).await.unwrap(), n as f64, "{q}");
         }
+        // The filter's records by schema id (`records_by_schema`, on in the box with the
+        // registry): the REST entry's sidecar saw each value's id in the Bridge's
+        // produce requests (the unknown id's dead letter apart); the mirror writes plain
+        // JSON (`none`) and dead-letters the values as they came.
+        let framed_with = printed
+            .lines()
+            .find_map(|l| l.strip_prefix("producer: values framed with schema "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("the producer's schema id")
+            .to_string();
+        let unknown = kiosk_services::record::UNKNOWN_SCHEMA_ID.to_string();
+        for (topic, workload, schema, n) in [
+            ("events", "rest", framed_with.as_str(), RECORDS + 1),
+            ("events", "rest", unknown.as_str(), 1),
+            ("events.mirror", "mirror", "none", RECORDS),
+            ("events.dlq", "mirror", framed_with.as_str(), 1),
+            ("events.dlq", "mirror", unknown.as_str(), 1),
+        ] {
+            let q = format!(
+                r#"sum(kafka_produced_records_by_schema_total{{topic="{topic}",workload="{workload}",schema="{schema}"}})"#
+            );
+            assert_eq!(prom.sum(&q).await.unwrap(), n as f64, "{q}");
+        }
+        let q = r#"sum(kafka_produced_records_by_schema_total) - sum(kafka_produced_records_total)"#;
+        assert_eq!(prom.sum(q).await.unwrap(), 0.0, "every produced record has a schema tag: {q}");
         // SCRAM-SHA-512 by the filter (the default): every Kafka client's sidecar
         // authenticated its connections as its KafkaUser, and none failed.
         for workload in ["rest", "mirror", CONNECT, "verify"] {

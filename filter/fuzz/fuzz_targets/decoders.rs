@@ -7,7 +7,8 @@
 //! given, and keep summaries within their caps.
 //!
 //! Input: `[mode][api_key: i16][version: i16][seed: 8][body]`. `mode` bit 0: request or
-//! response; bit 1: walk the header layout instead. An API or version the core does not
+//! response; bit 1: walk the header layout instead; bit 2: read record values' schema ids
+//! (`records_by_schema`). An API or version the core does not
 //! decode is mapped onto one it does (key and version taken modulo what is known).
 #![no_main]
 
@@ -200,7 +201,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
 
-    let (api_key, version) = match body_decoder(direction, api_key, version) {
+    let record_values = mode & 4 != 0;
+    let (api_key, version) = match body_decoder(direction, api_key, version, record_values) {
         Some(_) => (api_key, version),
         None => {
             let apis = known(direction);
@@ -208,7 +210,8 @@ fuzz_target!(|data: &[u8]| {
             (key, version.rem_euclid(max + 1))
         }
     };
-    let decoder = || body_decoder(direction, api_key, version).expect("a known layout");
+    let decoder =
+        || body_decoder(direction, api_key, version, record_values).expect("a known layout");
     let (mut walker, mut collector) = decoder();
     let a = whole(&mut walker, Some(&mut collector), body);
     if a.error.is_none() {

@@ -3,7 +3,7 @@
 //! protocol's decoder reads the bytes that pass, at most a window at a time, never
 //! asking for bytes it would step over unseen.
 
-use super::kafka::{self, Limits};
+use super::kafka::{self, Settings};
 use super::mongodb;
 use crate::act::{Action, Step};
 use crate::decode::topics::Topics;
@@ -33,10 +33,12 @@ pub struct Connection {
 
 impl Connection {
     /// A new connection of `protocol`, reported to `observer` as opened.
-    pub fn open(protocol: Protocol, limits: Limits, observer: &mut impl Observer) -> Self {
+    pub fn open(protocol: Protocol, settings: Settings, observer: &mut impl Observer) -> Self {
         let decoder = match protocol {
-            Protocol::Kafka => Decoder::Kafka(Box::new(kafka::Connection::open(limits, observer))),
-            Protocol::MongoDb => Decoder::MongoDb(Box::new(mongodb::Connection::open(limits))),
+            Protocol::Kafka => {
+                Decoder::Kafka(Box::new(kafka::Connection::open(settings, observer)))
+            }
+            Protocol::MongoDb => Decoder::MongoDb(Box::new(mongodb::Connection::open(settings))),
         };
         Connection {
             decoder,

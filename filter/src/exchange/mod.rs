@@ -12,5 +12,5 @@ pub mod mongodb;
 pub mod observation;
 
 pub use connection::Connection;
-pub use kafka::Limits;
+pub use kafka::Settings;
 pub use observation::{Observation, Observer, Origin};

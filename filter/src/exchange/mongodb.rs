@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use super::kafka::Limits;
+use super::kafka::Settings;
 use crate::decode::mongodb::{Summary, Walker};
 use crate::decode::topics::Topics;
 use crate::exchange::observation::{Observation, Observer, Origin};
@@ -41,16 +41,16 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn open(limits: Limits) -> Self {
+    pub fn open(settings: Settings) -> Self {
         let side = || Side {
-            framer: mongodb::framer(limits.max_frame_bytes),
+            framer: mongodb::framer(settings.max_frame_bytes),
             walker: None,
         };
         Connection {
             requests: side(),
             responses: side(),
             in_flight: VecDeque::new(),
-            max_in_flight: limits.max_in_flight,
+            max_in_flight: settings.max_in_flight,
             origin: Origin::default(),
             gave_up: false,
         }

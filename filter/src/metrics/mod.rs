@@ -15,7 +15,7 @@ pub use series::{api_label, Kind, Metric, Series, LABELS};
 pub use sink::{MetricSink, Totalizer};
 
 use crate::config::{Config, Identity};
-use crate::decode::kafka::{Codec, Totals};
+use crate::decode::kafka::{Codec, SchemaTag, Totals};
 use crate::decode::topics::{TopicIdx, Topics};
 use crate::exchange::observation::{Observation, Observer, Origin};
 use crate::labels::sanitize;
@@ -23,6 +23,8 @@ use render::StatNames;
 
 /// Longest list of distinct client ids given their own label value.
 const MAX_CLIENT_LABELS: usize = 100;
+/// Distinct schema ids given their own label value; further ids are `other`.
+const MAX_SCHEMA_LABELS: usize = 100;
 
 /// Pending metric updates and rendered names, for one VM.
 pub struct Metrics {
@@ -34,6 +36,7 @@ pub struct Metrics {
     gauges: HashMap<Series, i64>,
     samples: Vec<(Series, u64)>,
     lag_series: HashSet<(TopicIdx, i32, u16)>,
+    schema_ids: HashSet<u32>,
     names: HashMap<Series, Box<str>>,
     active: i64,
 }
@@ -49,6 +52,7 @@ impl Metrics {
             gauges: HashMap::new(),
             samples: Vec::new(),
             lag_series: HashSet::new(),
+            schema_ids: HashSet::new(),
             names: HashMap::new(),
             active: 0,
         }
@@ -79,6 +83,24 @@ impl Metrics {
                 let metric = Metric::ProducedBatches { topic, codec };
                 self.add(origin, metric, u64::from(n));
             }
+        }
+    }
+
+    fn schemas(&mut self, origin: Origin, topic: TopicIdx, totals: &Totals) {
+        for (tag, n) in totals.schemas.iter() {
+            let schema = match tag {
+                SchemaTag::Id(id) if !self.schema_ids.contains(&id) => {
+                    if self.schema_ids.len() < MAX_SCHEMA_LABELS {
+                        self.schema_ids.insert(id);
+                        tag
+                    } else {
+                        SchemaTag::Other
+                    }
+                }
+                _ => tag,
+            };
+            let metric = Metric::ProducedRecordsBySchema { topic, schema };
+            self.add(origin, metric, u64::from(n));
         }
     }
 
@@ -170,6 +192,7 @@ impl Observer for Metrics {
                 self.add(origin, Metric::ProducedRecords { topic }, totals.records);
                 self.add(origin, Metric::ProducedBytes { topic }, totals.bytes);
                 self.batches(origin, topic, &totals);
+                self.schemas(origin, topic, &totals);
                 if self.kiali_enabled {
                     self.add_edge(origin, Metric::KialiProduced { topic }, totals.bytes);
                 }

@@ -5,6 +5,7 @@
 use super::series::{api_label, Metric, Series};
 use crate::config::{Identity, Kiali};
 use crate::decode::kafka::tables::error_name;
+use crate::decode::kafka::SchemaTag;
 use crate::decode::mongodb;
 use crate::decode::topics::{TopicIdx, Topics};
 use crate::labels::push;
@@ -59,6 +60,15 @@ impl StatNames {
             Metric::ProducedBatches { topic: t, codec } => {
                 push(&mut s, "topic", topic(t));
                 push(&mut s, "compression", codec.name());
+            }
+            Metric::ProducedRecordsBySchema { topic: t, schema } => {
+                push(&mut s, "topic", topic(t));
+                match schema {
+                    SchemaTag::Id(id) => push(&mut s, "schema", &id.to_string()),
+                    SchemaTag::None => push(&mut s, "schema", "none"),
+                    SchemaTag::Compressed => push(&mut s, "schema", "compressed"),
+                    SchemaTag::Other => push(&mut s, "schema", "other"),
+                }
             }
             Metric::ResponseErrors {
                 api_key,

@@ -1,7 +1,7 @@
 //! The series the filter emits: each metric, its kind, and the labels it can carry.
 
 use crate::decode::kafka::tables::api_name;
-use crate::decode::kafka::Codec;
+use crate::decode::kafka::{Codec, SchemaTag};
 use crate::decode::topics::TopicIdx;
 use crate::wire::{Direction, Protocol};
 
@@ -20,6 +20,7 @@ pub const LABELS: &[&str] = &[
     "partition",
     "error",
     "compression",
+    "schema",
     "direction",
     "reason",
     "mechanism",
@@ -80,6 +81,11 @@ pub enum Metric {
     ProducedBatches {
         topic: TopicIdx,
         codec: Codec,
+    },
+    /// Produced records by their values' schema ids (`records_by_schema`).
+    ProducedRecordsBySchema {
+        topic: TopicIdx,
+        schema: SchemaTag,
     },
     FetchedRecords {
         topic: TopicIdx,
@@ -172,6 +178,7 @@ impl Metric {
             Metric::ProducedRecords { .. } => "kafka_produced_records_total",
             Metric::ProducedBytes { .. } => "kafka_produced_bytes_total",
             Metric::ProducedBatches { .. } => "kafka_produced_batches_total",
+            Metric::ProducedRecordsBySchema { .. } => "kafka_produced_records_by_schema_total",
             Metric::FetchedRecords { .. } => "kafka_fetched_records_total",
             Metric::RefetchedRecords { .. } => "kafka_refetched_records_total",
             Metric::FetchedBytes { .. } => "kafka_fetched_bytes_total",
@@ -240,6 +247,10 @@ impl Metric {
                 topic,
                 codec: Codec::None,
             },
+            Metric::ProducedRecordsBySchema {
+                topic,
+                schema: SchemaTag::Id(7),
+            },
             Metric::FetchedRecords { topic },
             Metric::RefetchedRecords { topic },
             Metric::FetchedBytes { topic },
@@ -291,6 +302,7 @@ impl Metric {
                 | Metric::ProducedRecords { .. }
                 | Metric::ProducedBytes { .. }
                 | Metric::ProducedBatches { .. }
+                | Metric::ProducedRecordsBySchema { .. }
                 | Metric::FetchedRecords { .. }
                 | Metric::RefetchedRecords { .. }
                 | Metric::FetchedBytes { .. }

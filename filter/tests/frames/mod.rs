@@ -50,8 +50,16 @@ pub fn batch(base: i64, n: usize, compression: Compression) -> Bytes {
 
 /// A v2 record batch of `n` records with `value_len`-byte values starting at `base`.
 pub fn batch_of(base: i64, n: usize, value_len: usize, compression: Compression) -> Bytes {
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
+    let values = vec![Some(Bytes::from(vec![b'v'; value_len])); n];
+    batch_with_values(base, &values, compression)
+}
+
+/// A v2 record batch of these values (None: a null value) starting at `base`.
+pub fn batch_with_values(base: i64, values: &[Option<Bytes>], compression: Compression) -> Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -66,7 +74,7 @@ pub fn batch_of(base: i64, n: usize, value_len: usize, compression: Compression)
             sequence: i as i32 - 1,
             timestamp: 1_700_000_000_000,
             key: Some(Bytes::from(format!("key-{i}"))),
-            value: Some(Bytes::from(vec![b'v'; value_len])),
+            value: value.clone(),
             headers: Default::default(),
         })
         .collect();

@@ -670,7 +670,11 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     }
 
     step("Envoy sidecars: Istio's listeners, mTLS between them, the kiosk filter on Kafka and MongoDB");
-    let plugin_config = json!({ "kiali": { "topic_namespace": TOPIC_NAMESPACE } });
+    let mut plugin_config = json!({ "kiali": { "topic_namespace": TOPIC_NAMESPACE } });
+    if with_registry {
+        // Records by their values' schema ids (off by default: it reads record values).
+        plugin_config["records_by_schema"] = json!(true);
+    }
     let mut targets = Vec::new();
     let mut sidecars = Vec::new();
     for (pod_name, _) in &brokers {

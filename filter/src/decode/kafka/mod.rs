@@ -6,12 +6,14 @@
 pub mod big_endian;
 pub mod records;
 pub mod schema;
+pub mod schema_ids;
 pub mod summary;
 pub mod tables;
 pub mod walker;
 
 pub use records::{BatchHeader, Codec};
 pub use schema::Role;
+pub use schema_ids::{SchemaCounts, SchemaTag};
 pub use summary::{Collector, Received, Summary, TopicRef, Totals};
 pub use walker::{DecodeError, Visitor, Walker};
 
@@ -20,11 +22,13 @@ use crate::wire::Direction;
 /// The walker and the collector for the body of a message of `api_key` at `version`
 /// going `direction`, if the filter decodes that API deeply and knows that version: the
 /// one place a body's decoding is set up (the connection, and the fuzz targets, use it).
-/// The walker starts with the header's tagged fields when the header is flexible.
+/// The walker starts with the header's tagged fields when the header is flexible. With
+/// `record_values`, a Produce request's record values are read for their schema ids.
 pub fn body_decoder(
     direction: Direction,
     api_key: i16,
     version: i16,
+    record_values: bool,
 ) -> Option<(Box<Walker>, Collector)> {
     let (layout, collector, header_tags) = match direction {
         Direction::Request => (
@@ -39,6 +43,9 @@ pub fn body_decoder(
         ),
     };
     let layout = layout.filter(|m| (0..=m.max_version).contains(&version))?;
-    let walker = Walker::for_layout(layout, version, header_tags);
+    let mut walker = Walker::for_layout(layout, version, header_tags);
+    if record_values && direction == Direction::Request && api_key == schema::api::PRODUCE {
+        walker = walker.reading_record_values();
+    }
     Some((Box::new(walker), collector?))
 }

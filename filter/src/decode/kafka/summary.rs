@@ -8,6 +8,7 @@
 
 use super::records::{BatchHeader, Codec};
 use super::schema::{api, Role};
+use super::schema_ids::{SchemaCounts, SchemaTag};
 use super::walker::Visitor;
 use crate::decode::topics::{TopicId, TopicIdx, Topics, OVERFLOW, UNKNOWN};
 use crate::heap::heap_bytes;
@@ -66,6 +67,9 @@ pub struct Totals {
     pub bytes: u64,
     /// Batches per codec, indexed like [`Codec::ALL`].
     pub codecs: [u32; 6],
+    /// Records by their values' schema ids (produce requests read with
+    /// `records_by_schema`).
+    pub schemas: SchemaCounts,
 }
 
 impl Totals {
@@ -384,6 +388,14 @@ impl<R: Received + ?Sized> Visitor for CollectorVisitor<'_, R> {
                 c.next_offset = Some(c.next_offset.map_or(next, |n| n.max(next)));
             }
             _ => {}
+        }
+    }
+
+    fn schema(&mut self, tag: SchemaTag, records: u32) {
+        if let Summary::ProduceRequest { topics, .. } = &mut self.collector.summary {
+            if let Some(last) = topics.last_mut() {
+                last.1.schemas.add(tag, records);
+            }
         }
     }
 }

@@ -8,8 +8,9 @@
 //! message yields a [`DecodeError`].
 
 use super::big_endian::be_int;
-use super::records::{BatchHeader, ENTRY_PREFIX, V2_HEADER_REST};
+use super::records::{BatchHeader, Codec, ENTRY_PREFIX, V2_HEADER_REST};
 use super::schema::{Field, Layout, Role, Ty};
+use super::schema_ids::{RecordValues, SchemaTag};
 
 /// The deepest nesting of arrays in any layout (Fetch response: topics > partitions >
 /// aborted transactions) plus headroom.
@@ -60,6 +61,8 @@ pub trait Visitor {
     fn uuid(&mut self, _role: Role, _value: [u8; 16]) {}
     /// A complete record batch inside a records field.
     fn batch(&mut self, _batch: &BatchHeader) {}
+    /// `records` records whose values carry `tag` (only when the walker reads values).
+    fn schema(&mut self, _tag: SchemaTag, _records: u32) {}
 }
 
 /// A visitor that wants nothing.
@@ -136,6 +139,9 @@ enum Step {
     /// At an entry boundary inside a records field with `left` bytes to go (consumes
     /// nothing).
     Records { left: u64 },
+    /// Inside an uncompressed batch's records, read by `values`; `left` bytes of the
+    /// records field follow the batch.
+    Values { left: u64 },
     /// The message is complete.
     Done,
 }
@@ -148,6 +154,9 @@ pub struct Walker {
     step: Step,
     carry: [u8; CARRY],
     have: usize,
+    /// Whether v2 batches' record values are read for their schema ids.
+    read_values: bool,
+    values: RecordValues,
 }
 
 impl Walker {
@@ -173,7 +182,16 @@ impl Walker {
             step,
             carry: [0; CARRY],
             have: 0,
+            read_values: false,
+            values: RecordValues::new(0),
         }
+    }
+
+    /// Also read each record value's schema id in v2 batches ([`Visitor::schema`]):
+    /// uncompressed batches record by record, compressed ones counted as such unread.
+    pub fn reading_record_values(mut self) -> Self {
+        self.read_values = true;
+        self
     }
 
     pub fn for_layout(layout: &Layout, version: i16, header_tags: bool) -> Self {
@@ -194,6 +212,7 @@ impl Walker {
     pub fn skippable(&self) -> u64 {
         match self.step {
             Step::Skip { n, .. } => n,
+            Step::Values { .. } => self.values.skippable(),
             _ => 0,
         }
     }
@@ -209,8 +228,10 @@ impl Walker {
     }
 
     fn advance_skip(&mut self, n: u64, visitor: &mut impl Visitor) -> u64 {
-        let Step::Skip { n: left, then } = self.step else {
-            return 0;
+        let (left, then) = match self.step {
+            Step::Skip { n, then } => (n, then),
+            Step::Values { .. } => return self.values.pass_over(n),
+            _ => return 0,
         };
         let take = n.min(left);
         if take == left {
@@ -234,7 +255,13 @@ impl Walker {
                 Step::Done => return Ok(pos),
                 Step::Next => self.next_field(visitor)?,
                 Step::Records { left } => self.next_entry(left),
+                Step::Values { left } if self.values.is_done() => {
+                    self.step = Step::Records { left }
+                }
                 _ if rest.is_empty() => return Ok(pos),
+                Step::Values { .. } => {
+                    pos += self.values.feed(rest, &mut |tag| visitor.schema(tag, 1))?
+                }
                 Step::Gather { n, pending } => {
                     let take = (n - self.have).min(rest.len());
                     self.carry[self.have..self.have + take].copy_from_slice(&rest[..take]);
@@ -515,8 +542,17 @@ impl Walker {
                 let header = BatchHeader::v2(base_offset, batch_length, bytes);
                 visitor.batch(&header);
                 let entry = header.size;
-                let read = (ENTRY_PREFIX + V2_HEADER_REST) as u64;
-                self.skip(entry - read, Then::Records { left: left - entry }, visitor);
+                let records = entry - (ENTRY_PREFIX + V2_HEADER_REST) as u64;
+                let left = left - entry;
+                if self.read_values && !header.control {
+                    if header.codec == Codec::None {
+                        self.values = RecordValues::new(records);
+                        self.step = Step::Values { left };
+                        return Ok(());
+                    }
+                    visitor.schema(SchemaTag::Compressed, header.records);
+                }
+                self.skip(records, Then::Records { left }, visitor);
             }
             // Varint-only states are never gathered; treat as a malformed message.
             Pending::TagCount { .. } | Pending::TagId { .. } | Pending::TagSize { .. } => {

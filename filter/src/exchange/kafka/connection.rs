@@ -22,13 +22,15 @@ use crate::decode::topics::Topics;
 use crate::exchange::observation::{Observation, Observer, Origin};
 use crate::wire::{kafka, Direction, FrameEvent, Framer};
 
-/// What a connection may hold, fixed when it is created.
+/// What a connection may hold and read, fixed when it is created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub struct Settings {
     /// Largest frame decoded; a larger size prefix means the stream is not Kafka.
     pub max_frame_bytes: u32,
     /// Requests remembered while awaiting their responses (oldest evicted).
     pub max_in_flight: usize,
+    /// Read produced record values' schema ids (`records_by_schema`).
+    pub record_values: bool,
 }
 
 /// Request header fields.
@@ -87,25 +89,27 @@ pub struct Connection {
     received: ReceivedOffsets,
     origin: Origin,
     client_seen: bool,
+    record_values: bool,
     gave_up: bool,
     open: bool,
 }
 
 impl Connection {
     /// A new connection, reported to `observer` as opened.
-    pub fn open(limits: Limits, observer: &mut impl Observer) -> Self {
+    pub fn open(settings: Settings, observer: &mut impl Observer) -> Self {
         observer.observe(Origin::default(), Observation::ConnectionOpened);
         let side = |direction| Side {
-            framer: kafka::framer(direction, limits.max_frame_bytes),
+            framer: kafka::framer(direction, settings.max_frame_bytes),
             frame: FrameState::Idle,
         };
         Connection {
             requests: side(Direction::Request),
             responses: side(Direction::Response),
-            correlator: Correlator::new(limits.max_in_flight),
+            correlator: Correlator::new(settings.max_in_flight),
             received: ReceivedOffsets::default(),
             origin: Origin::default(),
             client_seen: false,
+            record_values: settings.record_values,
             gave_up: false,
             open: true,
         }
@@ -227,6 +231,7 @@ impl Connection {
             received,
             origin,
             client_seen,
+            record_values,
             ..
         } = self;
         let Side { framer, frame } = match direction {
@@ -240,6 +245,7 @@ impl Connection {
             received,
             origin,
             client_seen,
+            record_values: *record_values,
             topics,
             observer,
             now_ms,
@@ -256,6 +262,7 @@ struct Decoding<'a, O> {
     received: &'a mut ReceivedOffsets,
     origin: &'a mut Origin,
     client_seen: &'a mut bool,
+    record_values: bool,
     topics: &'a mut Topics,
     observer: &'a mut O,
     now_ms: u64,
@@ -398,7 +405,9 @@ impl<O: Observer> Decoding<'_, O> {
             sent_at_ms: self.now_ms,
             detail: Detail::None,
         });
-        if let Some((walker, collector)) = body_decoder(Direction::Request, api_key, api_version) {
+        if let Some((walker, collector)) =
+            body_decoder(Direction::Request, api_key, api_version, self.record_values)
+        {
             *self.frame = FrameState::Body {
                 walker,
                 collector,
@@ -429,7 +438,9 @@ impl<O: Observer> Decoding<'_, O> {
             api_key,
             latency_ms,
         });
-        if let Some((walker, collector)) = body_decoder(Direction::Response, api_key, version) {
+        if let Some((walker, collector)) =
+            body_decoder(Direction::Response, api_key, version, false)
+        {
             *self.frame = FrameState::Body {
                 walker,
                 collector,

@@ -7,4 +7,4 @@ pub mod correlation;
 pub mod meaning;
 pub mod received;
 
-pub use connection::{Connection, Limits};
+pub use connection::{Connection, Settings};

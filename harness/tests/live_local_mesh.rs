@@ -271,7 +271,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         // JSON (`none`) and dead-letters the values as they came.
         let framed_with = printed
             .lines()
-            .find_map(|l| l.strip_prefix("producer: values framed with schema "))
+            .find_map(|l| l.trim().strip_prefix("producer: values framed with schema "))
             .and_then(|rest| rest.split_whitespace().next())
             .expect("the producer's schema id")
             .to_string();

@@ -10,6 +10,7 @@
 #   - connection set-up time through a sidecar with the filter's SASL (SCRAM-SHA-512, PLAIN)
 #     and without, against Apache Kafka 4.3.1, p50/p99/mean
 #     (harness/benches/kafka_auth_setup.rs, its own table bench/results/kafka-auth-setup.md);
+#   - the produce cases again with records_by_schema on (each record's value prefix read);
 #   - the module size after wasm-opt;
 # and writes bench/results/latest.md (table with the date and the machine) and
 # bench/results/latest.png (plot), with the raw outputs beside them.
@@ -29,6 +30,9 @@ step "memory per connection"
 cargo bench --quiet -p kiosk-filter --bench memory | tee "$out/memory.txt"
 step "the filter in Envoy against tcp_proxy alone: replayed frames"
 cargo bench --quiet -p kiosk-harness --bench envoy_replay -- --json "$PWD/$out/envoy.json" | tee "$out/envoy.txt"
+step "the same, produce cases with records_by_schema on (bench/results/records-by-schema.md)"
+KIOSK_BENCH_CASES=produce KIOSK_BENCH_PLUGIN_CONFIG='{"records_by_schema":true}' \
+  cargo bench --quiet -p kiosk-harness --bench envoy_replay | tee "$out/envoy-records-by-schema.txt"
 step "the filter in Envoy against tcp_proxy alone: librdkafka against Apache Kafka 4.3.1"
 cargo bench --quiet -p kiosk-harness --bench envoy_kafka -- --json "$PWD/$out/kafka.json" | tee "$out/kafka.txt"
 step "connection set-up with the filter's SASL and without: Apache Kafka 4.3.1"

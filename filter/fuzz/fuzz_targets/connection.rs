@@ -8,9 +8,11 @@
 //!
 //! Input: `[config][seed: 8][request length: u32][requests][responses]`. `config` bits
 //! 0-1: max_in_flight 256, 8, 1 or 256; bit 2: max_frame_bytes 1 KiB (else the default
-//! 128 MiB); bit 3: client-id labels; bit 4: Kiali edges off; bit 5: max_topics 2.
+//! 128 MiB); bit 3: client-id labels; bit 4: Kiali edges off; bit 5: max_topics 2; bit 6:
+//! records_by_schema (its batches read `READ_SIZE` at a time, in place of the window).
 #![no_main]
 
+use kiosk_filter::decode::kafka::schema_ids::READ_SIZE;
 use kiosk_filter::{Config, Direction, Identity, Totalizer, Vm};
 use kiosk_filter_fuzz::{take, Schedule, SEED_BYTES};
 use libfuzzer_sys::fuzz_target;
@@ -30,6 +32,7 @@ fn config(bits: u8) -> Config {
     if bits & 32 != 0 {
         c.max_topics = 2;
     }
+    c.records_by_schema = bits & 64 != 0;
     c
 }
 
@@ -87,6 +90,10 @@ fuzz_target!(|data: &[u8]| {
                 2 => vm.config().read_window_bytes,
                 _ => 1 + schedule.below(70_000),
             };
+            let largest = match vm.config().records_by_schema {
+                true => window.max(READ_SIZE as usize),
+                false => window,
+            };
             let mut end = 0;
             vm.on_buffer(
                 &mut conn,
@@ -95,7 +102,7 @@ fuzz_target!(|data: &[u8]| {
                 window,
                 now_ms,
                 |at, len| {
-                    assert!(len >= 1 && len <= window, "read of {len}, window {window}");
+                    assert!(len >= 1 && len <= largest, "read of {len}, window {window}");
                     assert!(at + len <= part.len(), "read {at}+{len} of {}", part.len());
                     assert!(at >= end, "read at {at} before {end}");
                     end = at + len;

@@ -78,6 +78,15 @@ impl Connection {
         each!(&self.decoder, d => d.skippable(direction))
     }
 
+    /// How many bytes of `direction` to read at once from here, when the decoder has a
+    /// size of its own (`None`: the configured window).
+    fn read_size(&self, direction: Direction) -> Option<usize> {
+        match &self.decoder {
+            Decoder::Kafka(d) => d.read_size(direction),
+            Decoder::MongoDb(_) => None,
+        }
+    }
+
     pub fn on_close(&mut self, observer: &mut impl Observer) {
         if let Some(outcome) = self.action.as_mut().and_then(|a| a.on_close()) {
             let origin = each!(&self.decoder, d => d.origin());
@@ -103,7 +112,9 @@ impl Connection {
     /// One data callback of `size` bytes of `direction`, read through `read(offset,
     /// len)`, the host's buffer copy: the action decides first (its [`Step`], returned
     /// for the glue to carry out), then the decoder reads the bytes that pass, at most
-    /// `window` bytes per read, never asking for bytes it would step over unseen: of a
+    /// `window` bytes per read (inside a batch read record by record for
+    /// `records_by_schema`, [`READ_SIZE`](crate::decode::kafka::schema_ids::READ_SIZE)),
+    /// never asking for bytes it would step over unseen: of a
     /// Kafka produce or fetch, or a MongoDB insert, only the headers are copied.
     #[allow(clippy::too_many_arguments)]
     pub fn on_buffer<B: AsRef<[u8]>>(
@@ -140,7 +151,9 @@ impl Connection {
                 at += unseen;
                 continue;
             }
-            let Some(bytes) = read(at, window.max(1).min(size - at)) else {
+            let len = self.read_size(direction).unwrap_or(window);
+            let len = len.max(1).min(size - at);
+            let Some(bytes) = read(at, len) else {
                 break;
             };
             let bytes = bytes.as_ref();

@@ -4,6 +4,7 @@
 //! built while it streams by.
 
 pub mod big_endian;
+pub mod error;
 pub mod records;
 pub mod schema;
 pub mod schema_ids;
@@ -11,11 +12,12 @@ pub mod summary;
 pub mod tables;
 pub mod walker;
 
+pub use error::DecodeError;
 pub use records::{BatchHeader, Codec};
 pub use schema::Role;
 pub use schema_ids::{SchemaCounts, SchemaTag};
 pub use summary::{Collector, Received, Summary, TopicRef, Totals};
-pub use walker::{DecodeError, Visitor, Walker};
+pub use walker::{Visitor, Walker};
 
 use crate::wire::Direction;
 

@@ -8,9 +8,10 @@
 //! message yields a [`DecodeError`].
 
 use super::big_endian::be_int;
+use super::error::DecodeError;
 use super::records::{BatchHeader, Codec, ENTRY_PREFIX, V2_HEADER_REST};
 use super::schema::{Field, Layout, Role, Ty};
-use super::schema_ids::{RecordValues, SchemaTag};
+use super::schema_ids::{RecordValues, SchemaTag, READ_SIZE};
 
 /// The deepest nesting of arrays in any layout (Fetch response: topics > partitions >
 /// aborted transactions) plus headroom.
@@ -19,36 +20,6 @@ const MAX_DEPTH: usize = 5;
 /// longer values are reported truncated.
 pub const MAX_CAPTURE: usize = 255;
 const CARRY: usize = 256;
-
-/// Why a message could not be decoded. The names are the `reason` label values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The message ended before its last field.
-    Truncated,
-    /// Bytes left over after the last field.
-    TrailingBytes,
-    /// A negative length other than -1 (null).
-    BadLength,
-    /// A varint longer than 5 bytes.
-    BadVarint,
-    /// Arrays nested deeper than any known layout.
-    TooDeep,
-    /// A record batch whose length is below its header size.
-    BadRecordBatch,
-}
-
-impl DecodeError {
-    pub const fn reason(self) -> &'static str {
-        match self {
-            DecodeError::Truncated => "truncated",
-            DecodeError::TrailingBytes => "trailing_bytes",
-            DecodeError::BadLength => "bad_length",
-            DecodeError::BadVarint => "bad_varint",
-            DecodeError::TooDeep => "too_deep",
-            DecodeError::BadRecordBatch => "bad_record_batch",
-        }
-    }
-}
 
 /// Receives decoded fields. Array elements are bracketed by `begin`/`end` with the role of
 /// the array field. Only fields whose role is not [`Role::Skip`] are reported.
@@ -214,6 +185,15 @@ impl Walker {
             Step::Skip { n, .. } => n,
             Step::Values { .. } => self.values.skippable(),
             _ => 0,
+        }
+    }
+
+    /// How many bytes to read at once from here, when the walker has a size of its own
+    /// (inside a batch read record by record: [`READ_SIZE`]); `None`: the reader's window.
+    pub fn read_size(&self) -> Option<u64> {
+        match self.step {
+            Step::Values { .. } => Some(READ_SIZE),
+            _ => None,
         }
     }
 

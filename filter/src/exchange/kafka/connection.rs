@@ -198,6 +198,19 @@ impl Connection {
         usize::try_from(unseen).unwrap_or(usize::MAX)
     }
 
+    /// How many bytes of `direction` to read at once from here, when the walker has a
+    /// size of its own ([`Walker::read_size`]).
+    pub fn read_size(&self, direction: Direction) -> Option<usize> {
+        let side = match direction {
+            Direction::Request => &self.requests,
+            Direction::Response => &self.responses,
+        };
+        match &side.frame {
+            FrameState::Body { walker, .. } => walker.read_size().map(|n| n as usize),
+            _ => None,
+        }
+    }
+
     /// Step over `n` bytes of `direction`, at most [`skippable`](Self::skippable),
     /// without being given them.
     pub fn pass_over(

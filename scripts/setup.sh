@@ -19,6 +19,10 @@
 #     distribution from Maven Central (io.apicurio:apicurio-registry-app:3.3.3:tar.gz:all,
 #     160 MB, checked against Central's SHA-1) unpacked into $KIOSK_CACHE; it needs Java 21
 #     or newer: the machine's Temurin JDK (/usr/lib/jvm/temurin-*), or $KIOSK_REGISTRY_JAVA
+#   - Jaeger v2 (github.com/jaegertracing/jaeger/cmd/jaeger v1.76.0), where the local mesh's
+#     spans go: built from the Go module proxy with `go get -tool` in a wrapper module into
+#     $KIOSK_CACHE (about 4 minutes on 2 cores the first time; its module and build caches,
+#     2.9 GB, are removed afterwards)
 # usage: scripts/setup.sh [--dry-run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +37,9 @@ JAVA_ROOT="$CACHE/java-kafka-4.3.1-mongodb-2.0.1"
 # Keep in step with harness/src/paths.rs (REGISTRY_CACHE).
 REGISTRY_VERSION=3.3.3
 REGISTRY_ROOT="$CACHE/apicurio-registry-$REGISTRY_VERSION"
+# Keep in step with harness/src/paths.rs (JAEGER_CACHE).
+JAEGER_VERSION=v1.76.0
+JAEGER_ROOT="$CACHE/jaeger-${JAEGER_VERSION#v}"
 DRY_RUN=0
 [[ "${1:-}" == "--dry-run" ]] && DRY_RUN=1
 
@@ -163,6 +170,31 @@ fi
 registry_java="${KIOSK_REGISTRY_JAVA:-$(find /usr/lib/jvm -maxdepth 3 -path "*/temurin-*/bin/java" 2>/dev/null | sort -V | tail -1)}"
 if [[ -z "$registry_java" || ! -x "$registry_java" ]]; then
   echo "warning: no Java 21+ for the schema registry (looked for /usr/lib/jvm/temurin-*; set KIOSK_REGISTRY_JAVA): kiosk up will say so" >&2
+fi
+
+step "Jaeger $JAEGER_VERSION (v2, Go module proxy), where the local mesh's spans go (cached in $JAEGER_ROOT)"
+if [[ -x "$JAEGER_ROOT/jaeger" ]]; then
+  echo "already built: $JAEGER_ROOT/jaeger"
+elif [[ $DRY_RUN == 1 ]]; then
+  echo "+ go get -tool github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION; go build -o $JAEGER_ROOT/jaeger"
+else
+  command -v go >/dev/null || { echo "Go is needed to build Jaeger (https://go.dev/dl)" >&2; exit 1; }
+  # A wrapper module pins the version; private module and build caches are removed after.
+  work="$CACHE/jaeger-build"
+  rm -rf "$work" && mkdir -p "$work" "$JAEGER_ROOT"
+  printf 'module kiosk.local/jaeger\n\ngo 1.26\n' >"$work/go.mod"
+  echo "building (about 4 minutes on 2 cores; the log is $CACHE/jaeger-build.log)"
+  if ! (cd "$work" && export GOMODCACHE="$work/mod" GOCACHE="$work/cache" GOFLAGS=-trimpath \
+        && go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" \
+        && go build -o "$JAEGER_ROOT/jaeger.partial" github.com/jaegertracing/jaeger/cmd/jaeger) \
+        >"$CACHE/jaeger-build.log" 2>&1; then
+    echo "building Jaeger failed; last lines of $CACHE/jaeger-build.log:" >&2
+    tail -20 "$CACHE/jaeger-build.log" >&2
+    exit 1
+  fi
+  mv "$JAEGER_ROOT/jaeger.partial" "$JAEGER_ROOT/jaeger"
+  chmod -R u+w "$work" && rm -rf "$work"
+  echo "built $JAEGER_ROOT/jaeger ($(du -h "$JAEGER_ROOT/jaeger" | cut -f1))"
 fi
 
 step "ready"

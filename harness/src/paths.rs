@@ -114,6 +114,19 @@ pub fn prometheus() -> Result<PathBuf> {
     )
 }
 
+/// Jaeger's version directory in the cache (`scripts/setup.sh` builds Jaeger v2 there
+/// from the Go module proxy).
+pub const JAEGER_CACHE: &str = "jaeger-1.76.0";
+
+/// Jaeger v2 (`github.com/jaegertracing/jaeger/cmd/jaeger` v1.76.0).
+pub fn jaeger() -> Result<PathBuf> {
+    tool(
+        "KIOSK_JAEGER",
+        &[cache().join(JAEGER_CACHE).join("jaeger")],
+        "Jaeger v1.76.0 (Go module proxy)",
+    )
+}
+
 /// The schema registry's version directory in the cache (`scripts/setup.sh` unpacks
 /// Apicurio Registry's Quarkus distribution from Maven Central there).
 pub const REGISTRY_CACHE: &str = "apicurio-registry-3.3.3";

@@ -248,6 +248,61 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         .sum();
     assert_eq!(denied, 2.0, "the registry's sidecar counted both refusals");
 
+    // One trace across the Kafka hops: the producer's first request, through the ingress
+    // gateway (Envoy's OpenTelemetry tracer), the REST entry (its span's context written
+    // into the records' headers) and the mirror (continued from the headers), in Jaeger.
+    let trace_id = printed
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("producer: the first request's trace is ")
+        })
+        .expect("the producer printed its first trace")
+        .to_string();
+    let jaeger_ip = network.pod("jaeger").unwrap().ip;
+    let gateway = format!(
+        "{}.{}",
+        kiosk_harness::components::gateway::WORKLOAD,
+        kiosk_harness::components::gateway::NAMESPACE
+    );
+    let wanted = ["producer", gateway.as_str(), "rest", "mirror"];
+    let mut spans = Vec::new();
+    // The services export in batches (every 5 s): wait for the mirror's.
+    for _ in 0..30 {
+        spans = kiosk_harness::components::jaeger::trace(jaeger_ip, &trace_id).unwrap_or_default();
+        if wanted.iter().all(|w| spans.iter().any(|s| s.service == *w)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    let first = |service: &str| {
+        spans
+            .iter()
+            .find(|s| s.service == service)
+            .unwrap_or_else(|| panic!("no span of {service} in trace {trace_id}: {spans:#?}"))
+    };
+    let starts: Vec<u64> = wanted.iter().map(|w| first(w).start_us).collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1]),
+        "spans out of order {wanted:?} {starts:?}: {spans:#?}"
+    );
+    // One connected trace: every span but the producer's has its parent in it.
+    let ids: Vec<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    for s in &spans {
+        match &s.parent {
+            Some(p) => assert!(ids.contains(&p.as_str()), "{s:?}: parent not in the trace"),
+            None => assert_eq!(s.service, "producer", "{s:?} starts its own trace"),
+        }
+    }
+    // The mirror continued the REST entry's span (carried in the records' headers).
+    let rest = first("rest");
+    let mirror = first("mirror");
+    assert_eq!(
+        mirror.parent.as_deref(),
+        Some(rest.span_id.as_str()),
+        "{spans:#?}"
+    );
+
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         // Per-topic record counters from the sidecars, producing and consuming side.

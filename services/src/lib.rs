@@ -5,7 +5,7 @@
 //! [`producer`] and [`verify`] jobs, and the token [`issuer`] the ingress gateway trusts.
 //! Shared parts: Kafka client settings ([`kafka`]), the at-least-once consume loop
 //! ([`consume`]), the records the jobs send and check ([`record`]), the MongoDB collection
-//! arguments ([`mongo`]). [`Command`] is the command
+//! arguments ([`mongo`]), one trace across the hops ([`otel`]). [`Command`] is the command
 //! line of all of them, used by the `kiosk-services` binary and flattened into `kiosk`.
 #![forbid(unsafe_code)]
 
@@ -14,6 +14,7 @@ pub mod issuer;
 pub mod kafka;
 pub mod mirror;
 pub mod mongo;
+pub mod otel;
 pub mod producer;
 pub mod record;
 pub mod registry;

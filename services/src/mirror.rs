@@ -17,13 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use rdkafka::message::OwnedMessage;
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 
 use crate::consume;
 use crate::kafka;
+use crate::otel::Tracing;
+use opentelemetry::trace::SpanKind;
+use opentelemetry::KeyValue;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -117,6 +119,9 @@ pub async fn run(args: Args) -> Result<()> {
         }),
         None => None,
     };
+    // Each record's trace (its `traceparent` header) continues with a span here, and
+    // the mirrored or dead-lettered record carries the new context on.
+    let tracing = Tracing::start_for("mirror").await?;
     let (mut mirrored, mut dead) = (0u64, 0u64);
     loop {
         let batch = consume::next_batch(&consumer, args.batch, Duration::from_millis(50)).await?;
@@ -147,10 +152,34 @@ pub async fn run(args: Args) -> Result<()> {
             }
             routes.push(route);
         }
+        let spans: Vec<_> = batch
+            .iter()
+            .map(|m| {
+                let headers = m.headers().map(|h| {
+                    h.iter()
+                        .map(|h| (h.key, h.value.unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                });
+                let parent = tracing.extract(headers.unwrap_or_default());
+                let attributes = vec![
+                    KeyValue::new("messaging.source.name", args.from.clone()),
+                    KeyValue::new("messaging.kafka.offset", m.offset()),
+                ];
+                let name = format!("{} process", args.from);
+                let cx = tracing.start(&name, SpanKind::Consumer, &parent, attributes);
+                let trace = tracing.inject(&cx);
+                (cx, trace)
+            })
+            .collect();
         // Resend what failed until all is acknowledged: the offsets wait for it.
-        let mut pending: Vec<(&OwnedMessage, &Route)> = batch.iter().zip(&routes).collect();
+        let mut pending: Vec<_> = batch
+            .iter()
+            .zip(&routes)
+            .zip(&spans)
+            .map(|((m, route), (_, trace))| (m, route, trace.as_slice()))
+            .collect();
         while !pending.is_empty() {
-            let sends = pending.iter().map(|(m, route)| {
+            let sends = pending.iter().map(|(m, route, trace)| {
                 let (topic, value, header) = match route {
                     Route::Mirror(value, id) => (
                         &args.to,
@@ -170,7 +199,19 @@ pub async fn run(args: Args) -> Result<()> {
                 if m.payload().is_some() {
                     record = record.payload(value);
                 }
-                let mut headers = m.headers().cloned().unwrap_or_else(OwnedHeaders::new);
+                // The record's headers, its trace context replaced by the mirror's span.
+                let mut headers = OwnedHeaders::new();
+                for h in m.headers().iter().flat_map(|h| h.iter()) {
+                    if !trace.iter().any(|(t, _)| t == h.key) {
+                        headers = headers.insert(h);
+                    }
+                }
+                for (name, text) in trace.iter() {
+                    headers = headers.insert(Header {
+                        key: name,
+                        value: Some(text.as_bytes()),
+                    });
+                }
                 if let Some((name, text)) = &header {
                     headers = headers.insert(Header {
                         key: name,
@@ -192,6 +233,9 @@ pub async fn run(args: Args) -> Result<()> {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             pending = failed;
+        }
+        for (cx, _) in &spans {
+            tracing.end(cx);
         }
         consume::commit(&consumer, &batch).await?;
         mirrored += batch.len() as u64;

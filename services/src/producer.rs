@@ -8,6 +8,9 @@
 //! token as an OAuth 2.0 client (the client credentials grant, its secret read from a file,
 //! as a mounted Secret) and send it as `Authorization: Bearer` on every request, renewed
 //! before it expires and once after a 401. The token is never printed.
+//!
+//! Each request starts a trace (W3C `traceparent`), its span sent to
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` when set (see [`crate::otel`]).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,8 +19,11 @@ use anyhow::{bail, Result};
 use base64::Engine;
 use serde_json::{json, Value};
 
+use crate::otel::{self, Tracing};
 use crate::record::{self, SEQ_HEADER};
 use crate::rest::{BINARY_FORMAT, JSON_FORMAT};
+use opentelemetry::trace::SpanKind;
+use opentelemetry::{Context, KeyValue};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -177,6 +183,9 @@ pub async fn run(args: Args) -> Result<()> {
         Some(_) => "binary",
         None => args.format.as_str(),
     };
+    // Each request starts a trace (W3C `traceparent`), which the gateway, the sidecars,
+    // the REST entry and the mirror continue.
+    let tracing = Tracing::start_for("producer").await?;
     let start = Instant::now();
     let mut sent = 0u64;
     let mut last_report = Instant::now();
@@ -188,6 +197,13 @@ pub async fn run(args: Args) -> Result<()> {
                 tokio::time::sleep(wait).await;
             }
         }
+        let attributes = vec![
+            KeyValue::new("messaging.destination.name", args.topic.clone()),
+            KeyValue::new("messaging.batch.message_count", chunk.len() as i64),
+        ];
+        let span_name = format!("POST /topics/{}", args.topic);
+        let cx = tracing.start(&span_name, SpanKind::Client, &Context::new(), attributes);
+        let trace = tracing.inject(&cx);
         let mut pending: Vec<usize> = (0..chunk.len()).collect();
         let deadline = Instant::now() + Duration::from_secs(args.retry_for);
         let mut renewed = false;
@@ -200,7 +216,7 @@ pub async fn run(args: Args) -> Result<()> {
                 Some(t) => Some(t.bearer(&client).await?),
                 None => None,
             };
-            match post(&client, &url, &batch, format, bearer.as_deref()).await {
+            match post(&client, &url, &batch, format, bearer.as_deref(), &trace).await {
                 Ok(()) => pending.clear(),
                 Err(Undelivered::Refused(why)) => bail!("{why}"),
                 Err(Undelivered::Unauthorized(why)) => match tokens.as_mut() {
@@ -224,6 +240,10 @@ pub async fn run(args: Args) -> Result<()> {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
+        }
+        tracing.end(&cx);
+        if let (0, Some(id)) = (sent, otel::trace_id(&cx)) {
+            println!("producer: the first request's trace is {id}");
         }
         sent += chunk.len() as u64;
         if last_report.elapsed() > Duration::from_secs(1) || sent == args.records {
@@ -251,7 +271,7 @@ pub async fn run(args: Args) -> Result<()> {
             Some(t) => Some(t.bearer(&client).await?),
             None => None,
         };
-        match post(&client, &url, &bad, "binary", bearer.as_deref()).await {
+        match post(&client, &url, &bad, "binary", bearer.as_deref(), &[]).await {
             Ok(()) => println!(
                 "producer: sent {} records the mirror must dead-letter (unknown schema id, invalid value)",
                 bad.len()
@@ -260,6 +280,7 @@ pub async fn run(args: Args) -> Result<()> {
             | Err(Undelivered::Retry(_, why)) => bail!("{why}"),
         }
     }
+    tracing.close().await;
     Ok(())
 }
 
@@ -290,6 +311,7 @@ async fn post(
     batch: &[Value],
     format: &str,
     bearer: Option<&str>,
+    trace: &[(String, String)],
 ) -> Result<(), Undelivered> {
     let records = batch;
     let content_type = if format == "binary" {
@@ -304,6 +326,9 @@ async fn post(
         .body(json!({ "records": records }).to_string());
     if let Some(token) = bearer {
         request = request.bearer_auth(token);
+    }
+    for (name, value) in trace {
+        request = request.header(name, value);
     }
     let response = request
         .send()

@@ -37,6 +37,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::kafka;
+use crate::otel::Tracing;
+use opentelemetry::trace::SpanKind;
+use opentelemetry::KeyValue;
 
 pub const JSON_FORMAT: &str = "application/vnd.kafka.json.v2+json";
 pub const BINARY_FORMAT: &str = "application/vnd.kafka.binary.v2+json";
@@ -76,6 +79,9 @@ fn parse_property(text: &str) -> Result<(String, String), String> {
 
 struct Rest {
     producer: FutureProducer,
+    /// The request's trace continues into the records' headers, as the Bridge's
+    /// OpenTelemetry instrumentation does.
+    tracing: Tracing,
     /// Topics seen to exist (a topic is not deleted under a running pipeline).
     known: Mutex<HashSet<String>>,
 }
@@ -88,6 +94,7 @@ pub async fn run(args: Args) -> Result<()> {
     let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
     let state = Arc::new(Rest {
         producer,
+        tracing: Tracing::start_for("rest").await?,
         known: Mutex::new(HashSet::new()),
     });
     let app = Router::new()
@@ -220,7 +227,33 @@ async fn send(
             return Refusal::new(StatusCode::SERVICE_UNAVAILABLE, message).into_response();
         }
     }
+    // A span per request, child of the caller's; its context goes into every record.
+    let incoming = headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes()));
+    let parent = rest.tracing.extract(incoming);
+    let attributes = vec![
+        KeyValue::new("messaging.destination.name", topic.clone()),
+        KeyValue::new("messaging.batch.message_count", records.len() as i64),
+    ];
+    let name = format!("{topic} publish");
+    let cx = rest
+        .tracing
+        .start(&name, SpanKind::Producer, &parent, attributes);
+    let trace = rest.tracing.inject(&cx);
+    let records = records
+        .into_iter()
+        .map(|mut r| {
+            r.headers
+                .retain(|(k, _)| !trace.iter().any(|(t, _)| t == k));
+            r.headers.extend(
+                trace
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_bytes().to_vec())),
+            );
+            r
+        })
+        .collect();
     let offsets = rest.produce(&topic, records).await;
+    rest.tracing.end(&cx);
     let body = json!({ "offsets": offsets });
     (
         StatusCode::OK,

@@ -7,6 +7,7 @@
 //! `envoy.filters.network.wasm` with the same `pluginConfig` JSON a `WasmPlugin` delivers,
 //! fail-open.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -135,6 +136,9 @@ pub struct PodSidecar {
     pub inbound_passthrough: Vec<u16>,
     /// PeerAuthentication: STRICT refuses plaintext on inbound ports; PERMISSIVE takes both.
     pub strict: bool,
+    /// Where spans go (OTLP gRPC), as a Telemetry resource's tracing provider makes istiod
+    /// configure every HTTP connection manager; `None`: no tracing.
+    pub tracing: Option<SocketAddr>,
 }
 
 /// One destination port of the virtual outbound listener.
@@ -423,6 +427,10 @@ impl SidecarSpec {
                 "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": admin_socket(ADMIN_PORT_IN_POD) } }] }]
             }
         }));
+        if let Some(collector) = p.tracing {
+            let service = format!("{}.{}", self.workload, self.namespace);
+            add_tracing(&mut listeners, &mut clusters, collector, &service);
+        }
         (listeners, clusters)
     }
 
@@ -495,6 +503,64 @@ fn stats_endpoint(spec: &SidecarSpec) -> (std::net::Ipv4Addr, u16) {
 
 fn admin_socket(port: u16) -> Value {
     socket(port)
+}
+
+/// The cluster that carries spans to the collector.
+const TRACING_CLUSTER: &str = "opentelemetry-collector";
+
+/// Tracing on every HTTP connection manager of `listeners` but the stats listener's, as
+/// istiod renders a Telemetry resource with an `opentelemetry` extension provider: Envoy's
+/// OpenTelemetry tracer (W3C `traceparent`: a request's trace is joined, or started),
+/// every request sampled, spans over OTLP gRPC to `collector` as `service`
+/// (`<workload>.<namespace>`, Istio's service name).
+pub fn add_tracing(
+    listeners: &mut [Value],
+    clusters: &mut Vec<Value>,
+    collector: SocketAddr,
+    service: &str,
+) {
+    let tracing = json!({
+        "random_sampling": { "value": 100 },
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                "grpc_service": { "envoy_grpc": { "cluster_name": TRACING_CLUSTER }, "timeout": "1s" },
+                "service_name": service
+            }
+        }
+    });
+    for listener in listeners.iter_mut() {
+        if listener["name"] == "prometheus_stats" {
+            continue;
+        }
+        let chains = listener["filter_chains"]
+            .as_array_mut()
+            .into_iter()
+            .flatten();
+        for filter in chains.flat_map(|c| c["filters"].as_array_mut().into_iter().flatten()) {
+            if filter["name"] == "envoy.filters.network.http_connection_manager" {
+                filter["typed_config"]["tracing"] = tracing.clone();
+            }
+        }
+    }
+    clusters.push(json!({
+        "name": TRACING_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": { "http2_protocol_options": {} }
+            }
+        },
+        "load_assignment": {
+            "cluster_name": TRACING_CLUSTER,
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
+                "socket_address": { "address": collector.ip().to_string(), "port_value": collector.port() }
+            }}}]}]
+        }
+    }));
 }
 
 fn any_socket(port: u16) -> Value {

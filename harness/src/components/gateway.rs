@@ -45,6 +45,8 @@ pub struct GatewaySpec {
     pub upstreams: Vec<Upstream>,
     /// The kiosk filter module (the sidecar bootstrap names it; no chain loads it here).
     pub wasm: PathBuf,
+    /// Where spans go (OTLP gRPC); `None`: no tracing.
+    pub tracing: Option<std::net::SocketAddr>,
 }
 
 impl GatewaySpec {
@@ -83,6 +85,7 @@ impl GatewaySpec {
                 inbound_http: Vec::new(),
                 inbound_passthrough: Vec::new(),
                 strict: false,
+                tracing: None,
             }),
         };
         let mut b = base.bootstrap();
@@ -155,6 +158,15 @@ impl GatewaySpec {
                 },
                 "transport_socket": istio_mutual_transport(&self.certs, u.port, &u.host)
             }));
+        }
+        if let Some(collector) = self.tracing {
+            let service = format!("{WORKLOAD}.{NAMESPACE}");
+            crate::components::envoy::add_tracing(
+                &mut listeners,
+                &mut clusters,
+                collector,
+                &service,
+            );
         }
         static_resources["listeners"] = json!(listeners);
         static_resources["clusters"] = json!(clusters);

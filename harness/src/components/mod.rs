@@ -17,6 +17,7 @@
 pub mod connect;
 pub mod envoy;
 pub mod gateway;
+pub mod jaeger;
 pub mod java;
 pub mod kafka;
 pub mod mongo;

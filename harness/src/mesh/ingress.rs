@@ -191,6 +191,7 @@ pub fn client_secret_file(run_dir: &Path) -> PathBuf {
 }
 
 /// Start the issuer and the gateway, the gateway routing to `plan`'s REST entry.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn start(
     prepared: &Prepared,
     mesh: &mut Mesh,
@@ -199,6 +200,7 @@ pub(super) fn start(
     plan: &Plan,
     kiosk: &Path,
     wasm: &Path,
+    tracing: Option<std::net::SocketAddr>,
 ) -> Result<Started> {
     use std::os::unix::fs::PermissionsExt;
     let run_dir = mesh.state.run_dir.clone();
@@ -290,6 +292,7 @@ pub(super) fn start(
             jwks: vec![(prepared.issuer.clone(), jwks)],
             upstreams,
             wasm: wasm.to_path_buf(),
+            tracing,
         },
         &run_dir,
     )?;

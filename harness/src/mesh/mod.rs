@@ -31,6 +31,7 @@ use crate::components::connect::{Connect, ConnectSpec};
 use crate::components::envoy::{
     OutboundPort, PodSidecar, Protocol, Sidecar, SidecarSpec, UpstreamTls,
 };
+use crate::components::jaeger::{self, Jaeger};
 use crate::components::kafka::{
     random_password, Kafka, KafkaSpec, SaslListener, TlsListener, PLAIN_PORT, TLS_PORT,
 };
@@ -97,6 +98,12 @@ pub struct UpArgs {
     /// the producer's identity) or `none`.
     #[arg(long, default_value = "apicurio", value_parser = ["apicurio", "none"])]
     pub schema_registry: String,
+    /// Tracing: `jaeger` (Jaeger v2 in its own pod; every sidecar and the gateway trace
+    /// HTTP requests as a Telemetry resource makes istiod configure them, and the producer,
+    /// the REST entry and the mirror carry one trace per request into the records) or
+    /// `none`.
+    #[arg(long, default_value = "jaeger", value_parser = ["jaeger", "none"])]
+    pub tracing: String,
     /// The Strimzi resources the mesh reads (KafkaTopics, KafkaConnect, KafkaConnector,
     /// KafkaBridge, Kafka), as Strimzi's operators would: by default the bundle's own.
     #[arg(long, value_name = "DIR")]
@@ -457,6 +464,10 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         .collect();
     net.add_pod(MONGODB, NAMESPACE, Some(Capture::default()));
     let with_registry = args.schema_registry == "apicurio";
+    let with_tracing = args.tracing == "jaeger";
+    if with_tracing {
+        net.add_pod(JAEGER, "istio-system", None);
+    }
     if with_registry {
         // Its management port (health) is probed from outside the mesh, as a kubelet's
         // probes are: excluded from capture.
@@ -579,6 +590,25 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             registry::CCOMPAT_PATH
         );
     }
+
+    // Where the spans go (the sidecars: OTLP gRPC; the services: OTLP HTTP).
+    let collector = match with_tracing {
+        true => {
+            step("Jaeger v2: spans from the sidecars, the gateway and the services");
+            let pod = net.pod(JAEGER)?.clone();
+            let ip = pod.ip;
+            mesh.add(Jaeger::start(&run_dir, pod)?)?;
+            println!("  query API: http://{ip}:{}/api/traces", jaeger::QUERY_PORT);
+            Some(std::net::SocketAddr::from((ip, jaeger::OTLP_GRPC_PORT)))
+        }
+        false => None,
+    };
+    let otlp_env = |env: &mut Vec<(String, String)>| {
+        if with_tracing {
+            let endpoint = format!("http://{JAEGER_HOST}:{}", jaeger::OTLP_HTTP_PORT);
+            env.push((kiosk_services::otel::ENDPOINT_ENV.to_string(), endpoint));
+        }
+    };
 
     step(&format!(
         "Kafka 4.3.1 (KRaft, {} node{}) in pods {}",
@@ -864,6 +894,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             wasm: wasm.clone(),
             concurrency: 1,
             pod: Some(PodSidecar {
+                tracing: collector,
                 strict: policies.strict(&pod.namespace),
                 // The brokers' TLS listener (PeerAuthentication portLevelMtls DISABLE).
                 inbound_passthrough: if tls_clients && brokers.iter().any(|(p, _)| *p == pod_name) {
@@ -895,7 +926,9 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     }
     let ingress = match &ingress {
         Some(prepared) => {
-            let started = ingress::start(prepared, &mut mesh, &net, &ca, &plan, &kiosk, &wasm)?;
+            let started = ingress::start(
+                prepared, &mut mesh, &net, &ca, &plan, &kiosk, &wasm, collector,
+            )?;
             targets.push(started.target.clone());
             Some(started)
         }
@@ -951,10 +984,11 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                 }
                 // The mirror resolves and validates each value's schema (the chart gives
                 // it SCHEMA_REGISTRY_URL the same way).
-                let env = match (with_registry, service_args[0].as_str()) {
+                let mut env = match (with_registry, service_args[0].as_str()) {
                     (true, "mirror") => vec![("SCHEMA_REGISTRY_URL".to_string(), registry_url())],
                     _ => Vec::new(),
                 };
+                otlp_env(&mut env);
                 let spec = ServiceSpec {
                     name: w.name.clone(),
                     program: kiosk.clone(),
@@ -1048,6 +1082,9 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         ])
         .args(["--rate", &args.rate.to_string(), "--batch", "20"])
         .args(ingress.iter().flat_map(|i| i.producer_args.iter()));
+    let mut producer_env = Vec::new();
+    otlp_env(&mut producer_env);
+    producer.envs(producer_env);
     if with_registry {
         // Values in the registry's wire format, and the two records the mirror must refuse.
         producer.env("SCHEMA_REGISTRY_URL", registry_url()).args([
@@ -1133,6 +1170,9 @@ const OPERATOR: &str = "strimzi-operator";
 const MONGODB: &str = "mongodb";
 /// The schema registry's pod and workload.
 const REGISTRY: &str = "schema-registry";
+/// Jaeger's pod, and the collector's Service as Istio's samples/addons/jaeger.yaml names it.
+const JAEGER: &str = "jaeger";
+const JAEGER_HOST: &str = "jaeger-collector.istio-system.svc.cluster.local";
 /// The subject of the `events` topic's values.
 const SCHEMA_SUBJECT: &str = "events-value";
 
@@ -1227,6 +1267,9 @@ fn hosts_file(
     lines.push(format!("{} {MONGO_HOST}", net.pod(MONGODB)?.ip));
     if let Ok(registry) = net.pod(REGISTRY) {
         lines.push(format!("{} {REGISTRY_HOST}", registry.ip));
+    }
+    if let Ok(jaeger) = net.pod(JAEGER) {
+        lines.push(format!("{} {JAEGER_HOST}", jaeger.ip));
     }
     for w in &plan.workloads {
         if let Some(host) = &w.serves_http {

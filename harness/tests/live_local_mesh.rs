@@ -294,6 +294,24 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
             None => assert_eq!(s.service, "producer", "{s:?} starts its own trace"),
         }
     }
+    // verify prints the last record's trace from its mirrored copy's header.
+    let printed_trace: Vec<&str> = printed
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("verify: trace "))
+        .take_while(|l| l.starts_with("verify: "))
+        .collect();
+    let header = printed_trace.first().copied().unwrap_or_default();
+    assert!(
+        header.contains(&format!("of record order-{RECORDS:06}")),
+        "verify printed no trace: {printed}"
+    );
+    for service in wanted {
+        assert!(
+            printed_trace.iter().any(|l| l.contains(service)),
+            "{service} missing in {printed_trace:#?}"
+        );
+    }
     // The mirror continued the REST entry's span (carried in the records' headers).
     let rest = first("rest");
     let mirror = first("mirror");

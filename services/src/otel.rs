@@ -64,6 +64,14 @@ impl Tracing {
         })
     }
 
+    /// Propagation only: contexts are read and passed on, no span is made or exported.
+    pub fn disabled() -> Self {
+        Tracing {
+            exporting: None,
+            propagator: TraceContextPropagator::new(),
+        }
+    }
+
     /// Whether spans are exported.
     pub fn is_exporting(&self) -> bool {
         self.exporting.is_some()
@@ -148,6 +156,49 @@ pub fn trace_id(cx: &Context) -> Option<String> {
         .then(|| span_context.trace_id().to_string())
 }
 
+/// One span of a trace as Jaeger's query API (`GET /api/traces/<id>`) returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceSpan {
+    /// The reporting service (`service.name`; Envoy's is `<workload>.<namespace>`).
+    pub service: String,
+    pub operation: String,
+    /// Microseconds since the epoch.
+    pub start_us: u64,
+    pub duration_us: u64,
+    pub span_id: String,
+    /// The parent span, if any.
+    pub parent: Option<String>,
+}
+
+/// The spans of the first trace in a Jaeger query answer, ordered by start time.
+pub fn jaeger_trace_spans(answer: &serde_json::Value) -> Vec<TraceSpan> {
+    let data = &answer["data"][0];
+    let processes = &data["processes"];
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let mut spans: Vec<TraceSpan> = data["spans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| TraceSpan {
+            service: s["processID"]
+                .as_str()
+                .map_or_else(String::new, |p| text(&processes[p]["serviceName"])),
+            operation: text(&s["operationName"]),
+            start_us: s["startTime"].as_u64().unwrap_or_default(),
+            duration_us: s["duration"].as_u64().unwrap_or_default(),
+            span_id: text(&s["spanID"]),
+            parent: s["references"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["refType"] == "CHILD_OF")
+                .map(|r| text(&r["spanID"])),
+        })
+        .collect();
+    spans.sort_by_key(|s| s.start_us);
+    spans
+}
+
 struct Carrier(HashMap<String, String>);
 
 impl Injector for Carrier {
@@ -172,10 +223,7 @@ mod tests {
 
     #[test]
     fn a_context_passes_through_a_hop_that_does_not_export() {
-        let tracing = Tracing {
-            exporting: None,
-            propagator: TraceContextPropagator::new(),
-        };
+        let tracing = Tracing::disabled();
         let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let cx = tracing.extract([("Traceparent", parent.as_bytes())]);
         assert_eq!(

@@ -50,6 +50,13 @@ pub struct Args {
     pub dead_letters: usize,
     #[arg(long, default_value = "events.dlq")]
     pub dead_letter_topic: String,
+    /// Print the trace of the record with this key in the last topic (its `traceparent`
+    /// header), as Jaeger's query API at `--jaeger` holds it; fail if it has none.
+    #[arg(long, requires = "jaeger")]
+    pub trace_of: Option<String>,
+    /// Jaeger's query API, e.g. `http://tracing.istio-system:16686`.
+    #[arg(long)]
+    pub jaeger: Option<String>,
 }
 
 /// What one place (a topic or the collection) holds, by key.
@@ -60,6 +67,8 @@ struct Seen {
     total: u64,
     /// key -> the mirror's dead-letter reason header, where there is one.
     reasons: BTreeMap<String, String>,
+    /// key -> the record's `traceparent` header, where there is one.
+    traces: BTreeMap<String, String>,
 }
 
 impl Seen {
@@ -127,6 +136,7 @@ pub async fn run(args: Args) -> Result<bool> {
             .map(|(key, _, reason)| (key, reason))
             .collect(),
     };
+    let mut last_topic = Seen::default();
     for (i, topic) in args.topics.iter().enumerate() {
         let mut seen = read_topic(&args, topic).await?;
         let dead = seen.take_dead_letters(&args.run);
@@ -141,6 +151,7 @@ pub async fn run(args: Args) -> Result<bool> {
             println!("verify: FAIL topic {topic}: dead-letter records {dead:?}, expected {want:?}");
             ok = false;
         }
+        last_topic = seen;
     }
     if !bad.is_empty() {
         let mut seen = read_topic(&args, &args.dead_letter_topic).await?;
@@ -189,6 +200,9 @@ pub async fn run(args: Args) -> Result<bool> {
             seen.total, args.records
         );
     }
+    if let (Some(key), Some(jaeger)) = (&args.trace_of, &args.jaeger) {
+        ok &= print_trace(key, &last_topic, jaeger).await;
+    }
     println!(
         "verify: {} ({} records, run {})",
         if ok { "PASS" } else { "FAIL" },
@@ -196,6 +210,63 @@ pub async fn run(args: Args) -> Result<bool> {
         args.run
     );
     Ok(ok)
+}
+
+/// Print the trace of record `key` (its `traceparent` header in `seen`) from Jaeger's
+/// query API at `jaeger`: each span's service, operation and start relative to the first.
+/// Spans arrive in batches: the trace is asked for again for a while until it holds the
+/// hop that wrote the header.
+async fn print_trace(key: &str, seen: &Seen, jaeger: &str) -> bool {
+    let Some(traceparent) = seen.traces.get(key) else {
+        println!("verify: FAIL record {key} carries no traceparent header");
+        return false;
+    };
+    let tracing = crate::otel::Tracing::disabled();
+    let cx = tracing.extract([("traceparent", traceparent.as_bytes())]);
+    let Some(trace_id) = crate::otel::trace_id(&cx) else {
+        println!("verify: FAIL record {key}: malformed traceparent {traceparent:?}");
+        return false;
+    };
+    let url = format!("{}/api/traces/{trace_id}", jaeger.trim_end_matches('/'));
+    let client = reqwest::Client::new();
+    let mut spans = Vec::new();
+    // The header names the span of the hop that wrote the record.
+    let wrote = traceparent
+        .split('-')
+        .nth(2)
+        .unwrap_or_default()
+        .to_string();
+    for _ in 0..30 {
+        let answer = match client.get(&url).send().await {
+            Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+            _ => None,
+        };
+        spans = answer
+            .map(|a| crate::otel::jaeger_trace_spans(&a))
+            .unwrap_or_default();
+        if spans.iter().any(|s| s.span_id == wrote) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    if spans.is_empty() {
+        println!("verify: FAIL trace {trace_id} of record {key}: not in Jaeger ({url})");
+        return false;
+    }
+    let t0 = spans[0].start_us;
+    println!(
+        "verify: trace {trace_id} of record {key}: {} spans",
+        spans.len()
+    );
+    for s in &spans {
+        println!(
+            "verify:   +{:>8.3} ms  {:<40} {}",
+            (s.start_us - t0) as f64 / 1000.0,
+            s.service,
+            s.operation
+        );
+    }
+    true
 }
 
 fn report(place: &str, expected: &[Expected], seen: &Seen, diff: &Diff) -> bool {
@@ -317,6 +388,14 @@ async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
             });
             if let Some(reason) = reason {
                 seen.reasons.insert(key.clone(), reason);
+            }
+            let traceparent = m.headers().and_then(|hs| {
+                hs.iter()
+                    .find(|h| h.key == "traceparent")
+                    .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+            });
+            if let Some(traceparent) = traceparent {
+                seen.traces.insert(key.clone(), traceparent);
             }
             seen.records.insert(key, (value, seq));
             seen.total += 1;

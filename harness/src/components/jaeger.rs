@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::components::pod::Pod;
 use crate::components::Component;
 use crate::process::Service;
+pub use kiosk_services::otel::{jaeger_trace_spans, TraceSpan};
 
 pub const OTLP_GRPC_PORT: u16 = 4317;
 pub const OTLP_HTTP_PORT: u16 = 4318;
@@ -51,22 +52,9 @@ fn healthy(ip: Ipv4Addr) -> bool {
         .is_ok_and(|r| r.status == 200 && r.body.contains("\"healthy\":true"))
 }
 
-/// One span of a trace as the query API returns it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SpanSummary {
-    /// The reporting service (`service.name`; Envoy's is `<workload>.<namespace>`).
-    pub service: String,
-    pub operation: String,
-    /// Microseconds since the epoch.
-    pub start_us: u64,
-    pub span_id: String,
-    /// The parent span in the same trace, if any.
-    pub parent: Option<String>,
-}
-
 /// The spans of trace `trace_id` (32 hex digits), ordered by start time, from the query
 /// API at `ip`.
-pub fn trace(ip: Ipv4Addr, trace_id: &str) -> Result<Vec<SpanSummary>> {
+pub fn trace(ip: Ipv4Addr, trace_id: &str) -> Result<Vec<TraceSpan>> {
     let path = format!("/api/traces/{trace_id}");
     let response = crate::http::request_at(ip, QUERY_PORT, "GET", &path, None)?;
     anyhow::ensure!(
@@ -76,32 +64,7 @@ pub fn trace(ip: Ipv4Addr, trace_id: &str) -> Result<Vec<SpanSummary>> {
         response.body.chars().take(200).collect::<String>()
     );
     let body: Value = serde_json::from_str(&response.body).context("Jaeger's answer")?;
-    let data = &body["data"][0];
-    let processes = &data["processes"];
-    let mut spans: Vec<SpanSummary> = data["spans"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| SpanSummary {
-            service: s["processID"]
-                .as_str()
-                .and_then(|p| processes[p]["serviceName"].as_str())
-                .unwrap_or_default()
-                .to_string(),
-            operation: s["operationName"].as_str().unwrap_or_default().to_string(),
-            start_us: s["startTime"].as_u64().unwrap_or_default(),
-            span_id: s["spanID"].as_str().unwrap_or_default().to_string(),
-            parent: s["references"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|r| r["refType"] == "CHILD_OF")
-                .and_then(|r| r["spanID"].as_str())
-                .map(str::to_string),
-        })
-        .collect();
-    spans.sort_by_key(|s| s.start_us);
-    Ok(spans)
+    Ok(jaeger_trace_spans(&body))
 }
 
 impl Component for Jaeger {

@@ -1120,8 +1120,17 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         .args(["--records", &args.records.to_string(), "--run", &run_id])
         // The MongoDB connector writes key and value only, not the record headers.
         .args(["--collection-headers", "false"])
-        .args(["--dead-letters", if with_registry { "2" } else { "0" }])
-        .env("MONGODB_URI", &mongo_uri);
+        .args(["--dead-letters", if with_registry { "2" } else { "0" }]);
+    if with_tracing {
+        // The last record's trace, from the mirrored record's header, as Jaeger holds it.
+        let last = kiosk_services::record::expected(&run_id, args.records)
+            .pop()
+            .map(|r| r.key)
+            .unwrap_or_default();
+        let query = format!("http://{JAEGER_HOST}:{}", jaeger::QUERY_PORT);
+        verify.args(["--trace-of", &last, "--jaeger", &query]);
+    }
+    verify.env("MONGODB_URI", &mongo_uri);
     let verified = job("verify", verify, &run_dir)?;
     mesh.phase(if verified {
         "verified"

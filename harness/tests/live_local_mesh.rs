@@ -265,7 +265,15 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         kiosk_harness::components::gateway::WORKLOAD,
         kiosk_harness::components::gateway::NAMESPACE
     );
-    let wanted = ["producer", gateway.as_str(), "rest", "mirror"];
+    // The producer, its sidecar (Envoy names its service `<workload>.<namespace>`), the
+    // gateway, the REST entry, the mirror.
+    let wanted = [
+        "producer",
+        "producer.pipeline",
+        gateway.as_str(),
+        "rest",
+        "mirror",
+    ];
     let mut spans = Vec::new();
     // The services export in batches (every 5 s): wait for the mirror's.
     for _ in 0..30 {
@@ -306,7 +314,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         header.contains(&format!("of record order-{RECORDS:06}")),
         "verify printed no trace: {printed}"
     );
-    for service in wanted {
+    for service in ["producer", gateway.as_str(), "rest", "mirror"] {
         assert!(
             printed_trace.iter().any(|l| l.contains(service)),
             "{service} missing in {printed_trace:#?}"

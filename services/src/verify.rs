@@ -214,8 +214,9 @@ pub async fn run(args: Args) -> Result<bool> {
 
 /// Print the trace of record `key` (its `traceparent` header in `seen`) from Jaeger's
 /// query API at `jaeger`: each span's service, operation and start relative to the first.
-/// Spans arrive in batches: the trace is asked for again for a while until it holds the
-/// hop that wrote the header.
+/// Spans arrive in batches (every few seconds, from each hop): the trace is asked for
+/// again until it holds the hop that wrote the header and every span's parent, for at most
+/// 30 s; an incomplete trace is printed as it is and fails.
 async fn print_trace(key: &str, seen: &Seen, jaeger: &str) -> bool {
     let Some(traceparent) = seen.traces.get(key) else {
         println!("verify: FAIL record {key} carries no traceparent header");
@@ -231,11 +232,8 @@ async fn print_trace(key: &str, seen: &Seen, jaeger: &str) -> bool {
     let client = reqwest::Client::new();
     let mut spans = Vec::new();
     // The header names the span of the hop that wrote the record.
-    let wrote = traceparent
-        .split('-')
-        .nth(2)
-        .unwrap_or_default()
-        .to_string();
+    let wrote = traceparent.split('-').nth(2).unwrap_or_default();
+    let mut complete = false;
     for _ in 0..30 {
         let answer = match client.get(&url).send().await {
             Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
@@ -244,7 +242,9 @@ async fn print_trace(key: &str, seen: &Seen, jaeger: &str) -> bool {
         spans = answer
             .map(|a| crate::otel::jaeger_trace_spans(&a))
             .unwrap_or_default();
-        if spans.iter().any(|s| s.span_id == wrote) {
+        let has = |id: &str| spans.iter().any(|s| s.span_id == id);
+        complete = has(wrote) && spans.iter().all(|s| s.parent.as_deref().is_none_or(has));
+        if complete {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -261,12 +261,17 @@ async fn print_trace(key: &str, seen: &Seen, jaeger: &str) -> bool {
     for s in &spans {
         println!(
             "verify:   +{:>8.3} ms  {:<40} {}",
-            (s.start_us - t0) as f64 / 1000.0,
+            s.start_us.saturating_sub(t0) as f64 / 1000.0,
             s.service,
             s.operation
         );
     }
-    true
+    if !complete {
+        println!(
+            "verify: FAIL trace {trace_id}: spans of some hops never arrived (parents missing)"
+        );
+    }
+    complete
 }
 
 fn report(place: &str, expected: &[Expected], seen: &Seen, diff: &Diff) -> bool {

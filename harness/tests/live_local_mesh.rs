@@ -266,11 +266,12 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         kiosk_harness::components::gateway::NAMESPACE
     );
     // The producer, its sidecar (Envoy names its service `<workload>.<namespace>`), the
-    // gateway, the REST entry, the mirror.
+    // gateway, the REST entry's sidecar and the REST entry, the mirror.
     let wanted = [
         "producer",
         "producer.pipeline",
         gateway.as_str(),
+        "rest.pipeline",
         "rest",
         "mirror",
     ];

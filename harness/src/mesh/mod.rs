@@ -904,8 +904,15 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                 } else {
                     vec![]
                 },
+                // HTTP ports as Istio treats them (the registry's with its
+                // AuthorizationPolicy's RBAC; the REST entry's: traced like any HTTP hop).
                 inbound_http: if pod_name == REGISTRY {
                     vec![(registry::API_PORT, registry_rbac.clone())]
+                } else if plan
+                    .workload(&workload)
+                    .is_some_and(|w| w.serves_http.is_some())
+                {
+                    vec![(REST_PORT, Vec::new())]
                 } else {
                     vec![]
                 },

@@ -317,6 +317,8 @@ impl SidecarSpec {
         listeners.push(json!({
             "name": "virtualOutbound",
             "address": any_socket(pod::OUTBOUND_CAPTURE_PORT),
+            // As istiod sets it: tracers name spans by it (egress), stats plugins read it.
+            "traffic_direction": "OUTBOUND",
             "listener_filters": [original_dst_filter()],
             "filter_chains": chains,
             // Anything else leaves as it came (Istio's PassthroughCluster).
@@ -373,6 +375,7 @@ impl SidecarSpec {
         let mut inbound = json!({
             "name": "virtualInbound",
             "address": any_socket(pod::INBOUND_CAPTURE_PORT),
+            "traffic_direction": "INBOUND",
             "listener_filters": [
                 original_dst_filter(),
                 {

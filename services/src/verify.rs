@@ -381,25 +381,12 @@ async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
             }
             let key = m.key().map(record::key_text).unwrap_or_default();
             let value = m.payload().and_then(record::value_json);
-            let seq = m.headers().and_then(|hs| {
-                hs.iter()
-                    .find(|h| h.key == SEQ_HEADER)
-                    .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
-            });
-            let reason = m.headers().and_then(|hs| {
-                hs.iter()
-                    .find(|h| h.key == crate::mirror::DEAD_LETTER_HEADER)
-                    .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
-            });
+            let seq = header_text(&m, SEQ_HEADER);
+            let reason = header_text(&m, crate::mirror::DEAD_LETTER_HEADER);
             if let Some(reason) = reason {
                 seen.reasons.insert(key.clone(), reason);
             }
-            let traceparent = m.headers().and_then(|hs| {
-                hs.iter()
-                    .find(|h| h.key == "traceparent")
-                    .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
-            });
-            if let Some(traceparent) = traceparent {
+            if let Some(traceparent) = header_text(&m, "traceparent") {
                 seen.traces.insert(key.clone(), traceparent);
             }
             seen.records.insert(key, (value, seq));
@@ -412,6 +399,14 @@ async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
         Ok(seen)
     })
     .await?
+}
+
+/// A record header's value as text, if the record has that header.
+fn header_text(m: &impl Message, name: &str) -> Option<String> {
+    let header = m.headers()?.iter().find(|h| h.key == name)?;
+    header
+        .value
+        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 async fn read_collection(collection: &mongodb::Collection<Document>) -> Result<Seen> {

@@ -19,7 +19,7 @@
 #     distribution from Maven Central (io.apicurio:apicurio-registry-app:3.3.3:tar.gz:all,
 #     160 MB, checked against Central's SHA-1) unpacked into $KIOSK_CACHE; it needs Java 21
 #     or newer: the machine's Temurin JDK (/usr/lib/jvm/temurin-*), or $KIOSK_REGISTRY_JAVA
-#   - Jaeger v2 (github.com/jaegertracing/jaeger/cmd/jaeger v1.76.0), where the local mesh's
+#   - Jaeger v2 (github.com/jaegertracing/jaeger/cmd/jaeger v1.75.0), where the local mesh's
 #     spans go: built from the Go module proxy with `go get -tool` in a wrapper module into
 #     $KIOSK_CACHE (about 4 minutes on 2 cores the first time; its module and build caches,
 #     2.9 GB, are removed afterwards)
@@ -38,7 +38,7 @@ JAVA_ROOT="$CACHE/java-kafka-4.3.1-mongodb-2.0.1"
 REGISTRY_VERSION=3.3.3
 REGISTRY_ROOT="$CACHE/apicurio-registry-$REGISTRY_VERSION"
 # Keep in step with harness/src/paths.rs (JAEGER_CACHE).
-JAEGER_VERSION=v1.76.0
+JAEGER_VERSION=v1.75.0
 JAEGER_ROOT="$CACHE/jaeger-${JAEGER_VERSION#v}"
 DRY_RUN=0
 [[ "${1:-}" == "--dry-run" ]] && DRY_RUN=1

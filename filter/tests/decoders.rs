@@ -3,6 +3,10 @@
 
 mod frames;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use bytes::Bytes;
 use frames::{batch, concat, framed, request, response};
 use kafka_protocol::messages::metadata_response::{
@@ -12,6 +16,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::Compression;
 use kiosk_filter::decode::kafka::schema_ids::READ_SIZE;
+use kiosk_filter::decode::topics::SharedIds;
 use kiosk_filter::{Config, Direction, Identity, Totalizer, Vm};
 use uuid::Uuid;
 
@@ -1308,4 +1313,104 @@ fn sasl_on_the_apps_behalf_is_invisible_to_the_observer() {
     assert_eq!(a.counters, b.counters);
     assert_eq!(decode_errors(&a), 0);
     assert!(a.counter("kafka_produced_records_total", &[]) > 0);
+}
+
+/// Proxy-wasm shared data as Envoy keeps it: one table for every worker's VM.
+#[derive(Clone, Default)]
+struct HostSharedData(Rc<RefCell<HashMap<[u8; 16], String>>>);
+
+impl SharedIds for HostSharedData {
+    fn publish(&self, id: &[u8; 16], name: &str) {
+        self.0.borrow_mut().insert(*id, name.to_string());
+    }
+    fn lookup(&self, id: &[u8; 16]) -> Option<String> {
+        self.0.borrow().get(id).cloned()
+    }
+}
+
+/// The VMs of one sidecar's two worker threads (Istio's default `concurrency: 2`).
+fn two_workers() -> (Vm, Vm) {
+    let shared = HostSharedData::default();
+    let worker = || {
+        let mut vm = new_vm();
+        vm.topics_mut().share_with(Box::new(shared.clone()));
+        vm
+    };
+    (worker(), worker())
+}
+
+/// What the Java client does through a sidecar with two workers: Metadata on connection A,
+/// served by worker 1, then, a millisecond later, Produce v13 and Fetch v13+ (topics by id
+/// only) on connection B, served by worker 2. No tick and no flush comes between: the id
+/// must reach worker 2 in the callback that learned it.
+#[test]
+fn ids_learned_on_one_worker_count_by_name_on_the_other_at_once() {
+    for version in [13] {
+        let (mut vm1, mut vm2) = two_workers();
+        learn_ids(&mut vm1);
+        let t = run(&produce_exchange(version), usize::MAX, &mut vm2);
+        let ctx = format!("produce v{version}");
+        assert_eq!(
+            t.counter("kafka_produced_records_total", &[("topic", "orders")]),
+            8,
+            "{ctx}"
+        );
+        assert_eq!(
+            t.counter("kafka_produced_records_total", &[("topic", "payments")]),
+            9,
+            "{ctx}"
+        );
+        let unknown = [("topic", "unknown")];
+        assert_eq!(t.counter("kafka_produced_records_total", &unknown), 0);
+    }
+    for version in 13..=18 {
+        let (mut vm1, mut vm2) = two_workers();
+        learn_ids(&mut vm1);
+        let (ex, bytes) = fetch_exchange(version);
+        let t = run(&ex, usize::MAX, &mut vm2);
+        let o = [("topic", "orders")];
+        assert_eq!(
+            t.counter("kafka_fetched_records_total", &o),
+            6,
+            "v{version}"
+        );
+        assert_eq!(
+            t.counter("kafka_fetched_bytes_total", &o),
+            bytes,
+            "v{version}"
+        );
+        let unknown = [("topic", "unknown")];
+        assert_eq!(t.counter("kafka_fetched_records_total", &unknown), 0);
+    }
+}
+
+/// A Produce whose id neither worker knew when the request passed is resolved when its
+/// response arrives: records are counted at the acknowledgement, by name.
+#[test]
+fn an_id_unknown_at_the_request_is_resolved_at_the_response() {
+    let (mut vm1, mut vm2) = two_workers();
+    let ex = produce_exchange(13);
+    let mut conn = vm2.open_connection();
+    vm2.on_request_data(&mut conn, &ex.requests, 10);
+    learn_ids(&mut vm1);
+    vm2.on_response_data(&mut conn, &ex.responses, 11);
+    vm2.close(&mut conn);
+    let mut t = Totalizer::default();
+    vm2.flush(&mut t);
+    assert_eq!(
+        t.counter("kafka_produced_records_total", &[("topic", "orders")]),
+        8
+    );
+    assert_eq!(
+        t.counter("kafka_produced_records_total", &[("topic", "unknown")]),
+        0
+    );
+
+    // An id no Metadata response on any worker named stays unknown.
+    let (_, mut lone) = two_workers();
+    let t = run(&ex, usize::MAX, &mut lone);
+    assert_eq!(
+        t.counter("kafka_produced_records_total", &[("topic", "unknown")]),
+        17
+    );
 }

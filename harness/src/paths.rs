@@ -116,14 +116,14 @@ pub fn prometheus() -> Result<PathBuf> {
 
 /// Jaeger's version directory in the cache (`scripts/setup.sh` builds Jaeger v2 there
 /// from the Go module proxy).
-pub const JAEGER_CACHE: &str = "jaeger-1.76.0";
+pub const JAEGER_CACHE: &str = "jaeger-1.75.0";
 
-/// Jaeger v2 (`github.com/jaegertracing/jaeger/cmd/jaeger` v1.76.0).
+/// Jaeger v2 (`github.com/jaegertracing/jaeger/cmd/jaeger` v1.75.0).
 pub fn jaeger() -> Result<PathBuf> {
     tool(
         "KIOSK_JAEGER",
         &[cache().join(JAEGER_CACHE).join("jaeger")],
-        "Jaeger v1.76.0 (Go module proxy)",
+        "Jaeger v1.75.0 (Go module proxy)",
     )
 }
 

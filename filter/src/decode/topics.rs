@@ -3,7 +3,15 @@
 //! Envoy never deletes a stat, so every distinct topic label lives for the life of the
 //! proxy: past `limit` distinct names, topics are reported under one overflow value.
 //! Topic ids (Fetch v13+, Produce v13+) are mapped to names learned from Metadata
-//! responses of any connection of the VM; the glue also shares them between VMs.
+//! responses of any connection of the VM, and of any other VM of the proxy through a
+//! [`SharedIds`] table (proxy-wasm shared data, in the glue).
+//!
+//! Envoy runs one VM per worker thread, and a Kafka client sends Metadata on one
+//! connection and Produce or Fetch by id on another within milliseconds, often served by
+//! the other worker. So an id is published in the very callback that learned it, before
+//! the Metadata bytes are passed on to the client (who cannot name the id before it has
+//! them), and an id unknown here is looked up in the shared table each time it is
+//! resolved (at the response, when records are counted), never cached as unknown.
 
 use std::collections::HashMap;
 
@@ -21,17 +29,21 @@ pub const MAX_IDS: usize = 65_000;
 
 pub type TopicId = [u8; 16];
 
-/// Looks up an id this VM has not learned (the glue asks the other VMs' shared data).
-pub type IdFallback = Box<dyn Fn(&TopicId) -> Option<String>>;
+/// The table of topic ids every VM of the proxy reads and writes (proxy-wasm shared
+/// data in the glue, a map in tests).
+pub trait SharedIds {
+    /// Make `id` -> `name` visible to every VM, now.
+    fn publish(&self, id: &TopicId, name: &str);
+    /// The name another VM published for `id`.
+    fn lookup(&self, id: &TopicId) -> Option<String>;
+}
 
 pub struct Topics {
     names: Vec<Box<str>>,
     index: HashMap<Box<str>, TopicIdx>,
     ids: HashMap<TopicId, TopicIdx>,
     limit: usize,
-    /// Ids learned since the glue last published them.
-    learned: Vec<(TopicId, TopicIdx)>,
-    fallback: Option<IdFallback>,
+    shared: Option<Box<dyn SharedIds>>,
 }
 
 impl Topics {
@@ -43,8 +55,7 @@ impl Topics {
             index: HashMap::new(),
             ids: HashMap::new(),
             limit: limit.min(65_000),
-            learned: Vec::new(),
-            fallback: None,
+            shared: None,
         }
     }
 
@@ -74,13 +85,16 @@ impl Topics {
         self.names.get(usize::from(idx)).map_or("unknown", |n| n)
     }
 
-    /// Record that `id` names topic `idx` (from a Metadata response).
+    /// Record that `id` names topic `idx` (from a Metadata response), and publish it to
+    /// the other VMs at once if it is new or changed.
     pub fn learn_id(&mut self, id: TopicId, idx: TopicIdx) {
         if id == [0; 16] || (self.ids.len() >= MAX_IDS && !self.ids.contains_key(&id)) {
             return;
         }
         if self.ids.insert(id, idx) != Some(idx) {
-            self.learned.push((id, idx));
+            if let Some(shared) = &self.shared {
+                shared.publish(&id, self.name(idx));
+            }
         }
     }
 
@@ -102,9 +116,10 @@ impl Topics {
         self.ids.get(id).copied()
     }
 
-    /// Where to look up ids this VM has not learned itself.
-    pub fn set_fallback(&mut self, fallback: IdFallback) {
-        self.fallback = Some(fallback);
+    /// The table shared with the other VMs: learned ids are published there, unknown
+    /// ones looked up there.
+    pub fn share_with(&mut self, shared: Box<dyn SharedIds>) {
+        self.shared = Some(shared);
     }
 
     /// The label of a topic id: learned here, learned by another VM, or `unknown`.
@@ -112,21 +127,8 @@ impl Topics {
         if let Some(idx) = self.by_id(id) {
             return idx;
         }
-        let found = self.fallback.as_ref().and_then(|lookup| lookup(id));
+        let found = self.shared.as_ref().and_then(|shared| shared.lookup(id));
         found.map_or(UNKNOWN, |name| self.adopt_id(*id, name.as_bytes()))
-    }
-
-    pub fn has_learned(&self) -> bool {
-        !self.learned.is_empty()
-    }
-
-    /// Ids learned since the last call, with their names, for sharing with other VMs.
-    pub fn take_learned(&mut self) -> Vec<(TopicId, String)> {
-        let learned = std::mem::take(&mut self.learned);
-        learned
-            .into_iter()
-            .map(|(id, idx)| (id, self.name(idx).to_string()))
-            .collect()
     }
 
     /// Distinct topic names admitted (excluding the overflow and unknown values).
@@ -156,7 +158,6 @@ mod tests {
             topics.learn_id((i + 1).to_be_bytes(), idx);
         }
         assert_eq!(topics.ids_len(), MAX_IDS);
-        assert_eq!(topics.take_learned().len(), MAX_IDS);
         // A known id is still updated; an unknown one past the cap resolves as unknown.
         assert_eq!(topics.resolve_id(&1u128.to_be_bytes()), idx);
         assert_eq!(
@@ -178,14 +179,51 @@ mod tests {
         assert_eq!(topics.len(), 2);
     }
 
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
+    /// Shared data as the host keeps it, with a log of every write.
+    #[derive(Clone, Default)]
+    struct Table(Rc<RefCell<(HashMap<TopicId, String>, Vec<TopicId>)>>);
+
+    impl SharedIds for Table {
+        fn publish(&self, id: &TopicId, name: &str) {
+            let mut table = self.0.borrow_mut();
+            table.0.insert(*id, name.to_string());
+            table.1.push(*id);
+        }
+        fn lookup(&self, id: &TopicId) -> Option<String> {
+            self.0.borrow().0.get(id).cloned()
+        }
+    }
+
     #[test]
-    fn ids_resolve_once_learned_and_are_published_once() {
+    fn ids_are_published_when_learned_and_once() {
+        let table = Table::default();
         let mut topics = Topics::new(10, "_other");
+        topics.share_with(Box::new(table.clone()));
         let idx = topics.intern(b"t");
         topics.learn_id([7; 16], idx);
+        assert_eq!(table.lookup(&[7; 16]).as_deref(), Some("t"));
         topics.learn_id([7; 16], idx);
         assert_eq!(topics.by_id(&[7; 16]), Some(idx));
-        assert_eq!(topics.take_learned(), vec![([7; 16], "t".to_string())]);
-        assert!(topics.take_learned().is_empty());
+        assert_eq!(table.0.borrow().1.len(), 1, "published once");
+    }
+
+    #[test]
+    fn an_id_unknown_is_looked_up_again_every_time() {
+        let table = Table::default();
+        let mut other = Topics::new(10, "_other");
+        other.share_with(Box::new(table.clone()));
+        let mut topics = Topics::new(10, "_other");
+        topics.share_with(Box::new(table.clone()));
+        assert_eq!(topics.resolve_id(&[9; 16]), UNKNOWN);
+        let idx = other.intern(b"orders");
+        other.learn_id([9; 16], idx);
+        let found = topics.resolve_id(&[9; 16]);
+        assert_eq!(topics.name(found), "orders");
+        // Adopted, not published again.
+        assert_eq!(table.0.borrow().1.len(), 1);
     }
 }

@@ -21,7 +21,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, PeerType};
 use crate::act::sasl::Credential;
 use crate::act::Step;
 use crate::config::MongoDbAuthMechanism;
-use crate::decode::topics::id_hex;
+use crate::decode::topics::{id_hex, SharedIds, TopicId};
 use crate::{Config, Connection, Direction, Identity, Vm};
 use stats::EnvoyStats;
 
@@ -93,11 +93,7 @@ impl RootContext for Root {
                 &auth.password_env,
             ));
         }
-        vm.topics_mut().set_fallback(Box::new(|id| {
-            let key = format!("{SHARED_ID_PREFIX}{}", id_hex(id));
-            let (value, _) = hostcalls::get_shared_data(&key).ok()?;
-            String::from_utf8(value?).ok()
-        }));
+        vm.topics_mut().share_with(Box::new(SharedData));
         *self.shared.borrow_mut() = Some(Shared {
             vm,
             stats: EnvoyStats::default(),
@@ -130,17 +126,26 @@ impl RootContext for Root {
     }
 }
 
+/// Topic ids in proxy-wasm shared data: host-wide, seen by every worker's VM at once.
+struct SharedData;
+
+impl SharedIds for SharedData {
+    fn publish(&self, id: &TopicId, name: &str) {
+        let key = format!("{SHARED_ID_PREFIX}{}", id_hex(id));
+        if let Err(e) = hostcalls::set_shared_data(&key, Some(name.as_bytes()), None) {
+            log::debug!("sharing topic id {key}: {e:?}");
+        }
+    }
+
+    fn lookup(&self, id: &TopicId) -> Option<String> {
+        let key = format!("{SHARED_ID_PREFIX}{}", id_hex(id));
+        let (value, _) = hostcalls::get_shared_data(&key).ok()?;
+        String::from_utf8(value?).ok()
+    }
+}
+
 impl Shared {
     fn flush(&mut self) {
-        let topics = self.vm.topics_mut();
-        if topics.has_learned() {
-            for (id, name) in topics.take_learned() {
-                let key = format!("{SHARED_ID_PREFIX}{}", id_hex(&id));
-                if let Err(e) = hostcalls::set_shared_data(&key, Some(name.as_bytes()), None) {
-                    log::debug!("sharing topic id {key}: {e:?}");
-                }
-            }
-        }
         if self.vm.is_dirty() {
             self.vm.flush(&mut self.stats);
         }

@@ -1414,3 +1414,65 @@ fn an_id_unknown_at_the_request_is_resolved_at_the_response() {
         17
     );
 }
+
+/// A fetch of one partition holding a committed plain batch (3 records), producer 7's
+/// aborted transaction (5 records, then its marker) and producer 8's committed one (2
+/// records, then its marker); `read_committed`: the response lists 7's transaction.
+fn transactional_fetch(version: i16, read_committed: bool) -> Exchange {
+    let records = concat(&[
+        &batch(0, 3, Compression::None),
+        &frames::transactional_batch(3, 5, 7, false),
+        &frames::transactional_batch(8, 1, 7, true),
+        &frames::transactional_batch(9, 2, 8, false),
+        &frames::transactional_batch(11, 1, 8, true),
+    ]);
+    let name = TopicName(StrBytes::from_static_str("orders"));
+    let mut req_topic = fetch_request::FetchTopic::default().with_partitions(vec![
+        fetch_request::FetchPartition::default().with_fetch_offset(0),
+    ]);
+    let mut resp_topic = fetch_response::FetchableTopicResponse::default();
+    if version >= 13 {
+        req_topic = req_topic.with_topic_id(ORDERS);
+        resp_topic = resp_topic.with_topic_id(ORDERS);
+    } else {
+        req_topic = req_topic.with_topic(name.clone());
+        resp_topic = resp_topic.with_topic(name);
+    }
+    let aborted = read_committed.then(|| {
+        vec![fetch_response::AbortedTransaction::default()
+            .with_producer_id(ProducerId(7))
+            .with_first_offset(3)]
+    });
+    let partition = fetch_response::PartitionData::default()
+        .with_high_watermark(12)
+        .with_last_stable_offset(12)
+        .with_aborted_transactions(aborted)
+        .with_records(Some(records));
+    let req = FetchRequest::default()
+        .with_isolation_level(i8::from(read_committed))
+        .with_topics(vec![req_topic]);
+    let resp =
+        FetchResponse::default().with_responses(vec![resp_topic.with_partitions(vec![partition])]);
+    Exchange {
+        requests: request(1, version, 5, &req),
+        responses: response(version, 5, &resp),
+    }
+}
+
+/// A read_committed consumer is never delivered an aborted transaction's records (its
+/// client drops them from the response): neither does the filter count them. A
+/// read_uncommitted consumer is delivered them, and they count.
+#[test]
+fn aborted_transactions_are_not_fetched_records_of_read_committed_consumers() {
+    for version in [4, 12, 13, 16, 18] {
+        for (read_committed, want) in [(true, 5), (false, 10)] {
+            let ex = transactional_fetch(version, read_committed);
+            every_split(&ex, learn_ids, |t, how| {
+                let ctx = format!("fetch v{version}, read_committed {read_committed}, {how}");
+                assert_eq!(decode_errors(t), 0, "{ctx}");
+                let o = [("topic", "orders")];
+                assert_eq!(t.counter("kafka_fetched_records_total", &o), want, "{ctx}");
+            });
+        }
+    }
+}

@@ -47,11 +47,32 @@ pub fn kafka_behind_sidecar(
     brokers: usize,
     plugin_config: Value,
 ) -> Result<(Kafka, Sidecar, String)> {
+    kafka_behind_sidecar_with(dir, workload, brokers, plugin_config, ISTIO_CONCURRENCY)
+}
+
+/// Istio's default sidecar concurrency: two worker threads, so two Wasm VMs.
+pub const ISTIO_CONCURRENCY: u32 = 2;
+
+/// [`kafka_behind_sidecar`] with `concurrency` Envoy worker threads (each its own VM).
+pub fn kafka_behind_sidecar_with(
+    dir: &std::path::Path,
+    workload: &str,
+    brokers: usize,
+    plugin_config: Value,
+    concurrency: u32,
+) -> Result<(Kafka, Sidecar, String)> {
     let mut free = ports::Allocator::default();
     let spec = KafkaSpec::new(dir, brokers, &[workload], &mut free)?;
     let routes = spec.client_ports(workload);
     let kafka = Kafka::start(spec)?;
-    let sidecar = kafka_sidecar_to(dir, workload, &routes, plugin_config, Vec::new())?;
+    let sidecar = sidecar(
+        dir,
+        workload,
+        &routes,
+        plugin_config,
+        Vec::new(),
+        concurrency,
+    )?;
     let bootstrap = format!("127.0.0.1:{}", routes[0].1);
     Ok((kafka, sidecar, bootstrap))
 }
@@ -64,6 +85,17 @@ pub fn kafka_sidecar_to(
     routes: &[(u16, u16)],
     plugin_config: Value,
     env: Vec<(String, String)>,
+) -> Result<Sidecar> {
+    sidecar(dir, workload, routes, plugin_config, env, ISTIO_CONCURRENCY)
+}
+
+fn sidecar(
+    dir: &std::path::Path,
+    workload: &str,
+    routes: &[(u16, u16)],
+    plugin_config: Value,
+    env: Vec<(String, String)>,
+    concurrency: u32,
 ) -> Result<Sidecar> {
     let spec = SidecarSpec {
         workload: workload.into(),
@@ -79,7 +111,7 @@ pub fn kafka_sidecar_to(
         plugin_config,
         mongodb_plugin_config: serde_json::json!({ "protocol": "mongodb" }),
         wasm: paths::filter_wasm()?,
-        concurrency: 2,
+        concurrency,
         pod: None,
         env,
     };

@@ -56,16 +56,38 @@ pub fn batch_of(base: i64, n: usize, value_len: usize, compression: Compression)
 
 /// A v2 record batch of these values (None: a null value) starting at `base`.
 pub fn batch_with_values(base: i64, values: &[Option<Bytes>], compression: Compression) -> Bytes {
+    batch_by(base, values, compression, None)
+}
+
+/// A transactional v2 batch of `n` records of producer `producer_id` starting at `base`;
+/// `control`: a transaction marker (one record) instead.
+pub fn transactional_batch(base: i64, n: usize, producer_id: i64, control: bool) -> Bytes {
+    let values = vec![Some(Bytes::from(vec![b'v'; 100])); n];
+    batch_by(
+        base,
+        &values,
+        Compression::None,
+        Some((producer_id, control)),
+    )
+}
+
+fn batch_by(
+    base: i64,
+    values: &[Option<Bytes>],
+    compression: Compression,
+    transaction: Option<(i64, bool)>,
+) -> Bytes {
+    let (producer_id, control) = transaction.unwrap_or((-1, false));
     let records: Vec<Record> = values
         .iter()
         .enumerate()
         .map(|(i, value)| Record {
-            transactional: false,
-            control: false,
+            transactional: transaction.is_some(),
+            control,
             delete_horizon: false,
             partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch: if transaction.is_some() { 0 } else { -1 },
             timestamp_type: TimestampType::Creation,
             offset: base + i as i64,
             // kafka-protocol starts a new batch when offset - sequence changes: keep it

@@ -68,13 +68,16 @@ pub struct BatchHeader {
     pub codec: Codec,
     /// Transaction markers carry no application records.
     pub control: bool,
+    /// Written inside a transaction (attributes bit 4), by `producer_id`.
+    pub transactional: bool,
+    pub producer_id: i64,
     pub magic: u8,
 }
 
 impl BatchHeader {
     /// A v2 batch from its base offset, batch length and the 44 header bytes after the
-    /// entry prefix (`crc` at 0, `attributes` at 4, `lastOffsetDelta` at 6, `recordsCount`
-    /// at 40).
+    /// entry prefix (`crc` at 0, `attributes` at 4, `lastOffsetDelta` at 6, `producerId`
+    /// at 26, `recordsCount` at 40).
     pub fn v2(base_offset: i64, batch_length: i32, rest: &[u8]) -> Self {
         let field = |at: usize, width: usize| rest.get(at..at + width).map_or(0, be_int);
         let attributes = field(4, 2);
@@ -85,6 +88,8 @@ impl BatchHeader {
             size: 12 + batch_length.max(0) as u64,
             codec: Codec::from_attributes(attributes),
             control: attributes & 0x20 != 0,
+            transactional: attributes & 0x10 != 0,
+            producer_id: field(26, 8),
             magic: 2,
         }
     }
@@ -99,6 +104,8 @@ impl BatchHeader {
             size,
             codec: Codec::None,
             control: false,
+            transactional: false,
+            producer_id: -1,
             magic,
         }
     }

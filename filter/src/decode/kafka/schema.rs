@@ -29,6 +29,10 @@ pub enum Role {
     ErrorCode,
     HighWatermark,
     FetchOffset,
+    /// A Fetch response partition's aborted transaction (read_committed fetches): the
+    /// producer and the offset its transaction began at.
+    AbortedProducerId,
+    AbortedFirstOffset,
 }
 
 /// Wire types. Strings, byte arrays and arrays become "compact" in flexible versions.
@@ -221,8 +225,8 @@ pub const FETCH_REQUEST: Layout = Layout {
 };
 
 const FETCH_ABORTED_TRANSACTION: &[Field] = &[
-    skip(Ty::I64, 0), // producer_id
-    skip(Ty::I64, 0), // first_offset
+    f(Ty::I64, Role::AbortedProducerId, 0, ALL),
+    f(Ty::I64, Role::AbortedFirstOffset, 0, ALL),
 ];
 const FETCH_RESPONSE_PARTITION: &[Field] = &[
     f(Ty::I32, Role::PartitionIndex, 0, ALL),

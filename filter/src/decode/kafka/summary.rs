@@ -179,6 +179,65 @@ pub struct Collector {
     /// topic's error precedes its name).
     error: i16,
     depth: u8,
+    /// The partition's aborted transactions (a read_committed fetch response).
+    aborted: AbortedTransactions,
+}
+
+/// Aborted transactions of one fetched partition, to leave their records out as a
+/// `read_committed` consumer does (Kafka's `CompletedFetch`): a transaction of producer P
+/// listed at first offset F is open from the first batch reaching F until P's next control
+/// batch (its abort marker); P's transactional batches in between were never delivered to
+/// the app. Bounded: past [`MAX_ENTRIES`] listed transactions, the rest are not tracked.
+#[derive(Debug, Default)]
+pub struct AbortedTransactions {
+    /// Listed, not yet reached: (producer id, first offset).
+    listed: Vec<(i64, i64)>,
+    /// Producers whose aborted transaction is open at the current batch.
+    open: Vec<i64>,
+    /// A producer id read, waiting for its first offset.
+    producer: Option<i64>,
+}
+
+impl AbortedTransactions {
+    fn clear(&mut self) {
+        self.listed.clear();
+        self.open.clear();
+        self.producer = None;
+    }
+
+    fn list(&mut self, first_offset: i64) {
+        if let Some(producer) = self.producer.take() {
+            push_capped(&mut self.listed, (producer, first_offset));
+        }
+    }
+
+    /// Whether `batch` belongs to an aborted transaction (its records left out).
+    fn is_aborted(&mut self, batch: &BatchHeader) -> bool {
+        if self.listed.is_empty() && self.open.is_empty() {
+            return false;
+        }
+        let open = &mut self.open;
+        self.listed.retain(|&(producer, first)| {
+            let reached = first <= batch.last_offset;
+            if reached && !open.contains(&producer) {
+                push_capped(open, producer);
+            }
+            !reached
+        });
+        let at = self.open.iter().position(|&p| p == batch.producer_id);
+        match at {
+            Some(at) if batch.control => {
+                self.open.swap_remove(at);
+                false
+            }
+            Some(_) => batch.transactional,
+            None => false,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        heap_bytes(&self.listed) + heap_bytes(&self.open)
+    }
 }
 
 impl Collector {
@@ -223,7 +282,13 @@ impl Collector {
             received: None,
             error: 0,
             depth: 0,
+            aborted: AbortedTransactions::default(),
         }
+    }
+
+    /// Heap bytes held while decoding, besides the summary's.
+    pub fn heap_bytes(&self) -> usize {
+        self.summary.heap_bytes() + self.aborted.heap_bytes()
     }
 
     /// Visit with access to the VM's topic table (names are interned as they stream by)
@@ -283,6 +348,7 @@ impl<R: Received + ?Sized> Visitor for CollectorVisitor<'_, R> {
                 c.high_watermark = -1;
                 c.next_offset = None;
                 c.received = None;
+                c.aborted.clear();
             }
             _ => {}
         }
@@ -327,6 +393,10 @@ impl<R: Received + ?Sized> Visitor for CollectorVisitor<'_, R> {
             }
             (Role::PartitionIndex, _) => c.partition = value as i32,
             (Role::HighWatermark, _) => c.high_watermark = value,
+            (Role::AbortedProducerId, Summary::FetchResponse { .. }) => {
+                c.aborted.producer = Some(value)
+            }
+            (Role::AbortedFirstOffset, Summary::FetchResponse { .. }) => c.aborted.list(value),
             (Role::FetchOffset, Summary::FetchRequest { positions }) => push_capped(
                 positions,
                 FetchPosition {
@@ -381,7 +451,8 @@ impl<R: Received + ?Sized> Visitor for CollectorVisitor<'_, R> {
                 }
             }
             Summary::FetchResponse { topics, .. } => {
-                if let Some(last) = topics.last_mut() {
+                let aborted = c.aborted.is_aborted(batch);
+                if let Some(last) = topics.last_mut().filter(|_| !aborted) {
                     last.1.add(batch, c.received);
                 }
                 let next = batch.last_offset.saturating_add(1);
@@ -429,8 +500,52 @@ mod tests {
             size: 100,
             codec: Codec::None,
             control: false,
+            transactional: false,
+            producer_id: -1,
             magic: 2,
         }
+    }
+
+    fn txn(base_offset: i64, records: u32, producer_id: i64, control: bool) -> BatchHeader {
+        BatchHeader {
+            transactional: true,
+            producer_id,
+            control,
+            ..batch(base_offset, records)
+        }
+    }
+
+    #[test]
+    fn aborted_transactions_are_left_out_until_their_marker() {
+        let mut a = AbortedTransactions::default();
+        // Producer 7 aborted a transaction from offset 10; producer 8 committed around it.
+        a.producer = Some(7);
+        a.list(10);
+        assert!(
+            !a.is_aborted(&txn(0, 10, 7, false)),
+            "before its first offset"
+        );
+        assert!(
+            !a.is_aborted(&txn(10, 1, 8, true)),
+            "another producer's marker"
+        );
+        assert!(a.is_aborted(&txn(11, 5, 7, false)));
+        assert!(!a.is_aborted(&batch(16, 3)), "not transactional");
+        assert!(!a.is_aborted(&txn(19, 2, 8, false)), "another producer");
+        assert!(a.is_aborted(&txn(21, 5, 7, false)));
+        assert!(
+            !a.is_aborted(&txn(26, 1, 7, true)),
+            "the abort marker ends it"
+        );
+        assert!(
+            !a.is_aborted(&txn(27, 5, 7, false)),
+            "a later transaction of 7"
+        );
+        // A first offset inside a batch (a batch cut at the fetch offset) reaches it.
+        a.clear();
+        a.producer = Some(9);
+        a.list(33);
+        assert!(a.is_aborted(&txn(30, 5, 9, false)));
     }
 
     #[test]

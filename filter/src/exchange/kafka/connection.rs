@@ -144,7 +144,7 @@ impl Connection {
                 collector, request, ..
             } => {
                 std::mem::size_of::<Walker>()
-                    + collector.summary.heap_bytes()
+                    + collector.heap_bytes()
                     + request.as_ref().map_or(0, |r| r.detail.heap_bytes())
             }
             _ => 0,

@@ -1,0 +1,299 @@
+//! The reference Java client (`kafka-clients` 4.3.1) through a sidecar with Istio's two
+//! worker threads (two Wasm VMs), against real Apache Kafka 4.3.1: every record it had
+//! acknowledged and delivered is counted under its topic's name, never `unknown`.
+//!
+//! The Java client is what most Kafka users run, and it is the client that shows the
+//! race between workers: in Kafka 4.x it produces (v13) and fetches by topic id only, and
+//! it sends Metadata on its bootstrap connection and Produce on another, which Envoy often
+//! hands to the other worker within milliseconds. Each producer case is a fresh JVM, so
+//! fresh connections; the repeated case runs the same producer ten times.
+//!
+//! Transactions: `kafka_produced_records_total` counts what the broker acknowledged,
+//! aborted records included (the abort comes later, in an EndTxn naming no records);
+//! `kafka_fetched_records_total` counts what a consumer was delivered, and a
+//! `read_committed` consumer is never delivered aborted records (the broker stops at the
+//! last stable offset and the client drops the aborted batches the response carries; the
+//! filter drops them the same way, from the response's aborted transactions).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kiosk_harness::components::envoy::Sidecar;
+use kiosk_harness::paths;
+use kiosk_harness::prom::{self, Sample};
+use kiosk_tests::{kafka_behind_sidecar_with, run_dir, wait_flush, ISTIO_CONCURRENCY};
+
+/// A topic, the codec and delivery guarantee of its producer, how many records.
+struct Case {
+    topic: &'static str,
+    codec: &'static str,
+    mode: &'static str,
+    records: usize,
+}
+
+const fn case(
+    topic: &'static str,
+    codec: &'static str,
+    mode: &'static str,
+    records: usize,
+) -> Case {
+    Case {
+        topic,
+        codec,
+        mode,
+        records,
+    }
+}
+
+/// Every codec, each delivery guarantee.
+const MATRIX: &[Case] = &[
+    case("java.plain.none", "none", "plain", 300),
+    case("java.idempotent.gzip", "gzip", "idempotent", 250),
+    case("java.idempotent.snappy", "snappy", "idempotent", 180),
+    case("java.idempotent.lz4", "lz4", "idempotent", 1500),
+    case("java.idempotent.zstd", "zstd", "idempotent", 99),
+    case("java.transactional.lz4", "lz4", "transactional", 400),
+];
+
+/// The producer case the race bit hardest (lz4, idempotent, Java's defaults), run again
+/// and again into one topic.
+const REPEATED: Case = case("java.repeated", "lz4", "idempotent", 150);
+
+/// Records each transactional producer sends in the transaction it then aborts
+/// (`JavaClients.ABORTED`).
+const ABORTED: usize = 25;
+
+/// One real Kafka process at a time: two clusters on two cores would time each other out.
+static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn java_client_matrix_exact_one_broker_two_workers() {
+    matrix("java-1-broker", 1, ISTIO_CONCURRENCY, MATRIX, 10);
+}
+
+#[test]
+fn java_client_matrix_exact_three_brokers_two_workers() {
+    matrix("java-3-brokers", 3, ISTIO_CONCURRENCY, &MATRIX[3..], 3);
+}
+
+#[test]
+fn java_producer_exact_with_one_worker() {
+    matrix("java-1-worker", 1, 1, &[], 3);
+}
+
+#[test]
+fn java_producer_exact_with_four_workers() {
+    matrix("java-4-workers", 1, 4, &[], 5);
+}
+
+/// The Java program, compiled once per test run into `dir`.
+struct Java {
+    classes: PathBuf,
+    libs: PathBuf,
+    java: PathBuf,
+    dir: PathBuf,
+}
+
+impl Java {
+    fn compile(dir: &Path) -> Java {
+        let java = paths::java().unwrap();
+        let libs = paths::kafka_libs().unwrap();
+        let classes = dir.join("java-classes");
+        std::fs::create_dir_all(&classes).unwrap();
+        let source = paths::root().join("tests/live/java/JavaClients.java");
+        let out = Command::new(java.with_file_name("javac"))
+            .arg("-d")
+            .arg(&classes)
+            .arg("-cp")
+            .arg(format!("{}/*", libs.display()))
+            .arg(&source)
+            .output()
+            .expect("javac (a JDK, Java 17 or newer)");
+        assert!(
+            out.status.success(),
+            "javac failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Java {
+            classes,
+            libs,
+            java,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Run one command of the program; its `<word> <topic> <n>` lines.
+    fn run(&self, name: &str, args: &[&str]) -> Vec<(String, String, usize)> {
+        let out = Command::new(&self.java)
+            .arg("-cp")
+            .arg(format!(
+                "{}:{}/*",
+                self.classes.display(),
+                self.libs.display()
+            ))
+            .args(["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+            .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
+            .arg(format!(
+                "-Dlog4j2.configurationFile={}",
+                self.dir.join("log4j2.properties").display()
+            ))
+            .arg("JavaClients")
+            .args(args)
+            .output()
+            .expect("java");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        std::fs::write(
+            self.dir.join(format!("{name}.log")),
+            format!("{stdout}\n--- stderr\n{stderr}"),
+        )
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "Java client {name} failed: {}",
+            stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+        );
+        stdout
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                let (word, topic, n) = (words.next()?, words.next()?, words.next()?);
+                Some((word.to_string(), topic.to_string(), n.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+fn matrix(test: &str, brokers: usize, concurrency: u32, cases: &[Case], repeats: usize) {
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = run_dir(test).unwrap();
+    std::fs::write(
+        dir.join("log4j2.properties"),
+        "rootLogger.level = WARN\nrootLogger.appenderRef.e.ref = E\nappender.e.type = Console\n\
+         appender.e.name = E\nappender.e.target = SYSTEM_ERR\nappender.e.layout.type = PatternLayout\n\
+         appender.e.layout.pattern = %p %m (%c)%n\n",
+    )
+    .unwrap();
+    let java = Java::compile(&dir);
+    let config = serde_json::json!({ "kiali": { "topic_namespace": "kafka" } });
+    let (_kafka, sidecar, bootstrap) =
+        kafka_behind_sidecar_with(&dir, "checkout", brokers, config, concurrency)
+            .expect("start Kafka and Envoy");
+
+    let mut topics: Vec<&str> = cases.iter().map(|c| c.topic).collect();
+    topics.push(REPEATED.topic);
+    let mut create = vec!["create", bootstrap.as_str(), "3"];
+    create.extend(&topics);
+    java.run("create", &create);
+
+    // What the client saw: acknowledged per topic, and aborted per topic.
+    let mut acked: BTreeMap<String, usize> = BTreeMap::new();
+    let mut aborted: BTreeMap<String, usize> = BTreeMap::new();
+    let runs = cases.iter().chain(std::iter::repeat_n(&REPEATED, repeats));
+    for (i, case) in runs.enumerate() {
+        let records = case.records.to_string();
+        let lines = java.run(
+            &format!("produce-{i}-{}", case.topic),
+            &[
+                "produce", &bootstrap, case.topic, &records, case.codec, case.mode,
+            ],
+        );
+        for (word, topic, n) in lines {
+            let into = match word.as_str() {
+                "acked" => &mut acked,
+                "aborted" => &mut aborted,
+                _ => continue,
+            };
+            *into.entry(topic).or_default() += n;
+        }
+        assert_eq!(
+            acked.get(case.topic).copied().unwrap_or(0) % case.records,
+            0
+        );
+    }
+    for case in cases.iter().chain([&REPEATED]) {
+        let runs = if case.topic == REPEATED.topic {
+            repeats
+        } else {
+            1
+        };
+        let want = case.records * runs;
+        assert_eq!(
+            acked.get(case.topic),
+            Some(&want),
+            "acked of {}",
+            case.topic
+        );
+        if case.mode == "transactional" {
+            assert_eq!(aborted.get(case.topic), Some(&ABORTED));
+        }
+    }
+    let expected: usize = acked.values().sum();
+    let mut consume = vec![
+        "consume",
+        bootstrap.as_str(),
+        "kiosk-java-group",
+        "read_committed",
+    ];
+    let expected_arg = expected.to_string();
+    consume.push(&expected_arg);
+    consume.extend(&topics);
+    let consumed: BTreeMap<String, usize> = java
+        .run("consume", &consume)
+        .into_iter()
+        .map(|(_, topic, n)| (topic, n))
+        .collect();
+    assert_eq!(
+        consumed, acked,
+        "a read_committed consumer gets the committed records"
+    );
+
+    let s = stats_settled(&sidecar, &dir);
+    let stat = |name: &str, labels: &[(&str, &str)]| prom::sum(&s, name, labels);
+    for (topic, &n) in &acked {
+        let t = [("topic", topic.as_str())];
+        let sent = n + aborted.get(topic).copied().unwrap_or(0);
+        assert_eq!(
+            stat("kafka_produced_records_total", &t),
+            sent as f64,
+            "produced records of {topic} (acknowledged, aborted included)"
+        );
+        assert_eq!(
+            stat("kafka_fetched_records_total", &t),
+            consumed[topic] as f64,
+            "fetched records of {topic} (delivered to a read_committed consumer)"
+        );
+    }
+    let unknown = [("topic", "unknown")];
+    assert_eq!(stat("kafka_produced_records_total", &unknown), 0.0);
+    assert_eq!(stat("kafka_fetched_records_total", &unknown), 0.0);
+    assert_eq!(stat("kafka_decode_errors_total", &[]), 0.0);
+    // Produce went by (kafka-clients 4.3.1 sends it as v13, topics by id only).
+    assert!(stat("kafka_requests_total", &[("api", "produce")]) > 0.0);
+}
+
+/// The sidecar's stats once every produce and fetch is counted (the filter flushes on its
+/// tick, Envoy merges the workers' histograms on its stats flush); kept in `stats.prom`.
+fn stats_settled(sidecar: &Sidecar, dir: &Path) -> Vec<Sample> {
+    wait_flush();
+    let start = Instant::now();
+    let mut text = sidecar.prometheus_text().unwrap();
+    while start.elapsed() < Duration::from_secs(15) {
+        let s = prom::parse(&text);
+        let requests = prom::sum(&s, "kafka_requests_total", &[("api", "produce")]);
+        let timed = prom::sum(
+            &s,
+            "kafka_request_duration_milliseconds_count",
+            &[("api", "produce")],
+        );
+        if requests > 0.0 && requests == timed {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        text = sidecar.prometheus_text().unwrap();
+    }
+    std::fs::write(dir.join("stats.prom"), &text).unwrap();
+    prom::parse(&text)
+}

@@ -14,7 +14,10 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      (except under allOf/anyOf/oneOf/not, which only validate values of a structural schema).
   3. Cross-object invariants: every topic a service uses has a KafkaTopic and an ACL for that
      service's KafkaUser (groups too); the WasmPlugin selects every Kafka client workload and no
-     broker, and is pinned by digest or pulled Always; extraStatTags cover every label the filter
+     broker, and is pinned by digest or pulled Always; any two WasmPlugins of one module that may
+     select one pod (same namespace or the root one, no label required with two values; no
+     selector: every pod) carry the same vmConfig, since they share one Wasm VM there whose
+     environment is that of whichever Envoy creates first (docs/wasm-vms.md); extraStatTags cover every label the filter
      emits (filter/contract/metrics.json, generated from the filter's code); pluginConfig has
      only fields the filter knows (filter/contract/plugin-config.schema.json) and names the
      Kiali CR's extension; DestinationRule credentialName Secrets live in the workload's
@@ -114,7 +117,9 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      checks nothing or skips a step, schemas Apicurio would refuse, a chart copy of a schema or
      the plain policy differing from their source (issue 17), each way one trace across the
      Kafka hops could break (issue 18: provider, sampling, Jaeger addon, the Bridge's tracing),
-     or the validator proves nothing.
+     each way two WasmPlugins of the module could give their shared VM different environments
+     (issue 24: the MongoDB plugin without vmConfig or with another env list, in the chart's
+     render and in istio/), or the validator proves nothing.
 Exit status 0 when everything holds, 1 otherwise; every error names the file, object and path.
 
 usage: .venv/bin/python scripts/validate-k8s.py [--k8s-version 1.34] [--prometheus] [-v]
@@ -2277,6 +2282,140 @@ def check_wasm_pull(report: Report, label: str, objects: list[dict]) -> None:
                      f"imagePullPolicy {policy} with a tag: each sidecar's agent keeps the module it fetched for that URL (istio/istio pkg/wasm/cache.go)")
 
 
+# ---------------------------------------------------------------------------------------
+# Wasm VMs shared by WasmPlugins of one module (issue 24, docs/wasm-vms.md)
+
+
+def wasm_module(plugin: dict) -> str:
+    """The module a WasmPlugin loads, as Istio reads its url (no scheme: oci://)."""
+    url = str((plugin.get("spec") or {}).get("url", ""))
+    return url if "://" in url else f"oci://{url}"
+
+
+def vm_environment(plugin: dict) -> tuple:
+    """What a WasmPlugin's vmConfig gives the VM: its env entries (name, source, value), in any
+    order (the VM gets a map), valueFrom INLINE when unset; no vmConfig is an empty env. Any other
+    vmConfig field is kept as written."""
+    vm = (plugin.get("spec") or {}).get("vmConfig") or {}
+    env = sorted((str(e.get("name")), e.get("valueFrom") or "INLINE", json.dumps(e.get("value"))) for e in vm.get("env") or [])
+    rest = json.dumps({k: v for k, v in vm.items() if k != "env"}, sort_keys=True)
+    return tuple(env), rest
+
+
+def vm_environment_text(plugin: dict) -> str:
+    env, rest = vm_environment(plugin)
+    text = ", ".join(f"{n} ({src})" for n, src, _ in env) or "no env"
+    return text if rest == "{}" else f"{text}, {rest}"
+
+
+def plugins_may_share_pod(a: dict, b: dict) -> bool:
+    """Whether one pod may be selected by both WasmPlugins, conservatively: the same namespace
+    (or either in the root namespace, which reaches every namespace), and no label both
+    selectors require with two different values. No selector (targetRef(s) included, what they
+    attach to is not read here) selects every pod."""
+    na, nb = a["metadata"].get("namespace"), b["metadata"].get("namespace")
+    if na != nb and ROOT_NAMESPACE not in (na, nb):
+        return False
+    sa = ((a["spec"].get("selector") or {}).get("matchLabels")) or {}
+    sb = ((b["spec"].get("selector") or {}).get("matchLabels")) or {}
+    return all(sb[k] == v for k, v in sa.items() if k in sb)
+
+
+def check_wasm_vms(report: Report, label: str, objects: list[dict]) -> None:
+    """Any two WasmPlugins of one module that may select the same pod carry the same vmConfig.
+    Envoy keys a Wasm VM by vm_id, VM configuration and code, not by its environment, and Istio
+    sets no vm_id, so on such a pod the two share one VM, created with the env of whichever
+    plugin Envoy creates first (istiod sends them in no fixed order): with the Kafka and MongoDB
+    plugins, the Kafka credential would be there or not by chance."""
+    plugins = [o for o in objects if o.get("kind") == "WasmPlugin"]
+    for i, a in enumerate(plugins):
+        for b in plugins[i + 1:]:
+            if wasm_module(a) != wasm_module(b) or not plugins_may_share_pod(a, b):
+                continue
+            report.check(vm_environment(a) == vm_environment(b),
+                         f"{label}: {ident(a)} and {ident(b)} (module {wasm_module(a)}, a pod both may select) carry the same vmConfig",
+                         f"{vm_environment_text(a)} != {vm_environment_text(b)}: on a pod both select they share one Wasm VM (Envoy keys it by "
+                         "vm_id, VM configuration and code; Istio sets no vm_id), created with the env of whichever plugin Envoy creates "
+                         "first, in no fixed order (docs/wasm-vms.md)")
+
+
+def wasm_vm_self_checks(report: Report, bundle: list[dict], plain: list[dict]) -> None:
+    """Each way two WasmPlugins of the module could give their shared VM different environments,
+    put into a copy of the kind install (the chart's plugins) or of the plain istio/ files:
+    check_wasm_vms must reject it; and the cases where no pod can share a VM, or the VM gets the
+    same environment, it must accept. The chart renders the two plugins' vmConfig from one
+    template, so other kafkaAuth variables reach both."""
+
+    def find(b, name):
+        return next(o for o in b if o.get("kind") == "WasmPlugin" and o["metadata"]["name"] == name)
+
+    def spec(b, name):
+        return find(b, name)["spec"]
+
+    def third(b, ns, selector):
+        p = copy.deepcopy(find(b, "kiosk-mongodb"))
+        p["metadata"].update(name="kiosk-other", namespace=ns)
+        p["spec"].pop("vmConfig", None)
+        if selector is None:
+            p["spec"].pop("selector")
+        else:
+            p["spec"]["selector"] = {"matchLabels": selector}
+        b.append(p)
+
+    same = "carry the same vmConfig"
+    cases = [
+        ("the kind install as it is", bundle, lambda b: None, None),
+        ("the plain istio/ files as they are", plain, lambda b: None, None),
+        ("the MongoDB plugin without vmConfig (the fault: the Kafka credential absent when it is created first)",
+         bundle, lambda b: spec(b, "kiosk-mongodb").pop("vmConfig", None), same),
+        ("the plain MongoDB plugin without vmConfig", plain, lambda b: spec(b, "kiosk-mongodb").pop("vmConfig", None), same),
+        ("the MongoDB plugin's env without the password", bundle, lambda b: spec(b, "kiosk-mongodb")["vmConfig"]["env"].pop(1), same),
+        ("the MongoDB plugin's env with a variable of its own",
+         bundle, lambda b: spec(b, "kiosk-mongodb")["vmConfig"]["env"].append({"name": "KIOSK_MONGODB_USERNAME", "valueFrom": "HOST"}), same),
+        ("the MongoDB plugin's password INLINE", bundle,
+         lambda b: spec(b, "kiosk-mongodb")["vmConfig"]["env"][1].update(valueFrom="INLINE", value="x"), same),
+        ("the Kafka plugin with an env of its own", bundle,
+         lambda b: spec(b, "kiosk")["vmConfig"]["env"].append({"name": "KIOSK_TRACE", "value": "1"}), same),
+        ("the MongoDB plugin without selector (every pod) nor vmConfig",
+         bundle, lambda b: [spec(b, "kiosk-mongodb").pop("selector"), spec(b, "kiosk-mongodb").pop("vmConfig", None)], same),
+        ("the MongoDB plugin without vmConfig and its url without oci:// (the same module)",
+         bundle, lambda b: [spec(b, "kiosk-mongodb").pop("vmConfig", None), spec(b, "kiosk-mongodb").update(url=spec(b, "kiosk")["url"].removeprefix("oci://"))], same),
+        ("a plugin of the module in the root namespace, without vmConfig", bundle, lambda b: third(b, ROOT_NAMESPACE, None), same),
+        ("a plugin of the module without vmConfig on a subset of the Kafka clients",
+         bundle, lambda b: third(b, "pipeline", {"kiosk.io/kafka-client": "true", "app": "anything"}), same),
+        # Accepted: the VM gets the same environment, or no pod can hold both plugins.
+        ("the MongoDB plugin's env in the other order", bundle, lambda b: spec(b, "kiosk-mongodb")["vmConfig"]["env"].reverse(), None),
+        ("a plugin of the module without vmConfig requiring kiosk.io/kafka-client other than the Kafka plugin",
+         bundle, lambda b: [third(b, "pipeline", {"kiosk.io/kafka-client": "false", "kiosk.io/mongodb-client": "false"})], None),
+        ("a plugin of the module without vmConfig in another namespace", bundle, lambda b: third(b, "elsewhere", None), None),
+        ("the MongoDB plugin without vmConfig loading another module",
+         bundle, lambda b: [spec(b, "kiosk-mongodb").pop("vmConfig", None), spec(b, "kiosk-mongodb").update(url="oci://kind-registry:5000/kiosk/other:0.1.0")], None),
+    ]
+    for what, base, doctor, want in cases:
+        b = copy.deepcopy(base)
+        doctor(b)
+        errs = probe(check_wasm_vms, b)
+        if want is None:
+            report.check(not errs, f"self-check: Wasm VMs: {what}: accepted", str(errs[:2]))
+        else:
+            report.check(any(want in e for e in errs), f"self-check: Wasm VMs: {what}: rejected", f"errors: {errs[:2]}")
+    # The chart's two plugins take their vmConfig from one template: other variable names reach both.
+    values = {"kafkaAuth": {"mechanism": "SCRAM-SHA-256", "usernameEnv": "OTHER_USER", "passwordEnv": "OTHER_PASSWORD"}}
+    try:
+        with helm.Chart.load(ROOT / "charts/kiosk-filter") as c:
+            c.validate_schema(values)
+            rendered = c.render(values, name=CHARTS["kiosk-filter"], namespace=NAMESPACE, is_install=True)
+    except helm.HelmError as e:
+        report.error(f"self-check: Wasm VMs: charts/kiosk-filter with other kafkaAuth variables: helm render failed: {e}")
+        return
+    plugins = [d for t, text in rendered.items() if "wasmplugin" in t for d in yaml.safe_load_all(text) if d]
+    for d in plugins:
+        d.setdefault("metadata", {}).setdefault("namespace", NAMESPACE)
+    envs = {d["metadata"]["name"]: vm_environment_text(d) for d in plugins}
+    report.check(len(plugins) == 2 and set(envs.values()) == {"OTHER_PASSWORD (HOST), OTHER_USER (HOST)"} and not probe(check_wasm_vms, plugins),
+                 "self-check: Wasm VMs: charts/kiosk-filter with other kafkaAuth variables gives both WasmPlugins the same vmConfig", str(envs))
+
+
 # Istio's own TCP series carry these labels (istio/proxy istio_stats.cc, all_tags_ minus the
 # HTTP ones); Kiali's TCP graph query groups by these (kiali v2.29.0 graph/telemetry/istio/istio.go;
 # `app` is a target label Prometheus adds from the pod's labels).
@@ -4351,7 +4490,7 @@ def invariant_self_checks(report: Report, bundle: list[dict], tls_bundle: list[d
         ("15 (tls): the verifier's MongoDB URI with a password, with TLS client identity for Kafka",
          lambda b: mongo_uri(b, f"mongodb://u:p@{host}:27017/"), check_mongodb_credentials, "has a user and password", TLS),
     ]
-    checks = [check_pods, check_kafka_listeners, check_wasm_pull, check_generated_credentials, check_istio_shaped_series, check_ingress_jwt,
+    checks = [check_pods, check_kafka_listeners, check_wasm_pull, check_wasm_vms, check_generated_credentials, check_istio_shaped_series, check_ingress_jwt,
               check_topics_and_acls, check_tls_client_identity, check_kafka_credentials, check_mongodb]
 
     def extra(c):
@@ -4499,6 +4638,7 @@ def main() -> int:
         check_mongodb(report, label, objs)
         check_generated_credentials(report, label, objs)
         check_wasm_pull(report, label, objs)
+        check_wasm_vms(report, label, objs)
         check_istio_shaped_series(report, label, objs)
         check_ingress_jwt(report, label, objs)
         check_grafana_dashboard(report, label, objs)
@@ -4514,6 +4654,9 @@ def main() -> int:
     before = len(report.errors)
     tracing_self_checks(report, platform + default_charts, plain, default_charts, applied, providers, jaeger_tags)
     print(f"  one trace across the Kafka hops (Istio's provider, the Jaeger addon, the KafkaBridge): each way to break it is rejected: {'ok' if len(report.errors) == before else 'FAILED'}")
+    before = len(report.errors)
+    wasm_vm_self_checks(report, platform + default_charts, [o for o in plain if o["_source"] not in tls_files])
+    print(f"  WasmPlugins of one module on one pod share one Wasm VM: each way to give it different environments is rejected: {'ok' if len(report.errors) == before else 'FAILED'}")
     before = len(report.errors)
     compare_with_charts(report, plain, default_charts, applied)
     print(f"  strimzi/ and istio/: applied by kind-up.sh, or equal to the charts' output: {'ok' if len(report.errors) == before else 'FAILED'}")

@@ -44,3 +44,28 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
+
+{{/* The vmConfig of EVERY WasmPlugin of this chart's module (the Kafka one and the MongoDB one):
+     the union of the environment variables any of them reads, each from the istio-proxy
+     container's environment (valueFrom: HOST). Today that is the Kafka credential of kafkaAuth
+     (the chart has no MongoDB SCRAM: mongodb.auth is MONGODB-X509 or none, which read no
+     variable); a variable a later plugin reads joins this list, never one plugin's own.
+     Why one list for all (docs/wasm-vms.md): Envoy keys a Wasm VM by its vm_id, its VM
+     configuration and its code, not by its environment, and Istio sets no vm_id, so on a pod
+     both plugins select (Kafka Connect, the verifier) the two plugins share one VM, created
+     with the env of whichever plugin Envoy happens to create first; istiod sends them in no
+     fixed order. With identical vmConfigs the order cannot matter. One plugin per protocol is
+     kept (rather than one plugin serving both): each keeps its own port match and its own
+     plain pluginConfig, and a platform selects Kafka clients and MongoDB clients separately.
+     Empty when no plugin reads a variable (kafkaAuth.mechanism none): no vmConfig at all. */}}
+{{- define "kiosk-filter.vmConfig" -}}
+{{- $env := list -}}
+{{- $auth := .Values.kafkaAuth -}}
+{{- if ne $auth.mechanism "none" -}}
+{{- $env = append $env (dict "name" $auth.usernameEnv "valueFrom" "HOST") -}}
+{{- $env = append $env (dict "name" $auth.passwordEnv "valueFrom" "HOST") -}}
+{{- end -}}
+{{- if $env -}}
+{{- toYaml (dict "env" $env) -}}
+{{- end -}}
+{{- end -}}

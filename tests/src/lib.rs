@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+pub use kiosk_harness::components::envoy::ISTIO_CONCURRENCY;
 use kiosk_harness::components::envoy::{Protocol, Route, Sidecar, SidecarSpec};
 use kiosk_harness::components::kafka::{Kafka, KafkaSpec};
 use kiosk_harness::{paths, ports};
@@ -49,9 +50,6 @@ pub fn kafka_behind_sidecar(
 ) -> Result<(Kafka, Sidecar, String)> {
     kafka_behind_sidecar_with(dir, workload, brokers, plugin_config, ISTIO_CONCURRENCY)
 }
-
-/// Istio's default sidecar concurrency: two worker threads, so two Wasm VMs.
-pub const ISTIO_CONCURRENCY: u32 = 2;
 
 /// [`kafka_behind_sidecar`] with `concurrency` Envoy worker threads (each its own VM).
 pub fn kafka_behind_sidecar_with(

@@ -169,6 +169,10 @@ pub enum UpstreamTls {
     None,
 }
 
+/// Istio's default sidecar concurrency (`proxy.istio.io/config` `concurrency`, 2): two
+/// worker threads, so two Wasm VMs that share only proxy-wasm shared data.
+pub const ISTIO_CONCURRENCY: u32 = 2;
+
 /// Istio's ALPN for mTLS between sidecars.
 const ISTIO_ALPN: [&str; 2] = ["istio-peer-exchange", "istio"];
 /// Envoy's admin API inside a pod (Istio's 15000), on the pod's loopback only.

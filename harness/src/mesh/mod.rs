@@ -29,7 +29,7 @@ use serde_json::json;
 use crate::bundle::Bundle;
 use crate::components::connect::{Connect, ConnectSpec};
 use crate::components::envoy::{
-    OutboundPort, PodSidecar, Protocol, Sidecar, SidecarSpec, UpstreamTls,
+    OutboundPort, PodSidecar, Protocol, Sidecar, SidecarSpec, UpstreamTls, ISTIO_CONCURRENCY,
 };
 use crate::components::jaeger::{self, Jaeger};
 use crate::components::kafka::{
@@ -892,7 +892,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             routes: Vec::new(),
             plugin_config,
             wasm: wasm.clone(),
-            concurrency: 1,
+            concurrency: ISTIO_CONCURRENCY,
             pod: Some(PodSidecar {
                 tracing: collector,
                 strict: policies.strict(&pod.namespace),

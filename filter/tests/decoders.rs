@@ -1345,11 +1345,12 @@ fn two_workers() -> (Vm, Vm) {
 /// must reach worker 2 in the callback that learned it.
 #[test]
 fn ids_learned_on_one_worker_count_by_name_on_the_other_at_once() {
-    for version in [13] {
+    // Produce names topics by id from v13, the newest version.
+    {
         let (mut vm1, mut vm2) = two_workers();
         learn_ids(&mut vm1);
-        let t = run(&produce_exchange(version), usize::MAX, &mut vm2);
-        let ctx = format!("produce v{version}");
+        let t = run(&produce_exchange(13), usize::MAX, &mut vm2);
+        let ctx = "produce v13";
         assert_eq!(
             t.counter("kafka_produced_records_total", &[("topic", "orders")]),
             8,
@@ -1475,4 +1476,114 @@ fn aborted_transactions_are_not_fetched_records_of_read_committed_consumers() {
             });
         }
     }
+}
+
+/// A share consumer's exchanges (KIP-932, v1): a ShareFetch acknowledging records of
+/// `orders` (offsets 0-9 accepted as one range, 10-12 accepted, released and rejected one
+/// by one, 13-14 a gap) whose response hands it offsets 0-2 and 4 of a 5-record batch;
+/// then a ShareAcknowledge releasing offsets 20-24 of `payments`.
+fn share_exchange() -> (Exchange, u64) {
+    use kafka_protocol::messages::share_acknowledge_request as ack_req;
+    use kafka_protocol::messages::share_acknowledge_response as ack_resp;
+    use kafka_protocol::messages::share_fetch_request as fetch_req;
+    use kafka_protocol::messages::share_fetch_response as fetch_resp;
+    let acks = |first: i64, last: i64, types: Vec<i8>| {
+        fetch_req::AcknowledgementBatch::default()
+            .with_first_offset(first)
+            .with_last_offset(last)
+            .with_acknowledge_types(types)
+    };
+    let fetch = ShareFetchRequest::default()
+        .with_group_id(Some(GroupId(StrBytes::from_static_str("share-group"))))
+        .with_member_id(Some(StrBytes::from_static_str("member-1")))
+        .with_max_records(500)
+        .with_topics(vec![fetch_req::FetchTopic::default()
+            .with_topic_id(ORDERS)
+            .with_partitions(vec![fetch_req::FetchPartition::default()
+                .with_partition_index(0)
+                .with_acknowledgement_batches(vec![
+                    acks(0, 9, vec![1]),
+                    acks(10, 12, vec![1, 2, 3]),
+                    acks(13, 14, vec![0]),
+                ])])]);
+    let records = batch(0, 5, Compression::Lz4);
+    let fetched = fetch_resp::ShareFetchResponse::default().with_responses(vec![
+        fetch_resp::ShareFetchableTopicResponse::default()
+            .with_topic_id(ORDERS)
+            .with_partitions(vec![fetch_resp::PartitionData::default()
+                .with_partition_index(0)
+                .with_records(Some(records.clone()))
+                .with_acquired_records(vec![
+                    fetch_resp::AcquiredRecords::default()
+                        .with_first_offset(0)
+                        .with_last_offset(2)
+                        .with_delivery_count(1),
+                    fetch_resp::AcquiredRecords::default()
+                        .with_first_offset(4)
+                        .with_last_offset(4)
+                        .with_delivery_count(2),
+                ])]),
+    ]);
+    let acknowledge = ShareAcknowledgeRequest::default()
+        .with_group_id(Some(GroupId(StrBytes::from_static_str("share-group"))))
+        .with_topics(vec![ack_req::AcknowledgeTopic::default()
+            .with_topic_id(PAYMENTS)
+            .with_partitions(vec![ack_req::AcknowledgePartition::default()
+                .with_partition_index(1)
+                .with_acknowledgement_batches(vec![
+                    ack_req::AcknowledgementBatch::default()
+                        .with_first_offset(20)
+                        .with_last_offset(24)
+                        .with_acknowledge_types(vec![2]),
+                ])])]);
+    let acknowledged = ShareAcknowledgeResponse::default().with_responses(vec![
+        ack_resp::ShareAcknowledgeTopicResponse::default()
+            .with_topic_id(PAYMENTS)
+            .with_partitions(vec![ack_resp::PartitionData::default()
+                .with_partition_index(1)
+                .with_error_code(0)]),
+    ]);
+    let ex = Exchange {
+        requests: [request(78, 1, 3, &fetch), request(79, 1, 4, &acknowledge)].concat(),
+        responses: [response(1, 3, &fetched), response(1, 4, &acknowledged)].concat(),
+    };
+    (ex, records.len() as u64)
+}
+
+#[test]
+fn share_groups_acquired_and_acknowledged_records_per_topic() {
+    let (ex, bytes) = share_exchange();
+    every_split(&ex, learn_ids, |t, how| {
+        assert_eq!(decode_errors(t), 0, "{how}: {:?}", t.counters);
+        let acquired = |topic| t.counter("kafka_share_acquired_records_total", &[("topic", topic)]);
+        assert_eq!(acquired("orders"), 4, "{how}");
+        let acked = |topic, result| {
+            t.counter(
+                "kafka_share_acknowledged_records_total",
+                &[("topic", topic), ("result", result)],
+            )
+        };
+        let orders = ["accept", "release", "reject", "renew"].map(|r| acked("orders", r));
+        assert_eq!(orders, [11, 1, 1, 0], "{how}");
+        assert_eq!(acked("payments", "release"), 5, "{how}");
+        // Share consumers are consumers: the topic -> consumer edge carries the batches.
+        let edge = [
+            ("source_workload", "orders"),
+            ("destination_workload", "checkout"),
+        ];
+        assert_eq!(
+            t.counter("istio_tcp_received_bytes_total", &edge),
+            bytes,
+            "{how}"
+        );
+        // Nothing of a share group is counted as an ordinary consumer's fetch.
+        assert_eq!(t.counter("kafka_fetched_records_total", &[]), 0, "{how}");
+        for api in ["share_fetch", "share_acknowledge"] {
+            assert_eq!(
+                t.counter("kafka_requests_total", &[("api", api)]),
+                1,
+                "{how}"
+            );
+        }
+    });
 }

@@ -36,15 +36,15 @@ fn i16_at(bytes: &[u8]) -> i16 {
     i16::from_be_bytes(b)
 }
 
-/// The (api key, highest version) pairs the core decodes in `direction`.
-fn known(direction: Direction) -> Vec<(i16, i16)> {
+/// The (api key, lowest version, highest version) the core decodes in `direction`.
+fn known(direction: Direction) -> Vec<(i16, i16, i16)> {
     (0..=MAX_API_KEY)
         .filter_map(|key| {
             let message = match direction {
                 Direction::Request => schema::request(key),
                 Direction::Response => schema::response(key),
             };
-            message.map(|m| (key, m.max_version))
+            message.map(|m| (key, m.min_version, m.max_version))
         })
         .collect()
 }
@@ -60,6 +60,9 @@ fn check_caps(summary: &Summary) {
             partitions,
         } => vec![errors.len(), topics.len(), partitions.len()],
         Summary::ApiVersions { .. } => vec![],
+        Summary::ShareAcknowledgements { acks } => vec![acks.len()],
+        Summary::ShareFetchResponse { errors, topics } => vec![errors.len(), topics.len()],
+        Summary::ShareAcknowledgeResponse { errors } => vec![errors.len()],
     };
     assert!(
         lens.iter().all(|&n| n <= MAX_ENTRIES),
@@ -206,8 +209,8 @@ fuzz_target!(|data: &[u8]| {
         Some(_) => (api_key, version),
         None => {
             let apis = known(direction);
-            let (key, max) = apis[usize::from(api_key as u16) % apis.len()];
-            (key, version.rem_euclid(max + 1))
+            let (key, min, max) = apis[usize::from(api_key as u16) % apis.len()];
+            (key, min + version.rem_euclid(max - min + 1))
         }
     };
     let decoder =

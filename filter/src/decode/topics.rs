@@ -185,7 +185,8 @@ mod tests {
 
     /// Shared data as the host keeps it, with a log of every write.
     #[derive(Clone, Default)]
-    struct Table(Rc<RefCell<(HashMap<TopicId, String>, Vec<TopicId>)>>);
+    struct Table(Rc<RefCell<(HashMap<TopicId, String>, Writes)>>);
+    type Writes = Vec<TopicId>;
 
     impl SharedIds for Table {
         fn publish(&self, id: &TopicId, name: &str) {

@@ -5,6 +5,7 @@
 //! test's), never to Envoy directly.
 
 use crate::act::Outcome;
+use crate::decode::kafka::summary::{AckCounts, Acquired};
 use crate::decode::kafka::Totals;
 use crate::decode::topics::TopicIdx;
 use crate::wire::Direction;
@@ -36,6 +37,16 @@ pub enum Observation {
     Fetched {
         topic: TopicIdx,
         totals: Totals,
+    },
+    /// Records a share group handed a share consumer (ShareFetch, KIP-932).
+    ShareAcquired {
+        topic: TopicIdx,
+        acquired: Acquired,
+    },
+    /// Records a share consumer acknowledged, per result.
+    ShareAcknowledged {
+        topic: TopicIdx,
+        counts: AckCounts,
     },
     Error {
         api_key: i16,

@@ -15,6 +15,7 @@ pub use series::{api_label, Kind, Metric, Series, LABELS};
 pub use sink::{MetricSink, Totalizer};
 
 use crate::config::{Config, Identity};
+use crate::decode::kafka::summary::ACK_RESULTS;
 use crate::decode::kafka::{Codec, SchemaTag, Totals};
 use crate::decode::topics::{TopicIdx, Topics};
 use crate::exchange::observation::{Observation, Observer, Origin};
@@ -206,6 +207,21 @@ impl Observer for Metrics {
                 self.add(origin, Metric::FetchedBytes { topic }, totals.bytes);
                 if self.kiali_enabled {
                     self.add_edge(origin, Metric::TopicToConsumer { topic }, totals.bytes);
+                }
+            }
+            Observation::ShareAcquired { topic, acquired } => {
+                let metric = Metric::ShareAcquiredRecords { topic };
+                self.add(origin, metric, acquired.records);
+                if self.kiali_enabled {
+                    self.add_edge(origin, Metric::TopicToConsumer { topic }, acquired.bytes);
+                }
+            }
+            Observation::ShareAcknowledged { topic, counts } => {
+                for (result, n) in ACK_RESULTS.into_iter().zip(counts) {
+                    if n > 0 {
+                        let metric = Metric::ShareAcknowledgedRecords { topic, result };
+                        self.add(origin, metric, n);
+                    }
                 }
             }
             Observation::Error {

@@ -56,7 +56,12 @@ impl StatNames {
             | Metric::ProducedBytes { topic: t }
             | Metric::FetchedRecords { topic: t }
             | Metric::RefetchedRecords { topic: t }
-            | Metric::FetchedBytes { topic: t } => push(&mut s, "topic", topic(t)),
+            | Metric::FetchedBytes { topic: t }
+            | Metric::ShareAcquiredRecords { topic: t } => push(&mut s, "topic", topic(t)),
+            Metric::ShareAcknowledgedRecords { topic: t, result } => {
+                push(&mut s, "topic", topic(t));
+                push(&mut s, "result", result);
+            }
             Metric::ProducedBatches { topic: t, codec } => {
                 push(&mut s, "topic", topic(t));
                 push(&mut s, "compression", codec.name());

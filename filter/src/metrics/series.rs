@@ -97,6 +97,18 @@ pub enum Metric {
     FetchedBytes {
         topic: TopicIdx,
     },
+    /// Records a share group handed a share consumer (KIP-932): a series of their own,
+    /// since a share group's records are not read in order per partition, may come again
+    /// (released, or a lock timed out) and have no lag.
+    ShareAcquiredRecords {
+        topic: TopicIdx,
+    },
+    /// Records a share consumer acknowledged, by result (`accept`, `release`, `reject`,
+    /// `renew`).
+    ShareAcknowledgedRecords {
+        topic: TopicIdx,
+        result: &'static str,
+    },
     ResponseErrors {
         api_key: i16,
         topic: Option<TopicIdx>,
@@ -182,6 +194,8 @@ impl Metric {
             Metric::FetchedRecords { .. } => "kafka_fetched_records_total",
             Metric::RefetchedRecords { .. } => "kafka_refetched_records_total",
             Metric::FetchedBytes { .. } => "kafka_fetched_bytes_total",
+            Metric::ShareAcquiredRecords { .. } => "kafka_share_acquired_records_total",
+            Metric::ShareAcknowledgedRecords { .. } => "kafka_share_acknowledged_records_total",
             Metric::ResponseErrors { .. } => "kafka_response_errors_total",
             Metric::ConsumerLag { .. } => "kafka_consumer_lag",
             Metric::DecodeErrors { .. } => "kafka_decode_errors_total",
@@ -254,6 +268,11 @@ impl Metric {
             Metric::FetchedRecords { topic },
             Metric::RefetchedRecords { topic },
             Metric::FetchedBytes { topic },
+            Metric::ShareAcquiredRecords { topic },
+            Metric::ShareAcknowledgedRecords {
+                topic,
+                result: "accept",
+            },
             Metric::ResponseErrors {
                 api_key,
                 topic: Some(topic),
@@ -306,6 +325,8 @@ impl Metric {
                 | Metric::FetchedRecords { .. }
                 | Metric::RefetchedRecords { .. }
                 | Metric::FetchedBytes { .. }
+                | Metric::ShareAcquiredRecords { .. }
+                | Metric::ShareAcknowledgedRecords { .. }
                 | Metric::ResponseErrors { .. }
                 | Metric::ConsumerLag { .. }
                 | Metric::DecodeErrors { .. }

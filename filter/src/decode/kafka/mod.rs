@@ -44,7 +44,7 @@ pub fn body_decoder(
             schema::response_header_is_flexible(api_key, version),
         ),
     };
-    let layout = layout.filter(|m| (0..=m.max_version).contains(&version))?;
+    let layout = layout.filter(|m| m.knows(version))?;
     let mut walker = Walker::for_layout(layout, version, header_tags);
     if record_values && direction == Direction::Request && api_key == schema::api::PRODUCE {
         walker = walker.reading_record_values();

@@ -29,6 +29,15 @@ pub enum Role {
     ErrorCode,
     HighWatermark,
     FetchOffset,
+    /// A share group's acknowledgement batch (an element; ShareFetch and ShareAcknowledge
+    /// requests): its offset range and its type(s), one for the range or one per offset.
+    AckBatch,
+    AckFirstOffset,
+    AckLastOffset,
+    AckType,
+    /// Records a ShareFetch response hands the consumer: an acquired offset range.
+    AcquiredFirstOffset,
+    AcquiredLastOffset,
     /// A Fetch response partition's aborted transaction (read_committed fetches): the
     /// producer and the offset its transaction began at.
     AbortedProducerId,
@@ -57,6 +66,11 @@ pub enum Ty {
     I32Array,
     /// An array of structs.
     Array(&'static [Field]),
+    /// An array of one fixed-width field per element, each reported (no tagged fields per
+    /// element, unlike a struct's).
+    PackedArray(&'static Field),
+    /// A struct inline, without a length (tagged fields at its end when flexible).
+    Struct(&'static [Field]),
 }
 
 impl Ty {
@@ -104,11 +118,17 @@ const fn skip(ty: Ty, min: i16) -> Field {
 #[derive(Clone, Copy, Debug)]
 pub struct Layout {
     pub fields: &'static [Field],
+    pub min_version: i16,
     pub max_version: i16,
     pub flexible_from: i16,
 }
 
 impl Layout {
+    /// Whether the layout knows `version`.
+    pub const fn knows(&self, version: i16) -> bool {
+        self.min_version <= version && version <= self.max_version
+    }
+
     pub const fn is_flexible(&self, version: i16) -> bool {
         version >= self.flexible_from
     }
@@ -151,6 +171,7 @@ pub const PRODUCE_REQUEST: Layout = Layout {
         skip(Ty::I32, 0), // timeout_ms
         f(Ty::Array(PRODUCE_REQUEST_TOPIC), Role::Topic, 0, ALL),
     ],
+    min_version: 0,
     max_version: 13,
     flexible_from: 9,
 };
@@ -183,6 +204,7 @@ pub const PRODUCE_RESPONSE: Layout = Layout {
         f(Ty::Array(PRODUCE_RESPONSE_TOPIC), Role::Topic, 0, ALL),
         skip(Ty::I32, 1), // throttle_time_ms
     ],
+    min_version: 0,
     max_version: 13,
     flexible_from: 9,
 };
@@ -220,6 +242,7 @@ pub const FETCH_REQUEST: Layout = Layout {
         skip(Ty::Array(FETCH_FORGOTTEN_TOPIC), 7),
         skip(Ty::Str, 11), // rack_id
     ],
+    min_version: 0,
     max_version: 18,
     flexible_from: 12,
 };
@@ -250,6 +273,7 @@ pub const FETCH_RESPONSE: Layout = Layout {
         skip(Ty::I32, 7), // session_id
         f(Ty::Array(FETCH_RESPONSE_TOPIC), Role::Topic, 0, ALL),
     ],
+    min_version: 0,
     max_version: 18,
     flexible_from: 12,
 };
@@ -289,6 +313,7 @@ pub const METADATA_RESPONSE: Layout = Layout {
         f(Ty::I32, Role::Skip, 8, 10), // cluster_authorized_operations
         f(Ty::I16, Role::ErrorCode, 13, ALL),
     ],
+    min_version: 0,
     max_version: 13,
     flexible_from: 9,
 };
@@ -306,8 +331,140 @@ pub const API_VERSIONS_RESPONSE: Layout = Layout {
         skip(Ty::Array(API_VERSIONS_KEY), 0),
         skip(Ty::I32, 1), // throttle_time_ms
     ],
+    min_version: 0,
     max_version: 4,
     flexible_from: 3,
+};
+
+// ---- share groups (KIP-932) ---------------------------------------------------------
+// As Apache Kafka 4.3.1 defines them (its generated `*Data.SCHEMAS`, read with the client
+// jar): versions 1 and 2, topics by id only. Version 0 was Kafka 4.0's early access, which
+// 4.1 and later brokers refuse; it is not decoded.
+
+/// Acknowledgement types (`ShareFetch`/`ShareAcknowledge` requests): 0 is a gap (offsets
+/// without records), then accept, release, reject, renew (v2).
+const SHARE_ACK_TYPE: Field = f(Ty::I8, Role::AckType, 0, ALL);
+const SHARE_ACK_BATCH: &[Field] = &[
+    f(Ty::I64, Role::AckFirstOffset, 0, ALL),
+    f(Ty::I64, Role::AckLastOffset, 0, ALL),
+    skip(Ty::PackedArray(&SHARE_ACK_TYPE), 0),
+];
+const SHARE_ACK_PARTITION: &[Field] = &[
+    f(Ty::I32, Role::PartitionIndex, 0, ALL),
+    f(Ty::Array(SHARE_ACK_BATCH), Role::AckBatch, 0, ALL),
+];
+const SHARE_ACK_TOPIC: &[Field] = &[
+    f(Ty::Uuid, Role::TopicId, 0, ALL),
+    f(Ty::Array(SHARE_ACK_PARTITION), Role::Partition, 0, ALL),
+];
+const SHARE_FORGOTTEN_TOPIC: &[Field] = &[skip(Ty::Uuid, 0), skip(Ty::I32Array, 0)];
+pub const SHARE_FETCH_REQUEST: Layout = Layout {
+    fields: &[
+        skip(Ty::Str, 0),  // group_id
+        skip(Ty::Str, 0),  // member_id
+        skip(Ty::I32, 0),  // share_session_epoch
+        skip(Ty::I32, 0),  // max_wait_ms
+        skip(Ty::I32, 0),  // min_bytes
+        skip(Ty::I32, 0),  // max_bytes
+        skip(Ty::I32, 1),  // max_records
+        skip(Ty::I32, 1),  // batch_size
+        skip(Ty::I8, 2),   // share_acquire_mode
+        skip(Ty::Bool, 2), // is_renew_ack
+        f(Ty::Array(SHARE_ACK_TOPIC), Role::Topic, 0, ALL),
+        skip(Ty::Array(SHARE_FORGOTTEN_TOPIC), 0),
+    ],
+    min_version: 1,
+    max_version: 2,
+    flexible_from: 0,
+};
+const SHARE_LEADER: &[Field] = &[skip(Ty::I32, 0), skip(Ty::I32, 0)];
+const SHARE_NODE_ENDPOINT: &[Field] = &[
+    skip(Ty::I32, 0), // node_id
+    skip(Ty::Str, 0), // host
+    skip(Ty::I32, 0), // port
+    skip(Ty::Str, 0), // rack
+];
+const SHARE_ACQUIRED_RECORDS: &[Field] = &[
+    f(Ty::I64, Role::AcquiredFirstOffset, 0, ALL),
+    f(Ty::I64, Role::AcquiredLastOffset, 0, ALL),
+    skip(Ty::I16, 0), // delivery_count
+];
+const SHARE_FETCH_RESPONSE_PARTITION: &[Field] = &[
+    f(Ty::I32, Role::PartitionIndex, 0, ALL),
+    f(Ty::I16, Role::ErrorCode, 0, ALL),
+    skip(Ty::Str, 0), // error_message
+    skip(Ty::I16, 0), // acknowledge_error_code
+    skip(Ty::Str, 0), // acknowledge_error_message
+    skip(Ty::Struct(SHARE_LEADER), 0),
+    skip(Ty::Records, 0),
+    skip(Ty::Array(SHARE_ACQUIRED_RECORDS), 0),
+];
+const SHARE_FETCH_RESPONSE_TOPIC: &[Field] = &[
+    f(Ty::Uuid, Role::TopicId, 0, ALL),
+    f(
+        Ty::Array(SHARE_FETCH_RESPONSE_PARTITION),
+        Role::Partition,
+        0,
+        ALL,
+    ),
+];
+pub const SHARE_FETCH_RESPONSE: Layout = Layout {
+    fields: &[
+        skip(Ty::I32, 0), // throttle_time_ms
+        f(Ty::I16, Role::ErrorCode, 0, ALL),
+        skip(Ty::Str, 0), // error_message
+        skip(Ty::I32, 1), // acquisition_lock_timeout_ms
+        f(Ty::Array(SHARE_FETCH_RESPONSE_TOPIC), Role::Topic, 0, ALL),
+        skip(Ty::Array(SHARE_NODE_ENDPOINT), 0),
+    ],
+    min_version: 1,
+    max_version: 2,
+    flexible_from: 0,
+};
+pub const SHARE_ACKNOWLEDGE_REQUEST: Layout = Layout {
+    fields: &[
+        skip(Ty::Str, 0),  // group_id
+        skip(Ty::Str, 0),  // member_id
+        skip(Ty::I32, 0),  // share_session_epoch
+        skip(Ty::Bool, 2), // is_renew_ack
+        f(Ty::Array(SHARE_ACK_TOPIC), Role::Topic, 0, ALL),
+    ],
+    min_version: 1,
+    max_version: 2,
+    flexible_from: 0,
+};
+const SHARE_ACKNOWLEDGE_RESPONSE_PARTITION: &[Field] = &[
+    f(Ty::I32, Role::PartitionIndex, 0, ALL),
+    f(Ty::I16, Role::ErrorCode, 0, ALL),
+    skip(Ty::Str, 0), // error_message
+    skip(Ty::Struct(SHARE_LEADER), 0),
+];
+const SHARE_ACKNOWLEDGE_RESPONSE_TOPIC: &[Field] = &[
+    f(Ty::Uuid, Role::TopicId, 0, ALL),
+    f(
+        Ty::Array(SHARE_ACKNOWLEDGE_RESPONSE_PARTITION),
+        Role::Partition,
+        0,
+        ALL,
+    ),
+];
+pub const SHARE_ACKNOWLEDGE_RESPONSE: Layout = Layout {
+    fields: &[
+        skip(Ty::I32, 0), // throttle_time_ms
+        f(Ty::I16, Role::ErrorCode, 0, ALL),
+        skip(Ty::Str, 0), // error_message
+        skip(Ty::I32, 2), // acquisition_lock_timeout_ms
+        f(
+            Ty::Array(SHARE_ACKNOWLEDGE_RESPONSE_TOPIC),
+            Role::Topic,
+            0,
+            ALL,
+        ),
+        skip(Ty::Array(SHARE_NODE_ENDPOINT), 0),
+    ],
+    min_version: 1,
+    max_version: 2,
+    flexible_from: 0,
 };
 
 /// API keys the filter decodes deeply.
@@ -316,6 +473,8 @@ pub mod api {
     pub const FETCH: i16 = 1;
     pub const METADATA: i16 = 3;
     pub const API_VERSIONS: i16 = 18;
+    pub const SHARE_FETCH: i16 = 78;
+    pub const SHARE_ACKNOWLEDGE: i16 = 79;
 }
 
 /// The request layout to walk for an API, if the filter decodes its requests.
@@ -323,6 +482,8 @@ pub fn request(api_key: i16) -> Option<&'static Layout> {
     match api_key {
         api::PRODUCE => Some(&PRODUCE_REQUEST),
         api::FETCH => Some(&FETCH_REQUEST),
+        api::SHARE_FETCH => Some(&SHARE_FETCH_REQUEST),
+        api::SHARE_ACKNOWLEDGE => Some(&SHARE_ACKNOWLEDGE_REQUEST),
         _ => None,
     }
 }
@@ -334,6 +495,8 @@ pub fn response(api_key: i16) -> Option<&'static Layout> {
         api::FETCH => Some(&FETCH_RESPONSE),
         api::METADATA => Some(&METADATA_RESPONSE),
         api::API_VERSIONS => Some(&API_VERSIONS_RESPONSE),
+        api::SHARE_FETCH => Some(&SHARE_FETCH_RESPONSE),
+        api::SHARE_ACKNOWLEDGE => Some(&SHARE_ACKNOWLEDGE_RESPONSE),
         _ => None,
     }
 }

@@ -118,6 +118,54 @@ pub struct FetchedPartition {
     pub next_offset: Option<i64>,
 }
 
+/// Acknowledgement results a share consumer sends, in this order ([`AckCounts`]); type 0
+/// (a gap: offsets holding no record) acknowledges nothing and is not counted.
+pub const ACK_RESULTS: [&str; 4] = ["accept", "release", "reject", "renew"];
+
+/// Records acknowledged per result, indexed like [`ACK_RESULTS`].
+pub type AckCounts = [u64; 4];
+
+/// Records a ShareFetch response hands a share consumer, for one topic: the acquired
+/// offsets (what the consumer may process; a batch may carry more, which it drops) and
+/// the record batches' bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Acquired {
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// The acknowledgement batch being read.
+#[derive(Clone, Copy, Debug, Default)]
+struct AckBatch {
+    first: i64,
+    last: i64,
+    /// Types read so far, and the last one: one type stands for the whole range.
+    types: u32,
+    last_type: i64,
+    /// Per-offset types, counted as they come (used when there is more than one).
+    per_offset: AckCounts,
+}
+
+impl AckBatch {
+    fn result_index(ack_type: i64) -> Option<usize> {
+        usize::try_from(ack_type - 1)
+            .ok()
+            .filter(|&i| i < ACK_RESULTS.len())
+    }
+
+    fn counts(&self) -> AckCounts {
+        if self.types != 1 {
+            return self.per_offset;
+        }
+        let mut counts = AckCounts::default();
+        if let Some(i) = Self::result_index(self.last_type) {
+            let span = self.last.saturating_sub(self.first).saturating_add(1);
+            counts[i] = u64::try_from(span).unwrap_or(0);
+        }
+        counts
+    }
+}
+
 /// Per-message summaries, one variant per decoded message.
 #[derive(Debug)]
 pub enum Summary {
@@ -142,6 +190,17 @@ pub enum Summary {
     ApiVersions {
         error: i16,
     },
+    /// A share consumer's acknowledgements (a ShareFetch or ShareAcknowledge request).
+    ShareAcknowledgements {
+        acks: Vec<(TopicRef, AckCounts)>,
+    },
+    ShareFetchResponse {
+        errors: Vec<(Option<TopicRef>, i16)>,
+        topics: Vec<(TopicRef, Acquired)>,
+    },
+    ShareAcknowledgeResponse {
+        errors: Vec<(Option<TopicRef>, i16)>,
+    },
 }
 
 impl Summary {
@@ -150,8 +209,12 @@ impl Summary {
         match self {
             Summary::ProduceRequest { topics, .. } => heap_bytes(topics),
             Summary::FetchRequest { positions } => heap_bytes(positions),
-            Summary::ProduceResponse { errors } | Summary::Metadata { errors } => {
-                heap_bytes(errors)
+            Summary::ProduceResponse { errors }
+            | Summary::Metadata { errors }
+            | Summary::ShareAcknowledgeResponse { errors } => heap_bytes(errors),
+            Summary::ShareAcknowledgements { acks } => heap_bytes(acks),
+            Summary::ShareFetchResponse { errors, topics } => {
+                heap_bytes(errors) + heap_bytes(topics)
             }
             Summary::FetchResponse {
                 errors,
@@ -181,6 +244,10 @@ pub struct Collector {
     depth: u8,
     /// The partition's aborted transactions (a read_committed fetch response).
     aborted: AbortedTransactions,
+    /// The acknowledgement batch being read (share group requests).
+    ack: AckBatch,
+    /// The first offset of the acquired range being read (ShareFetch responses).
+    acquired_first: i64,
 }
 
 /// Aborted transactions of one fetched partition, to leave their records out as a
@@ -251,6 +318,9 @@ impl Collector {
             api::FETCH => Summary::FetchRequest {
                 positions: Vec::new(),
             },
+            api::SHARE_FETCH | api::SHARE_ACKNOWLEDGE => {
+                Summary::ShareAcknowledgements { acks: Vec::new() }
+            }
             _ => return None,
         };
         Some(Self::with(summary))
@@ -267,6 +337,11 @@ impl Collector {
             },
             api::METADATA => Summary::Metadata { errors: Vec::new() },
             api::API_VERSIONS => Summary::ApiVersions { error: 0 },
+            api::SHARE_FETCH => Summary::ShareFetchResponse {
+                errors: Vec::new(),
+                topics: Vec::new(),
+            },
+            api::SHARE_ACKNOWLEDGE => Summary::ShareAcknowledgeResponse { errors: Vec::new() },
             _ => return None,
         };
         Some(Self::with(summary))
@@ -283,6 +358,8 @@ impl Collector {
             error: 0,
             depth: 0,
             aborted: AbortedTransactions::default(),
+            ack: AckBatch::default(),
+            acquired_first: 0,
         }
     }
 
@@ -313,13 +390,18 @@ pub struct CollectorVisitor<'a, R: ?Sized> {
 }
 
 /// Push, or, once the per-message cap is reached, fold into one last overflow entry.
-fn push_totals(list: &mut Vec<(TopicRef, Totals)>, topic: TopicRef) {
+fn push_entry<T: Default>(list: &mut Vec<(TopicRef, T)>, topic: TopicRef) {
     let overflow = TopicRef::Name(OVERFLOW);
     if list.len() + 1 < MAX_ENTRIES {
-        list.push((topic, Totals::default()));
+        list.push((topic, T::default()));
     } else if list.last().is_none_or(|last| last.0 != overflow) {
-        list.push((overflow, Totals::default()));
+        list.push((overflow, T::default()));
     }
+}
+
+/// The entry of the topic being read (the overflow entry past the cap).
+fn current<T>(list: &mut [(TopicRef, T)]) -> Option<&mut (TopicRef, T)> {
+    list.last_mut()
 }
 
 fn push_capped<T>(list: &mut Vec<T>, item: T) {
@@ -335,14 +417,16 @@ impl<R: Received + ?Sized> Visitor for CollectorVisitor<'_, R> {
         match array {
             Role::Topic => {
                 c.topic = None;
+                let unknown = TopicRef::Name(UNKNOWN);
                 match &mut c.summary {
                     Summary::ProduceRequest { topics, .. }
-                    | Summary::FetchResponse { topics, .. } => {
-                        push_totals(topics, TopicRef::Name(UNKNOWN))
-                    }
+                    | Summary::FetchResponse { topics, .. } => push_entry(topics, unknown),
+                    Summary::ShareAcknowledgements { acks } => push_entry(acks, unknown),
+                    Summary::ShareFetchResponse { topics, .. } => push_entry(topics, unknown),
                     _ => {}
                 }
             }
+            Role::AckBatch => c.ack = AckBatch::default(),
             Role::Partition => {
                 c.partition = -1;
                 c.high_watermark = -1;
@@ -363,8 +447,19 @@ impl<R: Received + ?Sized> Visitor for CollectorVisitor<'_, R> {
             match &mut c.summary {
                 Summary::ProduceResponse { errors }
                 | Summary::FetchResponse { errors, .. }
-                | Summary::Metadata { errors } => push_capped(errors, (Some(topic), code)),
+                | Summary::Metadata { errors }
+                | Summary::ShareFetchResponse { errors, .. }
+                | Summary::ShareAcknowledgeResponse { errors } => {
+                    push_capped(errors, (Some(topic), code))
+                }
                 _ => {}
+            }
+        }
+        if let (Role::AckBatch, Summary::ShareAcknowledgements { acks }) = (array, &mut c.summary) {
+            if let Some(entry) = current(acks) {
+                for (sum, n) in entry.1.iter_mut().zip(c.ack.counts()) {
+                    *sum = sum.saturating_add(n);
+                }
             }
         }
         if let (Role::Partition, Summary::FetchResponse { partitions, .. }) =
@@ -412,10 +507,32 @@ impl<R: Received + ?Sized> Visitor for CollectorVisitor<'_, R> {
                     // Inside a topic or partition: reported when the element ends.
                     _ if c.depth > 0 => c.error = code,
                     // Top-level codes concern no topic.
-                    Summary::FetchResponse { errors, .. } | Summary::Metadata { errors } => {
+                    Summary::FetchResponse { errors, .. }
+                    | Summary::Metadata { errors }
+                    | Summary::ShareFetchResponse { errors, .. }
+                    | Summary::ShareAcknowledgeResponse { errors } => {
                         push_capped(errors, (None, code))
                     }
                     _ => {}
+                }
+            }
+            (Role::AckFirstOffset, _) => c.ack.first = value,
+            (Role::AckLastOffset, _) => c.ack.last = value,
+            (Role::AckType, _) => {
+                c.ack.types = c.ack.types.saturating_add(1);
+                c.ack.last_type = value;
+                if let Some(i) = AckBatch::result_index(value) {
+                    c.ack.per_offset[i] += 1;
+                }
+            }
+            (Role::AcquiredFirstOffset, _) => c.acquired_first = value,
+            (Role::AcquiredLastOffset, Summary::ShareFetchResponse { topics, .. }) => {
+                let span = value.saturating_sub(c.acquired_first).saturating_add(1);
+                if let Some(entry) = current(topics) {
+                    entry.1.records = entry
+                        .1
+                        .records
+                        .saturating_add(u64::try_from(span).unwrap_or(0));
                 }
             }
             _ => {}
@@ -458,6 +575,11 @@ impl<R: Received + ?Sized> Visitor for CollectorVisitor<'_, R> {
                 let next = batch.last_offset.saturating_add(1);
                 c.next_offset = Some(c.next_offset.map_or(next, |n| n.max(next)));
             }
+            Summary::ShareFetchResponse { topics, .. } if !batch.control => {
+                if let Some(entry) = current(topics) {
+                    entry.1.bytes += batch.size;
+                }
+            }
             _ => {}
         }
     }
@@ -475,15 +597,18 @@ impl<R: ?Sized> CollectorVisitor<'_, R> {
     fn set_topic(&mut self, topic: TopicRef) {
         let c = &mut *self.collector;
         c.topic = Some(topic);
-        if let Summary::ProduceRequest { topics, .. } | Summary::FetchResponse { topics, .. } =
-            &mut c.summary
-        {
-            if let Some(last) = topics
-                .last_mut()
-                .filter(|l| l.0 != TopicRef::Name(OVERFLOW))
-            {
+        fn name<T>(list: &mut [(TopicRef, T)], topic: TopicRef) {
+            if let Some(last) = list.last_mut().filter(|l| l.0 != TopicRef::Name(OVERFLOW)) {
                 last.0 = topic;
             }
+        }
+        match &mut c.summary {
+            Summary::ProduceRequest { topics, .. } | Summary::FetchResponse { topics, .. } => {
+                name(topics, topic)
+            }
+            Summary::ShareAcknowledgements { acks } => name(acks, topic),
+            Summary::ShareFetchResponse { topics, .. } => name(topics, topic),
+            _ => {}
         }
     }
 }
@@ -517,9 +642,11 @@ mod tests {
 
     #[test]
     fn aborted_transactions_are_left_out_until_their_marker() {
-        let mut a = AbortedTransactions::default();
         // Producer 7 aborted a transaction from offset 10; producer 8 committed around it.
-        a.producer = Some(7);
+        let mut a = AbortedTransactions {
+            producer: Some(7),
+            ..Default::default()
+        };
         a.list(10);
         assert!(
             !a.is_aborted(&txn(0, 10, 7, false)),

@@ -13,9 +13,9 @@ use super::records::{BatchHeader, Codec, ENTRY_PREFIX, V2_HEADER_REST};
 use super::schema::{Field, Layout, Role, Ty};
 use super::schema_ids::{RecordValues, SchemaTag, READ_SIZE};
 
-/// The deepest nesting of arrays in any layout (Fetch response: topics > partitions >
-/// aborted transactions) plus headroom.
-const MAX_DEPTH: usize = 5;
+/// The deepest nesting in any layout (ShareFetch request: message > topics > partitions >
+/// acknowledgement batches > their types) plus headroom.
+const MAX_DEPTH: usize = 6;
 /// Longest string value reported to a visitor (Kafka topic names are at most 249 bytes);
 /// longer values are reported truncated.
 pub const MAX_CAPTURE: usize = 255;
@@ -48,6 +48,8 @@ struct Level {
     left: u32,
     /// Role of the array this level walks (`Skip` at the top).
     role: Role,
+    /// Elements are bare values, without tagged fields of their own.
+    packed: bool,
 }
 
 /// What the bytes being gathered are for.
@@ -139,6 +141,7 @@ impl Walker {
             next: 0,
             left: 1,
             role: Role::Skip,
+            packed: false,
         };
         let step = if header_tags {
             varint(Pending::TagCount { header: true })
@@ -307,7 +310,7 @@ impl Walker {
             .position(|f| f.present_in(version));
         let Some(offset) = present else {
             self.top().next = level.fields.len();
-            if self.flexible {
+            if self.flexible && !level.packed {
                 self.step = varint(Pending::TagCount { header: false });
             } else {
                 self.struct_done(visitor);
@@ -316,6 +319,9 @@ impl Walker {
         };
         let field = level.fields[level.next + offset];
         self.top().next += offset;
+        if let Ty::Struct(fields) = field.ty {
+            return self.enter(fields, 1, field.role, false, visitor);
+        }
         self.step = match field.ty.fixed_size() {
             Some(n) => Step::Gather {
                 n,
@@ -421,21 +427,46 @@ impl Walker {
             Ty::Records => self.step = Step::Records { left: n },
             Ty::I32Array => self.skip(n.saturating_mul(4), Then::FieldDone, visitor),
             Ty::Array(fields) if n > 0 => {
-                if self.depth == MAX_DEPTH {
-                    return Err(DecodeError::TooDeep);
-                }
-                self.stack[self.depth] = Level {
-                    fields,
-                    next: 0,
-                    left: n.min(u64::from(u32::MAX)) as u32,
-                    role: field.role,
-                };
-                self.depth += 1;
-                visitor.begin(field.role);
-                self.step = Step::Next;
+                let left = n.min(u64::from(u32::MAX)) as u32;
+                return self.enter(fields, left, field.role, false, visitor);
+            }
+            Ty::PackedArray(element) if n > 0 => {
+                let left = n.min(u64::from(u32::MAX)) as u32;
+                return self.enter(
+                    std::slice::from_ref(element),
+                    left,
+                    field.role,
+                    true,
+                    visitor,
+                );
             }
             _ => self.skip(n, Then::FieldDone, visitor),
         }
+        Ok(())
+    }
+
+    /// Walk `left` elements of `fields` (an array's, or one for an inline struct).
+    fn enter(
+        &mut self,
+        fields: &'static [Field],
+        left: u32,
+        role: Role,
+        packed: bool,
+        visitor: &mut impl Visitor,
+    ) -> Result<(), DecodeError> {
+        if self.depth == MAX_DEPTH {
+            return Err(DecodeError::TooDeep);
+        }
+        self.stack[self.depth] = Level {
+            fields,
+            next: 0,
+            left,
+            role,
+            packed,
+        };
+        self.depth += 1;
+        visitor.begin(role);
+        self.step = Step::Next;
         Ok(())
     }
 

@@ -69,7 +69,8 @@ enum FrameState {
     },
     Body {
         walker: Box<Walker>,
-        collector: Collector,
+        /// Boxed like the walker: the largest state, held only inside a message.
+        collector: Box<Collector>,
         request: Option<InFlight>,
         correlation_id: i32,
     },
@@ -144,6 +145,7 @@ impl Connection {
                 collector, request, ..
             } => {
                 std::mem::size_of::<Walker>()
+                    + std::mem::size_of::<Collector>()
                     + collector.heap_bytes()
                     + request.as_ref().map_or(0, |r| r.detail.heap_bytes())
             }
@@ -407,7 +409,7 @@ impl<O: Observer> Decoding<'_, O> {
         self.observe(Observation::Request { api_key });
         let known = schema::request(api_key)
             .or(schema::response(api_key))
-            .is_none_or(|m| api_version <= m.max_version && api_version >= 0);
+            .is_none_or(|m| m.knows(api_version));
         if !known {
             self.observe(Observation::UnknownVersion { api_key });
         }
@@ -423,7 +425,7 @@ impl<O: Observer> Decoding<'_, O> {
         {
             *self.frame = FrameState::Body {
                 walker,
-                collector,
+                collector: Box::new(collector),
                 request: None,
                 correlation_id,
             };
@@ -456,7 +458,7 @@ impl<O: Observer> Decoding<'_, O> {
         {
             *self.frame = FrameState::Body {
                 walker,
-                collector,
+                collector: Box::new(collector),
                 request: Some(request),
                 correlation_id,
             };

@@ -110,6 +110,25 @@ impl<O: Observer> Meaning<'_, O> {
                 }
             }
             Summary::Metadata { errors } => self.errors(api::METADATA, errors),
+            // Counted as sent: a refused acknowledgement shows in the response's errors.
+            Summary::ShareAcknowledgements { acks } => {
+                for (topic, counts) in acks {
+                    let topic = topic.resolve(self.topics);
+                    self.observe(Observation::ShareAcknowledged { topic, counts });
+                }
+            }
+            Summary::ShareFetchResponse { errors, topics } => {
+                self.errors(api::SHARE_FETCH, errors);
+                for (topic, acquired) in topics {
+                    let topic = topic.resolve(self.topics);
+                    if acquired.records > 0 || acquired.bytes > 0 {
+                        self.observe(Observation::ShareAcquired { topic, acquired });
+                    }
+                }
+            }
+            Summary::ShareAcknowledgeResponse { errors } => {
+                self.errors(api::SHARE_ACKNOWLEDGE, errors)
+            }
             Summary::ApiVersions { error } => {
                 let errors = if error != 0 {
                     vec![(None, error)]

@@ -70,22 +70,24 @@ static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn java_client_matrix_exact_one_broker_two_workers() {
-    matrix("java-1-broker", 1, ISTIO_CONCURRENCY, MATRIX, 10);
+    let (sidecar, bootstrap, java, _kafka) =
+        matrix("java-1-broker", 1, ISTIO_CONCURRENCY, MATRIX, 10);
+    share_group(&sidecar, &bootstrap, &java, &MATRIX[1]);
 }
 
 #[test]
 fn java_client_matrix_exact_three_brokers_two_workers() {
-    matrix("java-3-brokers", 3, ISTIO_CONCURRENCY, &MATRIX[3..], 3);
+    let _ = matrix("java-3-brokers", 3, ISTIO_CONCURRENCY, &MATRIX[3..], 3);
 }
 
 #[test]
 fn java_producer_exact_with_one_worker() {
-    matrix("java-1-worker", 1, 1, &[], 3);
+    let _ = matrix("java-1-worker", 1, 1, &[], 3);
 }
 
 #[test]
 fn java_producer_exact_with_four_workers() {
-    matrix("java-4-workers", 1, 4, &[], 5);
+    let _ = matrix("java-4-workers", 1, 4, &[], 5);
 }
 
 /// The Java program, compiled once per test run into `dir`.
@@ -166,8 +168,18 @@ impl Java {
     }
 }
 
-fn matrix(test: &str, brokers: usize, concurrency: u32, cases: &[Case], repeats: usize) {
-    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+/// Run the producer `cases` and `repeats` runs of [`REPEATED`], consume everything
+/// `read_committed`, and hold the sidecar's counts against what the client saw. Returns
+/// the running sidecar, the bootstrap address, the Java program and the cluster (kept
+/// running while the caller goes on).
+fn matrix(
+    test: &str,
+    brokers: usize,
+    concurrency: u32,
+    cases: &[Case],
+    repeats: usize,
+) -> (Sidecar, String, Java, Running) {
+    let one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = run_dir(test).unwrap();
     std::fs::write(
         dir.join("log4j2.properties"),
@@ -178,7 +190,7 @@ fn matrix(test: &str, brokers: usize, concurrency: u32, cases: &[Case], repeats:
     .unwrap();
     let java = Java::compile(&dir);
     let config = serde_json::json!({ "kiali": { "topic_namespace": "kafka" } });
-    let (_kafka, sidecar, bootstrap) =
+    let (kafka, sidecar, bootstrap) =
         kafka_behind_sidecar_with(&dir, "checkout", brokers, config, concurrency)
             .expect("start Kafka and Envoy");
 
@@ -272,6 +284,86 @@ fn matrix(test: &str, brokers: usize, concurrency: u32, cases: &[Case], repeats:
     assert_eq!(stat("kafka_decode_errors_total", &[]), 0.0);
     // Produce went by (kafka-clients 4.3.1 sends it as v13, topics by id only).
     assert!(stat("kafka_requests_total", &[("api", "produce")]) > 0.0);
+    (
+        sidecar,
+        bootstrap,
+        java,
+        Running {
+            _kafka: kafka,
+            _one: one,
+        },
+    )
+}
+
+/// The cluster of a matrix, and the one-cluster lock, held until dropped.
+struct Running {
+    _kafka: kiosk_harness::components::kafka::Kafka,
+    _one: std::sync::MutexGuard<'static, ()>,
+}
+
+/// A `KafkaShareConsumer` (KIP-932) reads `case`'s topic, explicitly acknowledging: every
+/// record whose index ends in 0 rejected, in 3 released once (and accepted when delivered
+/// again), the rest accepted. The sidecar's share series match what the client did, and
+/// nothing of it counts as an ordinary consumer's fetch.
+fn share_group(sidecar: &Sidecar, bootstrap: &str, java: &Java, case: &Case) {
+    let before = prom::parse(&sidecar.prometheus_text().unwrap());
+    let t = [("topic", case.topic)];
+    let fetched_before = prom::sum(&before, "kafka_fetched_records_total", &t);
+    let expected = case.records.to_string();
+    let lines = java.run(
+        "share",
+        &[
+            "share",
+            bootstrap,
+            "kiosk-java-share",
+            &expected,
+            case.topic,
+        ],
+    );
+    let did: BTreeMap<String, usize> = lines.into_iter().map(|(w, _, n)| (w, n)).collect();
+    let tenth = case.records.div_ceil(10);
+    assert_eq!(did["rejected"], tenth, "{did:?}");
+    assert_eq!(
+        did["released"],
+        case.records / 10 + usize::from(case.records % 10 > 3)
+    );
+    assert_eq!(did["accepted"] + did["rejected"], case.records, "{did:?}");
+    assert_eq!(did["delivered"], case.records + did["released"], "{did:?}");
+
+    let dir = java.dir.clone();
+    let s = stats_settled(sidecar, &dir);
+    let stat = |name: &str, labels: &[(&str, &str)]| prom::sum(&s, name, labels);
+    assert_eq!(
+        stat("kafka_share_acquired_records_total", &t),
+        did["delivered"] as f64,
+        "records the share group handed the consumer, redeliveries included"
+    );
+    for (result, word) in [
+        ("accept", "accepted"),
+        ("release", "released"),
+        ("reject", "rejected"),
+    ] {
+        let labels = [("topic", case.topic), ("result", result)];
+        assert_eq!(
+            stat("kafka_share_acknowledged_records_total", &labels),
+            did[word] as f64,
+            "{result} acknowledgements"
+        );
+    }
+    assert_eq!(
+        stat("kafka_fetched_records_total", &t),
+        fetched_before,
+        "a share consumer's records are not an ordinary fetch"
+    );
+    assert_eq!(
+        stat(
+            "kafka_share_acquired_records_total",
+            &[("topic", "unknown")]
+        ),
+        0.0
+    );
+    assert!(stat("kafka_requests_total", &[("api", "share_fetch")]) > 0.0);
+    assert_eq!(stat("kafka_requests_unknown_version_total", &[]), 0.0);
 }
 
 /// The sidecar's stats once every produce and fetch is counted (the filter flushes on its

@@ -261,8 +261,18 @@ impl KafkaSpec {
         set("log.dirs", self.data_dir(index).display().to_string());
         set("auto.create.topics.enable", "false".into());
         set("offsets.topic.replication.factor", replication.clone());
-        set("transaction.state.log.replication.factor", replication);
+        set(
+            "transaction.state.log.replication.factor",
+            replication.clone(),
+        );
         set("transaction.state.log.min.isr", "1".into());
+        // Share groups (KIP-932, on by default in 4.3) keep their state in a topic of
+        // their own, replicated 3 times unless told otherwise.
+        set(
+            "share.coordinator.state.topic.replication.factor",
+            replication,
+        );
+        set("share.coordinator.state.topic.min.isr", "1".into());
         // A consumer group starts at once instead of waiting 3 s for more members.
         set("group.initial.rebalance.delay.ms", "0".into());
         if let Some(sasl) = &self.sasl {

@@ -9,13 +9,17 @@
 //               100, then one transaction of ABORTED records aborted: "aborted <topic> <n>"
 //   consume  <bootstrap> <group> read_committed|read_uncommitted <expected> <topic>...
 //            -> "consumed <topic> <n>" once <expected> records arrived (or 90 s passed)
-//   share    <bootstrap> <group> <expected> <topic>  (a KafkaShareConsumer, KIP-932)
-//            -> "accepted <topic> <n>", "released <topic> <n>"
+//   share    <bootstrap> <group> <expected> <topic>  (a KafkaShareConsumer, KIP-932,
+//            explicit acknowledgement: every 10th record rejected, every 10th + 3 released
+//            on its first delivery and accepted when delivered again, the rest accepted)
+//            -> "delivered|accepted|released|rejected <topic> <n>" once <expected>
+//               records were accepted or rejected (or 90 s passed)
 import java.time.Duration;
 import java.util.*;
 import org.apache.kafka.clients.admin.*;
 import org.apache.kafka.clients.consumer.*;
 import org.apache.kafka.clients.producer.*;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.serialization.*;
 
@@ -27,6 +31,7 @@ public class JavaClients {
             case "create" -> create(args[1], Integer.parseInt(args[2]), Arrays.copyOfRange(args, 3, args.length));
             case "produce" -> produce(args[1], args[2], Integer.parseInt(args[3]), args[4], args[5]);
             case "consume" -> consume(args[1], args[2], args[3], Integer.parseInt(args[4]), Arrays.copyOfRange(args, 5, args.length));
+            case "share" -> share(args[1], args[2], Integer.parseInt(args[3]), args[4]);
             default -> throw new IllegalArgumentException("unknown command " + args[0]);
         }
     }
@@ -124,5 +129,48 @@ public class JavaClients {
             }
         }
         got.forEach((t, n) -> System.out.println("consumed " + t + " " + n));
+    }
+
+    static void share(String bootstrap, String group, int expected, String topic) throws Exception {
+        // A share group starts at the log's end unless its group config says otherwise.
+        try (Admin admin = Admin.create(common(bootstrap))) {
+            ConfigResource resource = new ConfigResource(ConfigResource.Type.GROUP, group);
+            AlterConfigOp earliest = new AlterConfigOp(
+                new org.apache.kafka.clients.admin.ConfigEntry("share.auto.offset.reset", "earliest"),
+                AlterConfigOp.OpType.SET);
+            admin.incrementalAlterConfigs(Map.of(resource, List.of(earliest))).all().get();
+        }
+        Properties p = common(bootstrap);
+        p.put("group.id", group);
+        p.put("share.acknowledgement.mode", "explicit");
+        p.put("key.deserializer", StringDeserializer.class.getName());
+        p.put("value.deserializer", StringDeserializer.class.getName());
+        int delivered = 0, accepted = 0, released = 0, rejected = 0;
+        try (KafkaShareConsumer<String, String> consumer = new KafkaShareConsumer<>(p)) {
+            consumer.subscribe(List.of(topic));
+            long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+            while (accepted + rejected < expected && System.nanoTime() < deadline) {
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                    delivered++;
+                    int i = Integer.parseInt(r.key().substring(r.key().lastIndexOf('-') + 1));
+                    AcknowledgeType type;
+                    if (i % 10 == 0) type = AcknowledgeType.REJECT;
+                    else if (i % 10 == 3 && r.deliveryCount().orElse((short) 1) == 1) type = AcknowledgeType.RELEASE;
+                    else type = AcknowledgeType.ACCEPT;
+                    consumer.acknowledge(r, type);
+                    switch (type) {
+                        case ACCEPT -> accepted++;
+                        case RELEASE -> released++;
+                        case REJECT -> rejected++;
+                        default -> { }
+                    }
+                }
+                consumer.commitSync();
+            }
+        }
+        System.out.println("delivered " + topic + " " + delivered);
+        System.out.println("accepted " + topic + " " + accepted);
+        System.out.println("released " + topic + " " + released);
+        System.out.println("rejected " + topic + " " + rejected);
     }
 }

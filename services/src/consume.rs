@@ -1,5 +1,9 @@
-//! At-least-once consumption shared by `mirror` and `mongo-sink`: take a batch, let the
-//! caller make its output durable, and only then commit the batch's offsets.
+//! Consumption shared by `mirror` (offsets committed in its transactions) and
+//! `mongo-sink` (at least once: offsets committed after the batch's writes): take a
+//! batch, let the caller make its output durable, commit the batch's offsets, and, when
+//! that fails, go back to the offsets the group has committed. A consumer never exits on
+//! a fault the cluster recovers from (a broker restart, a lost group membership, a
+//! rebalance).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -66,8 +70,8 @@ fn recoverable(e: &KafkaError) -> bool {
     e.rdkafka_error_code() != Some(RDKafkaErrorCode::Fatal)
 }
 
-/// Commit, per partition, the offset after the last message of `batch`.
-pub async fn commit(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> Result<()> {
+/// Per partition of `batch`, the offset after its last message: what to commit.
+pub fn next_offsets(batch: &[OwnedMessage]) -> Result<TopicPartitionList> {
     let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
     for m in batch {
         let e = next
@@ -79,17 +83,78 @@ pub async fn commit(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> Result
     for ((topic, partition), offset) in next {
         list.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
     }
-    // A commit refused by a busy broker is tried again: giving up would replay the batch.
-    let mut attempt = 1;
-    loop {
+    Ok(list)
+}
+
+/// Commit the offsets after `batch`. A commit refused by a busy broker is tried again;
+/// one the group refuses (this member lost its membership while a broker was away, a
+/// rebalance) is not: the consumer goes back to the committed offsets and the batch comes
+/// again (the caller's writes are idempotent). Returns whether the commit was made.
+pub async fn commit(consumer: &StreamConsumer, batch: &[OwnedMessage]) -> Result<bool> {
+    let list = next_offsets(batch)?;
+    for attempt in 1..=20 {
         match consumer.commit(&list, CommitMode::Sync) {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt < 20 => {
+            Ok(()) => return Ok(true),
+            Err(e) if membership_lost(&e) => {
+                tracing::warn!(error = %e, "commit refused by the group; replaying from the committed offsets");
+                break;
+            }
+            Err(e) => {
                 tracing::warn!(attempt, error = %e, "commit failed, trying again");
                 tokio::time::sleep(Duration::from_millis(250)).await;
-                attempt += 1;
             }
-            Err(e) => return Err(e).context("committing offsets"),
+        }
+    }
+    rewind(consumer, batch).await;
+    Ok(false)
+}
+
+/// Whether a commit failed because the group no longer counts this member in.
+fn membership_lost(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::FencedInstanceId
+                | RDKafkaErrorCode::StaleMemberEpoch
+        )
+    )
+}
+
+/// Go back, for each partition of `batch` this consumer still holds, to the offset its
+/// group committed (the beginning when none was): what was read after it comes again.
+/// A partition no longer assigned is left alone (its next owner starts at the committed
+/// offset anyway).
+pub async fn rewind(consumer: &StreamConsumer, batch: &[OwnedMessage]) {
+    let Ok(list) = next_offsets(batch) else {
+        return;
+    };
+    let committed = loop {
+        match consumer.committed_offsets(list.clone(), Duration::from_secs(10)) {
+            Ok(committed) => break committed,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the committed offsets; trying again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    for e in committed.elements() {
+        let offset = match e.offset() {
+            Offset::Offset(o) => Offset::Offset(o),
+            _ => Offset::Beginning,
+        };
+        match consumer.seek(e.topic(), e.partition(), offset, Duration::from_secs(10)) {
+            Ok(()) => tracing::info!(
+                topic = e.topic(),
+                partition = e.partition(),
+                ?offset,
+                "rewound"
+            ),
+            Err(err) => {
+                tracing::info!(topic = e.topic(), partition = e.partition(), error = %err, "not rewound (no longer assigned)")
+            }
         }
     }
 }

@@ -60,8 +60,9 @@ pub fn client_config(bootstrap: &str, client_id: &str) -> Result<ClientConfig> {
     Ok(config)
 }
 
-/// Consumer settings for at-least-once processing: offsets are committed by the service
-/// after its output is acknowledged, never automatically.
+/// Consumer settings: offsets are committed by the service after its output is durable
+/// (or within the mirror's transactions), never automatically; only committed records
+/// are read (`read_committed`: an aborted transaction's records never reach a service).
 pub fn consumer_config(bootstrap: &str, client_id: &str, group: &str) -> Result<ClientConfig> {
     let mut config = client_config(bootstrap, client_id)?;
     config
@@ -69,6 +70,7 @@ pub fn consumer_config(bootstrap: &str, client_id: &str, group: &str) -> Result<
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
         .set("session.timeout.ms", "10000");
     Ok(config)
 }

@@ -1,7 +1,13 @@
 //! `kiosk mirror`: copy every record of one topic to another, key and headers kept.
 //!
-//! At least once: a batch's offsets are committed only after every record of it is
-//! acknowledged by the broker, so a crash replays (and may duplicate) but never loses.
+//! Exactly once: each batch is one Kafka transaction (KIP-98, KIP-447): its mirrored
+//! records, its dead letters and its consumed offsets commit together or not at all, under
+//! a `transactional.id` of this instance. Anything that breaks a transaction (a broker
+//! restarting, the group membership lost while the broker was away, this producer fenced
+//! by a newer incarnation) aborts it, and the mirror resumes from the offsets the group
+//! committed: it never exits on such a fault, and a `read_committed` reader downstream
+//! never sees a record twice. A fatal producer error makes a new producer with the same
+//! id (its initialisation completes or aborts whatever the old one left open).
 //!
 //! With a schema registry (`--schema-registry`), each value must be in the registry's
 //! wire format (magic byte 0, a 4-byte schema id, then JSON) and valid under the JSON
@@ -17,8 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::Message;
 
 use crate::consume;
@@ -57,6 +65,10 @@ pub struct Args {
     /// Where values that fail that go.
     #[arg(long, default_value = "events.dlq")]
     pub dead_letter_topic: String,
+    /// This instance's `transactional.id` (stable across its restarts, distinct from
+    /// every other instance's; in Kubernetes the pod's name): default `<group>-<host>`.
+    #[arg(long, env = "KIOSK_TRANSACTIONAL_ID")]
+    pub transactional_id: Option<String>,
 }
 
 /// The header naming a mirrored value's schema id.
@@ -108,10 +120,17 @@ impl Schemas {
 
 pub async fn run(args: Args) -> Result<()> {
     let consumer = consume::subscribe(&args.bootstrap, &args.client_id, &args.group, &args.from)?;
-    let producer: FutureProducer = kafka::producer_config(&args.bootstrap, &args.client_id)?
-        .create()
-        .context("creating the Kafka producer")?;
-    tracing::info!(from = %args.from, to = %args.to, bootstrap = %args.bootstrap, registry = ?args.schema_registry, "mirror: running");
+    let transactional_id = args.transactional_id.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "0".into());
+        format!("{}-{host}", args.group)
+    });
+    let mut producer = Transactional::start(&args, &transactional_id).await;
+    tracing::info!(from = %args.from, to = %args.to, bootstrap = %args.bootstrap, registry = ?args.schema_registry, transactional_id, "mirror: running");
     let mut schemas = match &args.schema_registry {
         Some(url) => Some(Schemas {
             registry: crate::registry::Registry::new(url)?,
@@ -122,7 +141,7 @@ pub async fn run(args: Args) -> Result<()> {
     // Each record's trace (its `traceparent` header) continues with a span here, and
     // the mirrored or dead-lettered record carries the new context on.
     let tracing = Tracing::start_for("mirror").await?;
-    let (mut mirrored, mut dead) = (0u64, 0u64);
+    let (mut mirrored, mut dead, mut aborted) = (0u64, 0u64, 0u64);
     loop {
         let batch = consume::next_batch(&consumer, args.batch, Duration::from_millis(50)).await?;
         // Each record's route; the registry retried until it answers.
@@ -141,15 +160,6 @@ pub async fn run(args: Args) -> Result<()> {
                     },
                 }
             };
-            if let Route::DeadLetter(reason) = &route {
-                tracing::warn!(
-                    reason,
-                    partition = m.partition(),
-                    offset = m.offset(),
-                    "mirror: dead-lettered"
-                );
-                dead += 1;
-            }
             routes.push(route);
         }
         let spans: Vec<_> = batch
@@ -171,79 +181,218 @@ pub async fn run(args: Args) -> Result<()> {
                 (cx, trace)
             })
             .collect();
-        // Resend what failed until all is acknowledged: the offsets wait for it.
-        let mut pending: Vec<_> = batch
+        let records: Vec<_> = batch
             .iter()
             .zip(&routes)
             .zip(&spans)
-            .map(|((m, route), (_, trace))| (m, route, trace.as_slice()))
+            .map(|((m, route), (_, trace))| outgoing(&args, m, route, trace))
             .collect();
-        while !pending.is_empty() {
-            let sends = pending.iter().map(|(m, route, trace)| {
-                let (topic, value, header) = match route {
-                    Route::Mirror(value, id) => (
-                        &args.to,
-                        &value[..],
-                        id.map(|id| (SCHEMA_ID_HEADER, id.to_string())),
-                    ),
-                    Route::DeadLetter(reason) => (
-                        &args.dead_letter_topic,
-                        m.payload().unwrap_or_default(),
-                        Some((DEAD_LETTER_HEADER, reason.to_string())),
-                    ),
-                };
-                let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
-                if let Some(key) = m.key() {
-                    record = record.key(key);
-                }
-                if m.payload().is_some() {
-                    record = record.payload(value);
-                }
-                // The record's headers, its trace context replaced by the mirror's span.
-                let mut headers = OwnedHeaders::new();
-                for h in m.headers().iter().flat_map(|h| h.iter()) {
-                    if !trace.iter().any(|(t, _)| t == h.key) {
-                        headers = headers.insert(h);
-                    }
-                }
-                for (name, text) in trace.iter() {
-                    headers = headers.insert(Header {
-                        key: name,
-                        value: Some(text.as_bytes()),
-                    });
-                }
-                if let Some((name, text)) = &header {
-                    headers = headers.insert(Header {
-                        key: name,
-                        value: Some(text.as_bytes()),
-                    });
-                }
-                record = record.headers(headers);
-                producer.send(record, Duration::from_secs(30))
-            });
-            let results = futures::future::join_all(sends).await;
-            let mut failed = Vec::new();
-            for (pair, result) in pending.iter().zip(results) {
-                if let Err((e, _)) = result {
-                    tracing::warn!(to = %args.to, error = %e, "mirror: produce failed, will retry");
-                    failed.push(*pair);
-                }
-            }
-            if !failed.is_empty() {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            pending = failed;
-        }
+        let outcome = producer.transact(&consumer, records, &batch).await;
         for (cx, _) in &spans {
             tracing.end(cx);
         }
-        consume::commit(&consumer, &batch).await?;
-        mirrored += batch.len() as u64;
-        tracing::info!(
-            batch = batch.len(),
-            total = mirrored,
-            dead_lettered = dead,
-            "mirror: batch acknowledged and committed"
-        );
+        match outcome {
+            Ok(()) => {
+                for (m, route) in batch.iter().zip(&routes) {
+                    if let Route::DeadLetter(reason) = route {
+                        tracing::warn!(
+                            reason,
+                            partition = m.partition(),
+                            offset = m.offset(),
+                            "mirror: dead-lettered"
+                        );
+                        dead += 1;
+                    }
+                }
+                mirrored += batch.len() as u64;
+                tracing::info!(
+                    batch = batch.len(),
+                    total = mirrored,
+                    dead_lettered = dead,
+                    aborted,
+                    "mirror: batch committed in one transaction"
+                );
+            }
+            Err(e) => {
+                aborted += 1;
+                tracing::warn!(
+                    error = %format!("{e:#}"),
+                    aborted,
+                    "mirror: transaction aborted; resuming from the committed offsets"
+                );
+                producer.recover(&e).await;
+                consume::rewind(&consumer, &batch).await;
+            }
+        }
     }
+}
+
+/// A record to send: the target (or dead-letter) topic, key, value and headers.
+struct Outgoing {
+    topic: String,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: OwnedHeaders,
+}
+
+/// Where `m` goes, with its headers: its trace context replaced by the mirror's span,
+/// plus the schema id or the dead-letter reason.
+fn outgoing(args: &Args, m: &OwnedMessage, route: &Route, trace: &[(String, String)]) -> Outgoing {
+    let (topic, value, header) = match route {
+        Route::Mirror(value, id) => (
+            &args.to,
+            &value[..],
+            id.map(|id| (SCHEMA_ID_HEADER, id.to_string())),
+        ),
+        Route::DeadLetter(reason) => (
+            &args.dead_letter_topic,
+            m.payload().unwrap_or_default(),
+            Some((DEAD_LETTER_HEADER, reason.to_string())),
+        ),
+    };
+    let mut headers = OwnedHeaders::new();
+    for h in m.headers().iter().flat_map(|h| h.iter()) {
+        if !trace.iter().any(|(t, _)| t == h.key) {
+            headers = headers.insert(h);
+        }
+    }
+    for (name, text) in trace {
+        headers = headers.insert(Header {
+            key: name,
+            value: Some(text.as_bytes()),
+        });
+    }
+    if let Some((name, text)) = &header {
+        headers = headers.insert(Header {
+            key: name,
+            value: Some(text.as_bytes()),
+        });
+    }
+    Outgoing {
+        topic: topic.clone(),
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(|_| value.to_vec()),
+        headers,
+    }
+}
+
+/// How long a transactional call may take before it counts as failed.
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The mirror's transactional producer.
+struct Transactional {
+    producer: FutureProducer,
+    config: rdkafka::ClientConfig,
+    id: String,
+}
+
+impl Transactional {
+    /// A producer with `transactional_id`, initialised (waiting for the brokers as long
+    /// as it takes).
+    async fn start(args: &Args, transactional_id: &str) -> Self {
+        let config = loop {
+            match kafka::producer_config(&args.bootstrap, &args.client_id) {
+                Ok(mut config) => {
+                    config.set("transactional.id", transactional_id);
+                    break config;
+                }
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "mirror: producer settings");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        };
+        let producer = Self::initialised(&config, transactional_id).await;
+        Transactional {
+            producer,
+            config,
+            id: transactional_id.to_string(),
+        }
+    }
+
+    async fn initialised(config: &rdkafka::ClientConfig, id: &str) -> FutureProducer {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let made: Result<FutureProducer> = config
+                .create()
+                .context("creating the Kafka producer")
+                .and_then(|p: FutureProducer| {
+                    blocking(|| p.init_transactions(TXN_TIMEOUT))
+                        .context("initialising transactions")?;
+                    Ok(p)
+                });
+            match made {
+                Ok(p) => {
+                    tracing::info!(
+                        transactional_id = id,
+                        attempt,
+                        "mirror: transactions initialised"
+                    );
+                    return p;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), attempt, "mirror: waiting for the brokers");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Send `records` and the consumed offsets of `batch` in one transaction, and commit.
+    async fn transact(
+        &self,
+        consumer: &StreamConsumer,
+        records: Vec<Outgoing>,
+        batch: &[OwnedMessage],
+    ) -> Result<()> {
+        let p = &self.producer;
+        blocking(|| p.begin_transaction()).context("beginning a transaction")?;
+        let sends = records.iter().map(|r| {
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(&r.topic).headers(r.headers.clone());
+            if let Some(key) = &r.key {
+                record = record.key(key);
+            }
+            if let Some(value) = &r.value {
+                record = record.payload(value);
+            }
+            p.send(record, TXN_TIMEOUT)
+        });
+        for result in futures::future::join_all(sends).await {
+            if let Err((e, _)) = result {
+                return Err(e).context("sending a record");
+            }
+        }
+        let offsets = consume::next_offsets(batch)?;
+        let group = consumer
+            .group_metadata()
+            .context("the consumer has no group metadata yet")?;
+        blocking(|| p.send_offsets_to_transaction(&offsets, &group, TXN_TIMEOUT))
+            .context("sending the consumed offsets")?;
+        blocking(|| p.commit_transaction(TXN_TIMEOUT)).context("committing")?;
+        Ok(())
+    }
+
+    /// After a failed transaction: abort it, or, when the producer cannot go on (fenced,
+    /// fatal, or the abort itself failed), make a new one with the same id.
+    async fn recover(&mut self, error: &anyhow::Error) {
+        let fatal = error
+            .chain()
+            .filter_map(|e| e.downcast_ref::<KafkaError>())
+            .any(|e| matches!(e, KafkaError::Transaction(t) if t.is_fatal()));
+        if !fatal {
+            let p = &self.producer;
+            match blocking(|| p.abort_transaction(TXN_TIMEOUT)) {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = %e, "mirror: abort failed; a new producer"),
+            }
+        }
+        self.producer = Self::initialised(&self.config, &self.id).await;
+    }
+}
+
+/// Run a blocking librdkafka call without holding up the runtime's other tasks.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
 }

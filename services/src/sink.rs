@@ -63,7 +63,11 @@ pub async fn run(args: Args) -> Result<()> {
                 }
             }
         }
-        consume::commit(&consumer, &batch).await?;
+        if !consume::commit(&consumer, &batch).await? {
+            // Written but not committed: the batch comes again and its upserts change
+            // nothing.
+            continue;
+        }
         written += batch.len() as u64;
         tracing::info!(
             batch = batch.len(),

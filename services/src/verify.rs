@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
@@ -339,7 +340,11 @@ fn compare(expected: &[Expected], seen: &Seen, check_seq: bool) -> Diff {
 
 /// Read every partition of `topic` from the beginning to its high watermark.
 async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
-    let config = kafka::consumer_config(&args.bootstrap, "verify", "verify")?;
+    let mut config = kafka::consumer_config(&args.bootstrap, "verify", "verify")?;
+    // read_committed: a partition's end is its last stable offset, and its last entries
+    // may be transaction markers that are never delivered: the end is known from the
+    // end-of-partition event, not from the last record's offset.
+    config.set("enable.partition.eof", "true");
     let topic = topic.to_string();
     tokio::task::spawn_blocking(move || -> Result<Seen> {
         let consumer: BaseConsumer = config.create().context("creating the Kafka consumer")?;
@@ -373,7 +378,13 @@ async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
             let Some(message) = consumer.poll(Duration::from_millis(500)) else {
                 continue;
             };
-            let m = message.with_context(|| format!("reading {topic}"))?;
+            let m = match message {
+                Err(KafkaError::PartitionEOF(partition)) => {
+                    remaining.remove(&partition);
+                    continue;
+                }
+                other => other.with_context(|| format!("reading {topic}"))?,
+            };
             if let Some(high) = remaining.get(&m.partition()) {
                 if m.offset() + 1 >= *high {
                     remaining.remove(&m.partition());

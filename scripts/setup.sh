@@ -23,13 +23,18 @@
 #     spans go: built from the Go module proxy with `go get -tool` in a wrapper module into
 #     $KIOSK_CACHE (about 4 minutes on 2 cores the first time; its module and build caches,
 #     2.9 GB, are removed afterwards)
+#   - the franz-go client program of the live client matrix (tests/live/go/franz, pinned
+#     github.com/twmb/franz-go v1.22.3 in its go.mod/go.sum): built from the Go module proxy
+#     into $KIOSK_CACHE/franz-1.22.3 with a copy of its sources (rebuilt when they change;
+#     under a minute; its module and build caches are removed afterwards)
+#   - kafka-python (PyPI, pinned, in PYTHON_TOOLS), the live client matrix's Python client
 # usage: scripts/setup.sh [--dry-run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENVOY_VERSION=1.40.0
 SECANTUSDB_VERSION=0.7.0b3
-PYTHON_TOOLS=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "jsonschema==4.26.0" "matplotlib==3.11.2")
+PYTHON_TOOLS=("helm-python-sdk==0.2.2" "kubernetes-validate==1.37.0" "jsonschema==4.26.0" "matplotlib==3.11.2" "kafka-python==3.0.12")
 CARGO_FUZZ_VERSION=0.13.2
 CACHE="${KIOSK_CACHE:-$HOME/.cache/kiosk}"
 # Keep in step with java/pom.xml and harness/src/paths.rs (JAVA_CACHE).
@@ -40,6 +45,11 @@ REGISTRY_ROOT="$CACHE/apicurio-registry-$REGISTRY_VERSION"
 # Keep in step with harness/src/paths.rs (JAEGER_CACHE).
 JAEGER_VERSION=v1.75.0
 JAEGER_ROOT="$CACHE/jaeger-${JAEGER_VERSION#v}"
+# Keep in step with tests/live/go/franz/go.mod and harness/src/paths.rs (FRANZ_CACHE).
+FRANZ_VERSION=1.22.3
+FRANZ_ROOT="$CACHE/franz-$FRANZ_VERSION"
+FRANZ_SRC=tests/live/go/franz
+FRANZ_FILES=(main.go go.mod go.sum)
 DRY_RUN=0
 [[ "${1:-}" == "--dry-run" ]] && DRY_RUN=1
 
@@ -195,6 +205,41 @@ else
   mv "$JAEGER_ROOT/jaeger.partial" "$JAEGER_ROOT/jaeger"
   chmod -R u+w "$work" && rm -rf "$work"
   echo "built $JAEGER_ROOT/jaeger ($(du -h "$JAEGER_ROOT/jaeger" | cut -f1))"
+fi
+
+step "franz-go $FRANZ_VERSION client program ($FRANZ_SRC, Go module proxy), for the live client matrix (cached in $FRANZ_ROOT)"
+# Built when missing or when its sources differ from the copy kept beside the binary.
+franz_current=1
+[[ -x "$FRANZ_ROOT/franz" ]] || franz_current=0
+for f in "${FRANZ_FILES[@]}"; do
+  cmp -s "$FRANZ_SRC/$f" "$FRANZ_ROOT/src/$f" || franz_current=0
+done
+if [[ $franz_current == 1 ]]; then
+  echo "already built: $FRANZ_ROOT/franz"
+elif [[ $DRY_RUN == 1 ]]; then
+  echo "+ go build -C $FRANZ_SRC -o $FRANZ_ROOT/franz (module caches in $CACHE/franz-build)"
+else
+  command -v go >/dev/null || { echo "Go is needed to build the franz-go client program (https://go.dev/dl)" >&2; exit 1; }
+  grep -Eq "github\.com/twmb/franz-go v${FRANZ_VERSION//./\\.}( |\$)" "$FRANZ_SRC/go.mod" \
+    || { echo "$FRANZ_SRC/go.mod does not require github.com/twmb/franz-go v$FRANZ_VERSION (keep FRANZ_VERSION in step)" >&2; exit 1; }
+  # Private module and build caches, removed after; go.sum pins every module.
+  work="$CACHE/franz-build"
+  rm -rf "$work" "$FRANZ_ROOT.partial" && mkdir -p "$work" "$FRANZ_ROOT.partial/src"
+  echo "building (under a minute; the log is $CACHE/franz-build.log)"
+  started=$SECONDS
+  # (-C changes directory first: the output path is made absolute)
+  out="$(cd "$FRANZ_ROOT.partial" && pwd)/franz"
+  if ! GOMODCACHE="$work/mod" GOCACHE="$work/cache" GOFLAGS="-trimpath -buildvcs=false -mod=readonly" \
+       go build -C "$FRANZ_SRC" -o "$out" . >"$CACHE/franz-build.log" 2>&1; then
+    echo "building the franz-go client program failed; last lines of $CACHE/franz-build.log:" >&2
+    tail -20 "$CACHE/franz-build.log" >&2
+    exit 1
+  fi
+  for f in "${FRANZ_FILES[@]}"; do cp "$FRANZ_SRC/$f" "$FRANZ_ROOT.partial/src/$f"; done
+  rm -rf "$FRANZ_ROOT"
+  mv "$FRANZ_ROOT.partial" "$FRANZ_ROOT"
+  chmod -R u+w "$work" && rm -rf "$work"
+  echo "built $FRANZ_ROOT/franz ($(du -h "$FRANZ_ROOT/franz" | cut -f1)) in $((SECONDS - started)) s"
 fi
 
 step "ready"

@@ -127,6 +127,20 @@ pub fn jaeger() -> Result<PathBuf> {
     )
 }
 
+/// The franz-go client program's version directory in the cache (`scripts/setup.sh`
+/// builds `tests/live/go/franz` there from the Go module proxy, with a copy of its sources
+/// in `src/`).
+pub const FRANZ_CACHE: &str = "franz-1.22.3";
+
+/// The live client matrix's franz-go program (`github.com/twmb/franz-go` v1.22.3).
+pub fn franz() -> Result<PathBuf> {
+    tool(
+        "KIOSK_FRANZ",
+        &[cache().join(FRANZ_CACHE).join("franz")],
+        "the franz-go client program (tests/live/go/franz, Go module proxy)",
+    )
+}
+
 /// The schema registry's version directory in the cache (`scripts/setup.sh` unpacks
 /// Apicurio Registry's Quarkus distribution from Maven Central there).
 pub const REGISTRY_CACHE: &str = "apicurio-registry-3.3.3";

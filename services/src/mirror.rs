@@ -69,6 +69,11 @@ pub struct Args {
     /// every other instance's; in Kubernetes the pod's name): default `<group>-<host>`.
     #[arg(long, env = "KIOSK_TRANSACTIONAL_ID")]
     pub transactional_id: Option<String>,
+    /// Fault drills only: hold each transaction open this long after its records are
+    /// sent, before its offsets and commit, so that a fault (a broker restart, a lost
+    /// membership) lands inside it. Logged when set.
+    #[arg(long, env = "KIOSK_FAULT_HOLD_TRANSACTION_MS", hide = true)]
+    pub hold_transaction_ms: Option<u64>,
 }
 
 /// The header naming a mirrored value's schema id.
@@ -187,7 +192,8 @@ pub async fn run(args: Args) -> Result<()> {
             .zip(&spans)
             .map(|((m, route), (_, trace))| outgoing(&args, m, route, trace))
             .collect();
-        let outcome = producer.transact(&consumer, records, &batch).await;
+        let hold = args.hold_transaction_ms.map(Duration::from_millis);
+        let outcome = producer.transact(&consumer, records, &batch, hold).await;
         for (cx, _) in &spans {
             tracing.end(cx);
         }
@@ -345,6 +351,7 @@ impl Transactional {
         consumer: &StreamConsumer,
         records: Vec<Outgoing>,
         batch: &[OwnedMessage],
+        hold: Option<Duration>,
     ) -> Result<()> {
         let p = &self.producer;
         blocking(|| p.begin_transaction()).context("beginning a transaction")?;
@@ -363,6 +370,14 @@ impl Transactional {
             if let Err((e, _)) = result {
                 return Err(e).context("sending a record");
             }
+        }
+        if let Some(hold) = hold {
+            tracing::warn!(
+                records = records.len(),
+                ?hold,
+                "mirror: transaction open, held for a fault drill"
+            );
+            tokio::time::sleep(hold).await;
         }
         let offsets = consume::next_offsets(batch)?;
         let group = consumer

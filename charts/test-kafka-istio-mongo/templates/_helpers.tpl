@@ -72,6 +72,21 @@ service.istio.io/workload-name: {{ .name }}
   value: {{ include "tkim.bootstrapServers" .ctx | quote }}
 {{- end -}}
 
+{{/* The transactional.id of a service writing in Kafka transactions (`kiosk mirror`): the given
+     prefix followed by the pod's name, KIOSK_TRANSACTIONAL_ID=<prefix>$(POD_NAME) (the kubelet
+     expands $(POD_NAME), defined just before). Stable across the pod's restarts, distinct between
+     replicas: two producers with one id would fence each other (docs/exactly-once.md). Its
+     KafkaUser may Write and Describe transactional ids with that prefix (kafka-users.yaml).
+     Argument: the prefix. */}}
+{{- define "tkim.transactionalIdEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: KIOSK_TRANSACTIONAL_ID
+  value: {{ printf "%s$(POD_NAME)" . | quote }}
+{{- end -}}
+
 {{/* The pod label naming the KafkaUser the pod's sidecar authenticates as: the
      DestinationRule of TLS client identity selects on it, and Istio's injection template
      kiosk-kafka-credentials reads it (Strimzi's pods). (dict "ctx" $ "service" "mirror") */}}

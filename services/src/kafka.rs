@@ -75,10 +75,12 @@ pub fn consumer_config(bootstrap: &str, client_id: &str, group: &str) -> Result<
     Ok(config)
 }
 
-/// Producer settings: every record acknowledged by the broker before it counts as sent.
+/// Producer settings: every record acknowledged by the broker before it counts as sent;
+/// idempotent, so a retry across a broker restart never writes a record twice.
 pub fn producer_config(bootstrap: &str, client_id: &str) -> Result<ClientConfig> {
     let mut config = client_config(bootstrap, client_id)?;
     config
+        .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "30000");

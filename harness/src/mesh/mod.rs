@@ -15,6 +15,7 @@
 
 pub mod ingress;
 pub mod plan;
+pub mod restarts;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -47,7 +48,8 @@ use crate::prometheus::PromClient;
 use crate::{paths, ports};
 use kiosk_filter::act::sasl::Mechanism;
 use plan::{
-    Job, Plan, Program, MONGO_HOST, NAMESPACE, REGISTRY_HOST, TOPIC_IN, TOPIC_NAMESPACE, TOPIC_OUT,
+    Fault, Job, Plan, Program, MONGO_HOST, NAMESPACE, REGISTRY_HOST, TOPIC_IN, TOPIC_NAMESPACE,
+    TOPIC_OUT,
 };
 
 #[derive(clap::Args, Debug, Clone)]
@@ -130,6 +132,9 @@ pub struct State {
     /// The pods' network, removed by `kiosk down` even if this supervisor was killed.
     #[serde(default)]
     pub network: Option<Network>,
+    /// Components restarted after their process exited (`restartPolicy: Always`).
+    #[serde(default)]
+    pub restarts: BTreeMap<String, restarts::Restarts>,
 }
 
 /// A process we started, identified by pid and kernel start time (a recycled pid is
@@ -307,6 +312,8 @@ struct Mesh {
     home: PathBuf,
     state: State,
     components: Vec<Box<dyn Component>>,
+    /// Each restarted component's back-off.
+    backoff: BTreeMap<String, restarts::Backoff>,
 }
 
 impl Mesh {
@@ -345,12 +352,113 @@ impl Mesh {
         write_state(&self.home, &self.state)
     }
 
-    /// The first component with a process that has exited, with its log tail.
-    fn check(&mut self) -> Result<()> {
-        for c in &mut self.components {
-            c.check()?;
+    /// SIGKILL every process of component `name`, as the kernel's OOM killer or a crash
+    /// would end it: nothing is told, the supervisor finds it exited.
+    fn kill(&mut self, name: &str) -> Result<()> {
+        let pids: Vec<u32> = self
+            .component(name)?
+            .services()
+            .iter()
+            .map(|s| s.pid())
+            .collect();
+        for pid in pids {
+            let status = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .context("running kill")?;
+            anyhow::ensure!(status.success(), "kill -KILL {pid} ({name}) failed");
         }
         Ok(())
+    }
+
+    /// `restartPolicy: Always`: restart every component whose process exited, at once the
+    /// first time and then after the kubelet's back-off ([`restarts`]); each restart
+    /// printed and counted in `mesh.json`.
+    fn supervise(&mut self) -> Result<()> {
+        let now = Instant::now();
+        for i in 0..self.components.len() {
+            let Err(exit) = self.components[i].check() else {
+                continue;
+            };
+            let name = self.components[i].name().to_string();
+            let reason = format!("{exit:#}")
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let backoff = self
+                .backoff
+                .entry(name.clone())
+                .or_insert_with(|| restarts::Backoff::new(now));
+            let (due, new) = backoff.exited(now);
+            if due > now {
+                if new {
+                    let wait = due.saturating_duration_since(now).as_secs();
+                    println!("kiosk: {name} exited ({reason}); back-off: restarting in {wait} s");
+                }
+                continue;
+            }
+            let record = self.state.restarts.entry(name.clone()).or_default();
+            record.count += 1;
+            record.last_reason = reason.clone();
+            record.last_at = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let count = record.count;
+            println!("kiosk: {name} exited ({reason}); restarting it (restart {count})");
+            let result = self.components[i].restart();
+            if let Some(b) = self.backoff.get_mut(&name) {
+                b.restarted(Instant::now());
+            }
+            match result {
+                Ok(()) => println!("  {name} is back (restart {count})"),
+                Err(e) => {
+                    println!("  restarting {name} failed: {e:#}; trying again after its back-off")
+                }
+            }
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Supervise while `work` runs on its own thread; its result.
+    async fn supervise_until<T: Send + 'static>(
+        &mut self,
+        work: std::thread::JoinHandle<Result<T>>,
+    ) -> Result<T> {
+        while !work.is_finished() {
+            self.supervise()?;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        work.join()
+            .map_err(|_| anyhow::anyhow!("a job's thread panicked"))?
+    }
+
+    /// Supervise for `how_long`.
+    async fn supervise_for(&mut self, how_long: Duration) -> Result<()> {
+        let until = Instant::now() + how_long;
+        while Instant::now() < until {
+            self.supervise()?;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Ok(())
+    }
+
+    /// What `kiosk up` prints of the restarts, if there were any.
+    fn restart_summary(&self) -> Option<String> {
+        if self.state.restarts.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = self
+            .state
+            .restarts
+            .iter()
+            .map(|(name, r)| format!("{name} {} ({})", r.count, r.last_reason))
+            .collect();
+        Some(format!(
+            "restarts (restartPolicy Always): {}",
+            parts.join("; ")
+        ))
     }
 }
 
@@ -414,12 +522,14 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         records: args.records,
         processes: Vec::new(),
         network: None,
+        restarts: BTreeMap::new(),
     };
     lock(home, &state)?;
     let mut mesh = Mesh {
         home: home.to_path_buf(),
         state,
         components: Vec::new(),
+        backoff: BTreeMap::new(),
     };
     std::fs::create_dir_all(&run_dir)?;
     println!(
@@ -1108,10 +1218,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         let sending = Duration::from_secs_f64(args.records as f64 / args.rate.max(1) as f64);
         fault_drill(&mut mesh, &plan, sending).await?;
     }
-    let produced = producer
-        .join()
-        .map_err(|_| anyhow::anyhow!("the producer's thread panicked"))??;
-    mesh.check()?;
+    let produced = mesh.supervise_until(producer).await?;
     if !produced {
         bail!(
             "the producer failed; see {}",
@@ -1138,7 +1245,14 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         verify.args(["--trace-of", &last, "--jaeger", &query]);
     }
     verify.env("MONGODB_URI", &mongo_uri);
-    let verified = job("verify", verify, &run_dir)?;
+    let verified = {
+        let run_dir = run_dir.clone();
+        mesh.supervise_until(std::thread::spawn(move || job("verify", verify, &run_dir)))
+            .await?
+    };
+    if let Some(summary) = mesh.restart_summary() {
+        println!("  {summary}");
+    }
     mesh.phase(if verified {
         "verified"
     } else {
@@ -1334,15 +1448,22 @@ fn connect_secrets(
     Ok(files)
 }
 
-/// The fault drill (`--faults`), spread over the producer's `sending` time: each component
-/// the plan names restarted in turn (Kafka: every broker stopped, then started again).
+/// The fault drill (`--faults`), spread over the producer's `sending` time: each fault
+/// the plan names in turn (a component stopped and started again, Kafka's every broker
+/// at once; or a process killed, left to the supervisor to restart), the mesh supervised
+/// throughout.
 async fn fault_drill(mesh: &mut Mesh, plan: &Plan, sending: Duration) -> Result<()> {
     let pause = (sending / (plan.fault_drill.len() as u32 + 1)).max(Duration::from_secs(2));
-    for name in &plan.fault_drill {
-        tokio::time::sleep(pause).await;
-        step(&format!("fault: {name} stopped and started again"));
-        mesh.restart(name)?;
-        println!("  {name} is back");
+    for fault in &plan.fault_drill {
+        mesh.supervise_for(pause).await?;
+        step(&format!("fault: {fault}"));
+        match fault {
+            Fault::Restart(name) => {
+                mesh.restart(name)?;
+                println!("  {name} is back");
+            }
+            Fault::Kill(name) => mesh.kill(name)?,
+        }
     }
     Ok(())
 }
@@ -1356,7 +1477,7 @@ async fn wait_for_stop(mesh: &mut Mesh) -> Result<()> {
         tokio::select! {
             _ = term.recv() => { println!("kiosk: stopping (SIGTERM)"); return Ok(()); }
             _ = interrupt.recv() => { println!("kiosk: stopping (Ctrl-C)"); return Ok(()); }
-            _ = tokio::time::sleep(Duration::from_secs(1)) => mesh.check()?,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => mesh.supervise()?,
         }
     }
 }

@@ -67,9 +67,35 @@ pub struct Plan {
     pub brokers: usize,
     /// Topics the platform creates from the bundle's KafkaTopics.
     pub topics: Vec<String>,
-    /// What the fault drill restarts, in order: component names (`kafka`, `envoy-mirror`,
-    /// `mongodb`).
-    pub fault_drill: Vec<String>,
+    /// The fault drill's faults, in order.
+    pub fault_drill: Vec<Fault>,
+}
+
+/// One fault of the drill, on a component by name (`kafka`, `envoy-mirror`, `mirror`,
+/// `mongodb`, Connect's app name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Stopped and started again (Kafka: every broker at once).
+    Restart(String),
+    /// SIGKILL: the supervisor finds it exited and restarts it, as the kubelet would.
+    Kill(String),
+}
+
+impl Fault {
+    pub fn component(&self) -> &str {
+        match self {
+            Fault::Restart(name) | Fault::Kill(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Restart(name) => write!(f, "{name} stopped and started again"),
+            Fault::Kill(name) => write!(f, "{name} killed (SIGKILL), left to the supervisor"),
+        }
+    }
 }
 
 impl Plan {
@@ -144,7 +170,13 @@ impl Plan {
             workloads,
             brokers,
             topics,
-            fault_drill: vec!["kafka".into(), "envoy-mirror".into(), "mongodb".into()],
+            fault_drill: vec![
+                Fault::Restart("kafka".into()),
+                Fault::Restart("envoy-mirror".into()),
+                Fault::Kill("mirror".into()),
+                Fault::Kill(connect.clone()),
+                Fault::Restart("mongodb".into()),
+            ],
         }
     }
 
@@ -176,9 +208,11 @@ impl Plan {
                 );
             }
         }
-        for c in &self.fault_drill {
+        for fault in &self.fault_drill {
+            let c = fault.component();
             let known = c == "kafka"
                 || c == "mongodb"
+                || self.workload(c).is_some()
                 || c.strip_prefix("envoy-")
                     .is_some_and(|w| self.workload(w).is_some());
             anyhow::ensure!(
@@ -219,7 +253,7 @@ mod tests {
     fn a_drill_of_something_not_started_is_refused() {
         let bundle = Bundle::read(&crate::bundle::default_dir()).unwrap();
         let mut plan = Plan::pipeline(&bundle, 1);
-        plan.fault_drill.push("envoy-nobody".into());
+        plan.fault_drill.push(Fault::Restart("envoy-nobody".into()));
         assert!(plan.check().is_err());
     }
 }

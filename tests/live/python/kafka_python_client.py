@@ -4,7 +4,8 @@ tests/live/java/JavaClients.java, every figure it prints is what the client itse
 acknowledged or delivered, one line per topic, for the test to hold the filter's counts
 against:
 
-  create   <bootstrap> <partitions> <topic>...   (KafkaAdminClient, replication 1)
+  create   <bootstrap> <partitions> <topic>...   (KafkaAdminClient, replication 1; no
+           Metadata names them)
   produce  <bootstrap> <topic> <records> none|gzip
            -> "acked <topic> <n>" (kafka-python 3's default producer: idempotent,
               acks=all; every record's future waited for)
@@ -34,10 +35,11 @@ def create(bootstrap, partitions, topics):
     try:
         for topic in topics:
             try:
+                # No wait_for_metadata: a Metadata naming the topic would teach the
+                # sidecar its id before the producer's own Metadata does (as for an app).
                 admin.create_topics(
                     {topic: {"num_partitions": partitions, "replication_factor": 1}},
                     timeout_ms=30000,
-                    wait_for_metadata=True,
                 )
             except TopicAlreadyExistsError:
                 pass

@@ -207,8 +207,13 @@ mod tests {
         assert_eq!(principal(mirror, "scram-sha-512"), "User:kiosk-mirror");
         let acls = acl_creations(mirror, "User:CN=kiosk-mirror").unwrap();
         // events: Read, Describe; group mirror: Read; events.mirror and events.dlq: Write,
-        // Describe.
-        assert_eq!(acls.len(), 7);
+        // Describe; its transactional ids (prefix `mirror-`): Write, Describe.
+        assert_eq!(acls.len(), 9);
+        let transactional = acls
+            .iter()
+            .filter(|a| a.resource_type == 5 && a.resource_pattern_type == 4)
+            .count();
+        assert_eq!(transactional, 2, "Write and Describe on the prefix mirror-");
         assert!(acls
             .iter()
             .all(|a| a.permission_type == 3 && a.host.as_str() == "*"));

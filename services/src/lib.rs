@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod consume;
+pub mod health;
 pub mod issuer;
 pub mod kafka;
 pub mod mirror;
@@ -28,7 +29,7 @@ pub mod verify;
 pub enum Command {
     /// HTTP entry compatible with the Strimzi Kafka Bridge produce API.
     Rest(rest::Args),
-    /// Copy each record of one topic to another (at least once).
+    /// Copy each record of one topic to another (exactly once, in Kafka transactions).
     Mirror(mirror::Args),
     /// Write each record of a topic into MongoDB, idempotently.
     MongoSink(sink::Args),
@@ -42,6 +43,8 @@ pub enum Command {
     /// Register a subject's schema in the schema registry with its compatibility level,
     /// and check an allowed and a refused evolution.
     RegisterSchemas(schemas::Args),
+    /// A readiness probe: whether a service's health file is fresh (it made progress).
+    Health(health::Args),
 }
 
 impl Command {
@@ -55,6 +58,7 @@ impl Command {
             Command::Verify(args) => verify::run(args).await,
             Command::Issuer(args) => issuer::run(args).await.map(|()| true),
             Command::RegisterSchemas(args) => schemas::run(args).await.map(|()| true),
+            Command::Health(args) => health::run(args),
         }
     }
 }

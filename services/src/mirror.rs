@@ -74,6 +74,13 @@ pub struct Args {
     /// membership) lands inside it. Logged when set.
     #[arg(long, env = "KIOSK_FAULT_HOLD_TRANSACTION_MS", hide = true)]
     pub hold_transaction_ms: Option<u64>,
+    /// Touch this file every 5 s while making progress (idle, or committing what it
+    /// read), for a readiness probe (`kiosk-services health --file`).
+    #[arg(long, env = "KIOSK_HEALTH_FILE")]
+    pub health_file: Option<std::path::PathBuf>,
+    /// Records held uncommitted this long: not healthy.
+    #[arg(long, default_value_t = 60)]
+    pub stuck_after_secs: u64,
 }
 
 /// The header naming a mirrored value's schema id.
@@ -134,7 +141,14 @@ pub async fn run(args: Args) -> Result<()> {
             .unwrap_or_else(|| "0".into());
         format!("{}-{host}", args.group)
     });
+    let progress = crate::health::Progress::default();
+    if let Some(file) = &args.health_file {
+        progress.touch_while_healthy(file.clone(), Duration::from_secs(args.stuck_after_secs));
+    }
+    // Not working until transactions are initialised.
+    progress.holding();
     let mut producer = Transactional::start(&args, &transactional_id).await;
+    progress.committed();
     tracing::info!(from = %args.from, to = %args.to, bootstrap = %args.bootstrap, registry = ?args.schema_registry, transactional_id, "mirror: running");
     let mut schemas = match &args.schema_registry {
         Some(url) => Some(Schemas {
@@ -149,6 +163,7 @@ pub async fn run(args: Args) -> Result<()> {
     let (mut mirrored, mut dead, mut aborted) = (0u64, 0u64, 0u64);
     loop {
         let batch = consume::next_batch(&consumer, args.batch, Duration::from_millis(50)).await?;
+        progress.holding();
         // Each record's route; the registry retried until it answers.
         let mut routes = Vec::with_capacity(batch.len());
         for m in &batch {
@@ -199,6 +214,7 @@ pub async fn run(args: Args) -> Result<()> {
         }
         match outcome {
             Ok(()) => {
+                progress.committed();
                 for (m, route) in batch.iter().zip(&routes) {
                     if let Route::DeadLetter(reason) = route {
                         tracing::warn!(

@@ -1,7 +1,7 @@
 //! SASL on the app's behalf for one Kafka connection: an explicit state machine over the
 //! bytes of both directions, sans-IO.
 //!
-//! What Kafka's `SaslServerAuthenticator` allows (DESIGN.md section 8): ApiVersions
+//! What Kafka's `SaslServerAuthenticator` allows (docs/envoy-host.md): ApiVersions
 //! before SaslHandshake, then only SaslAuthenticate until done, one request at a time;
 //! bytes after wait and are then served. So:
 //!

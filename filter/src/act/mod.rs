@@ -6,7 +6,7 @@
 //! or app bytes it keeps until they may pass), send bytes of its own toward the server,
 //! hand app bytes back, hold the request buffer, or close the connection ([`Step`]). The
 //! observer then sees exactly the app's bytes, in order, as they pass: never the
-//! action's. What Envoy allows (DESIGN.md section 8): prepend at 0, drain a prefix, hold
+//! action's. What Envoy allows (docs/envoy-host.md): prepend at 0, drain a prefix, hold
 //! the downstream bytes (the upstream direction cannot be held: an action drains those
 //! into its own memory).
 

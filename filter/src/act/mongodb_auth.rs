@@ -1,7 +1,7 @@
 //! MongoDB authentication on the app's behalf for one connection, sans-IO.
 //!
 //! `MONGODB-X509`: the sidecar's TLS already presented the workload's certificate, but
-//! mongod authenticates nothing from a certificate alone (DESIGN.md section 8). The
+//! mongod authenticates nothing from a certificate alone (docs/envoy-host.md). The
 //! action puts one `{authenticate: 1, mechanism: "MONGODB-X509", $db: "$external"}`
 //! OP_MSG before the app's first message and lets the app's bytes follow at once: mongod
 //! reads a connection's messages one at a time, in order, so its reply to ours comes

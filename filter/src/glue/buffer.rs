@@ -4,7 +4,7 @@
 //! `set_buffer`, `resume_downstream`, `close_downstream` and the `StreamContext`
 //! wrappers), and a panic aborts the VM and,
 //! fail-closed, resets every later connection. Here every status is an `Err` the caller
-//! handles. What Envoy allows (DESIGN.md section 8): read any range; prepend at 0, drain
+//! handles. What Envoy allows (docs/envoy-host.md): read any range; prepend at 0, drain
 //! a prefix, append, or replace the whole buffer; a middle range is `BadArgument`.
 #![allow(unsafe_code)]
 

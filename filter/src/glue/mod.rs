@@ -1,6 +1,6 @@
 //! The proxy-wasm host glue: the host calls around the host-free core.
 //!
-//! Per DESIGN.md section 3 (each `get_buffer` hostcall costs): a data callback copies
+//! Per docs/envoy-host.md (each `get_buffer` hostcall costs): a data callback copies
 //! into the VM only the bytes the core will read, a window at a time, and lets the core
 //! pass over record bodies unseen; metric updates are batched in the core and flushed on
 //! a timer and when a connection closes. Buffers are read and edited only through

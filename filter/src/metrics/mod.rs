@@ -1,6 +1,6 @@
 //! The metric model: observations accumulate per series in memory and are flushed to a
 //! [`MetricSink`] in batches (one hostcall per changed series per flush instead of one
-//! per frame, DESIGN.md section 3).
+//! per frame, docs/envoy-host.md).
 //!
 //! [`series`] says what is emitted, [`render`] how a series becomes a stat name, [`sink`]
 //! where flushed values go.

@@ -2868,14 +2868,15 @@ def exactly_once_self_checks(report: Report, bundle: list[dict], tls_bundle: lis
     # The chart ties the ACL's prefix and the pods' ids to one value, for any prefix and replicas;
     # an empty prefix is refused by its schema.
     for values, ok in [({"mirror": {"transactionalIdPrefix": "kiosk.mirror.", "replicas": 3}}, True), ({"mirror": {"transactionalIdPrefix": ""}}, False)]:
+        what = f"self-check: exactly once: the test chart with {values} {'renders' if ok else 'is refused by its schema'}"
         try:
             with helm.Chart.load(ROOT / "charts/test-kafka-istio-mongo") as c:
                 c.validate_schema(values)
                 rendered = c.render(values, name=CHARTS["test-kafka-istio-mongo"], namespace=NAMESPACE, is_install=True)
         except helm.HelmError as e:
-            report.check(not ok, f"self-check: exactly once: the test chart with {values} renders", f"helm: {e}")
+            report.check(not ok, what, f"helm: {e}")
             continue
-        if not report.check(ok, f"self-check: exactly once: the test chart with {values} is refused by its schema", "it renders"):
+        if not report.check(ok, what, "it renders"):
             continue
         objs = [d for t, text in rendered.items() if not t.endswith("NOTES.txt") for d in yaml.safe_load_all(text) if d]
         for d in objs:

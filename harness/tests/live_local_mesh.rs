@@ -559,9 +559,21 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
 /// record in both topics and exactly N documents in the collection.
 #[test]
 fn pipeline_survives_restarts_and_kills_with_every_record_once() {
+    fault_drill("local_mesh_faults", 1);
+}
+
+/// With three brokers the drill rolls them one at a time, as Strimzi rolls a cluster.
+#[test]
+fn pipeline_survives_a_rolling_restart_of_three_brokers() {
+    fault_drill("local_mesh_faults_3_brokers", 3);
+}
+
+/// `kiosk up --once --faults` with `brokers`: every fault of the drill printed as done,
+/// and verify's exact result (every record once in both topics, N documents).
+fn fault_drill(test: &str, brokers: u16) {
     let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
-    let home = run_dir("local_mesh_faults");
+    let home = run_dir(test);
     let _down = Down(home.clone());
     let records = 600;
     let out = Command::new(kiosk())
@@ -569,14 +581,21 @@ fn pipeline_survives_restarts_and_kills_with_every_record_once() {
         .arg(&home)
         .args(["up", "--once", "--faults", "--rate", "40"])
         .args(["--records", &records.to_string()])
+        .args(["--brokers", &brokers.to_string()])
         .output()
         .unwrap();
     let printed =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     println!("{printed}");
-    for line in [
-        "fault: kafka stopped and started again",
-        "kafka is back",
+    let kafka = if brokers > 1 {
+        [
+            "fault: kafka restarted one node at a time",
+            "kafka is back, every node",
+        ]
+    } else {
+        ["fault: kafka stopped and started again", "kafka is back"]
+    };
+    for line in kafka.into_iter().chain([
         "fault: envoy-mirror stopped and started again",
         "envoy-mirror is back",
         // Killed processes come back by the supervisor alone, as the kubelet restarts them.
@@ -589,12 +608,18 @@ fn pipeline_survives_restarts_and_kills_with_every_record_once() {
         "restarts (restartPolicy Always): kiosk-connect 1",
         "fault: mongodb stopped and started again",
         "mongodb is back",
-        &format!(
+    ]) {
+        assert!(printed.contains(line), "missing {line:?}");
+    }
+    for line in [
+        format!("topic events: {records} of {records} records present, {records} read"),
+        format!("topic events.mirror: {records} of {records} records present, {records} read"),
+        format!(
             "collection pipeline.events: {records} of {records} records present, {records} read"
         ),
-        &format!("verify: PASS ({records} records"),
+        format!("verify: PASS ({records} records"),
     ] {
-        assert!(printed.contains(line), "missing {line:?}");
+        assert!(printed.contains(&line), "missing {line:?}");
     }
     assert!(
         out.status.success(),

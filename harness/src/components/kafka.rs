@@ -621,6 +621,17 @@ impl Component for Kafka {
         self.stop();
         self.start_all()
     }
+
+    /// One node at a time, as Strimzi rolls a cluster: stopped (a controlled shutdown),
+    /// started, and listed in Metadata again before the next one stops.
+    fn rolling_restart(&mut self) -> Result<()> {
+        for index in 0..self.nodes.len() {
+            self.stop_node(index);
+            self.start_node(index)?;
+            self.wait_ready(Duration::from_secs(90))?;
+        }
+        Ok(())
+    }
 }
 
 /// Create `topics` as the Topic Operator would from KafkaTopics: partitions, replicas and

@@ -43,6 +43,11 @@ pub trait Component: Send {
     fn stop(&mut self);
     /// Stop, start again with the same configuration and data, and wait until ready.
     fn restart(&mut self) -> Result<()>;
+    /// Restart one process at a time, each ready before the next stops (a StatefulSet's
+    /// rolling update); a component of one process restarts.
+    fn rolling_restart(&mut self) -> Result<()> {
+        self.restart()
+    }
     /// The last lines of each process's log.
     fn log_tail(&self, lines: usize) -> String {
         self.services()

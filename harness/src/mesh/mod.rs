@@ -347,6 +347,13 @@ impl Mesh {
         result.with_context(|| format!("restarting {name}"))
     }
 
+    /// Restart component `name` one process at a time.
+    fn rolling_restart(&mut self, name: &str) -> Result<()> {
+        let result = self.component(name)?.rolling_restart();
+        self.sync()?;
+        result.with_context(|| format!("rolling {name}"))
+    }
+
     fn phase(&mut self, phase: &str) -> Result<()> {
         self.state.phase = phase.to_string();
         write_state(&self.home, &self.state)
@@ -1461,6 +1468,10 @@ async fn fault_drill(mesh: &mut Mesh, plan: &Plan, sending: Duration) -> Result<
             Fault::Restart(name) => {
                 mesh.restart(name)?;
                 println!("  {name} is back");
+            }
+            Fault::RollingRestart(name) => {
+                mesh.rolling_restart(name)?;
+                println!("  {name} is back, every node");
             }
             Fault::Kill(name) => mesh.kill(name)?,
         }

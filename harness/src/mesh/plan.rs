@@ -77,6 +77,8 @@ pub struct Plan {
 pub enum Fault {
     /// Stopped and started again (Kafka: every broker at once).
     Restart(String),
+    /// One process at a time, each back before the next stops (Kafka's brokers in turn).
+    RollingRestart(String),
     /// SIGKILL: the supervisor finds it exited and restarts it, as the kubelet would.
     Kill(String),
 }
@@ -84,7 +86,7 @@ pub enum Fault {
 impl Fault {
     pub fn component(&self) -> &str {
         match self {
-            Fault::Restart(name) | Fault::Kill(name) => name,
+            Fault::Restart(name) | Fault::RollingRestart(name) | Fault::Kill(name) => name,
         }
     }
 }
@@ -93,6 +95,7 @@ impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Fault::Restart(name) => write!(f, "{name} stopped and started again"),
+            Fault::RollingRestart(name) => write!(f, "{name} restarted one node at a time"),
             Fault::Kill(name) => write!(f, "{name} killed (SIGKILL), left to the supervisor"),
         }
     }
@@ -171,7 +174,12 @@ impl Plan {
             brokers,
             topics,
             fault_drill: vec![
-                Fault::Restart("kafka".into()),
+                // Several brokers are rolled as Strimzi rolls them; one is just restarted.
+                if brokers > 1 {
+                    Fault::RollingRestart("kafka".into())
+                } else {
+                    Fault::Restart("kafka".into())
+                },
                 Fault::Restart("envoy-mirror".into()),
                 Fault::Kill("mirror".into()),
                 Fault::Kill(connect.clone()),

@@ -31,6 +31,16 @@ run() {
   echo "+ $(printf '%q ' "$@")"
   if [[ $DRY_RUN == 0 ]]; then "$@"; fi
 }
+need() {
+  if [[ $DRY_RUN == 1 ]]; then echo "+ command -v $1"; return; fi
+  command -v "$1" >/dev/null || { echo "kind-test.sh: $1 is needed: $2" >&2; exit 1; }
+}
+
+step "prerequisites"
+need helm "https://helm.sh/docs/intro/install/"
+need kubectl "https://kubernetes.io/docs/tasks/tools/"
+need curl "to wait for Kiali's API through the port-forward (apt install curl)"
+need python3 "https://www.python.org/downloads/ (reads the graph from Kiali's API)"
 
 step "helm test ${RELEASE} (namespace ${NAMESPACE})"
 # Without --logs: on every released Helm (3.x, 4.x) it fails for Job hooks, after the tests ran.

@@ -116,7 +116,12 @@ need python3 "https://www.python.org/downloads/ (the checks below and scripts/ki
 need_wasm_target
 
 step "local registry ${PUSH_REGISTRY} (in the cluster: ${CLUSTER_REGISTRY})"
-if [[ $DRY_RUN == 1 ]] || [[ "$(docker inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null || true)" != true ]]; then
+# Running: kept. Stopped (a reboot, `docker stop`): started again, since `docker run --name`
+# would refuse the name. Absent: created.
+registry_running="$(docker inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null || true)"
+if [[ $DRY_RUN == 0 && $registry_running == false ]]; then
+  run docker start "$REGISTRY_NAME"
+elif [[ $DRY_RUN == 1 || $registry_running != true ]]; then
   run docker run -d --restart=always -p "127.0.0.1:${REGISTRY_PORT}:5000" --network bridge \
     --name "$REGISTRY_NAME" "$REGISTRY_IMAGE"
 fi

@@ -22,12 +22,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kiosk_harness::components::kafka::Kafka;
 use kiosk_harness::paths;
-use kiosk_harness::prom::{self, Sample};
-use kiosk_tests::{kafka_behind_sidecar_with, run_dir, wait_flush, ISTIO_CONCURRENCY};
+use kiosk_harness::prom;
+use kiosk_tests::{kafka_behind_sidecar_with, run_dir, ISTIO_CONCURRENCY};
 
 /// A topic, the codec of its producer, how many records.
 struct Case {
@@ -67,9 +67,6 @@ const PYTHON_REPEATED: Case = case("python.repeated", "gzip", 150);
 
 /// Fresh producer processes of the repeated case.
 const REPEATS: usize = 10;
-
-/// One real Kafka process at a time: two clusters on two cores would time each other out.
-static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn franz_go_matrix_exact_one_broker_two_workers() {
@@ -199,7 +196,7 @@ fn matrix(
     repeated: &Case,
     repeats: usize,
 ) {
-    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = kiosk_tests::one_cluster();
     let started = Instant::now();
     let dir = run_dir(test).unwrap();
     let config = serde_json::json!({ "kiali": { "topic_namespace": "kafka" } });
@@ -255,7 +252,7 @@ fn matrix(
         .collect();
     assert_eq!(consumed, acked, "the consumer group gets every record");
 
-    let s = stats_settled(&sidecar, &dir);
+    let s = kiosk_tests::stats_settled(&sidecar, &dir);
     // (+ 0.0: an empty sum is -0.0)
     let stat = |name: &str, labels: &[(&str, &str)]| prom::sum(&s, name, labels) + 0.0;
     let unknown = [("topic", "unknown")];
@@ -308,28 +305,4 @@ fn matrix(
         cases.len() + repeats,
         started.elapsed().as_secs_f64()
     );
-}
-
-/// The sidecar's stats once every produce and fetch is counted (the filter flushes on its
-/// tick, Envoy merges the workers' histograms on its stats flush); kept in `stats.prom`.
-fn stats_settled(sidecar: &kiosk_harness::components::envoy::Sidecar, dir: &Path) -> Vec<Sample> {
-    wait_flush();
-    let start = Instant::now();
-    let mut text = sidecar.prometheus_text().unwrap();
-    while start.elapsed() < Duration::from_secs(15) {
-        let s = prom::parse(&text);
-        let requests = prom::sum(&s, "kafka_requests_total", &[("api", "produce")]);
-        let timed = prom::sum(
-            &s,
-            "kafka_request_duration_milliseconds_count",
-            &[("api", "produce")],
-        );
-        if requests > 0.0 && requests == timed {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-        text = sidecar.prometheus_text().unwrap();
-    }
-    std::fs::write(dir.join("stats.prom"), &text).unwrap();
-    prom::parse(&text)
 }

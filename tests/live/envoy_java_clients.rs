@@ -18,12 +18,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use kiosk_harness::components::envoy::Sidecar;
 use kiosk_harness::paths;
-use kiosk_harness::prom::{self, Sample};
-use kiosk_tests::{kafka_behind_sidecar_with, run_dir, wait_flush, ISTIO_CONCURRENCY};
+use kiosk_harness::prom;
+use kiosk_tests::{kafka_behind_sidecar_with, run_dir, ISTIO_CONCURRENCY};
 
 /// A topic, the codec and delivery guarantee of its producer, how many records.
 struct Case {
@@ -64,9 +63,6 @@ const REPEATED: Case = case("java.repeated", "lz4", "idempotent", 150);
 /// Records each transactional producer sends in the transaction it then aborts
 /// (`JavaClients.ABORTED`).
 const ABORTED: usize = 25;
-
-/// One real Kafka process at a time: two clusters on two cores would time each other out.
-static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn java_client_matrix_exact_one_broker_two_workers() {
@@ -179,7 +175,7 @@ fn matrix(
     cases: &[Case],
     repeats: usize,
 ) -> (Sidecar, String, Java, Running) {
-    let one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let one = kiosk_tests::one_cluster();
     let dir = run_dir(test).unwrap();
     std::fs::write(
         dir.join("log4j2.properties"),
@@ -262,7 +258,7 @@ fn matrix(
         "a read_committed consumer gets the committed records"
     );
 
-    let s = stats_settled(&sidecar, &dir);
+    let s = kiosk_tests::stats_settled(&sidecar, &dir);
     let stat = |name: &str, labels: &[(&str, &str)]| prom::sum(&s, name, labels);
     for (topic, &n) in &acked {
         let t = [("topic", topic.as_str())];
@@ -331,7 +327,7 @@ fn share_group(sidecar: &Sidecar, bootstrap: &str, java: &Java, case: &Case) {
     assert_eq!(did["delivered"], case.records + did["released"], "{did:?}");
 
     let dir = java.dir.clone();
-    let s = stats_settled(sidecar, &dir);
+    let s = kiosk_tests::stats_settled(sidecar, &dir);
     let stat = |name: &str, labels: &[(&str, &str)]| prom::sum(&s, name, labels);
     assert_eq!(
         stat("kafka_share_acquired_records_total", &t),
@@ -364,28 +360,4 @@ fn share_group(sidecar: &Sidecar, bootstrap: &str, java: &Java, case: &Case) {
     );
     assert!(stat("kafka_requests_total", &[("api", "share_fetch")]) > 0.0);
     assert_eq!(stat("kafka_requests_unknown_version_total", &[]), 0.0);
-}
-
-/// The sidecar's stats once every produce and fetch is counted (the filter flushes on its
-/// tick, Envoy merges the workers' histograms on its stats flush); kept in `stats.prom`.
-fn stats_settled(sidecar: &Sidecar, dir: &Path) -> Vec<Sample> {
-    wait_flush();
-    let start = Instant::now();
-    let mut text = sidecar.prometheus_text().unwrap();
-    while start.elapsed() < Duration::from_secs(15) {
-        let s = prom::parse(&text);
-        let requests = prom::sum(&s, "kafka_requests_total", &[("api", "produce")]);
-        let timed = prom::sum(
-            &s,
-            "kafka_request_duration_milliseconds_count",
-            &[("api", "produce")],
-        );
-        if requests > 0.0 && requests == timed {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-        text = sidecar.prometheus_text().unwrap();
-    }
-    std::fs::write(dir.join("stats.prom"), &text).unwrap();
-    prom::parse(&text)
 }

@@ -173,9 +173,6 @@ fn stat(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     prom::sum(samples, name, labels)
 }
 
-/// One real Kafka process at a time: two clusters on two cores would time each other out.
-static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[test]
 fn five_topics_five_codecs_exact_metrics_one_broker() {
     exact_metrics("kafka-1-broker", 1);
@@ -187,7 +184,7 @@ fn five_topics_five_codecs_exact_metrics_three_brokers() {
 }
 
 fn exact_metrics(test: &str, brokers: usize) {
-    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = kiosk_tests::one_cluster();
     let dir = run_dir(test).unwrap();
     let config = serde_json::json!({ "kiali": { "topic_namespace": "kafka" } });
     let (kafka, sidecar, bootstrap) =

@@ -27,9 +27,6 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 const RECORDS: usize = 300;
 
-/// One real Kafka process at a time: two clusters on two cores would time each other out.
-static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[test]
 fn mirror_survives_losing_its_group_membership_inside_a_transaction() {
     drill(
@@ -66,7 +63,7 @@ fn drill(
     must_abort: bool,
     fault: impl FnOnce(&Child, &mut kiosk_harness::components::kafka::Kafka, &str),
 ) {
-    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = kiosk_tests::one_cluster();
     let dir = run_dir(test).unwrap();
     let config = serde_json::json!({ "kiali": { "topic_namespace": "kafka" } });
     let (mut kafka, sidecar, bootstrap) =

@@ -120,3 +120,37 @@ fn sidecar(
 pub fn wait_flush() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
 }
+
+/// One real Kafka cluster at a time in a test binary: two on two cores would time each
+/// other out. Hold the guard for the test's length.
+pub fn one_cluster() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The sidecar's stats once every produce is counted: the filter flushes on its tick and
+/// Envoy merges the workers' histograms on its stats flush, so wait (at most 15 s) until
+/// every produce request has its latency sample. Kept in `<dir>/stats.prom`.
+pub fn stats_settled(sidecar: &Sidecar, dir: &std::path::Path) -> Vec<kiosk_harness::prom::Sample> {
+    use kiosk_harness::prom;
+    use std::time::{Duration, Instant};
+    wait_flush();
+    let start = Instant::now();
+    let mut text = sidecar.prometheus_text().unwrap_or_default();
+    while start.elapsed() < Duration::from_secs(15) {
+        let s = prom::parse(&text);
+        let requests = prom::sum(&s, "kafka_requests_total", &[("api", "produce")]);
+        let timed = prom::sum(
+            &s,
+            "kafka_request_duration_milliseconds_count",
+            &[("api", "produce")],
+        );
+        if requests > 0.0 && requests == timed {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        text = sidecar.prometheus_text().unwrap_or_default();
+    }
+    let _ = std::fs::write(dir.join("stats.prom"), &text);
+    prom::parse(&text)
+}

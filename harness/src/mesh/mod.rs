@@ -388,10 +388,13 @@ impl Mesh {
                 continue;
             };
             let name = self.components[i].name().to_string();
-            let reason = format!("{exit:#}")
-                .lines()
-                .next()
-                .unwrap_or_default()
+            // `<name> exited (<status>); last lines of <log>:` -> `<status>`.
+            let text = format!("{exit:#}");
+            let first = text.lines().next().unwrap_or_default();
+            let reason = first
+                .split_once(" exited (")
+                .and_then(|(_, rest)| rest.split_once("); last lines"))
+                .map_or(first, |(status, _)| status)
                 .to_string();
             let backoff = self
                 .backoff

@@ -87,6 +87,70 @@ service.istio.io/workload-name: {{ .name }}
   value: {{ printf "%s$(POD_NAME)" . | quote }}
 {{- end -}}
 
+{{/* Readiness by progress (services/src/health.rs; docs/exactly-once.md, "Probes"). A service
+     that reports its progress touches a health file; `kiosk-services health --file F --max-age S`,
+     run by the kubelet in the container, fails once F is missing or older than S. The file lives
+     on the emptyDir `health` (the containers' root filesystem is read-only), in memory: a touch
+     never waits on a slow disk. The probes exec the image's binary, the ENTRYPOINT of
+     docker/kiosk.Dockerfile (exec probes do not go through the ENTRYPOINT).
+     tkim.healthFile, tkim.healthEnv, tkim.healthVolumeMount: argument the component ("mirror"). */}}
+{{- define "tkim.healthDir" -}}
+/var/run/kiosk/health
+{{- end -}}
+
+{{- define "tkim.healthFile" -}}
+{{ include "tkim.healthDir" . }}/{{ . }}
+{{- end -}}
+
+{{- define "tkim.healthEnv" -}}
+- name: KIOSK_HEALTH_FILE
+  value: {{ include "tkim.healthFile" . | quote }}
+{{- end -}}
+
+{{- define "tkim.healthVolumeMount" -}}
+- name: health
+  mountPath: {{ include "tkim.healthDir" . }}
+{{- end -}}
+
+{{- define "tkim.healthVolume" -}}
+- name: health
+  emptyDir:
+    medium: Memory
+    sizeLimit: 1Mi
+{{- end -}}
+
+{{/* One exec probe on the component's health file: (dict "component" "mirror" "maxAge" 30
+     "probe" (dict "periodSeconds" 10 "failureThreshold" 3)). */}}
+{{- define "tkim.healthProbe" -}}
+exec:
+  command:
+    - /usr/local/bin/kiosk-services
+    - health
+    - --file
+    - {{ include "tkim.healthFile" .component }}
+    - --max-age
+    - {{ .maxAge | quote }}
+periodSeconds: {{ .probe.periodSeconds }}
+failureThreshold: {{ .probe.failureThreshold }}
+{{- end -}}
+
+{{/* The container's startup, readiness and liveness probes, all on its health file:
+     (dict "component" "mirror" "health" .Values.mirror.health). The startup probe runs the
+     readiness command; liveness allows the file a much greater age than readiness (a mirror
+     not ready for a while is left to retry; one stuck for minutes is restarted). */}}
+{{- define "tkim.healthProbes" -}}
+{{- $h := .health -}}
+{{- if le (int $h.liveness.maxAgeSeconds) (int $h.readiness.maxAgeSeconds) -}}
+{{- fail (printf "%s.health.liveness.maxAgeSeconds (%v) must exceed readiness.maxAgeSeconds (%v): the kubelet would restart a mirror before calling it not ready" .component $h.liveness.maxAgeSeconds $h.readiness.maxAgeSeconds) -}}
+{{- end -}}
+startupProbe:
+  {{- include "tkim.healthProbe" (dict "component" .component "maxAge" $h.readiness.maxAgeSeconds "probe" $h.startup) | nindent 2 }}
+readinessProbe:
+  {{- include "tkim.healthProbe" (dict "component" .component "maxAge" $h.readiness.maxAgeSeconds "probe" $h.readiness) | nindent 2 }}
+livenessProbe:
+  {{- include "tkim.healthProbe" (dict "component" .component "maxAge" $h.liveness.maxAgeSeconds "probe" $h.liveness) | nindent 2 }}
+{{- end -}}
+
 {{/* The pod label naming the KafkaUser the pod's sidecar authenticates as: the
      DestinationRule of TLS client identity selects on it, and Istio's injection template
      kiosk-kafka-credentials reads it (Strimzi's pods). (dict "ctx" $ "service" "mirror") */}}

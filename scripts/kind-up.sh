@@ -118,7 +118,10 @@ need_wasm_target
 step "local registry ${PUSH_REGISTRY} (in the cluster: ${CLUSTER_REGISTRY})"
 # Running: kept. Stopped (a reboot, `docker stop`): started again, since `docker run --name`
 # would refuse the name. Absent: created.
-registry_running="$(docker inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null || true)"
+registry_running=
+if [[ $DRY_RUN == 0 ]]; then
+  registry_running="$(docker inspect -f '{{.State.Running}}' "$REGISTRY_NAME" 2>/dev/null || true)"
+fi
 if [[ $DRY_RUN == 0 && $registry_running == false ]]; then
   run docker start "$REGISTRY_NAME"
 elif [[ $DRY_RUN == 1 || $registry_running != true ]]; then

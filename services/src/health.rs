@@ -2,7 +2,8 @@
 //! waits for records or keeps committing what it read, and not ready once it has held
 //! records without committing them for longer than the probe allows (brokers gone, a
 //! transaction failing again and again). The service touches a file while it is healthy;
-//! `kiosk-services health --file F --max-age S` (the probe) fails once the file is older.
+//! `kiosk-services health --file F --max-age S` (the probe) fails once the file is older, and
+//! until the service first says it is ready to work.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +23,8 @@ pub struct Progress {
 
 #[derive(Default)]
 struct Inner {
+    /// Ready to work once: before that (transactions not initialised, say), not healthy.
+    started: AtomicBool,
     /// Holding records it has not committed yet.
     busy: AtomicBool,
     /// When it last committed, or last started holding records (Unix seconds).
@@ -42,17 +45,20 @@ impl Progress {
         }
     }
 
-    /// What was held is committed (or there is nothing to hold).
+    /// What was held is committed (or there is nothing to hold; the first call says the
+    /// service is ready to work).
     pub fn committed(&self) {
         self.inner.since.store(now(), Ordering::Relaxed);
         self.inner.busy.store(false, Ordering::Relaxed);
+        self.inner.started.store(true, Ordering::Relaxed);
     }
 
-    /// Healthy: idle, or holding records for less than `stuck_after`.
+    /// Healthy: started, and idle or holding records for less than `stuck_after`.
     pub fn is_healthy(&self, stuck_after: Duration) -> bool {
-        !self.inner.busy.load(Ordering::Relaxed)
-            || now().saturating_sub(self.inner.since.load(Ordering::Relaxed))
-                < stuck_after.as_secs()
+        self.inner.started.load(Ordering::Relaxed)
+            && (!self.inner.busy.load(Ordering::Relaxed)
+                || now().saturating_sub(self.inner.since.load(Ordering::Relaxed))
+                    < stuck_after.as_secs())
     }
 
     /// Touch `file` every [`TOUCH_EVERY`] while healthy (holding for less than
@@ -116,6 +122,8 @@ mod tests {
     #[test]
     fn idle_is_healthy_and_holding_too_long_is_not() {
         let p = Progress::default();
+        assert!(!p.is_healthy(Duration::from_secs(60)), "not started yet");
+        p.committed();
         assert!(p.is_healthy(Duration::from_secs(1)), "idle");
         p.holding();
         assert!(p.is_healthy(Duration::from_secs(60)), "holding briefly");

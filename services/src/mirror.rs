@@ -145,8 +145,7 @@ pub async fn run(args: Args) -> Result<()> {
     if let Some(file) = &args.health_file {
         progress.touch_while_healthy(file.clone(), Duration::from_secs(args.stuck_after_secs));
     }
-    // Not working until transactions are initialised.
-    progress.holding();
+    // Not ready until transactions are initialised (the probe's file is not touched).
     let mut producer = Transactional::start(&args, &transactional_id).await;
     progress.committed();
     tracing::info!(from = %args.from, to = %args.to, bootstrap = %args.bootstrap, registry = ?args.schema_registry, transactional_id, "mirror: running");

@@ -174,14 +174,7 @@ impl Client {
             self.name,
             stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n")
         );
-        stdout
-            .lines()
-            .filter_map(|line| {
-                let mut words = line.split_whitespace();
-                let (word, topic, n) = (words.next()?, words.next()?, words.next()?);
-                Some((word.to_string(), topic.to_string(), n.parse().ok()?))
-            })
-            .collect()
+        kiosk_tests::client_lines(&stdout)
     }
 }
 

@@ -154,3 +154,17 @@ pub fn stats_settled(sidecar: &Sidecar, dir: &std::path::Path) -> Vec<kiosk_harn
     let _ = std::fs::write(dir.join("stats.prom"), &text);
     prom::parse(&text)
 }
+
+/// The lines a client program of the live tests prints for the test to check the filter
+/// against: `<what> <topic> <n>` (`acked orders 300`, `consumed orders 300`); other lines
+/// are ignored.
+pub fn client_lines(stdout: &str) -> Vec<(String, String, usize)> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let (word, topic, n) = (words.next()?, words.next()?, words.next()?);
+            Some((word.to_string(), topic.to_string(), n.parse().ok()?))
+        })
+        .collect()
+}

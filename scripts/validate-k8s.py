@@ -171,6 +171,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -4117,6 +4118,98 @@ def istio_authorizes(policies: list[dict], principal: str | None, method: str, p
     return (allowed if allows else True), unknown
 
 
+# The ingress gateway's ServiceAccount: the istio/gateway chart names it after its release
+# (`gateway.serviceAccountName`: serviceAccount.name, else the release name), and
+# scripts/kind-up.sh installs release istio-ingressgateway in istio-ingress.
+INGRESS_SERVICE_ACCOUNT = "istio-ingressgateway"
+# Requests the REST entry serves besides producing (Strimzi Kafka Bridge's HTTP API): topic
+# and partition metadata, the consumer API (which reads Kafka through the Bridge), OpenAPI.
+# (POST /topics/<topic>/partitions/<n> produces too: the gateway routes it, as /topics/.)
+REST_NOT_PRODUCE = [("GET", "/topics"), ("GET", "/topics/events"), ("GET", "/topics/events/partitions/0"),
+                    ("POST", "/consumers/probe"), ("GET", "/consumers/probe/instances/x/records"),
+                    ("DELETE", "/consumers/probe/instances/x"), ("GET", "/openapi"), ("PUT", "/topics/events")]
+
+
+def rest_entries(objects: list[dict]) -> list[tuple[str, Pod, int, set[tuple[str, str]]]]:
+    """The REST entry's pods (a KafkaBridge's, or `kiosk rest`'s): (what, pod, HTTP port, the
+    (Service, namespace) pairs that reach it)."""
+    out = []
+    pods = {p.source: p for p in pods_of(objects)}
+    for o in objects:
+        ns, name = o["metadata"].get("namespace"), o["metadata"]["name"]
+        if o.get("kind") == "KafkaBridge":
+            port = ((o.get("spec") or {}).get("http") or {}).get("port", 8080)
+            out.append((f"KafkaBridge {name}", pods[f"KafkaBridge {name}"], port, {(f"{name}-bridge-service", ns)}))
+        elif o.get("kind") == "Deployment":
+            for c in containers(pod_templates(o)[0][1]):
+                if kiosk_program(c) != "rest":
+                    continue
+                pod = pods[f"Deployment {name}"]
+                listen = arg_value([str(a) for a in c.get("args") or []], "--listen") or "0.0.0.0:8080"
+                port = int(listen.rsplit(":", 1)[1])
+                svcs = {(s["metadata"]["name"], ns) for s in objects if s.get("kind") == "Service" and s["metadata"].get("namespace") == ns
+                        and s["spec"].get("selector") and selector_matches({"matchLabels": s["spec"]["selector"]}, pod.labels)}
+                out.append((f"Deployment {name} (kiosk rest)", pod, port, svcs))
+    return out
+
+
+def check_rest_access(report: Report, label: str, objects: list[dict], injected: set[str]) -> None:
+    """Who may post to the REST entry (issue 28, item 1): the JWT is checked at the ingress
+    gateway only, so the REST entry's own sidecar must refuse every caller but the ones the
+    design has: the ingress gateway's identity when the bundle has a Gateway, and a Job that
+    posts straight to the REST entry's Service (the producer without a gateway). Evaluated as
+    Istio would, with the pipeline's and the cluster's other identities and a plaintext caller:
+    exactly those callers may POST /topics/<topic>; nobody may use the rest of the Bridge's API
+    (its consumers read Kafka); it is in the mesh, its port captured and mTLS-only."""
+    td = trust_domain()
+    principal = lambda sa: f"{td}/ns/{sa[0]}/sa/{sa[1]}"  # noqa: E731
+    sas = {(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects if o.get("kind") == "ServiceAccount"}
+    strimzi_sas = {service_account_of(o, None) for o in objects if o.get("kind") in ("KafkaConnect", "KafkaBridge")}
+    gateway = principal((INGRESS_PODS[0], INGRESS_SERVICE_ACCOUNT))
+    has_gateway = any(o.get("kind") == "Gateway" for o in objects)
+    for what, pod, port, services in rest_entries(objects):
+        who = f"{label}: the REST entry ({what})"
+        callers: dict[str, str] = {gateway: "the ingress gateway"} if has_gateway else {}
+        for o in objects:
+            if o.get("kind") != "Job":
+                continue
+            podspec = pod_templates(o)[0][1]
+            for c in containers(podspec):
+                url = arg_value([str(a) for a in c.get("args") or []], "--url") or ""
+                host = (urllib.parse.urlsplit(url).hostname or "").split(".")
+                if len(host) >= 2 and (host[0], host[1]) in services:
+                    callers[principal(service_account_of(o, podspec))] = f"{ident(o)} posts to {url}"
+        report.check(pod.sidecar(injected), f"{who}: has a sidecar (its AuthorizationPolicy is enforced there)", f"namespace {pod.namespace} not injected or injection off")
+        report.check(pod.captured(port), f"{who}: its sidecar captures port {port}", "excluded from inbound capture: no policy would apply")
+        report.check(mtls_mode(objects, pod, port) == "STRICT", f"{who}: port {port} takes Istio mTLS only (STRICT: every caller has an identity)",
+                     f"mode {mtls_mode(objects, pod, port)}")
+        policies = policies_for(objects, pod)
+        report.check(any(((p.get("spec") or {}).get("action", "ALLOW")) == "ALLOW" for p in policies),
+                     f"{who}: an ALLOW AuthorizationPolicy selects its pods (without one any meshed pod may post without a token)",
+                     str([ident(p) for p in policies]))
+        report.check(not has_gateway or gateway in callers, f"{who}: with a Gateway, the ingress gateway's identity {gateway} is a caller")
+        everyone = sorted({gateway} | set(callers) | {principal(sa) for sa in sas | strimzi_sas}) + OUTSIDER_PRINCIPALS
+        unknown: set[str] = set()
+        may_post, extra = set(), []
+        for p in everyone:
+            ok, u = istio_authorizes(policies, p, "POST", "/topics/events")
+            unknown.update(u)
+            if ok:
+                may_post.add(p)
+            for method, path in REST_NOT_PRODUCE:
+                ok, u = istio_authorizes(policies, p, method, path)
+                unknown.update(u)
+                if ok:
+                    extra.append(f"{p or '(plaintext)'} {method} {path}")
+        named = {p for pol in policies for r in (pol.get("spec") or {}).get("rules") or [] for f in r.get("from") or []
+                 for k in ("principals", "notPrincipals") for p in (f.get("source") or {}).get(k) or []}
+        report.check(named <= set(callers), f"{who}: its policies name no principal but its callers'", str(sorted(named - set(callers))))
+        report.check(not unknown, f"{who}: its AuthorizationPolicies use only what this check evaluates", str(sorted(unknown)[:5]))
+        report.check(may_post == set(callers), f"{who}: only its callers may post: {sorted(f'{p} ({w})' for p, w in callers.items())}",
+                     f"allowed to post: {sorted(map(str, may_post))}")
+        report.check(not extra, f"{who}: nobody may use the rest of its API (topic metadata, consumers, OpenAPI)", str(extra[:5]))
+
+
 class SchemaRegistry:
     """The registry of a bundle, as the services, the mesh and the registration Job see it."""
 
@@ -4786,6 +4879,75 @@ def schema_registration_checks(report: Report, rendered: list[dict]) -> None:
     apicurio_checks(report, rendered)
 
 
+def rest_access_self_checks(report: Report, bundle: list[dict], gatewayless: list[dict], injected: set[str], plain: list[dict], applied: set[str]) -> None:
+    """Each way the REST entry could take a post from another meshed pod than the gateway (issue
+    28, item 1, put back among them), put into a copy of the kind install (and of the install
+    without a Gateway, where the producer posts straight to it): check_rest_access must reject
+    it; and the plain policy the local mesh reads must equal the chart's."""
+
+    def find(b, kind, name):
+        return next(o for o in b if o.get("kind") == kind and o["metadata"]["name"] == name)
+
+    def policy(b, name="kiosk-rest-access"):
+        return find(b, "AuthorizationPolicy", name)["spec"]
+
+    def principals(b, name="kiosk-rest-access"):
+        return policy(b, name)["rules"][0]["from"][0]["source"]["principals"]
+
+    producer = "cluster.local/ns/pipeline/sa/kiosk-test-producer"
+    bridge_pod = lambda b: find(b, "KafkaBridge", "kiosk")["spec"]["template"]["pod"]["metadata"]  # noqa: E731
+    cases = [
+        ("the install as it is", bundle, lambda b: None, None),
+        ("28: no AuthorizationPolicy selecting the Bridge's pods (any meshed pod posts without a token)", bundle,
+         lambda b: b.remove(find(b, "AuthorizationPolicy", "kiosk-rest-access")), "an ALLOW AuthorizationPolicy selects its pods"),
+        ("the producer among the callers (it posts through the gateway)", bundle, lambda b: principals(b).append(producer), "only its callers may post"),
+        ("the mirror among the callers", bundle, lambda b: principals(b).append("cluster.local/ns/pipeline/sa/kiosk-mirror"), "only its callers may post"),
+        ("callers by namespace (pipeline)", bundle, lambda b: policy(b)["rules"][0]["from"][0].__setitem__("source", {"namespaces": ["pipeline", "istio-ingress"]}),
+         "only its callers may post"),
+        ("the gateway's service account misspelt", bundle, lambda b: principals(b).__setitem__(0, "cluster.local/ns/istio-ingress/sa/istio-ingress-gateway"),
+         "only its callers may post"),
+        ("another cluster's workload named", bundle, lambda b: principals(b).append("cluster.local/ns/elsewhere/sa/client"), "name no principal but its callers"),
+        ("every path (the Bridge's consumer API)", bundle, lambda b: policy(b)["rules"][0]["to"][0]["operation"].pop("paths"), "nobody may use the rest of its API"),
+        ("every method", bundle, lambda b: policy(b)["rules"][0]["to"][0]["operation"].pop("methods"), "nobody may use the rest of its API"),
+        ("a rule without a source", bundle, lambda b: policy(b)["rules"][0].pop("from"), "only its callers may post"),
+        ("a namespace-wide ALLOW policy", bundle, lambda b: b.append({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+                                                                      "metadata": {"name": "allow-all", "namespace": "pipeline"}, "spec": {"rules": [{}]}}),
+         "only its callers may post"),
+        ("the policy as DENY", bundle, lambda b: policy(b).__setitem__("action", "DENY"), "an ALLOW AuthorizationPolicy selects its pods"),
+        ("the policy selecting Kafka Connect's pods", bundle, lambda b: policy(b)["selector"]["matchLabels"].__setitem__("strimzi.io/kind", "KafkaConnect"),
+         "an ALLOW AuthorizationPolicy selects its pods"),
+        ("a token required instead, as a `when` condition", bundle,
+         lambda b: policy(b)["rules"][0].__setitem__("when", [{"key": "request.auth.claims[aud]", "values": ["kiosk-rest"]}]), "only what this check evaluates"),
+        ("the Bridge PERMISSIVE", bundle, lambda b: b.append({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+                                                              "metadata": {"name": "bridge-permissive", "namespace": "pipeline"},
+                                                              "spec": {"selector": {"matchLabels": {"strimzi.io/kind": "KafkaBridge"}}, "mtls": {"mode": "PERMISSIVE"}}}),
+         "takes Istio mTLS only"),
+        ("the Bridge without a sidecar", bundle, lambda b: bridge_pod(b).setdefault("labels", {}).__setitem__("sidecar.istio.io/inject", "false"), "has a sidecar"),
+        ("the Bridge's port excluded from capture", bundle,
+         lambda b: bridge_pod(b).setdefault("annotations", {}).__setitem__("traffic.sidecar.istio.io/excludeInboundPorts", "8080"), "captures port 8080"),
+        ("no Gateway: the install as it is", gatewayless, lambda b: None, None),
+        ("no Gateway: the producer, which posts straight to the REST entry, not among the callers", gatewayless,
+         lambda b: principals(b, "demo-rest-access").remove("cluster.local/ns/pipeline/sa/demo-test-producer"), "only its callers may post"),
+        ("no Gateway: the gateway's identity still a caller", gatewayless,
+         lambda b: principals(b, "demo-rest-access").append("cluster.local/ns/istio-ingress/sa/istio-ingressgateway"), "only its callers may post"),
+    ]
+    for what, base, doctor, want in cases:
+        b = copy.deepcopy(base)
+        doctor(b)
+        errs = probe(check_rest_access, b, injected)
+        if want is None:
+            report.check(not errs, f"self-check: the REST entry's access, {what}, passes every check", str(errs[:3]))
+        else:
+            report.check(any(want in e for e in errs), f"self-check: REST entry with {what}: rejected", f"errors: {errs[:3]}")
+    doctored = copy.deepcopy(plain)
+    twin = next((o for o in doctored if o.get("kind") == "AuthorizationPolicy" and o["metadata"]["name"] == "kiosk-rest-access"), None)
+    if report.check(twin is not None, "istio/authorization-policy-rest-entry.yaml holds AuthorizationPolicy kiosk-rest-access"):
+        twin["spec"]["rules"][0]["from"][0]["source"]["principals"].append(producer)
+        errs = probe(lambda r, _label: compare_with_charts(r, doctored, bundle, applied))
+        report.check(any("kiosk-rest-access .spec equals" in e for e in errs),
+                     "self-check: the plain REST entry policy (which the local mesh reads) differing from the chart's: rejected", str(errs[:2]))
+
+
 def schema_registry_self_checks(report: Report, bundle: list[dict], injected: set[str], plain: list[dict], applied: set[str]) -> None:
     """Each way the registry could be open to the wrong identity, lose its schemas, or the
     services and the registration Job be pointed wrong, put into a copy of the kind install:
@@ -5411,6 +5573,7 @@ def main() -> int:
         check_ingress_jwt(report, label, objs)
         check_grafana_dashboard(report, label, objs)
         check_schema_registry(report, label, objs, injected)
+        check_rest_access(report, label, objs, injected)
         check_tracing(report, label, objs, providers, jaeger_tags)
         check_exactly_once(report, label, objs)
         check_health_probes(report, label, objs)
@@ -5418,9 +5581,11 @@ def main() -> int:
     before = len(report.errors)
     invariant_self_checks(report, platform + default_charts, tls_bundle, injected, secrets)
     schema_registry_self_checks(report, platform + default_charts, injected, plain, applied)
+    rest_access_self_checks(report, platform + default_charts, bundles.get("kind install with test-kafka-istio-mongo:kiosk-services-values.yaml", []),
+                            injected, plain, applied)
     errs = probe(lambda r, _label, *a: compare_with_charts(r, *a), plain, default_charts, applied - {"strimzi/kafka-network-policy-prometheus.yaml"})
     report.check(any("neither" in e for e in errs), "self-check: a plain manifest neither applied by kind-up.sh nor rendered by a chart is rejected", str(errs[:2]))
-    print(f"  each finding of issues 16 and 14 put back is rejected, and each way to open the schema registry or point its users wrong: {'ok' if len(report.errors) == before else 'FAILED'}")
+    print(f"  each finding of issues 16, 14 and 28 (item 1) put back is rejected, and each way to open the schema registry or the REST entry or point their users wrong: {'ok' if len(report.errors) == before else 'FAILED'}")
     before = len(report.errors)
     tracing_self_checks(report, platform + default_charts, plain, default_charts, applied, providers, jaeger_tags)
     print(f"  one trace across the Kafka hops (Istio's provider, the Jaeger addon, the KafkaBridge): each way to break it is rejected: {'ok' if len(report.errors) == before else 'FAILED'}")

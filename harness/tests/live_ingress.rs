@@ -3,8 +3,11 @@
 //! and posts through the gateway; then, from the producer's pod, requests without a token
 //! get 403 (RBAC), with a bad, expired, wrongly signed or foreign-issuer token 401 and with a
 //! foreign-audience token 403 (jwt_authn), nothing of them is produced, and Prometheus counts every refusal from the gateway's
-//! jwt_authn and RBAC stats; a token of the run's issuer gets 200. No token or client secret
-//! reaches a log or a metric.
+//! jwt_authn and RBAC stats; requests from the producer's and the verifier's pods straight to
+//! the REST entry's Service (past the gateway, over their sidecars' mTLS) get 403 from the REST
+//! entry's sidecar (RBAC: the bundle's kiosk-rest-access, issue 28), with or without a token,
+//! and produce nothing; a token of the run's issuer gets 200 through the gateway. No token or
+//! client secret reaches a log or a metric.
 
 mod common;
 
@@ -18,11 +21,24 @@ use serde_json::Value;
 const RECORDS: u64 = 200;
 const URL: &str = "http://istio-ingressgateway.istio-ingress.svc.cluster.local/topics/events";
 const ISSUER: &str = "http://kiosk-issuer.pipeline.svc.cluster.local:8080";
+/// The REST entry's own Service (the KafkaBridge's kiosk-bridge-service:8080 in the bundle).
+const REST_URL: &str = "http://rest.pipeline.svc.cluster.local:8080/topics/events";
 
 /// POST one record through the gateway from the producer's pod (through its sidecar, as
 /// the producer posts); `authorization` is the header's value, passed in a file so that no
 /// token is on a command line. Returns the HTTP status and the answer.
 fn post(mesh: &Mesh, authorization: Option<&str>, key: &str) -> (u16, String) {
+    post_from(mesh, "producer", URL, authorization, key)
+}
+
+/// POST one record to `url` from `pod` (through its sidecar).
+fn post_from(
+    mesh: &Mesh,
+    pod: &str,
+    url: &str,
+    authorization: Option<&str>,
+    key: &str,
+) -> (u16, String) {
     let dir = mesh.home.join("probes");
     std::fs::create_dir_all(&dir).unwrap();
     let headers = dir.join(format!("{key}.headers"));
@@ -33,7 +49,7 @@ fn post(mesh: &Mesh, authorization: Option<&str>, key: &str) -> (u16, String) {
     std::fs::write(&headers, text).unwrap();
     let body = format!(r#"{{"records":[{{"key":"{key}","value":{{"probe":true}}}}]}}"#);
     let out = mesh
-        .in_pod("producer")
+        .in_pod(pod)
         .args([
             "curl",
             "-s",
@@ -46,7 +62,7 @@ fn post(mesh: &Mesh, authorization: Option<&str>, key: &str) -> (u16, String) {
         ])
         .arg("-H")
         .arg(format!("@{}", headers.display()))
-        .args(["--data", &body, URL])
+        .args(["--data", &body, url])
         .output()
         .unwrap();
     let _ = std::fs::remove_file(&headers);
@@ -190,8 +206,56 @@ fn the_ingress_requires_a_valid_jwt_and_counts_every_refusal() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(sum(&mesh, PRODUCED), produced, "a refused request produced");
 
-    // A token of the run's issuer passes, and its record is produced.
+    // Straight to the REST entry, past the gateway (issue 28): from the producer's and the
+    // verifier's pods, through their sidecars (Istio mTLS with their own identities), without
+    // a token and with a valid one: the REST entry's sidecar refuses each (403, RBAC: the
+    // bundle's AuthorizationPolicy kiosk-rest-access lets only the ingress gateway's identity
+    // post), counts it, and nothing is produced.
+    let rest_denied = || {
+        let ip = mesh.state.network.as_ref().unwrap().pod("rest").unwrap().ip;
+        let stats = kiosk_harness::http::get_at(ip, 15090, "/stats/prometheus").unwrap();
+        kiosk_harness::prom::parse(&stats)
+            .iter()
+            .filter(|s| {
+                s.name.contains("rbac")
+                    && (s.name.ends_with("denied")
+                        || s.labels.get("authz_enforce_result").map(String::as_str)
+                            == Some("denied"))
+            })
+            .map(|s| s.value)
+            .sum::<f64>()
+    };
+    let before = rest_denied();
     let valid = format!("Bearer {}", key.sign(&claims(60)).unwrap());
+    let mut direct = 0.0;
+    for pod in ["producer", "verify"] {
+        for (what, header) in [("no token", None), ("a valid token", Some(valid.as_str()))] {
+            let (code, said) =
+                post_from(&mesh, pod, REST_URL, header, &format!("probe-direct-{pod}"));
+            assert_eq!(
+                code, 403,
+                "{pod} straight to the REST entry with {what}: {said}"
+            );
+            assert!(
+                said.contains("RBAC: access denied"),
+                "{pod}, {what}: {said}"
+            );
+            direct += 1.0;
+        }
+    }
+    assert_eq!(
+        rest_denied(),
+        before + direct,
+        "the REST entry's sidecar counts its refusals"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        sum(&mesh, PRODUCED),
+        produced,
+        "a request past the gateway produced"
+    );
+
+    // A token of the run's issuer passes the gateway, and its record is produced.
     let (code, said) = post(&mesh, Some(&valid), "probe-valid");
     assert_eq!(code, 200, "a valid token: {said}");
     assert!(said.contains("offsets"), "{said}");

@@ -907,10 +907,14 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         if let (Some(ingress), Some(_)) = (&ingress, &w.calls) {
             // Through the ingress gateway, with a token from the issuer.
             outbound.extend(ingress.client_ports());
-        } else if let Some(callee) = &w.calls {
+        }
+        // The REST entry's Service, which istiod gives every sidecar (as every Service): its
+        // caller's without a gateway, and anyone's (its AuthorizationPolicy refuses them).
+        if w.serves_http.is_none() {
             let host = plan
-                .workload(callee)
-                .and_then(|c| c.serves_http.clone())
+                .workloads
+                .iter()
+                .find_map(|c| c.serves_http.clone())
                 .unwrap_or_default();
             outbound.push(OutboundPort {
                 port: REST_PORT,
@@ -960,6 +964,48 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         crate::ingress::rbac_filters(&policies)?
     } else {
         Vec::new()
+    };
+    // The REST entry's sidecar enforces the bundle's AuthorizationPolicy for the KafkaBridge's
+    // pods (issue 28): only the ingress gateway's identity may post. Without the gateway
+    // (`--ingress none`) the chart names the producer too (rest.gateway.enabled false), and so
+    // does the box.
+    let rest_rbac = {
+        // The labels Strimzi gives the KafkaBridge's pods.
+        let labels = std::collections::BTreeMap::from([
+            ("strimzi.io/cluster".to_string(), bundle.bridge.name.clone()),
+            ("strimzi.io/kind".to_string(), "KafkaBridge".to_string()),
+            (
+                "strimzi.io/name".to_string(),
+                format!("{}-bridge", bundle.bridge.name),
+            ),
+        ]);
+        let istio = crate::bundle::default_istio_dir();
+        let mut policies = crate::ingress::workload_policies(&istio, NAMESPACE, &labels)?;
+        if policies.is_empty() {
+            bail!(
+                "no AuthorizationPolicy in {} selects the REST entry (KafkaBridge {} in {NAMESPACE})",
+                istio.display(),
+                bundle.bridge.name
+            );
+        }
+        if ingress.is_none() {
+            let producer = plan
+                .workloads
+                .iter()
+                .find(|w| w.calls.is_some())
+                .map(|w| format!("cluster.local/ns/{NAMESPACE}/sa/{}", w.service_account))
+                .context("the plan has no producer")?;
+            for p in policies.iter_mut().filter(|p| p.action == "ALLOW") {
+                for rule in &mut p.rules {
+                    for from in rule["from"].as_array_mut().into_iter().flatten() {
+                        if let Some(ps) = from["source"]["principals"].as_array_mut() {
+                            ps.push(json!(producer));
+                        }
+                    }
+                }
+            }
+        }
+        crate::ingress::rbac_filters(&policies)?
     };
     for (pod_name, workload, outbound, inbound) in sidecars {
         let pod = net.pod(&pod_name)?.clone();
@@ -1024,15 +1070,15 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
                 } else {
                     vec![]
                 },
-                // HTTP ports as Istio treats them (the registry's with its
-                // AuthorizationPolicy's RBAC; the REST entry's: traced like any HTTP hop).
+                // HTTP ports as Istio treats them, each with its AuthorizationPolicy's RBAC
+                // (the registry's; the REST entry's, which plays the KafkaBridge).
                 inbound_http: if pod_name == REGISTRY {
                     vec![(registry::API_PORT, registry_rbac.clone())]
                 } else if plan
                     .workload(&workload)
                     .is_some_and(|w| w.serves_http.is_some())
                 {
-                    vec![(REST_PORT, Vec::new())]
+                    vec![(REST_PORT, rest_rbac.clone())]
                 } else {
                     vec![]
                 },

@@ -107,6 +107,13 @@ pub struct MongoDbAuth {
     #[serde(default = "default_auth_database")]
     #[schemars(length(min = 1))]
     pub auth_database: String,
+    /// The MongoDB servers the filter authenticates toward; a connection to any other
+    /// upstream passes untouched (counted as `skipped`, `upstream_not_allowed`).
+    /// Required with `SCRAM-SHA-256`, whose proof must go only to the real server; with
+    /// `MONGODB-X509` the filter sends no secret (the certificate is the DestinationRule's,
+    /// for its host only), and the list, if given, is checked all the same.
+    #[serde(default)]
+    pub upstreams: Upstreams,
 }
 
 /// The MongoDB mechanisms the filter performs.
@@ -156,6 +163,93 @@ pub struct KafkaAuth {
     #[serde(default = "default_password_env")]
     #[schemars(length(min = 1))]
     pub password_env: String,
+    /// The brokers the credential may go to. A WasmPlugin matches ports by number only,
+    /// so an app selected by it may dial any service on those ports: the filter sends
+    /// the credential only to these upstreams, and a connection to any other passes
+    /// untouched (counted as `skipped`, `upstream_not_allowed`). Required.
+    #[serde(default)]
+    pub upstreams: Upstreams,
+}
+
+/// The upstreams an authentication may go to: the filter checks the connection's
+/// upstream, as Envoy connected it, before it sends anything of a credential. An
+/// upstream is allowed when its identity matches one of `principals` or its Envoy
+/// cluster one of `clusters`.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Upstreams {
+    /// Identities the upstream proved in the sidecar's mTLS handshake, in the form of
+    /// Istio's AuthorizationPolicy `principals`: the URI SAN of the upstream's
+    /// certificate without `spiffe://`, e.g. `cluster.local/ns/kafka/sa/kiosk-kafka`
+    /// (Strimzi's broker pods run as `<cluster>-kafka`). `x*` matches a prefix, `*x` a
+    /// suffix, `*` any proven identity.
+    pub principals: Vec<String>,
+    /// Envoy cluster names of the upstream (Istio's
+    /// `outbound|9092||kiosk-kafka-bootstrap.kafka.svc.cluster.local`), with the same
+    /// wildcards: for upstreams without mTLS. The cluster is Envoy's routing decision,
+    /// not a proof of who answers: prefer `principals` where the mesh has mTLS.
+    pub clusters: Vec<String>,
+}
+
+impl Upstreams {
+    pub fn is_empty(&self) -> bool {
+        self.principals.is_empty() && self.clusters.is_empty()
+    }
+
+    /// Whether an upstream with this proven `principal` (its URI SAN, `spiffe://`
+    /// included) and Envoy `cluster` may receive the credential.
+    pub fn allows(&self, principal: Option<&str>, cluster: Option<&str>) -> bool {
+        let principal = principal.and_then(|p| p.strip_prefix("spiffe://"));
+        let matches = |patterns: &[String], value: Option<&str>| {
+            value.is_some_and(|v| patterns.iter().any(|p| wildcard_match(p, v)))
+        };
+        matches(&self.principals, principal) || matches(&self.clusters, cluster)
+    }
+
+    fn validate(&self, field: &str, required: bool) -> Result<(), ConfigError> {
+        if required && self.is_empty() {
+            return Err(ConfigError(format!(
+                "field `{field}`: name the upstreams the credential may go to (`principals`, \
+                 `clusters` or both): a WasmPlugin matches ports by number, so any service \
+                 on them would receive it"
+            )));
+        }
+        for (list, patterns) in [
+            ("principals", &self.principals),
+            ("clusters", &self.clusters),
+        ] {
+            for pattern in patterns {
+                let bad = if pattern.is_empty() {
+                    Some("must not be empty")
+                } else if pattern.len() > 1 && pattern[1..pattern.len() - 1].contains('*') {
+                    Some("`*` only at the start or the end")
+                } else if list == "principals" && pattern.starts_with("spiffe://") {
+                    Some("a principal is written without `spiffe://`, as in AuthorizationPolicy")
+                } else {
+                    None
+                };
+                if let Some(why) = bad {
+                    return Err(ConfigError(format!(
+                        "field `{field}.{list}`: `{pattern}`: {why}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Istio's string match: exact, `x*` a prefix, `*x` a suffix, `*` anything.
+fn wildcard_match(pattern: &str, value: &str) -> bool {
+    if pattern == "*" {
+        true
+    } else if let Some(prefix) = pattern.strip_suffix('*') {
+        value.starts_with(prefix)
+    } else if let Some(suffix) = pattern.strip_prefix('*') {
+        value.ends_with(suffix)
+    } else {
+        pattern == value
+    }
 }
 
 /// The SASL mechanisms the filter performs.
@@ -316,6 +410,13 @@ impl Config {
                 return Err(ConfigError(format!("field `{field}`: must not be empty")));
             }
         }
+        if let Some(auth) = auth {
+            auth.upstreams.validate("kafka_auth.upstreams", true)?;
+        }
+        if let Some(auth) = mongo {
+            let scram = auth.mechanism == MongoDbAuthMechanism::ScramSha256;
+            auth.upstreams.validate("mongodb_auth.upstreams", scram)?;
+        }
         Ok(())
     }
 }
@@ -384,7 +485,9 @@ mod tests {
         assert!(err(r#"{"kiali": {"extension": ""}}"#).contains("field `kiali.extension`"));
         assert!(err(r#"{"flush_interval_ms": 1}"#).contains("flush_interval_ms"));
         assert!(err("[1]").contains("expected a JSON object"));
-        let wrong = err(r#"{"mongodb_auth": {"mechanism": "MONGODB-X509"}}"#);
+        let wrong = err(
+            r#"{"mongodb_auth": {"mechanism": "MONGODB-X509", "upstreams": {"clusters": ["*"]}}}"#,
+        );
         assert!(
             wrong.contains("`mongodb_auth`: not for `protocol: kafka`"),
             "{wrong}"
@@ -392,10 +495,75 @@ mod tests {
         assert!(err(r#"{"protocol": "mysql"}"#).contains("field `protocol`"));
         let schemas = err(r#"{"protocol": "mongodb", "records_by_schema": true}"#);
         assert!(schemas.contains("`records_by_schema`: not for `protocol: mongodb`"));
-        let mongo = r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509"}}"#;
+        let mongo = r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509",
+            "upstreams": {"principals": ["cluster.local/ns/pipeline/sa/mongodb"]}}}"#;
         let c = Config::from_json(mongo.as_bytes()).unwrap();
         assert_eq!(c.protocol, Protocol::MongoDb);
         assert!(err("{").contains("EOF"));
+    }
+
+    #[test]
+    fn a_credential_names_the_upstreams_it_may_go_to() {
+        let err = |json: &str| Config::from_json(json.as_bytes()).unwrap_err().0;
+        for json in [
+            r#"{"kafka_auth": {"mechanism": "PLAIN"}}"#,
+            r#"{"kafka_auth": {"mechanism": "PLAIN", "upstreams": {}}}"#,
+            r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "SCRAM-SHA-256"}}"#,
+        ] {
+            let missing = err(json);
+            assert!(
+                missing.contains("auth.upstreams`: name the upstreams"),
+                "{missing}"
+            );
+        }
+        let spiffe = r#"{"kafka_auth": {"mechanism": "PLAIN",
+            "upstreams": {"principals": ["spiffe://cluster.local/ns/kafka/sa/kiosk-kafka"]}}}"#;
+        assert!(err(spiffe).contains("without `spiffe://`"));
+        let middle = r#"{"kafka_auth": {"mechanism": "PLAIN",
+            "upstreams": {"clusters": ["outbound|9092||*.kafka.svc"]}}}"#;
+        assert!(err(middle).contains("`*` only at the start or the end"));
+        // X.509 sends no secret: the list is optional.
+        let x509 = r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509"}}"#;
+        assert!(Config::from_json(x509.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn upstreams_match_as_istio_matches_principals() {
+        let upstreams = Upstreams {
+            principals: vec![
+                "cluster.local/ns/kafka/sa/kiosk-kafka".into(),
+                "cluster.local/ns/tenant-a/*".into(),
+            ],
+            clusters: vec!["*|9092||kafka.external.example".into()],
+        };
+        let allows = |p: Option<&str>, c: Option<&str>| upstreams.allows(p, c);
+        assert!(allows(
+            Some("spiffe://cluster.local/ns/kafka/sa/kiosk-kafka"),
+            None
+        ));
+        assert!(allows(
+            Some("spiffe://cluster.local/ns/tenant-a/sa/anything"),
+            None
+        ));
+        assert!(allows(None, Some("outbound|9092||kafka.external.example")));
+        // Another identity, the right name without `spiffe://` (not a proof), a prefix
+        // of the identity, no identity at all.
+        assert!(!allows(
+            Some("spiffe://cluster.local/ns/pipeline/sa/decoy"),
+            Some("outbound|9092||decoy.pipeline.svc.cluster.local")
+        ));
+        assert!(!allows(Some("cluster.local/ns/kafka/sa/kiosk-kafka"), None));
+        assert!(!allows(
+            Some("spiffe://cluster.local/ns/kafka/sa/kiosk-kafka-extra"),
+            None
+        ));
+        assert!(!allows(None, None));
+        let any = Upstreams {
+            principals: vec!["*".into()],
+            clusters: vec![],
+        };
+        assert!(any.allows(Some("spiffe://x/ns/y/sa/z"), None));
+        assert!(!any.allows(None, Some("PassthroughCluster")));
     }
 
     #[test]

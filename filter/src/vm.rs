@@ -3,7 +3,7 @@
 //! drive it the same way.
 
 use crate::act::sasl::{random_nonce, Credential, Mechanism, SaltedPasswords};
-use crate::act::{KafkaAuth, MongoDbAuth, Step};
+use crate::act::{KafkaAuth, MongoDbAuth, Step, Upstream};
 use crate::config::{Config, Identity, KafkaAuthMechanism, MongoDbAuthMechanism, Protocol};
 use crate::decode::topics::Topics;
 use crate::exchange::{Connection, Settings};
@@ -113,6 +113,27 @@ impl Vm {
             conn.set_action(Box::new(auth));
         }
         conn
+    }
+
+    /// The upstream of `conn`, as the host tells it before the first bytes are read:
+    /// whether the upstream leg is mesh mTLS, and whether the configured authentication
+    /// may go to it. If not, the connection's action is dropped before it sent
+    /// anything (counted as `skipped`, `upstream_not_allowed`); returns false then.
+    pub fn on_upstream(&mut self, conn: &mut Connection, upstream: &Upstream) -> bool {
+        conn.set_secure(upstream.is_mesh_mtls());
+        // Configuration requires the list wherever a secret is sent (Kafka SASL, MongoDB
+        // SCRAM); MongoDB X.509 sends none and checks the list only if given.
+        let allowed = match self.config.protocol {
+            Protocol::Kafka => self.config.kafka_auth.as_ref().map(|a| &a.upstreams),
+            Protocol::MongoDb => self.config.mongodb_auth.as_ref().map(|a| &a.upstreams),
+        };
+        let principal = upstream.principal.as_deref();
+        match allowed.filter(|u| !u.is_empty()) {
+            Some(upstreams) if !upstreams.allows(principal, upstream.cluster.as_deref()) => {
+                !conn.withhold_action("upstream_not_allowed", &mut self.metrics)
+            }
+            _ => true,
+        }
     }
 
     /// Bytes of `direction` handed over whole.
@@ -381,7 +402,8 @@ mod tests {
             false,
         );
         let with_reply = [ours, responses.clone()].concat();
-        let json = r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509"}}"#;
+        let json = r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509",
+            "upstreams": {"principals": ["cluster.local/ns/pipeline/sa/mongodb"]}}}"#;
         for cut in (0..with_reply.len()).step_by(53) {
             let mut plain = vm(r#"{"protocol": "mongodb"}"#);
             let (_, _, expected, _) = run(&mut plain, &requests, &responses, cut, 64);
@@ -414,7 +436,8 @@ mod tests {
             None,
             false,
         );
-        let json = r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509"}}"#;
+        let json = r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509",
+            "upstreams": {"principals": ["cluster.local/ns/pipeline/sa/mongodb"]}}}"#;
         let mut vm = vm(json);
         let mut conn = vm.open_connection();
         let hello = &requests[..40];

@@ -136,25 +136,33 @@ fn readme_configuration_table() {
             }
             _ if field["minLength"] == 1 => "a non-empty string".into(),
             _ if field["type"] == "boolean" => "`true`, `false`".into(),
+            _ if field["type"] == "array" => "a list of strings".into(),
             _ => "a string".into(),
         };
         let meaning = field["description"]
             .as_str()
             .unwrap_or("")
-            .replace('\n', " ");
+            .replace('\n', " ")
+            // A `|` splits a Markdown table cell, in code spans too.
+            .replace('|', "\\|");
         rows.push_str(&format!(
             "| `{name}` | {default} | {accepts} | {meaning} |\n"
         ));
     };
-    for (name, field) in schema["properties"].as_object().unwrap() {
-        if let Some(nested) = field["properties"].as_object() {
-            let required = field["required"].as_array();
-            for (inner, f) in nested {
-                let needed = required.is_some_and(|r| r.iter().any(|n| n == inner.as_str()));
-                row(format!("{name}.{inner}"), f, needed);
+    // Objects are flattened into dotted rows (`kafka_auth.upstreams.principals`); an
+    // object's own row is left out, its required fields say "required".
+    let mut fields = vec![(String::new(), &schema, false)];
+    while let Some((name, field, required)) = fields.pop() {
+        match field["properties"].as_object() {
+            Some(nested) => {
+                let needed = field["required"].as_array();
+                for (inner, f) in nested.iter().rev() {
+                    let required = needed.is_some_and(|r| r.iter().any(|n| n == inner.as_str()));
+                    let dotted = [name.as_str(), inner].join(".");
+                    fields.push((dotted.trim_start_matches('.').to_string(), f, required));
+                }
             }
-        } else {
-            row(name.clone(), field, false);
+            None => row(name, field, required),
         }
     }
     check_region("README.md", &rows);
@@ -169,12 +177,16 @@ fn schema_ranges_are_the_filters() {
         let json = match field.split_once('.') {
             // The nested object's required fields, set to a valid value.
             Some(("kafka_auth", inner)) => {
-                json!({ "kafka_auth": { "mechanism": "PLAIN", inner: value } })
+                let mut auth = json!({ "mechanism": "PLAIN", "upstreams": { "clusters": ["*"] } });
+                auth[inner] = value;
+                json!({ "kafka_auth": auth })
             }
-            Some(("mongodb_auth", inner)) => json!({
-                "protocol": "mongodb",
-                "mongodb_auth": { "mechanism": "SCRAM-SHA-256", inner: value },
-            }),
+            Some(("mongodb_auth", inner)) => {
+                let mut auth =
+                    json!({ "mechanism": "SCRAM-SHA-256", "upstreams": { "clusters": ["*"] } });
+                auth[inner] = value;
+                json!({ "protocol": "mongodb", "mongodb_auth": auth })
+            }
             Some((outer, inner)) => json!({ outer: { inner: value } }),
             None => json!({ field: value }),
         };

@@ -1243,7 +1243,7 @@ fn sasl_on_the_apps_behalf_is_invisible_to_the_observer() {
 
     let ex = produce_exchange(9);
     let mut acting = {
-        let mut vm = vm_with(br#"{"kafka_auth": {"mechanism": "PLAIN"}}"#);
+        let mut vm = vm_with(KAFKA_PLAIN_TO_BROKERS);
         vm.set_kafka_credential(Some(Credential {
             username: "checkout".into(),
             password: "pw".into(),
@@ -1313,6 +1313,86 @@ fn sasl_on_the_apps_behalf_is_invisible_to_the_observer() {
     assert_eq!(a.counters, b.counters);
     assert_eq!(decode_errors(&a), 0);
     assert!(a.counter("kafka_produced_records_total", &[]) > 0);
+}
+
+/// PLAIN on the app's behalf, toward the brokers' identity only (Strimzi's `<cluster>-kafka`).
+const KAFKA_PLAIN_TO_BROKERS: &[u8] = br#"{"kafka_auth": {"mechanism": "PLAIN",
+    "upstreams": {"principals": ["cluster.local/ns/kafka/sa/kiosk-kafka"]}}}"#;
+
+/// A WasmPlugin matches ports by number: an app may dial any service on Kafka's port. The
+/// credential goes only to the configured upstreams; toward any other the app's bytes pass
+/// untouched (observed as without the action) and the withheld credential is counted.
+#[test]
+fn the_credential_goes_only_to_the_configured_upstreams() {
+    use kiosk_filter::act::sasl::Credential;
+    use kiosk_filter::act::{Step, Upstream};
+
+    let ex = produce_exchange(9);
+    let mut acting = vm_with(KAFKA_PLAIN_TO_BROKERS);
+    acting.set_kafka_credential(Some(Credential {
+        username: "checkout".into(),
+        password: "pw".into(),
+    }));
+    let mut plain = new_vm();
+    let feed = |vm: &mut Vm, conn: &mut kiosk_filter::Connection, d, bytes: &[u8]| -> Step {
+        vm.on_buffer(conn, d, bytes.len(), 64, 0, |at, len| {
+            bytes.get(at..(at + len).min(bytes.len()))
+        })
+    };
+    let upstream = |principal: Option<&str>, cluster: &str| Upstream {
+        principal: principal.map(String::from),
+        cluster: Some(cluster.into()),
+    };
+    // Another meshed service on the port, one without mTLS, and the passthrough cluster.
+    let refused = [
+        upstream(
+            Some("spiffe://cluster.local/ns/pipeline/sa/decoy"),
+            "outbound|9092||decoy.pipeline.svc.cluster.local",
+        ),
+        upstream(
+            None,
+            "outbound|9092||kiosk-kafka-bootstrap.kafka.svc.cluster.local",
+        ),
+        upstream(None, "PassthroughCluster"),
+    ];
+    for to in &refused {
+        let mut conn = acting.open_connection();
+        assert!(!acting.on_upstream(&mut conn, to), "{to:?}");
+        for (direction, bytes) in [
+            (Direction::Request, &ex.requests),
+            (Direction::Response, &ex.responses),
+        ] {
+            let step = feed(&mut acting, &mut conn, direction, bytes);
+            assert_eq!(step, Step::default(), "nothing taken, sent or held: {to:?}");
+        }
+        let mut other = plain.open_connection();
+        assert!(plain.on_upstream(&mut other, to), "nothing to withhold");
+        feed(&mut plain, &mut other, Direction::Request, &ex.requests);
+        feed(&mut plain, &mut other, Direction::Response, &ex.responses);
+    }
+    let (mut a, mut b) = (Totalizer::default(), Totalizer::default());
+    acting.flush(&mut a);
+    plain.flush(&mut b);
+    let withheld = [
+        ("mechanism", "PLAIN"),
+        ("result", "skipped"),
+        ("reason", "upstream_not_allowed"),
+    ];
+    assert_eq!(a.counter("kafka_auth_total", &withheld), 3);
+    a.counters
+        .retain(|name, _| !name.ends_with("kafka_auth_total"));
+    assert_eq!(a.counters, b.counters, "observed as without the action");
+    // The brokers' identity: the exchange starts with the app's first request.
+    let mut conn = acting.open_connection();
+    let broker = upstream(
+        Some("spiffe://cluster.local/ns/kafka/sa/kiosk-kafka"),
+        "outbound|9092||kiosk-kafka-bootstrap.kafka.svc.cluster.local",
+    );
+    assert!(acting.on_upstream(&mut conn, &broker));
+    let step = feed(&mut acting, &mut conn, Direction::Request, &ex.requests);
+    assert!(step.hold && !step.inject.is_empty(), "{step:?}");
+    let sent = step.inject.windows(12).any(|w| w == b"\0checkout\0pw");
+    assert!(sent, "the credential goes to the brokers");
 }
 
 /// Proxy-wasm shared data as Envoy keeps it: one table for every worker's VM.

@@ -27,10 +27,10 @@ fuzz_target!(|data: &[u8]| {
     let json = match (acting, scram) {
         (false, _) => r#"{"protocol": "mongodb"}"#,
         (true, false) => {
-            r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509"}}"#
+            r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "MONGODB-X509", "upstreams": {"clusters": ["*"]}}}"#
         }
         (true, true) => {
-            r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "SCRAM-SHA-256"}}"#
+            r#"{"protocol": "mongodb", "mongodb_auth": {"mechanism": "SCRAM-SHA-256", "upstreams": {"clusters": ["*"]}}}"#
         }
     };
     let config = Config::from_json(json.as_bytes()).expect("a valid configuration");

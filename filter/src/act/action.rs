@@ -62,4 +62,28 @@ pub trait Action {
 
     /// Heap and inline bytes the action holds.
     fn memory_bytes(&self) -> usize;
+
+    /// An outcome of this action, to be counted.
+    fn outcome(&self, result: &'static str, reason: &'static str) -> Outcome;
+}
+
+/// The upstream Envoy connected a connection to, as the host tells it once bytes flow
+/// (the upstream is connected, its TLS handshake done, before the app's first byte is
+/// read): what an action checks before anything of a credential leaves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Upstream {
+    /// The URI SAN of the certificate the upstream presented (`spiffe://...` for Istio
+    /// mTLS); None without upstream TLS.
+    pub principal: Option<String>,
+    /// Envoy's cluster for the upstream (Istio: `outbound|<port>||<host>`).
+    pub cluster: Option<String>,
+}
+
+impl Upstream {
+    /// Whether the sidecar's upstream leg is Istio mTLS: a peer with a SPIFFE identity.
+    pub fn is_mesh_mtls(&self) -> bool {
+        self.principal
+            .as_deref()
+            .is_some_and(|p| p.starts_with("spiffe://"))
+    }
 }

@@ -105,15 +105,6 @@ impl KafkaAuth {
         self
     }
 
-    fn outcome(&self, result: &'static str, reason: &'static str) -> Outcome {
-        Outcome {
-            protocol: Protocol::Kafka,
-            mechanism: self.mechanism.name(),
-            result,
-            reason,
-        }
-    }
-
     /// Ends the exchange in failure: nothing pending is sent, the connection closes.
     fn fail(&mut self, step: &mut Step, reason: &'static str) {
         self.state = State::Done;
@@ -290,6 +281,15 @@ impl KafkaAuth {
 }
 
 impl Action for KafkaAuth {
+    fn outcome(&self, result: &'static str, reason: &'static str) -> Outcome {
+        Outcome {
+            protocol: Protocol::Kafka,
+            mechanism: self.mechanism.name(),
+            result,
+            reason,
+        }
+    }
+
     fn on_data(
         &mut self,
         direction: Direction,

@@ -107,15 +107,6 @@ impl MongoDbAuth {
         }
     }
 
-    fn outcome(&self, result: &'static str, reason: &'static str) -> Outcome {
-        Outcome {
-            protocol: Protocol::MongoDb,
-            mechanism: self.mechanism.name(),
-            result,
-            reason,
-        }
-    }
-
     fn finish(&mut self, step: &mut Step, result: &'static str, reason: &'static str) {
         self.state = State::Done;
         self.reply = Vec::new();
@@ -242,6 +233,15 @@ impl<'a> Reply<'a> {
 }
 
 impl Action for MongoDbAuth {
+    fn outcome(&self, result: &'static str, reason: &'static str) -> Outcome {
+        Outcome {
+            protocol: Protocol::MongoDb,
+            mechanism: self.mechanism.name(),
+            result,
+            reason,
+        }
+    }
+
     fn on_data(
         &mut self,
         direction: Direction,

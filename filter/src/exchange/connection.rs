@@ -56,9 +56,21 @@ impl Connection {
         self.action.as_ref().is_some_and(|a| !a.is_done())
     }
 
-    /// Mark the sidecar's upstream leg as Istio mTLS (known from the first response data).
+    /// Mark the sidecar's upstream leg as Istio mTLS (known from the first data callback).
     pub fn set_secure(&mut self, secure: bool) {
         each!(&mut self.decoder, d => d.set_secure(secure))
+    }
+
+    /// Drop the connection's action before it began: it must not act toward this
+    /// connection's upstream. Its bytes pass untouched; the outcome (`skipped`,
+    /// `reason`) is counted. Whether there was an action to drop.
+    pub fn withhold_action(&mut self, reason: &'static str, observer: &mut impl Observer) -> bool {
+        let Some(action) = self.action.take() else {
+            return false;
+        };
+        let origin = each!(&self.decoder, d => d.origin());
+        observer.observe(origin, Observation::Auth(action.outcome("skipped", reason)));
+        true
     }
 
     /// Whether decoding stopped for good on this connection.

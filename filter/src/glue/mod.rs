@@ -19,7 +19,7 @@ use proxy_wasm::traits::{Context, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, PeerType};
 
 use crate::act::sasl::Credential;
-use crate::act::Step;
+use crate::act::{Step, Upstream};
 use crate::config::MongoDbAuthMechanism;
 use crate::decode::topics::{id_hex, SharedIds, TopicId};
 use crate::{Config, Connection, Direction, Identity, Vm};
@@ -173,17 +173,29 @@ impl Stream {
         if size == 0 {
             return false;
         }
-        if !self.upstream_checked && direction == Direction::Response {
-            // The edge is secure when the sidecar's upstream leg is Istio mTLS: a TLS
-            // connection whose peer presented a SPIFFE identity. (`connection.mtls` is the
-            // app -> sidecar leg, always plaintext in an outbound sidecar.) The upstream is
-            // connected and its handshake done once its first bytes arrive, and Kafka's
-            // first response (ApiVersions) comes before any record is counted.
+        if !self.upstream_checked {
+            // tcp_proxy reads nothing from the app until the upstream is connected (its
+            // TLS handshake included): from the first data callback on, the upstream's
+            // identity and cluster are known. (`connection.mtls` is the app -> sidecar
+            // leg, always plaintext in an outbound sidecar.)
             self.upstream_checked = true;
-            let peer = hostcalls::get_property(vec!["upstream", "uri_san_peer_certificate"])
-                .ok()
-                .flatten();
-            conn.set_secure(peer.is_some_and(|san| san.starts_with(b"spiffe://")));
+            let upstream = Upstream {
+                principal: property_string(&["upstream", "uri_san_peer_certificate"]),
+                cluster: property_string(&["xds", "cluster_name"]),
+            };
+            if let Some(shared) = self.shared.borrow_mut().as_mut() {
+                if !shared.vm.on_upstream(conn, &upstream) {
+                    log::warn!(
+                        "kiosk: no credential sent to upstream {} (cluster {}): not among the \
+                         configured upstreams; the connection passes unauthenticated",
+                        upstream
+                            .principal
+                            .as_deref()
+                            .unwrap_or("without a TLS identity"),
+                        upstream.cluster.as_deref().unwrap_or("unknown"),
+                    );
+                }
+            }
         }
         let buffer = match direction {
             Direction::Request => BufferType::DownstreamData,
@@ -308,15 +320,13 @@ fn credential_from_env(what: &str, username_env: &str, password_env: &str) -> Op
 
 /// A node metadata value Istio sets (NAMESPACE, WORKLOAD_NAME, LABELS.app, CLUSTER_ID).
 fn node_metadata(path: &[&str]) -> Option<String> {
-    for root in [&["xds", "node", "metadata"][..], &["node", "metadata"][..]] {
-        let full: Vec<&str> = root.iter().chain(path).copied().collect();
-        if let Ok(Some(bytes)) = hostcalls::get_property(full) {
-            if let Ok(value) = String::from_utf8(bytes) {
-                if !value.is_empty() {
-                    return Some(value);
-                }
-            }
-        }
-    }
-    None
+    [&["xds", "node", "metadata"][..], &["node", "metadata"][..]]
+        .iter()
+        .find_map(|root| property_string(&[root, path].concat()))
+}
+
+/// A host property as a non-empty string (None: absent, unreadable or not UTF-8).
+fn property_string(path: &[&str]) -> Option<String> {
+    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+    String::from_utf8(bytes).ok().filter(|v| !v.is_empty())
 }

@@ -165,7 +165,7 @@ impl StatNames {
 
     /// Istio TCP labels for topic -> consumer: Kiali attaches an extension edge only to
     /// service nodes, so the consumer side is reported the way Istio reports TCP traffic
-    /// received by a workload (see README, "Kiali edges"). Every label Kiali's TCP graph
+    /// received by a workload (docs/metrics.md, "Kiali edges"). Every label Kiali's TCP graph
     /// query groups by is present (a series missing one is skipped); the destination
     /// service is `unknown` so that Kiali draws topic -> workload without injecting a
     /// service node for a consumer that has none.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The fault drill, again and again: `kiosk up --once --faults` RUNS times in a row (default
 # 20), each from a fresh home, each required to pass exactly (every record in `events`,
-# `events.mirror` copied once, exactly N documents, dead letters exact; see the README's
-# fault drill). Prints each run's result and time, then the total; stops at the first
+# `events.mirror` copied once, exactly N documents, dead letters exact; see docs/local-mesh.md,
+# "Behaviour, restarts and faults"). Prints each run's result and time, then the total; stops at the first
 # failure, naming its log.
 #   usage: scripts/soak.sh [RUNS] [-- extra `kiosk up` arguments]
 set -euo pipefail

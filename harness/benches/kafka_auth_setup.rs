@@ -180,7 +180,11 @@ fn main() {
     ];
     let authenticating = |name: &'static str, mechanism: &'static str| {
         let (broker, listener) = kafka.spec.client_ports(name)[0];
-        let config = json!({ "kafka_auth": { "mechanism": mechanism } });
+        // No mTLS here: the broker is allowed by its Envoy cluster (`outbound|<port>||kafka`).
+        let config = json!({ "kafka_auth": {
+            "mechanism": mechanism,
+            "upstreams": { "clusters": ["*||kafka"] },
+        } });
         let sidecar = sidecar_with(
             &dir,
             name,

@@ -818,6 +818,37 @@ pub fn peer_authentication(dir: &Path) -> Result<PeerAuthentications> {
     Ok(found)
 }
 
+/// The `pluginConfig` of the `WasmPlugin` named `name` in `dir` (Istio's resources), as
+/// istiod hands it to the sidecars: the local mesh configures its filters from it.
+pub fn wasm_plugin_config(dir: &Path, name: &str) -> Result<Value> {
+    #[derive(Deserialize)]
+    struct Plugin {
+        kind: String,
+        metadata: Metadata,
+        spec: PluginSpec,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PluginSpec {
+        #[serde(default)]
+        plugin_config: Value,
+    }
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|x| x != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let Ok(plugin) = yaml_serde::from_str::<Plugin>(&text) else {
+            continue;
+        };
+        if plugin.kind == "WasmPlugin" && plugin.metadata.name == name {
+            return Ok(plugin.spec.plugin_config);
+        }
+    }
+    bail!("no WasmPlugin named {name} in {}", dir.display())
+}
+
 /// The project's Istio resources (`istio/`).
 pub fn default_istio_dir() -> PathBuf {
     crate::paths::root().join("istio")

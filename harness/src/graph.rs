@@ -8,7 +8,7 @@
 //!   stats, `outbound|<port>||<host>`, read per scraped workload.
 //!
 //! Nodes are merged by namespace and name: in Kiali a topic is a service node on the
-//! extension edge and a workload-shaped node on the Istio edge (see the README). Edges
+//! extension edge and a workload-shaped node on the Istio edge (docs/metrics.md, "Kiali edges"). Edges
 //! carried over Istio mTLS are marked secure, as Kiali draws its padlock.
 
 use std::collections::{BTreeMap, BTreeSet};

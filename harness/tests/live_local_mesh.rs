@@ -743,17 +743,20 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
     } else {
         "x509"
     };
-    let mut mesh = Mesh::up(
-        &home,
-        &[
-            "--kafka-auth",
-            auth,
-            "--mongodb-auth",
-            mongodb_auth,
-            "--records",
-            &records.to_string(),
-        ],
-    );
+    let records_arg = records.to_string();
+    let mut args = vec![
+        "--kafka-auth",
+        auth,
+        "--mongodb-auth",
+        mongodb_auth,
+        "--records",
+        &records_arg,
+    ];
+    if auth == "plain" {
+        // A service on Kafka's port that is not a broker, for the credential check below.
+        args.push("--kafka-port-decoy");
+    }
+    let mut mesh = Mesh::up(&home, &args);
     let printed = mesh.printed.clone();
     assert!(
         printed.contains(&format!("verify: PASS ({records} records")),
@@ -882,6 +885,9 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
             );
         }
     }
+    if auth == "plain" {
+        credential_goes_to_the_brokers_only(&mesh, &passwords);
+    }
     let refused = kiosk_harness::prom::sum(
         &samples,
         "kafka_response_errors_total",
@@ -907,6 +913,76 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
         String::from_utf8_lossy(&down.stderr)
     );
     let _ = mesh.up.wait();
+}
+
+/// A WasmPlugin matches ports by number only: an app it selects may dial any service on
+/// Kafka's port. The mirror's pod (its sidecar holds the mirror's PLAIN credential) talks
+/// Kafka to `kafka-decoy`, a meshed service with its own identity that answers ApiVersions:
+/// the app's next request is where the filter would begin SASL. The decoy receives exactly
+/// the app's bytes, nothing of the credential, and the sidecar counts the withheld
+/// credential; the same sidecar authenticated its connections to the brokers (the caller's
+/// checks), whose identity the bundle's WasmPlugin names.
+fn credential_goes_to_the_brokers_only(mesh: &Mesh, passwords: &[String]) {
+    const PROBE: &str = r#"
+import socket, struct, sys
+def frame(api, version, correlation, body):
+    header = struct.pack(">hhih", api, version, correlation, 5) + b"probe"
+    return struct.pack(">i", len(header) + len(body)) + header + body
+s = socket.create_connection(("kafka-decoy.pipeline.pod", 9092), timeout=15)
+api_versions = frame(18, 0, 1, b"")
+s.sendall(api_versions)
+answer = b""
+while len(answer) < 14:
+    chunk = s.recv(14 - len(answer))
+    if not chunk:
+        sys.exit("closed before the ApiVersions answer")
+    answer += chunk
+metadata = frame(3, 0, 2, struct.pack(">ih", 1, 6) + b"events")
+s.sendall(metadata)
+s.settimeout(3)
+try:
+    s.recv(1)
+except socket.timeout:
+    pass
+print((api_versions + metadata).hex())
+"#;
+    let out = mesh
+        .in_pod("mirror")
+        .args(["python3", "-c", PROBE])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the probe through the mirror's sidecar: {stderr}"
+    );
+    let sent = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let run = &mesh.state.run_dir;
+    let received = std::fs::read(run.join(kiosk_harness::components::decoy::RECEIVED)).unwrap();
+    let hex: String = received.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, sent, "the decoy received exactly the app's bytes");
+    for password in passwords {
+        let leaked = received
+            .windows(password.len())
+            .any(|w| w == password.as_bytes());
+        assert!(!leaked, "a password reached the decoy");
+    }
+    let ip = mesh
+        .state
+        .network
+        .as_ref()
+        .unwrap()
+        .pod("mirror")
+        .unwrap()
+        .ip;
+    let text = kiosk_harness::http::get_at(ip, 15090, "/stats/prometheus").unwrap();
+    let samples = kiosk_harness::prom::parse(&text);
+    let withheld = [("result", "skipped"), ("reason", "upstream_not_allowed")];
+    assert_eq!(
+        kiosk_harness::prom::sum(&samples, "kafka_auth_total", &withheld),
+        1.0,
+        "the withheld credential, counted:\n{text}"
+    );
 }
 
 /// Without root, `kiosk up` says what pods need and starts nothing.

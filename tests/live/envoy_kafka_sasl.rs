@@ -151,7 +151,7 @@ fn correlation_ids_received(stream: &mut TcpStream) -> Vec<i32> {
 fn the_sidecar_authenticates_apps_that_hold_no_secret() {
     let dir = run_dir("kafka-sasl").unwrap();
     let mut free = ports::Allocator::default();
-    let workloads = ["scram", "scram256", "plain", "wrong"];
+    let workloads = ["scram", "scram256", "plain", "wrong", "elsewhere"];
     let mut spec = KafkaSpec::new(&dir, 1, &workloads, &mut free).unwrap();
     spec.config
         .insert("offsets.topic.num.partitions".into(), "1".into());
@@ -165,20 +165,30 @@ fn the_sidecar_authenticates_apps_that_hold_no_secret() {
         authorize: false,
     });
     let _kafka = Kafka::start(spec.clone()).expect("start Kafka with a SASL listener");
-    let sidecar = |workload: &str, mechanism: &str, password: &str| {
+    // The test bed has no mTLS: the broker is allowed by its Envoy cluster,
+    // `outbound|<port>||kafka`.
+    let to_the_broker = json!({ "clusters": ["*||kafka"] });
+    let sidecar_to = |workload: &str, mechanism: &str, password: &str, upstreams: &Value| {
         let env = vec![
             ("KIOSK_KAFKA_USERNAME".to_string(), USER.to_string()),
             ("KIOSK_KAFKA_PASSWORD".to_string(), password.to_string()),
         ];
-        let config = json!({ "kafka_auth": { "mechanism": mechanism } });
+        let config = json!({ "kafka_auth": { "mechanism": mechanism, "upstreams": upstreams } });
         let routes = spec.client_ports(workload);
         let sidecar = kafka_sidecar_to(&dir, workload, &routes, config, env).unwrap();
         (sidecar, format!("127.0.0.1:{}", routes[0].1))
+    };
+    let sidecar = |workload: &str, mechanism: &str, password: &str| {
+        sidecar_to(workload, mechanism, password, &to_the_broker)
     };
     let (scram, scram_at) = sidecar("scram", "SCRAM-SHA-512", PASSWORD);
     let (scram256, scram256_at) = sidecar("scram256", "SCRAM-SHA-256", PASSWORD);
     let (plain, plain_at) = sidecar("plain", "PLAIN", PASSWORD);
     let (wrong, wrong_at) = sidecar("wrong", "SCRAM-SHA-512", "not-the-password");
+    // The credential may go only to an mTLS peer proving the brokers' identity: this
+    // broker proves none, so the filter sends nothing of the credential to it.
+    let brokers_only = json!({ "principals": ["cluster.local/ns/kafka/sa/kiosk-kafka"] });
+    let (elsewhere, elsewhere_at) = sidecar_to("elsewhere", "PLAIN", PASSWORD, &brokers_only);
 
     // Apps with no SASL and no secret: every record through SCRAM, then through PLAIN.
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -211,6 +221,8 @@ fn the_sidecar_authenticates_apps_that_hold_no_secret() {
     // A wrong password: refused, and nothing passes.
     let quick = [("message.timeout.ms", "6000")];
     assert_eq!(produce(&wrong_at, 25, &quick), 0, "nothing acknowledged");
+    let withheld = produce(&elsewhere_at, 25, &quick);
+    assert_eq!(withheld, 0, "no credential sent, nothing acknowledged");
     assert_eq!(
         count_all(&scram_at, "count-1", 560),
         560,
@@ -270,6 +282,14 @@ fn the_sidecar_authenticates_apps_that_hold_no_secret() {
     );
     let produced = [("topic", TOPIC)];
     assert_eq!(stat(&wrong, "kafka_produced_records_total", &produced), 0.0);
+    let not_allowed = auth("PLAIN", "skipped", "upstream_not_allowed");
+    assert!(
+        stat(&elsewhere, "kafka_auth_total", &not_allowed) >= 1.0,
+        "withheld credentials counted"
+    );
+    let tried = stat(&elsewhere, "kafka_auth_total", &[("result", "success")])
+        + stat(&elsewhere, "kafka_auth_total", &[("result", "failure")]);
+    assert_eq!(tried, 0.0, "no exchange toward an upstream not allowed");
     // The observer saw the apps' records exactly, and none of our frames.
     assert_eq!(
         stat(&scram, "kafka_produced_records_total", &produced),
@@ -279,7 +299,7 @@ fn the_sidecar_authenticates_apps_that_hold_no_secret() {
         stat(&plain, "kafka_produced_records_total", &produced),
         200.0
     );
-    for sidecar in [&scram, &scram256, &plain, &wrong] {
+    for sidecar in [&scram, &scram256, &plain, &wrong, &elsewhere] {
         assert_eq!(stat(sidecar, "kafka_decode_errors_total", &[]), 0.0);
         let text = sidecar.prometheus_text().unwrap();
         assert!(!text.contains(PASSWORD) && !text.contains("not-the-password"));

@@ -43,6 +43,11 @@ fn sidecar_with(
     auth: serde_json::Value,
     env: Vec<(String, String)>,
 ) -> (Sidecar, u16) {
+    // The test bed has no mesh mTLS: the server is allowed by its Envoy cluster.
+    let mut auth = auth;
+    if auth.get("upstreams").is_none() {
+        auth["upstreams"] = json!({ "clusters": [format!("*||{SERVER_NAME}")] });
+    }
     let listener = ports::free().unwrap();
     let spec = SidecarSpec {
         workload: workload.into(),
@@ -296,9 +301,27 @@ async fn scram_sha256_by_the_filter_with_the_password_in_the_sidecar_only() {
         scram.clone(),
         env("checkout", "not-the-password"),
     );
-    let (bare, bare_listener) =
-        sidecar_with(&dir, "bare", port, UpstreamTls::None, scram, Vec::new());
-    for listener in [wrong_listener, bare_listener] {
+    let (bare, bare_listener) = sidecar_with(
+        &dir,
+        "bare",
+        port,
+        UpstreamTls::None,
+        scram.clone(),
+        Vec::new(),
+    );
+    // The credential may go only to a peer proving MongoDB's mesh identity: this
+    // server proves none, so the filter sends nothing of the credential to it.
+    let mut to_mesh_mongodb = scram;
+    to_mesh_mongodb["upstreams"] = json!({ "principals": ["cluster.local/ns/shop/sa/mongodb"] });
+    let (elsewhere, elsewhere_listener) = sidecar_with(
+        &dir,
+        "elsewhere",
+        port,
+        UpstreamTls::None,
+        to_mesh_mongodb,
+        env("checkout", &password),
+    );
+    for listener in [wrong_listener, bare_listener, elsewhere_listener] {
         let c = client(listener)
             .await
             .database("shop")
@@ -339,6 +362,11 @@ async fn scram_sha256_by_the_filter_with_the_password_in_the_sidecar_only() {
     );
     let skipped = [("result", "skipped"), ("reason", "no_credential")];
     assert!(stat(&bare, "mongodb_auth_total", &skipped) >= 1.0);
+    let withheld = [("result", "skipped"), ("reason", "upstream_not_allowed")];
+    assert!(stat(&elsewhere, "mongodb_auth_total", &withheld) >= 1.0);
+    let tried = stat(&elsewhere, "mongodb_auth_total", &[("result", "success")])
+        + stat(&elsewhere, "mongodb_auth_total", &[("result", "failure")]);
+    assert_eq!(tried, 0.0, "no exchange toward an upstream not allowed");
     let unauthorized = [("command", "insert"), ("error", "Unauthorized")];
     assert!(
         stat(&bare, "mongodb_command_errors_total", &unauthorized) >= 1.0,

@@ -40,7 +40,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $auth := .Values.kafkaAuth -}}
 {{- if ne $auth.mechanism "none" -}}
 {{- if eq $auth.usernameEnv $auth.passwordEnv -}}{{- fail "kafkaAuth.usernameEnv and kafkaAuth.passwordEnv must differ" -}}{{- end -}}
-{{- $_ := set $cfg "kafka_auth" (dict "mechanism" $auth.mechanism "username_env" $auth.usernameEnv "password_env" $auth.passwordEnv) -}}
+{{- if not (or $auth.brokerPrincipals $auth.brokerClusters) -}}{{- fail "kafkaAuth.brokerPrincipals (or brokerClusters) must name the brokers: the filter sends the credential to no other upstream" -}}{{- end -}}
+{{- $upstreams := dict "principals" ($auth.brokerPrincipals | default list) -}}
+{{- with $auth.brokerClusters -}}{{- $_ := set $upstreams "clusters" . -}}{{- end -}}
+{{- $_ := set $cfg "kafka_auth" (dict "mechanism" $auth.mechanism "username_env" $auth.usernameEnv "password_env" $auth.passwordEnv "upstreams" $upstreams) -}}
 {{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}

@@ -4,6 +4,7 @@
 //!
 //! - [`kafka`]: Apache Kafka in KRaft mode, one or several nodes;
 //! - [`connect`]: Kafka Connect with the MongoDB sink connector;
+//! - [`decoy`]: a service on Kafka's port that is not a broker (for the credential test);
 //! - [`envoy`]: Envoy sidecars configured the way Istio configures them, and [`gateway`]:
 //!   the ingress gateway as istiod configures a router;
 //! - [`mongo`]: SecantusDB, the MongoDB-wire server;
@@ -15,6 +16,7 @@
 //! - [`java`]: how the Java programs are started.
 
 pub mod connect;
+pub mod decoy;
 pub mod envoy;
 pub mod gateway;
 pub mod jaeger;

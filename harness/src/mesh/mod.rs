@@ -29,6 +29,7 @@ use serde_json::json;
 
 use crate::bundle::Bundle;
 use crate::components::connect::{Connect, ConnectSpec};
+use crate::components::decoy::{self, Decoy};
 use crate::components::envoy::{
     OutboundPort, PodSidecar, Protocol, Sidecar, SidecarSpec, UpstreamTls, ISTIO_CONCURRENCY,
 };
@@ -74,6 +75,10 @@ pub struct UpArgs {
     /// resume by itself and verify must still find exactly N records.
     #[arg(long)]
     pub faults: bool,
+    /// A service on Kafka's port that is not a broker (pod `kafka-decoy`, its own
+    /// identity): the test that the filter sends no credential to it.
+    #[arg(long, hide = true)]
+    pub kafka_port_decoy: bool,
     /// Kafka nodes (each a broker and a KRaft controller voter). Each advertises its own
     /// address, so clients open one connection per broker, each through their sidecar.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=5))]
@@ -583,6 +588,9 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         })
         .collect();
     net.add_pod(MONGODB, NAMESPACE, Some(Capture::default()));
+    if args.kafka_port_decoy {
+        net.add_pod(decoy::POD, NAMESPACE, Some(Capture::default()));
+    }
     let with_registry = args.schema_registry == "apicurio";
     let with_tracing = args.tracing == "jaeger";
     if with_tracing {
@@ -711,6 +719,15 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         );
     }
 
+    if args.kafka_port_decoy {
+        step("a service on Kafka's port that is not a broker (kafka-decoy)");
+        mesh.add(Decoy::start(
+            &run_dir,
+            net.pod(decoy::POD)?.clone(),
+            PLAIN_PORT,
+        )?)?;
+    }
+
     // Where the spans go (the sidecars: OTLP gRPC; the services: OTLP HTTP).
     let collector = match with_tracing {
         true => {
@@ -821,6 +838,16 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
 
     step("Envoy sidecars: Istio's listeners, mTLS between them, the kiosk filter on Kafka and MongoDB");
     let mut plugin_config = json!({ "kiali": { "topic_namespace": TOPIC_NAMESPACE } });
+    // Where the Kafka credential may go: the bundle's WasmPlugin says (the brokers' identity).
+    let kafka_upstreams = {
+        let istio = crate::bundle::default_istio_dir();
+        let config = crate::bundle::wasm_plugin_config(&istio, "kiosk")?;
+        let upstreams = config["kafka_auth"]["upstreams"].clone();
+        if sasl.is_some() && upstreams.is_null() {
+            bail!("{}: the WasmPlugin kiosk has no pluginConfig.kafka_auth.upstreams: the filter would send the credential nowhere", istio.display());
+        }
+        upstreams
+    };
     if with_registry {
         // Records by their values' schema ids (off by default: it reads record values).
         plugin_config["records_by_schema"] = json!(true);
@@ -848,6 +875,10 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         vec![],
         mongo_inbound,
     ));
+    if args.kafka_port_decoy {
+        let decoy = decoy::POD.to_string();
+        sidecars.push((decoy.clone(), decoy, vec![], vec![PLAIN_PORT]));
+    }
     if with_registry {
         sidecars.push((
             REGISTRY.to_string(),
@@ -1009,10 +1040,15 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     };
     for (pod_name, workload, outbound, inbound) in sidecars {
         let pod = net.pod(&pod_name)?.clone();
-        // Its ServiceAccount's SPIFFE identity (the bundle's, for the plan's workloads).
-        let account = plan
-            .workload(&workload)
-            .map_or(workload.as_str(), |w| w.service_account.as_str());
+        // Its ServiceAccount's SPIFFE identity: the bundle's for the plan's workloads, and
+        // Strimzi's `<cluster>-kafka` for every broker pod (the identity the Kafka
+        // WasmPlugin's `kafka_auth.upstreams` names).
+        let broker_account = format!("{}-kafka", bundle.kafka.name);
+        let account = match plan.workload(&workload) {
+            Some(w) => w.service_account.as_str(),
+            None if brokers.iter().any(|(p, _)| *p == pod_name) => broker_account.as_str(),
+            None => workload.as_str(),
+        };
         let certs = ca.issue(&pod_name, &pod.namespace, account, Some(pod::SIDECAR_UID))?;
         // SASL by the filter: the WasmPlugin's kafka_auth, and the workload's KafkaUser
         // credential in the istio-proxy container's environment (vmConfig.env HOST).
@@ -1020,7 +1056,10 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         let (plugin_config, env) = match (sasl, user.and_then(|u| passwords.get_key_value(&u))) {
             (Some(mechanism), Some((user, password))) => {
                 let mut config = plugin_config.clone();
-                config["kafka_auth"] = json!({ "mechanism": mechanism.name() });
+                config["kafka_auth"] = json!({
+                    "mechanism": mechanism.name(),
+                    "upstreams": kafka_upstreams,
+                });
                 let env = vec![
                     ("KIOSK_KAFKA_USERNAME".to_string(), user.clone()),
                     ("KIOSK_KAFKA_PASSWORD".to_string(), password.clone()),
@@ -1044,7 +1083,11 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
             ..
         }) = mongo_user
         {
-            mongodb_plugin_config["mongodb_auth"] = json!({ "mechanism": "SCRAM-SHA-256" });
+            // The box's MongoDB pod runs as ServiceAccount `mongodb`.
+            mongodb_plugin_config["mongodb_auth"] = json!({
+                "mechanism": "SCRAM-SHA-256",
+                "upstreams": { "principals": [format!("cluster.local/ns/{NAMESPACE}/sa/{MONGODB}")] },
+            });
             env.push(("KIOSK_MONGODB_USERNAME".to_string(), name.clone()));
             env.push(("KIOSK_MONGODB_PASSWORD".to_string(), password.clone()));
         }

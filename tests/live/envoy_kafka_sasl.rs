@@ -168,16 +168,18 @@ fn the_sidecar_authenticates_apps_that_hold_no_secret() {
     // The test bed has no mTLS: the broker is allowed by its Envoy cluster,
     // `outbound|<port>||kafka`.
     let to_the_broker = json!({ "clusters": ["*||kafka"] });
-    let sidecar_to = |workload: &str, mechanism: &str, password: &str, upstreams: &Value| {
-        let env = vec![
-            ("KIOSK_KAFKA_USERNAME".to_string(), USER.to_string()),
-            ("KIOSK_KAFKA_PASSWORD".to_string(), password.to_string()),
-        ];
-        let config = json!({ "kafka_auth": { "mechanism": mechanism, "upstreams": upstreams } });
-        let routes = spec.client_ports(workload);
-        let sidecar = kafka_sidecar_to(&dir, workload, &routes, config, env).unwrap();
-        (sidecar, format!("127.0.0.1:{}", routes[0].1))
-    };
+    let sidecar_to =
+        |workload: &str, mechanism: &str, password: &str, upstreams: &serde_json::Value| {
+            let env = vec![
+                ("KIOSK_KAFKA_USERNAME".to_string(), USER.to_string()),
+                ("KIOSK_KAFKA_PASSWORD".to_string(), password.to_string()),
+            ];
+            let config =
+                json!({ "kafka_auth": { "mechanism": mechanism, "upstreams": upstreams } });
+            let routes = spec.client_ports(workload);
+            let sidecar = kafka_sidecar_to(&dir, workload, &routes, config, env).unwrap();
+            (sidecar, format!("127.0.0.1:{}", routes[0].1))
+        };
     let sidecar = |workload: &str, mechanism: &str, password: &str| {
         sidecar_to(workload, mechanism, password, &to_the_broker)
     };

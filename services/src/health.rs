@@ -78,6 +78,30 @@ impl Progress {
     }
 }
 
+/// A consuming service's health file (`--health-file`, `--stuck-after-secs`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct FileArgs {
+    /// Touch this file every 5 s while making progress (idle, or committing what it
+    /// read), for a readiness probe (`kiosk-services health --file`).
+    #[arg(long, env = "KIOSK_HEALTH_FILE")]
+    pub health_file: Option<PathBuf>,
+    /// Records held uncommitted this long: not healthy.
+    #[arg(long, default_value_t = 60)]
+    pub stuck_after_secs: u64,
+}
+
+impl FileArgs {
+    /// The service's progress, touching the health file (if any) while healthy.
+    pub fn progress(&self) -> Progress {
+        let progress = Progress::default();
+        if let Some(file) = &self.health_file {
+            let stuck_after = Duration::from_secs(self.stuck_after_secs);
+            progress.touch_while_healthy(file.clone(), stuck_after);
+        }
+        progress
+    }
+}
+
 /// `kiosk-services health`: the probe.
 #[derive(clap::Args, Debug)]
 pub struct Args {

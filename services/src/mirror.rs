@@ -74,13 +74,8 @@ pub struct Args {
     /// membership) lands inside it. Logged when set.
     #[arg(long, env = "KIOSK_FAULT_HOLD_TRANSACTION_MS", hide = true)]
     pub hold_transaction_ms: Option<u64>,
-    /// Touch this file every 5 s while making progress (idle, or committing what it
-    /// read), for a readiness probe (`kiosk-services health --file`).
-    #[arg(long, env = "KIOSK_HEALTH_FILE")]
-    pub health_file: Option<std::path::PathBuf>,
-    /// Records held uncommitted this long: not healthy.
-    #[arg(long, default_value_t = 60)]
-    pub stuck_after_secs: u64,
+    #[command(flatten)]
+    pub health: crate::health::FileArgs,
 }
 
 /// The header naming a mirrored value's schema id.
@@ -141,12 +136,9 @@ pub async fn run(args: Args) -> Result<()> {
             .unwrap_or_else(|| "0".into());
         format!("{}-{host}", args.group)
     });
-    let progress = crate::health::Progress::default();
-    if let Some(file) = &args.health_file {
-        progress.touch_while_healthy(file.clone(), Duration::from_secs(args.stuck_after_secs));
-    }
+    let progress = args.health.progress();
     // Not ready until transactions are initialised (the probe's file is not touched).
-    let mut producer = Transactional::start(&args, &transactional_id).await;
+    let mut producer = Transactional::start(&args, &transactional_id).await?;
     progress.committed();
     tracing::info!(from = %args.from, to = %args.to, bootstrap = %args.bootstrap, registry = ?args.schema_registry, transactional_id, "mirror: running");
     let mut schemas = match &args.schema_registry {
@@ -309,26 +301,18 @@ struct Transactional {
 
 impl Transactional {
     /// A producer with `transactional_id`, initialised (waiting for the brokers as long
-    /// as it takes).
-    async fn start(args: &Args, transactional_id: &str) -> Self {
-        let config = loop {
-            match kafka::producer_config(&args.bootstrap, &args.client_id) {
-                Ok(mut config) => {
-                    config.set("transactional.id", transactional_id);
-                    break config;
-                }
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "mirror: producer settings");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
-            }
-        };
+    /// as it takes). Settings that do not parse (`KAFKA_PROPERTIES`) are an error: no
+    /// wait mends them.
+    async fn start(args: &Args, transactional_id: &str) -> Result<Self> {
+        let mut config = kafka::producer_config(&args.bootstrap, &args.client_id)
+            .context("the mirror's producer settings")?;
+        config.set("transactional.id", transactional_id);
         let producer = Self::initialised(&config, transactional_id).await;
-        Transactional {
+        Ok(Transactional {
             producer,
             config,
             id: transactional_id.to_string(),
-        }
+        })
     }
 
     async fn initialised(config: &rdkafka::ClientConfig, id: &str) -> FutureProducer {

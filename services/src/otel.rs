@@ -72,11 +72,6 @@ impl Tracing {
         }
     }
 
-    /// Whether spans are exported.
-    pub fn is_exporting(&self) -> bool {
-        self.exporting.is_some()
-    }
-
     /// A span named `name` of `kind`, child of `parent` (a new trace when `parent` has
     /// none): the context to pass on, and to [`end`](Self::end). Without an endpoint, the
     /// parent itself.

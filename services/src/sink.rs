@@ -36,15 +36,24 @@ pub struct Args {
     /// Records per batch (one commit per batch).
     #[arg(long, default_value_t = 200)]
     pub batch: usize,
+    #[command(flatten)]
+    pub health: crate::health::FileArgs,
 }
 
 pub async fn run(args: Args) -> Result<()> {
     let consumer = consume::subscribe(&args.bootstrap, &args.client_id, &args.group, &args.topic)?;
+    let progress = args.health.progress();
     let collection = args.mongo.open().await?;
+    progress.committed();
     tracing::info!(topic = %args.topic, collection = %args.mongo.collection, "mongo-sink: running");
     let mut written = 0u64;
     loop {
         let batch = consume::next_batch(&consumer, args.batch, Duration::from_millis(50)).await?;
+        if batch.is_empty() {
+            progress.committed();
+            continue;
+        }
+        progress.holding();
         for message in &batch {
             let document = to_document(message);
             let id = document.get("_id").cloned().unwrap_or(Bson::Null);
@@ -68,6 +77,7 @@ pub async fn run(args: Args) -> Result<()> {
             // nothing.
             continue;
         }
+        progress.committed();
         written += batch.len() as u64;
         tracing::info!(
             batch = batch.len(),

@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Headers;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
 
@@ -349,6 +351,23 @@ fn compare(expected: &[Expected], seen: &Seen, check_seq: bool) -> Diff {
     diff
 }
 
+/// The reader's client context: end-of-partition events are how it knows a partition is
+/// read (librdkafka also reports each as a global error, which the default context logs at
+/// ERROR); every other error is logged as the default context logs it.
+struct EndOfPartitionExpected;
+
+impl ClientContext for EndOfPartitionExpected {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::debug!("librdkafka: {reason}");
+        } else {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for EndOfPartitionExpected {}
+
 /// Read every partition of `topic` from the beginning to its high watermark.
 async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
     let mut config = kafka::consumer_config(&args.bootstrap, "verify", "verify")?;
@@ -358,7 +377,9 @@ async fn read_topic(args: &Args, topic: &str) -> Result<Seen> {
     config.set("enable.partition.eof", "true");
     let topic = topic.to_string();
     tokio::task::spawn_blocking(move || -> Result<Seen> {
-        let consumer: BaseConsumer = config.create().context("creating the Kafka consumer")?;
+        let consumer: BaseConsumer<EndOfPartitionExpected> = config
+            .create_with_context(EndOfPartitionExpected)
+            .context("creating the Kafka consumer")?;
         let timeout = Duration::from_secs(15);
         let metadata = consumer
             .fetch_metadata(Some(&topic), timeout)

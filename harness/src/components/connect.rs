@@ -340,8 +340,3 @@ impl Component for Connect {
         Ok(())
     }
 }
-
-/// Where the secret files of one run live, relative paths as the connector names them.
-pub fn secret_path(namespace: &str, secret: &str, key: &str) -> String {
-    format!("{namespace}/{secret}/{key}")
-}

@@ -508,10 +508,6 @@ impl Kafka {
             service.terminate(Duration::from_secs(20));
         }
     }
-
-    pub fn node_count(&self) -> usize {
-        self.nodes.len()
-    }
 }
 
 /// Wait until Metadata through `bootstrap` lists at least `want` brokers; returns how many.

@@ -1238,26 +1238,13 @@ fn each_connection_counts_its_own_first_copy() {
 /// sees a byte of ours.
 #[test]
 fn sasl_on_the_apps_behalf_is_invisible_to_the_observer() {
-    use kiosk_filter::act::sasl::Credential;
     use kiosk_filter::act::Step;
 
     let ex = produce_exchange(9);
-    let mut acting = {
-        let mut vm = vm_with(KAFKA_PLAIN_TO_BROKERS);
-        vm.set_kafka_credential(Some(Credential {
-            username: "checkout".into(),
-            password: "pw".into(),
-        }));
-        vm
-    };
+    let mut acting = plain_sasl_vm();
     let mut plain = new_vm();
     let mut conn = acting.open_connection();
     let mut other = plain.open_connection();
-    let feed = |vm: &mut Vm, conn: &mut kiosk_filter::Connection, d, bytes: &[u8]| -> Step {
-        vm.on_buffer(conn, d, bytes.len(), 64, 0, |at, len| {
-            bytes.get(at..(at + len).min(bytes.len()))
-        })
-    };
     // The app's first request (no ApiVersions) is taken and held; ours go out.
     let step = feed(&mut acting, &mut conn, Direction::Request, &ex.requests);
     assert_eq!(
@@ -1299,46 +1286,71 @@ fn sasl_on_the_apps_behalf_is_invisible_to_the_observer() {
     assert_eq!(step, Step::default());
     feed(&mut plain, &mut other, Direction::Request, &ex.requests);
     feed(&mut plain, &mut other, Direction::Response, &ex.responses);
+    let a = observed_as_without_the_action(&mut acting, &mut plain, ("success", "ok"), 1);
+    assert_eq!(decode_errors(&a), 0);
+    assert!(a.counter("kafka_produced_records_total", &[]) > 0);
+}
+
+/// A VM performing PLAIN on the app's behalf as `checkout` (password `pw`), toward the
+/// brokers' identity only (Strimzi's `<cluster>-kafka`).
+fn plain_sasl_vm() -> Vm {
+    let mut vm = vm_with(
+        br#"{"kafka_auth": {"mechanism": "PLAIN",
+            "upstreams": {"principals": ["cluster.local/ns/kafka/sa/kiosk-kafka"]}}}"#,
+    );
+    vm.set_kafka_credential(Some(kiosk_filter::act::sasl::Credential {
+        username: "checkout".into(),
+        password: "pw".into(),
+    }));
+    vm
+}
+
+/// One data callback of `bytes`, as the glue hands it over (64-byte reads).
+fn feed(
+    vm: &mut Vm,
+    conn: &mut kiosk_filter::Connection,
+    direction: Direction,
+    bytes: &[u8],
+) -> kiosk_filter::act::Step {
+    vm.on_buffer(conn, direction, bytes.len(), 64, 0, |at, len| {
+        bytes.get(at..(at + len).min(bytes.len()))
+    })
+}
+
+/// The acting VM counted `times` authentications with `(result, reason)`, and apart from
+/// those exactly what the plain VM counted: the observer never saw the action. Returns the
+/// acting VM's counters but those.
+fn observed_as_without_the_action(
+    acting: &mut Vm,
+    plain: &mut Vm,
+    (result, reason): (&str, &str),
+    times: u64,
+) -> Totalizer {
     let (mut a, mut b) = (Totalizer::default(), Totalizer::default());
     acting.flush(&mut a);
     plain.flush(&mut b);
     let auth = [
         ("mechanism", "PLAIN"),
-        ("result", "success"),
-        ("reason", "ok"),
+        ("result", result),
+        ("reason", reason),
     ];
-    assert_eq!(a.counter("kafka_auth_total", &auth), 1);
+    assert_eq!(a.counter("kafka_auth_total", &auth), times);
     a.counters
         .retain(|name, _| !name.ends_with("kafka_auth_total"));
-    assert_eq!(a.counters, b.counters);
-    assert_eq!(decode_errors(&a), 0);
-    assert!(a.counter("kafka_produced_records_total", &[]) > 0);
+    assert_eq!(a.counters, b.counters, "observed as without the action");
+    a
 }
-
-/// PLAIN on the app's behalf, toward the brokers' identity only (Strimzi's `<cluster>-kafka`).
-const KAFKA_PLAIN_TO_BROKERS: &[u8] = br#"{"kafka_auth": {"mechanism": "PLAIN",
-    "upstreams": {"principals": ["cluster.local/ns/kafka/sa/kiosk-kafka"]}}}"#;
 
 /// A WasmPlugin matches ports by number: an app may dial any service on Kafka's port. The
 /// credential goes only to the configured upstreams; toward any other the app's bytes pass
 /// untouched (observed as without the action) and the withheld credential is counted.
 #[test]
 fn the_credential_goes_only_to_the_configured_upstreams() {
-    use kiosk_filter::act::sasl::Credential;
     use kiosk_filter::act::{Step, Upstream};
 
     let ex = produce_exchange(9);
-    let mut acting = vm_with(KAFKA_PLAIN_TO_BROKERS);
-    acting.set_kafka_credential(Some(Credential {
-        username: "checkout".into(),
-        password: "pw".into(),
-    }));
+    let mut acting = plain_sasl_vm();
     let mut plain = new_vm();
-    let feed = |vm: &mut Vm, conn: &mut kiosk_filter::Connection, d, bytes: &[u8]| -> Step {
-        vm.on_buffer(conn, d, bytes.len(), 64, 0, |at, len| {
-            bytes.get(at..(at + len).min(bytes.len()))
-        })
-    };
     let upstream = |principal: Option<&str>, cluster: &str| Upstream {
         principal: principal.map(String::from),
         cluster: Some(cluster.into()),
@@ -1370,18 +1382,8 @@ fn the_credential_goes_only_to_the_configured_upstreams() {
         feed(&mut plain, &mut other, Direction::Request, &ex.requests);
         feed(&mut plain, &mut other, Direction::Response, &ex.responses);
     }
-    let (mut a, mut b) = (Totalizer::default(), Totalizer::default());
-    acting.flush(&mut a);
-    plain.flush(&mut b);
-    let withheld = [
-        ("mechanism", "PLAIN"),
-        ("result", "skipped"),
-        ("reason", "upstream_not_allowed"),
-    ];
-    assert_eq!(a.counter("kafka_auth_total", &withheld), 3);
-    a.counters
-        .retain(|name, _| !name.ends_with("kafka_auth_total"));
-    assert_eq!(a.counters, b.counters, "observed as without the action");
+    let withheld = ("skipped", "upstream_not_allowed");
+    observed_as_without_the_action(&mut acting, &mut plain, withheld, 3);
     // The brokers' identity: the exchange starts with the app's first request.
     let mut conn = acting.open_connection();
     let broker = upstream(

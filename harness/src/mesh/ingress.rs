@@ -15,8 +15,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 
-use super::plan::{Plan, NAMESPACE};
-use super::{write_secret, Mesh, REST_PORT};
+use super::jobs::step;
+use super::names::REST_PORT;
+use super::plan::NAMESPACE;
+use super::secrets::write_secret;
+use super::setup::Setup;
+use super::supervisor::Mesh;
 use crate::components::envoy::{OutboundPort, Protocol, UpstreamTls};
 use crate::components::gateway::{self, GatewaySpec, IngressGateway, Upstream};
 use crate::components::mtls::MeshCa;
@@ -190,19 +194,17 @@ pub fn client_secret_file(run_dir: &Path) -> PathBuf {
     secrets_dir(run_dir).join("clients").join(CLIENT_ID)
 }
 
-/// Start the issuer and the gateway, the gateway routing to `plan`'s REST entry.
-#[allow(clippy::too_many_arguments)]
+/// Start the issuer and the gateway, the gateway routing to the plan's REST entry.
 pub(super) fn start(
     prepared: &Prepared,
     mesh: &mut Mesh,
     net: &Network,
     ca: &MeshCa,
-    plan: &Plan,
-    kiosk: &Path,
-    wasm: &Path,
+    setup: &Setup,
     tracing: Option<std::net::SocketAddr>,
 ) -> Result<Started> {
     use std::os::unix::fs::PermissionsExt;
+    let (plan, kiosk, wasm) = (&setup.plan, &setup.kiosk, &setup.wasm);
     let run_dir = mesh.state.run_dir.clone();
     let secrets = secrets_dir(&run_dir);
     std::fs::create_dir_all(secrets.join("clients"))?;
@@ -213,7 +215,7 @@ pub(super) fn start(
     write_secret(&signing_key_file(&run_dir), key.to_pem().as_bytes())?;
     write_secret(&client_secret_file(&run_dir), random_secret()?.as_bytes())?;
 
-    super::step(&format!(
+    step(&format!(
         "token issuer {} (ES256, key {}), outside the mesh",
         prepared.issuer,
         key.kid()
@@ -254,7 +256,7 @@ pub(super) fn start(
         .filter(|v| v["keys"].as_array().is_some_and(|k| !k.is_empty()))
         .context("the issuer's jwks_uri serves no JWK Set")?;
 
-    super::step(&format!(
+    step(&format!(
         "ingress gateway {}/{}: Gateway {GATEWAY}, jwt_authn (JWKS inline), RBAC requiring a request principal",
         gateway::NAMESPACE,
         gateway::WORKLOAD

@@ -17,9 +17,8 @@ use base64::Engine;
 
 use super::jobs::step;
 use super::names::REST_PORT;
-use super::plan::NAMESPACE;
+use super::plan::{Plan, NAMESPACE};
 use super::secrets::write_secret;
-use super::setup::Setup;
 use super::supervisor::Mesh;
 use crate::components::envoy::{OutboundPort, Protocol, UpstreamTls};
 use crate::components::gateway::{self, GatewaySpec, IngressGateway, Upstream};
@@ -194,17 +193,19 @@ pub fn client_secret_file(run_dir: &Path) -> PathBuf {
     secrets_dir(run_dir).join("clients").join(CLIENT_ID)
 }
 
-/// Start the issuer and the gateway, the gateway routing to the plan's REST entry.
+/// Start the issuer and the gateway, the gateway routing to `plan`'s REST entry.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn start(
     prepared: &Prepared,
     mesh: &mut Mesh,
     net: &Network,
     ca: &MeshCa,
-    setup: &Setup,
+    plan: &Plan,
+    kiosk: &Path,
+    wasm: &Path,
     tracing: Option<std::net::SocketAddr>,
 ) -> Result<Started> {
     use std::os::unix::fs::PermissionsExt;
-    let (plan, kiosk, wasm) = (&setup.plan, &setup.kiosk, &setup.wasm);
     let run_dir = mesh.state.run_dir.clone();
     let secrets = secrets_dir(&run_dir);
     std::fs::create_dir_all(secrets.join("clients"))?;

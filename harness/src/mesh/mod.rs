@@ -14,7 +14,7 @@
 //! second `kiosk up` refuse; `kiosk down` stops exactly those processes.
 //!
 //! [`up`] is the list of phases, in the order they run; each phase is a module of its own
-//! that takes what it needs ([`setup::Setup`], the facts fixed before anything starts, and
+//! that takes what it needs (`setup::Setup`, the facts fixed before anything starts, and
 //! what earlier phases returned) and returns what later phases need.
 
 mod addons;
@@ -75,7 +75,7 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     if args.kafka_port_decoy {
         addons::start_decoy(&setup, &mut mesh, &pods)?;
     }
-    // Where the sidecars send their spans (OTLP gRPC; the services: OTLP HTTP).
+    // Where the spans go (the sidecars: OTLP gRPC; the services: OTLP HTTP).
     let collector = match setup.with_tracing {
         true => Some(addons::start_jaeger(&setup, &mut mesh, &pods)?),
         false => None,
@@ -85,7 +85,16 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let mut targets = sidecars::start(&setup, &mut mesh, &pods, &ca, &mongodb, &kafka, collector)?;
     let ingress = match &setup.ingress {
         Some(prepared) => {
-            let gateway = ingress::start(prepared, &mut mesh, &pods.net, &ca, &setup, collector)?;
+            let gateway = ingress::start(
+                prepared,
+                &mut mesh,
+                &pods.net,
+                &ca,
+                &setup.plan,
+                &setup.kiosk,
+                &setup.wasm,
+                collector,
+            )?;
             targets.push(gateway.target.clone());
             Some(gateway)
         }

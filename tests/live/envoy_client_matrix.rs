@@ -156,25 +156,10 @@ impl Client {
     /// Run one command of the program; its `<word> <topic> <n>` lines. Its output is kept
     /// in `<dir>/<log>.log`.
     fn run(&self, dir: &Path, log: &str, args: &[&str]) -> Vec<(String, String, usize)> {
-        let out = Command::new(&self.program)
-            .args(&self.prefix)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{} ({}): {e}", self.name, self.program.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        std::fs::write(
-            dir.join(format!("{log}.log")),
-            format!("{stdout}\n--- stderr\n{stderr}"),
-        )
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "{} {log} failed: {}",
-            self.name,
-            stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n")
-        );
-        kiosk_tests::client_lines(&stdout)
+        let mut command = Command::new(&self.program);
+        command.args(&self.prefix).args(args);
+        let what = format!("{} {log} ({})", self.name, self.program.display());
+        kiosk_tests::run_client(&what, command, &dir.join(format!("{log}.log")))
     }
 }
 

@@ -124,8 +124,8 @@ impl Java {
 
     /// Run one command of the program; its `<word> <topic> <n>` lines.
     fn run(&self, name: &str, args: &[&str]) -> Vec<(String, String, usize)> {
-        let out = Command::new(&self.java)
-            .arg("-cp")
+        let mut java = Command::new(&self.java);
+        java.arg("-cp")
             .arg(format!(
                 "{}:{}/*",
                 self.classes.display(),
@@ -138,22 +138,9 @@ impl Java {
                 self.dir.join("log4j2.properties").display()
             ))
             .arg("JavaClients")
-            .args(args)
-            .output()
-            .expect("java");
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        std::fs::write(
-            self.dir.join(format!("{name}.log")),
-            format!("{stdout}\n--- stderr\n{stderr}"),
-        )
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "Java client {name} failed: {}",
-            stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n")
-        );
-        kiosk_tests::client_lines(&stdout)
+            .args(args);
+        let log = self.dir.join(format!("{name}.log"));
+        kiosk_tests::run_client(&format!("Java client {name}"), java, &log)
     }
 }
 

@@ -168,3 +168,22 @@ pub fn client_lines(stdout: &str) -> Vec<(String, String, usize)> {
         })
         .collect()
 }
+
+/// Run a client program of the live tests (`what` names it in a failure), keep its output
+/// in `log`, require success, and return its [`client_lines`].
+pub fn run_client(
+    what: &str,
+    mut command: std::process::Command,
+    log: &std::path::Path,
+) -> Vec<(String, String, usize)> {
+    let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    std::fs::write(log, format!("{stdout}\n--- stderr\n{stderr}")).unwrap();
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    );
+    client_lines(&stdout)
+}

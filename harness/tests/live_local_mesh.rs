@@ -36,6 +36,7 @@ impl Drop for Down {
 }
 
 #[test]
+#[ignore = "live: starts real Envoy, Kafka and pods (root); scripts/test.sh runs it, or cargo test -- --ignored"]
 fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
@@ -558,12 +559,14 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
 /// restarted, MongoDB restarted, all while records flow; verify must still find every
 /// record in both topics and exactly N documents in the collection.
 #[test]
+#[ignore = "live: starts real Envoy, Kafka and pods (root); scripts/test.sh runs it, or cargo test -- --ignored"]
 fn pipeline_survives_restarts_and_kills_with_every_record_once() {
     fault_drill("local_mesh_faults", 1);
 }
 
 /// With three brokers the drill rolls them one at a time, as Strimzi rolls a cluster.
 #[test]
+#[ignore = "live: starts real Envoy, Kafka and pods (root); scripts/test.sh runs it, or cargo test -- --ignored"]
 fn pipeline_survives_a_rolling_restart_of_three_brokers() {
     fault_drill("local_mesh_faults_3_brokers", 3);
 }
@@ -718,6 +721,7 @@ fn promtool_check(metrics: &str) {
 /// for a topic its KafkaUser has no ACL on gets TOPIC_AUTHORIZATION_FAILED, counted per
 /// topic by the filter.
 #[test]
+#[ignore = "live: starts real Envoy, Kafka and pods (root); scripts/test.sh runs it, or cargo test -- --ignored"]
 fn kafka_tls_client_identity_from_the_mesh_with_acls() {
     kafka_credentials_from_the_mesh("tls", "local_mesh_kafka_tls", 9093, "User:CN=kiosk-mirror");
 }
@@ -729,6 +733,7 @@ fn kafka_tls_client_identity_from_the_mesh_with_acls() {
 /// test's.) MongoDB's users here are SCRAM-SHA-256 password users
 /// (`--mongodb-auth scram-sha-256`), authenticated the same way by the filter.
 #[test]
+#[ignore = "live: starts real Envoy, Kafka and pods (root); scripts/test.sh runs it, or cargo test -- --ignored"]
 fn kafka_sasl_plain_by_the_filter_with_acls() {
     kafka_credentials_from_the_mesh("plain", "local_mesh_kafka_plain", 9092, "User:kiosk-mirror");
 }
@@ -987,6 +992,7 @@ print((api_versions + metadata).hex())
 
 /// Without root, `kiosk up` says what pods need and starts nothing.
 #[test]
+#[ignore = "live: starts real Envoy, Kafka and pods (root); scripts/test.sh runs it, or cargo test -- --ignored"]
 fn kiosk_up_without_root_says_what_is_missing_and_starts_nothing() {
     let home = run_dir("local_mesh_not_root");
     std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
@@ -1009,6 +1015,7 @@ fn kiosk_up_without_root_says_what_is_missing_and_starts_nothing() {
 /// `kiosk down` removes everything a mesh made (processes, network namespaces, veths, the
 /// bridge, hosts files) even after its supervisor was killed with SIGKILL.
 #[test]
+#[ignore = "live: starts real Envoy, Kafka and pods (root); scripts/test.sh runs it, or cargo test -- --ignored"]
 fn kiosk_down_cleans_up_after_a_killed_supervisor() {
     let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
@@ -1049,6 +1056,7 @@ fn kiosk_down_cleans_up_after_a_killed_supervisor() {
 /// KafkaConnector Kafka Connect refuses stops it once Connect answers, naming the
 /// connector, and every process started so far is stopped.
 #[test]
+#[ignore = "live: starts real Envoy, Kafka and pods (root); scripts/test.sh runs it, or cargo test -- --ignored"]
 fn kiosk_up_refuses_bad_resources_and_leaves_nothing_running() {
     let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");

@@ -88,6 +88,7 @@ async fn client(listener: u16) -> mongodb::Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "live: starts real Envoy, Kafka and pods (root); scripts/test.sh runs it, or cargo test -- --ignored"]
 async fn x509_by_the_filter_writes_through_and_refuses_what_the_server_does_not_know() {
     paths::filter_wasm().expect("run scripts/build-filter.sh first");
     let dir = run_dir("envoy_mongodb_auth").unwrap();
@@ -252,6 +253,7 @@ async fn x509_by_the_filter_writes_through_and_refuses_what_the_server_does_not_
 /// the app through unauthenticated (counted `no_credential`) and the server refuses its
 /// write (`Unauthorized`, counted by command).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "live: starts real Envoy, Kafka and pods (root); scripts/test.sh runs it, or cargo test -- --ignored"]
 async fn scram_sha256_by_the_filter_with_the_password_in_the_sidecar_only() {
     paths::filter_wasm().expect("run scripts/build-filter.sh first");
     let dir = run_dir("envoy_mongodb_scram").unwrap();

@@ -56,14 +56,14 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     let checked = Checked::check(args)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let run_dir = home.join("runs").join(format!("{now}"));
-    let mut mesh = Mesh::open(home, &run_dir, args.records)?;
-    std::fs::create_dir_all(&run_dir)?;
+    let setup = Setup::new(args, checked, run_dir, now)?;
+    let mut mesh = Mesh::open(home, &setup.run_dir, args.records)?;
+    std::fs::create_dir_all(&setup.run_dir)?;
     println!(
         "kiosk: run directory {} (every process logs there); Strimzi resources from {}",
-        run_dir.display(),
-        checked.strimzi.display()
+        setup.run_dir.display(),
+        setup.strimzi.display()
     );
-    let setup = Setup::new(args, checked, run_dir, now)?;
 
     let pods = pods::create(&setup, &mut mesh)?;
     step("mesh CA and a SPIFFE certificate per sidecar");

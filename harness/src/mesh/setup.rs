@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
+use serde_json::Value;
 
 use super::args::UpArgs;
 use super::ingress;
@@ -99,10 +100,13 @@ pub struct Setup {
     pub kafka_bootstrap: String,
     pub with_registry: bool,
     pub with_tracing: bool,
+    /// Where the filter may send the Kafka credential (`kafka_auth.upstreams`).
+    pub kafka_upstreams: Value,
 }
 
 impl Setup {
-    /// The run's facts, the clients' authentication checked against the bundle.
+    /// The run's facts, the clients' authentication checked against the bundle (and
+    /// the bundle's WasmPlugin); touches nothing.
     pub fn new(args: &UpArgs, checked: Checked, run_dir: PathBuf, now: u64) -> Result<Setup> {
         let Checked {
             strimzi,
@@ -125,10 +129,13 @@ impl Setup {
             for w in plan.workloads.iter().filter(|w| w.kafka) {
                 bundle.user(w.kafka_user.as_deref().unwrap_or_default())?;
             }
-            if policies.broker_ports.get(&TLS_PORT).map(String::as_str) != Some("DISABLE") {
-                bail!("--kafka-auth tls: the brokers' TLS listener ends at Kafka, so istio/ needs a PeerAuthentication with portLevelMtls {TLS_PORT}: DISABLE for the broker pods");
-            }
         }
+        let tls_ends_at_kafka =
+            policies.broker_ports.get(&TLS_PORT).map(String::as_str) == Some("DISABLE");
+        if tls_clients && !tls_ends_at_kafka {
+            bail!("--kafka-auth tls: the brokers' TLS listener ends at Kafka, so istio/ needs a PeerAuthentication with portLevelMtls {TLS_PORT}: DISABLE for the broker pods");
+        }
+        let kafka_upstreams = kafka_upstreams(sasl.is_some())?;
         let client_port = if tls_clients { TLS_PORT } else { PLAIN_PORT };
         let kafka_bootstrap = format!("{}:{client_port}", names.bootstrap_host);
         Ok(Setup {
@@ -150,6 +157,7 @@ impl Setup {
             kafka_bootstrap,
             with_registry: args.schema_registry == "apicurio",
             with_tracing: args.tracing == "jaeger",
+            kafka_upstreams,
         })
     }
 
@@ -160,4 +168,15 @@ impl Setup {
             env.push((kiosk_services::otel::ENDPOINT_ENV.to_string(), endpoint));
         }
     }
+}
+
+/// Where the Kafka credential may go: the bundle's WasmPlugin says (the brokers' identity).
+fn kafka_upstreams(sasl: bool) -> Result<Value> {
+    let istio = crate::bundle::default_istio_dir();
+    let config = crate::bundle::wasm_plugin_config(&istio, "kiosk")?;
+    let upstreams = config["kafka_auth"]["upstreams"].clone();
+    if sasl && upstreams.is_null() {
+        bail!("{}: the WasmPlugin kiosk has no pluginConfig.kafka_auth.upstreams: the filter would send the credential nowhere", istio.display());
+    }
+    Ok(upstreams)
 }

@@ -57,7 +57,6 @@ pub fn start(
 ) -> Result<Vec<Target>> {
     step("Envoy sidecars: Istio's listeners, mTLS between them, the kiosk filter on Kafka and MongoDB");
     let mut plugin_config = json!({ "kiali": { "topic_namespace": TOPIC_NAMESPACE } });
-    let kafka_upstreams = kafka_upstreams(setup)?;
     if setup.with_registry {
         // Records by their values' schema ids (off by default: it reads record values).
         plugin_config["records_by_schema"] = json!(true);
@@ -92,7 +91,7 @@ pub fn start(
         let filter = filter_config(
             setup,
             &plugin_config,
-            &kafka_upstreams,
+            &setup.kafka_upstreams,
             &workload,
             kafka,
             mongodb,
@@ -147,17 +146,6 @@ pub fn start(
         mesh.add(sidecar)?;
     }
     Ok(targets)
-}
-
-/// Where the Kafka credential may go: the bundle's WasmPlugin says (the brokers' identity).
-fn kafka_upstreams(setup: &Setup) -> Result<Value> {
-    let istio = crate::bundle::default_istio_dir();
-    let config = crate::bundle::wasm_plugin_config(&istio, "kiosk")?;
-    let upstreams = config["kafka_auth"]["upstreams"].clone();
-    if setup.sasl.is_some() && upstreams.is_null() {
-        bail!("{}: the WasmPlugin kiosk has no pluginConfig.kafka_auth.upstreams: the filter would send the credential nowhere", istio.display());
-    }
-    Ok(upstreams)
 }
 
 /// Every sidecar of the mesh, in the order they start: the brokers', MongoDB's, the

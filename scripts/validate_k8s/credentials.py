@@ -232,6 +232,7 @@ def check_kafka_credentials(report: Report, label: str, objects: list[dict]) -> 
             e = vm_env.get(n) or {}
             report.check(e.get("valueFrom") == "HOST" and "value" not in e, f"{who}: vmConfig.env takes {n} from the sidecar's environment (valueFrom: HOST)",
                          f"entry {e or 'missing'}: the filter would find no credential, or the secret would sit in the WasmPlugin")
+        check_credential_upstreams(report, who, auth, objects)
         for b in (o for o in objects if o.get("kind") == "Kafka"):
             reauth = str(((b["spec"].get("kafka") or {}).get("config") or {}).get("connections.max.reauth.ms", "0"))
             report.check(reauth == "0", f"{who}: {ident(b)} does not ask clients to re-authenticate (connections.max.reauth.ms unset or 0)",
@@ -260,6 +261,60 @@ def check_kafka_credentials(report: Report, label: str, objects: list[dict]) -> 
             if cl.podspec is not None:
                 report.check(not cl.podspec.get("shareProcessNamespace"), f"{cwho}: its containers do not share a process namespace",
                              "the application could read the sidecar's environment (/proc/<pid>/environ)")
+
+
+def istio_match(pattern: str, value: str) -> bool:
+    """Istio's string match, as the filter applies it to `upstreams`: exact, `x*` a prefix,
+    `*x` a suffix, `*` anything."""
+    if pattern == "*":
+        return True
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    if pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    return pattern == value
+
+
+def install_identities(objects: list[dict]) -> set[str]:
+    """Every workload identity of the install (Istio's principal form): each pod template's
+    service account, the ones Strimzi gives the pods it writes (KafkaBridge, KafkaConnect, the
+    brokers, the entity operator), and every ServiceAccount."""
+    found = set()
+    for o in objects:
+        ns = o["metadata"].get("namespace")
+        if o.get("kind") in ("KafkaBridge", "KafkaConnect"):
+            found.add(service_account_of(o, None))
+        elif o.get("kind") == "Kafka":
+            found |= {(ns, f"{o['metadata']['name']}-kafka"), (ns, f"{o['metadata']['name']}-entity-operator")}
+        elif o.get("kind") == "ServiceAccount":
+            found.add((ns, o["metadata"]["name"]))
+        for _labels, podspec in pod_templates(o):
+            found.add(service_account_of(o, podspec))
+    return {f"cluster.local/ns/{ns}/sa/{sa}" for ns, sa in found if ns}
+
+
+def check_credential_upstreams(report: Report, who: str, auth: dict, objects: list[dict]) -> None:
+    """kafka_auth.upstreams (issue 28): a WasmPlugin matches ports by number, so an app it
+    selects may dial any service on them; the filter sends the credential only to the
+    upstreams named, which must be the brokers' identity (Strimzi runs every broker pod of a
+    cluster as `<cluster>-kafka`) and no other identity of the install."""
+    ups = auth.get("upstreams") or {}
+    principals, clusters = ups.get("principals") or [], ups.get("clusters") or []
+    if not report.check(bool(principals or clusters), f"{who}: kafka_auth.upstreams names where the credential may go",
+                        "it names nothing: the filter refuses the configuration (and would otherwise hand the credential to any service on the port)"):
+        return
+    brokers = {f"cluster.local/ns/{o['metadata'].get('namespace')}/sa/{o['metadata']['name']}-kafka" for o in objects if o.get("kind") == "Kafka"}
+    others = install_identities(objects) - brokers
+    report.check(not brokers or any(istio_match(p, b) for p in principals for b in brokers),
+                 f"{who}: kafka_auth.upstreams.principals names the brokers' identity ({', '.join(sorted(brokers))})",
+                 f"principals {principals}: the filter would send no credential to the brokers, and every client would be refused")
+    for p in principals:
+        also = sorted(i for i in others if istio_match(p, i))
+        report.check(not p.startswith("spiffe://") and not also and p != "*",
+                     f"{who}: kafka_auth.upstreams.principals {p!r} matches no identity but the brokers'",
+                     "the filter refuses `spiffe://` (Istio's principal form has none)" if p.startswith("spiffe://") else
+                     f"it also matches {', '.join(also) or 'any identity'}: the credential would go to them")
+    report.check("*" not in clusters, f"{who}: kafka_auth.upstreams.clusters is not `*`", "any Envoy cluster: any service on the port")
 
 
 def check_generated_credentials(report: Report, label: str, objects: list[dict]) -> None:

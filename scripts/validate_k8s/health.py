@@ -11,7 +11,6 @@ import posixpath
 import re
 
 from .common import ROOT, Report, ident
-from .exactly_once import MIRROR_RS
 from .k8s import arg_value, container_env, containers, expand_refs, parts_text, pod_templates
 from .probe import chart_variants, expect_refusals, probe
 from .services import KIOSK_DOCKERFILE, kiosk_entrypoint, kiosk_program, kiosk_subcommands
@@ -27,10 +26,16 @@ HEALTH_FILE_ENV = "KIOSK_HEALTH_FILE"
 ROOT_FS_WRITABLE_DIRS = {"/tmp", "/var/tmp"}
 
 
+# A service's Args take the health file's options (health::FileArgs) and its loop reports
+# progress through them; or the module touches a file itself.
+HEALTH_WRITER = re.compile(r"#\[command\(flatten\)\]\s*pub\s+\w+\s*:\s*crate::health::FileArgs|\.touch_while_healthy\(")
+
+
 def health_writers() -> set[str]:
-    """The subcommands whose program touches a health file (calls .touch_while_healthy())."""
+    """The subcommands whose program touches a health file: its Args flatten
+    health::FileArgs (whose `progress()` touches the file), or it calls .touch_while_healthy()."""
     return {cmd for cmd, module in kiosk_subcommands().items()
-            if (ROOT / f"services/src/{module}.rs").exists() and re.search(r"\.touch_while_healthy\(", (ROOT / f"services/src/{module}.rs").read_text())}
+            if (ROOT / f"services/src/{module}.rs").exists() and HEALTH_WRITER.search((ROOT / f"services/src/{module}.rs").read_text())}
 
 
 def health_model() -> tuple[int | None, int | None]:
@@ -148,10 +153,12 @@ def health_code_checks(report: Report) -> None:
                  "services/src/health.rs: `health` takes --file and --max-age (seconds)")
     every, default_age = health_model()
     report.check(every is not None and default_age is not None, f"services/src/health.rs: a healthy service touches its file every {every} s; `health` --max-age defaults to {default_age} s")
-    report.check(re.search(r'#\[arg\(long,\s*env\s*=\s*"' + HEALTH_FILE_ENV + r'"\)\]\s*pub\s+health_file\s*:', MIRROR_RS.read_text()) is not None,
-                 f"services/src/mirror.rs: `kiosk-services mirror` touches the file named by {HEALTH_FILE_ARG} or env {HEALTH_FILE_ENV}")
+    report.check(re.search(r'#\[arg\(long,\s*env\s*=\s*"' + HEALTH_FILE_ENV + r'"\)\]\s*pub\s+health_file\s*:', text) is not None
+                 and re.search(r"\.touch_while_healthy\(", text) is not None,
+                 f"services/src/health.rs: FileArgs touches the file named by {HEALTH_FILE_ARG} or env {HEALTH_FILE_ENV}")
     writers = health_writers()
-    report.check("mirror" in writers, f"services/src: the programs that touch a health file (touch_while_healthy): {', '.join(sorted(writers)) or 'none'}; the mirror is one", "the mirror is not")
+    report.check({"mirror", "mongo-sink"} <= writers, f"services/src: the programs that touch a health file (health::FileArgs): {', '.join(sorted(writers)) or 'none'}; the mirror and mongo-sink are",
+                 "the mirror or mongo-sink is not")
     entry = kiosk_entrypoint()
     report.check(entry is not None and re.search(r"^COPY\s.*\s" + re.escape(entry or "-") + r"\s*$", KIOSK_DOCKERFILE.read_text(), re.M) is not None,
                  f"docker/kiosk.Dockerfile: the image's binary is {entry} (ENTRYPOINT, copied there): the probes exec it")
@@ -232,8 +239,13 @@ def health_self_checks(report: Report, bundle: list[dict], kiosk_bundle: list[di
         ("the root filesystem writable, the file in /var/run/kiosk (root's, not the mirror user's)", None,
          lambda b: [drop_mount(b), mirror(b)["securityContext"].update(readOnlyRootFilesystem=False)], writable),
         # Another kiosk program.
-        ("the mirror's probes given to `kiosk mongo-sink` (it writes no health file)", KIOSK,
-         lambda b: mirror(b, "-mongo-sink", "mongo-sink").update({k: copy.deepcopy(mirror(b)[k]) for k in ("readinessProbe", "livenessProbe")}), "no probe reads a health file"),
+        ("the mirror's probes given to `kiosk rest` (it writes no health file)", KIOSK,
+         lambda b: mirror(b, "-rest", "rest").update({k: copy.deepcopy(mirror(b)[k]) for k in ("readinessProbe", "livenessProbe")}), "no probe reads a health file"),
+        ("`kiosk mongo-sink` without its health file's env (it writes one)", KIOSK,
+         lambda b: mirror(b, "-mongo-sink", "mongo-sink")["env"].remove(
+             next(e for e in mirror(b, "-mongo-sink", "mongo-sink")["env"] if e["name"] == HEALTH_FILE_ENV)), "names its health file"),
+        ("`kiosk mongo-sink` reading the mirror's health file", KIOSK,
+         lambda b: mirror(b, "-mongo-sink", "mongo-sink").update({k: copy.deepcopy(mirror(b)[k]) for k in ("readinessProbe", "livenessProbe")}), "on its health file"),
         # Accepted.
         ("the startup probe removed (readiness and liveness then run from the start)", None, lambda b: mirror(b).pop("startupProbe"), None),
         ("--health-file as an argument instead of the env", None,

@@ -135,13 +135,13 @@ failureThreshold: {{ .probe.failureThreshold }}
 {{- end -}}
 
 {{/* The container's startup, readiness and liveness probes, all on its health file:
-     (dict "component" "mirror" "health" .Values.mirror.health). The startup probe runs the
+     (dict "component" "mirror" "health" .Values.mirror.health "values" "mirror"). The startup probe runs the
      readiness command; liveness allows the file a much greater age than readiness (a mirror
      not ready for a while is left to retry; one stuck for minutes is restarted). */}}
 {{- define "tkim.healthProbes" -}}
 {{- $h := .health -}}
 {{- if le (int $h.liveness.maxAgeSeconds) (int $h.readiness.maxAgeSeconds) -}}
-{{- fail (printf "%s.health.liveness.maxAgeSeconds (%v) must exceed readiness.maxAgeSeconds (%v): the kubelet would restart a mirror before calling it not ready" .component $h.liveness.maxAgeSeconds $h.readiness.maxAgeSeconds) -}}
+{{- fail (printf "%s.health.liveness.maxAgeSeconds (%v) must exceed readiness.maxAgeSeconds (%v): the kubelet would restart the %s before calling it not ready" (.values | default .component) $h.liveness.maxAgeSeconds $h.readiness.maxAgeSeconds .component) -}}
 {{- end -}}
 startupProbe:
   {{- include "tkim.healthProbe" (dict "component" .component "maxAge" $h.readiness.maxAgeSeconds "probe" $h.startup) | nindent 2 }}

@@ -38,9 +38,31 @@ impl Step {
 pub struct Outcome {
     pub protocol: Protocol,
     pub mechanism: &'static str,
-    /// `success`, `failure` or `skipped`.
-    pub result: &'static str,
+    pub result: AuthResult,
     pub reason: &'static str,
+}
+
+/// How an authentication on the app's behalf ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuthResult {
+    /// The server accepted the credential: the app's bytes flow.
+    Success,
+    /// Refused or cut short: the connection is closed, nothing of the app's was sent.
+    Failure,
+    /// Not performed (the app does its own, no credential, an upstream not allowed): the
+    /// app's bytes pass untouched.
+    Skipped,
+}
+
+impl AuthResult {
+    /// The `result` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuthResult::Success => "success",
+            AuthResult::Failure => "failure",
+            AuthResult::Skipped => "skipped",
+        }
+    }
 }
 
 /// A feature that acts on one connection.
@@ -64,7 +86,7 @@ pub trait Action {
     fn memory_bytes(&self) -> usize;
 
     /// An outcome of this action, to be counted.
-    fn outcome(&self, result: &'static str, reason: &'static str) -> Outcome;
+    fn outcome(&self, result: AuthResult, reason: &'static str) -> Outcome;
 }
 
 /// The upstream Envoy connected a connection to, as the host tells it once bytes flow

@@ -22,7 +22,7 @@
 //! message is written. The request messages are encoded here by hand (three fixed
 //! layouts on a cold path; `kafka-protocol` checks them in the tests).
 
-use super::action::{Action, Outcome, Step};
+use super::action::{Action, AuthResult, Outcome, Step};
 use super::sasl::{Client, Credential, Mechanism, Next, SaltedPasswords};
 use crate::decode::kafka::tables::error_name;
 use crate::wire::{Direction, Protocol};
@@ -111,7 +111,7 @@ impl KafkaAuth {
         self.pending = Vec::new();
         self.response = Vec::new();
         step.close = true;
-        step.outcome = Some(self.outcome("failure", reason));
+        step.outcome = Some(self.outcome(AuthResult::Failure, reason));
     }
 
     /// Ends the action letting everything pending pass; it keeps no memory after.
@@ -131,7 +131,7 @@ impl KafkaAuth {
             };
             match api_key {
                 API_SASL_HANDSHAKE | API_SASL_AUTHENTICATE => {
-                    step.outcome = Some(self.outcome("skipped", "client_sasl"));
+                    step.outcome = Some(self.outcome(AuthResult::Skipped, "client_sasl"));
                     return self.pass_all(step);
                 }
                 API_API_VERSIONS if self.pending.len() >= size => {
@@ -149,7 +149,7 @@ impl KafkaAuth {
 
     fn start(&mut self, step: &mut Step) {
         let Some(credential) = self.credential.clone() else {
-            step.outcome = Some(self.outcome("skipped", "no_credential"));
+            step.outcome = Some(self.outcome(AuthResult::Skipped, "no_credential"));
             return self.pass_all(step);
         };
         let nonce = match (self.mechanism, &self.nonce) {
@@ -270,7 +270,7 @@ impl KafkaAuth {
                         *next_id = next_id.wrapping_add(1);
                     }
                     Ok(Next::Done) => {
-                        step.outcome = Some(self.outcome("success", "ok"));
+                        step.outcome = Some(self.outcome(AuthResult::Success, "ok"));
                         self.pass_all(step);
                     }
                     Err(e) => self.fail(step, e.reason()),
@@ -281,7 +281,7 @@ impl KafkaAuth {
 }
 
 impl Action for KafkaAuth {
-    fn outcome(&self, result: &'static str, reason: &'static str) -> Outcome {
+    fn outcome(&self, result: AuthResult, reason: &'static str) -> Outcome {
         Outcome {
             protocol: Protocol::Kafka,
             mechanism: self.mechanism.name(),
@@ -346,7 +346,9 @@ impl Action for KafkaAuth {
 
     fn on_close(&mut self) -> Option<Outcome> {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::Exchanging { .. } => Some(self.outcome("failure", "closed_during_exchange")),
+            State::Exchanging { .. } => {
+                Some(self.outcome(AuthResult::Failure, "closed_during_exchange"))
+            }
             _ => None,
         }
     }
@@ -514,7 +516,7 @@ mod tests {
         assert_eq!(step.take, two.len());
         assert_eq!(step.release, metadata);
         assert!(!step.hold && !step.close);
-        assert_eq!(step.outcome.unwrap().result, "success");
+        assert_eq!(step.outcome.unwrap().result, AuthResult::Success);
         assert!(a.is_done());
         assert_eq!(
             a.memory_bytes(),

@@ -15,6 +15,6 @@ pub mod kafka_auth;
 pub mod mongodb_auth;
 pub mod sasl;
 
-pub use action::{Action, Outcome, Step, Upstream};
+pub use action::{Action, AuthResult, Outcome, Step, Upstream};
 pub use kafka_auth::KafkaAuth;
 pub use mongodb_auth::MongoDbAuth;

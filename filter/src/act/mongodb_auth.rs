@@ -20,7 +20,7 @@
 //! encoded here by hand (fixed layouts on a cold path; the `bson` crate checks them in the
 //! tests).
 
-use super::action::{Action, Outcome, Step};
+use super::action::{Action, AuthResult, Outcome, Step};
 use super::sasl::{Client, Credential, Mechanism, Next, SaltedPasswords};
 use crate::config::MongoDbAuthMechanism;
 use crate::decode::mongodb::{binary, elements, error_name, number, OP_MSG};
@@ -107,12 +107,12 @@ impl MongoDbAuth {
         }
     }
 
-    fn finish(&mut self, step: &mut Step, result: &'static str, reason: &'static str) {
+    fn finish(&mut self, step: &mut Step, result: AuthResult, reason: &'static str) {
         self.state = State::Done;
         self.reply = Vec::new();
         self.scram = None;
         step.outcome = Some(self.outcome(result, reason));
-        if result == "failure" {
+        if result == AuthResult::Failure {
             self.pending = Vec::new();
             step.close = true;
         } else {
@@ -128,10 +128,10 @@ impl MongoDbAuth {
             return;
         };
         let Some(credential) = scram.credential.clone() else {
-            return self.finish(step, "skipped", "no_credential");
+            return self.finish(step, AuthResult::Skipped, "no_credential");
         };
         let Some(nonce) = scram.nonce.clone() else {
-            return self.finish(step, "failure", "no_random_source");
+            return self.finish(step, AuthResult::Failure, "no_random_source");
         };
         let (client, first) = Client::start(Mechanism::ScramSha256, credential, &nonce);
         scram.client = Some(client.with_salted(scram.salted.clone()));
@@ -149,33 +149,33 @@ impl MongoDbAuth {
     fn judge(&mut self, step: &mut Step) {
         let reply = std::mem::take(&mut self.reply);
         let Some(fields) = Reply::read(&reply) else {
-            return self.finish(step, "failure", "bad_reply");
+            return self.finish(step, AuthResult::Failure, "bad_reply");
         };
         if fields.response_to != self.expect {
-            return self.finish(step, "failure", "unexpected_reply");
+            return self.finish(step, AuthResult::Failure, "unexpected_reply");
         }
         if !fields.ok {
             let reason = fields
                 .code
                 .map_or("not_ok", |code| error_name(code).unwrap_or("error"));
-            return self.finish(step, "failure", reason);
+            return self.finish(step, AuthResult::Failure, reason);
         }
         let Some(scram) = self.scram.as_mut() else {
-            return self.finish(step, "success", "ok");
+            return self.finish(step, AuthResult::Success, "ok");
         };
         if scram.verified {
             return match fields.done {
-                true => self.finish(step, "success", "ok"),
-                false => self.finish(step, "failure", "exchange_too_long"),
+                true => self.finish(step, AuthResult::Success, "ok"),
+                false => self.finish(step, AuthResult::Failure, "exchange_too_long"),
             };
         }
         let next = match scram.client.as_mut() {
             Some(client) => client.on_server(fields.payload),
-            None => return self.finish(step, "failure", "unexpected_reply"),
+            None => return self.finish(step, AuthResult::Failure, "unexpected_reply"),
         };
         let answer = match (next, fields.done) {
-            (Err(e), _) => return self.finish(step, "failure", e.reason()),
-            (Ok(Next::Done), true) => return self.finish(step, "success", "ok"),
+            (Err(e), _) => return self.finish(step, AuthResult::Failure, e.reason()),
+            (Ok(Next::Done), true) => return self.finish(step, AuthResult::Success, "ok"),
             // The server's proof is checked; it wants the optional empty step.
             (Ok(Next::Done), false) => {
                 scram.verified = true;
@@ -233,7 +233,7 @@ impl<'a> Reply<'a> {
 }
 
 impl Action for MongoDbAuth {
-    fn outcome(&self, result: &'static str, reason: &'static str) -> Outcome {
+    fn outcome(&self, result: AuthResult, reason: &'static str) -> Outcome {
         Outcome {
             protocol: Protocol::MongoDb,
             mechanism: self.mechanism.name(),
@@ -264,8 +264,8 @@ impl Action for MongoDbAuth {
                     Some(bytes) if self.pending.len() + bytes.len() <= MAX_PENDING => {
                         self.pending.extend_from_slice(&bytes)
                     }
-                    Some(_) => self.finish(&mut step, "failure", "client_sent_too_much"),
-                    None => self.finish(&mut step, "failure", "buffer_unreadable"),
+                    Some(_) => self.finish(&mut step, AuthResult::Failure, "client_sent_too_much"),
+                    None => self.finish(&mut step, AuthResult::Failure, "buffer_unreadable"),
                 }
             }
             return step;
@@ -283,14 +283,14 @@ impl Action for MongoDbAuth {
             };
             let Some(bytes) = read(at, want.min(size - at)).filter(|b| !b.is_empty()) else {
                 // Envoy would not hand the bytes over: nothing can be judged.
-                self.finish(&mut step, "failure", "buffer_unreadable");
+                self.finish(&mut step, AuthResult::Failure, "buffer_unreadable");
                 break;
             };
             at += bytes.len();
             self.reply.extend_from_slice(&bytes);
             match self.reply_len() {
                 Some(len) if !(HEADER as usize..=MAX_REPLY).contains(&len) => {
-                    self.finish(&mut step, "failure", "bad_reply");
+                    self.finish(&mut step, AuthResult::Failure, "bad_reply");
                 }
                 Some(len) if self.reply.len() == len => self.judge(&mut step),
                 _ => {}
@@ -298,7 +298,7 @@ impl Action for MongoDbAuth {
         }
         if matches!(self.state, State::Awaiting) && at < size && !step.inject.is_empty() {
             // A server speaking before our next command: not an exchange we know.
-            self.finish(&mut step, "failure", "unexpected_reply");
+            self.finish(&mut step, AuthResult::Failure, "unexpected_reply");
         }
         step.take = if step.close { size } else { at };
         step
@@ -312,7 +312,7 @@ impl Action for MongoDbAuth {
         match self.state {
             State::Awaiting => {
                 self.state = State::Done;
-                Some(self.outcome("failure", "closed_during_exchange"))
+                Some(self.outcome(AuthResult::Failure, "closed_during_exchange"))
             }
             _ => None,
         }
@@ -496,7 +496,7 @@ mod tests {
                 }
             }
             assert_eq!(passed, app, "cut {cut}");
-            assert_eq!(outcome.map(|o| o.result), Some("success"));
+            assert_eq!(outcome.map(|o| o.result), Some(AuthResult::Success));
             assert!(auth.is_done());
         }
     }
@@ -516,7 +516,7 @@ mod tests {
         let o = step.outcome.unwrap();
         assert_eq!(
             (o.result, o.reason, o.mechanism),
-            ("failure", "AuthenticationFailed", "MONGODB-X509")
+            (AuthResult::Failure, "AuthenticationFailed", "MONGODB-X509")
         );
         assert_eq!(o.protocol, Protocol::MongoDb);
     }
@@ -542,7 +542,10 @@ mod tests {
         feed(&mut auth, Direction::Request, b"hello");
         feed(&mut auth, Direction::Response, &[30, 0]);
         let o = auth.on_close().unwrap();
-        assert_eq!((o.result, o.reason), ("failure", "closed_during_exchange"));
+        assert_eq!(
+            (o.result, o.reason),
+            (AuthResult::Failure, "closed_during_exchange")
+        );
         assert!(auth.on_close().is_none());
     }
 
@@ -633,7 +636,7 @@ mod tests {
             assert_eq!(step.release, b"the app's hello and more");
             assert_eq!(
                 step.outcome.map(|o| (o.result, o.mechanism)),
-                Some(("success", "SCRAM-SHA-256"))
+                Some((AuthResult::Success, "SCRAM-SHA-256"))
             );
             assert!(auth.is_done());
         }
@@ -685,7 +688,7 @@ mod tests {
         let step = feed(&mut nobody, Direction::Request, b"hello");
         assert_eq!(
             step.outcome.map(|o| (o.result, o.reason)),
-            Some(("skipped", "no_credential"))
+            Some((AuthResult::Skipped, "no_credential"))
         );
         assert!(!step.hold && step.take == 0 && nobody.is_done());
         let mut flood = scram();

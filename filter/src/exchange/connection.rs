@@ -5,7 +5,7 @@
 
 use super::kafka::{self, Settings};
 use super::mongodb;
-use crate::act::{Action, Step};
+use crate::act::{Action, AuthResult, Step};
 use crate::decode::topics::Topics;
 use crate::exchange::observation::{Observation, Observer};
 use crate::wire::{Direction, Protocol};
@@ -69,7 +69,10 @@ impl Connection {
             return false;
         };
         let origin = each!(&self.decoder, d => d.origin());
-        observer.observe(origin, Observation::Auth(action.outcome("skipped", reason)));
+        observer.observe(
+            origin,
+            Observation::Auth(action.outcome(AuthResult::Skipped, reason)),
+        );
         true
     }
 

@@ -19,7 +19,7 @@ use proxy_wasm::traits::{Context, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, PeerType};
 
 use crate::act::sasl::Credential;
-use crate::act::{Step, Upstream};
+use crate::act::{AuthResult, Step, Upstream};
 use crate::config::MongoDbAuthMechanism;
 use crate::decode::topics::{id_hex, SharedIds, TopicId};
 use crate::{Config, Connection, Direction, Identity, Vm};
@@ -258,7 +258,7 @@ fn carry_out(step: &Step, direction: Direction) -> bool {
         log::warn!("kiosk: Envoy refused a buffer operation ({status:?}); closing the connection");
     }
     if step.close || done.is_err() {
-        if let Some(outcome) = step.outcome.filter(|o| o.result == "failure") {
+        if let Some(outcome) = step.outcome.filter(|o| o.result == AuthResult::Failure) {
             log::warn!(
                 "kiosk: {} {} authentication failed ({}); closing the app's connection",
                 outcome.protocol.name(),

@@ -267,7 +267,7 @@ impl Observer for Metrics {
                 let metric = Metric::Auth {
                     protocol: outcome.protocol,
                     mechanism: outcome.mechanism,
-                    result: outcome.result,
+                    result: outcome.result.as_str(),
                     reason: outcome.reason,
                 };
                 self.add(Origin::default(), metric, 1);

@@ -3,7 +3,7 @@
 /// The top-level elements of a whole BSON document held in memory, as `(name, type,
 /// value bytes)`; iteration ends at the document's end or at the first malformed element.
 /// For the few small replies the filter keeps whole (its own authentication's); messages
-/// streaming by go through [`Walker`], which never needs them whole.
+/// streaming by go through [`Walker`](super::Walker), which never needs them whole.
 pub fn elements(document: &[u8]) -> impl Iterator<Item = (&[u8], u8, &[u8])> {
     let declared = document.get(..4).map_or(0, |b| {
         i32::from_le_bytes([b[0], b[1], b[2], b[3]]).max(0) as usize

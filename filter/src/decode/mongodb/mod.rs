@@ -12,12 +12,12 @@
 //! The message [`walker`] and its [`Summary`]; the opcodes, command names and error names
 //! ([`tables`]); whole small documents held in memory ([`documents`]).
 
-mod documents;
-mod error;
-mod tables;
+pub mod documents;
+pub mod error;
+pub mod tables;
 #[cfg(test)]
 pub(crate) mod test_messages;
-mod walker;
+pub mod walker;
 
 pub use documents::{binary, elements, number};
 pub use error::DecodeError;

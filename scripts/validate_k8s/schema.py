@@ -54,7 +54,7 @@ class Validator:
         if not CRDS_DIR.is_dir():
             sys.exit(
                 f"validate-k8s: no CRD directory {CRDS_DIR}: set KIOSK_CRDS_DIR to the pinned CRDs "
-                "(Strimzi 1.2.0, Istio 1.30.3, Kiali 2.29.0; see ../shared/crds/README.md)"
+                "(Strimzi 1.2.0, Istio 1.30.3, Kiali 2.29.0)"
             )
         for f in sorted(CRDS_DIR.rglob("*.yaml")):
             for doc in yaml.safe_load_all(f.read_text()):

@@ -7,6 +7,7 @@ use super::kafka::{self, Settings};
 use super::mongodb;
 use crate::act::{Action, AuthResult, Step};
 use crate::decode::topics::Topics;
+use crate::exchange::framed::Framed;
 use crate::exchange::observation::{Observation, Observer};
 use crate::wire::{Direction, Protocol};
 

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use super::kafka::Settings;
 use crate::decode::mongodb::{Summary, Walker};
 use crate::decode::topics::Topics;
+use crate::exchange::framed::{FrameReader, Framed};
 use crate::exchange::observation::{Observation, Observer, Origin};
 use crate::wire::{mongodb, Direction, FrameEvent, Framer};
 
@@ -64,74 +65,15 @@ impl Connection {
         self.origin.secure = secure;
     }
 
-    pub fn gave_up(&self) -> bool {
-        self.gave_up
-    }
-
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.in_flight.capacity() * std::mem::size_of::<InFlight>()
     }
+}
 
-    /// Bytes of `direction`, from where its stream stands, that the walker steps over
-    /// unseen (all of them once decoding gave up).
-    pub fn skippable(&self, direction: Direction) -> usize {
-        if self.gave_up {
-            return usize::MAX;
-        }
-        let side = self.side(direction);
-        let left = side.framer.body_left();
-        let unseen = side
-            .walker
-            .as_ref()
-            .map_or(left, |w| w.skippable().min(left));
-        unseen as usize
-    }
+impl Framed for Connection {
+    type Reader<'a, O: Observer + 'a> = Reading<'a, O>;
 
-    /// Step over `n` bytes of `direction` (at most [`skippable`](Self::skippable)).
-    pub fn pass_over(
-        &mut self,
-        direction: Direction,
-        n: usize,
-        now_ms: u64,
-        topics: &mut Topics,
-        observer: &mut impl Observer,
-    ) {
-        let n = n.min(self.skippable(direction));
-        if self.gave_up || n == 0 {
-            return;
-        }
-        let (framer, mut reading) = self.reading(direction, now_ms, topics, observer);
-        framer.pass_over(n as u32, |event| reading.on(event));
-    }
-
-    /// Bytes of `direction` handed over whole.
-    pub fn on_data(
-        &mut self,
-        direction: Direction,
-        data: &[u8],
-        now_ms: u64,
-        topics: &mut Topics,
-        observer: &mut impl Observer,
-    ) {
-        if self.gave_up {
-            return;
-        }
-        let (framer, mut reading) = self.reading(direction, now_ms, topics, observer);
-        if framer.feed(data, |event| reading.on(event)).is_err() {
-            self.gave_up = true;
-            let reason = "bad_frame_size";
-            observer.observe(self.origin, Observation::MongoGaveUp { direction, reason });
-        }
-    }
-
-    fn side(&self, direction: Direction) -> &Side {
-        match direction {
-            Direction::Request => &self.requests,
-            Direction::Response => &self.responses,
-        }
-    }
-
-    fn reading<'a, O: Observer>(
+    fn reader<'a, O: Observer>(
         &'a mut self,
         direction: Direction,
         now_ms: u64,
@@ -154,10 +96,35 @@ impl Connection {
         };
         (&mut side.framer, reading)
     }
+
+    fn framer(&self, direction: Direction) -> &Framer {
+        match direction {
+            Direction::Request => &self.requests.framer,
+            Direction::Response => &self.responses.framer,
+        }
+    }
+
+    fn unseen_in_frame(&self, direction: Direction) -> Option<u64> {
+        let side = match direction {
+            Direction::Request => &self.requests,
+            Direction::Response => &self.responses,
+        };
+        side.walker.as_ref().map(|w| u64::from(w.skippable()))
+    }
+
+    fn gave_up(&self) -> bool {
+        self.gave_up
+    }
+
+    fn give_up(&mut self, direction: Direction, observer: &mut impl Observer) {
+        self.gave_up = true;
+        let reason = "bad_frame_size";
+        observer.observe(self.origin, Observation::MongoGaveUp { direction, reason });
+    }
 }
 
 /// The message being read in one direction, with what it may touch.
-struct Reading<'a, O> {
+pub struct Reading<'a, O> {
     direction: Direction,
     walker: &'a mut Option<Walker>,
     in_flight: &'a mut VecDeque<InFlight>,
@@ -168,7 +135,7 @@ struct Reading<'a, O> {
     now_ms: u64,
 }
 
-impl<O: Observer> Reading<'_, O> {
+impl<O: Observer> FrameReader for Reading<'_, O> {
     fn on(&mut self, event: FrameEvent) {
         match event {
             FrameEvent::Start { size } => {
@@ -198,7 +165,9 @@ impl<O: Observer> Reading<'_, O> {
             }
         }
     }
+}
 
+impl<O: Observer> Reading<'_, O> {
     fn failed(&mut self, reason: &'static str) {
         let direction = self.direction;
         let observation = Observation::MongoDecodeError { direction, reason };

@@ -19,6 +19,7 @@ use super::received::ReceivedOffsets;
 use crate::decode::kafka::schema::{self, Role, REQUEST_HEADER, RESPONSE_HEADER};
 use crate::decode::kafka::{body_decoder, Collector, DecodeError, Visitor, Walker};
 use crate::decode::topics::Topics;
+use crate::exchange::framed::{FrameReader, Framed};
 use crate::exchange::observation::{Observation, Observer, Origin};
 use crate::wire::{kafka, Direction, FrameEvent, Framer};
 
@@ -126,11 +127,6 @@ impl Connection {
         self.origin.secure = secure;
     }
 
-    /// Whether decoding stopped for good on this connection.
-    pub fn gave_up(&self) -> bool {
-        self.gave_up
-    }
-
     pub fn on_close(&mut self, observer: &mut impl Observer) {
         if std::mem::take(&mut self.open) {
             observer.observe(self.origin, Observation::ConnectionClosed);
@@ -158,48 +154,6 @@ impl Connection {
             + frame(&self.responses.frame)
     }
 
-    /// Bytes of `direction` handed over whole.
-    pub fn on_data(
-        &mut self,
-        direction: Direction,
-        data: &[u8],
-        now_ms: u64,
-        topics: &mut Topics,
-        observer: &mut impl Observer,
-    ) {
-        if self.gave_up {
-            return;
-        }
-        let (framer, mut decoding) = self.decoding(direction, now_ms, topics, observer);
-        let fed = framer.feed(data, |event| decoding.on(event));
-        if fed.is_err() {
-            self.gave_up = true;
-            let reason = "bad_frame_size";
-            observer.observe(self.origin, Observation::GaveUp { direction, reason });
-        }
-    }
-
-    /// Bytes of `direction`, from where its stream stands, that the decoder will step
-    /// over without looking at them (all of them once decoding gave up).
-    #[inline]
-    pub fn skippable(&self, direction: Direction) -> usize {
-        if self.gave_up {
-            return usize::MAX;
-        }
-        let side = match direction {
-            Direction::Request => &self.requests,
-            Direction::Response => &self.responses,
-        };
-        let left = u64::from(side.framer.body_left());
-        let unseen = match &side.frame {
-            FrameState::Idle | FrameState::Skip => left,
-            FrameState::Header { walker, .. } | FrameState::Body { walker, .. } => {
-                walker.skippable().min(left)
-            }
-        };
-        usize::try_from(unseen).unwrap_or(usize::MAX)
-    }
-
     /// How many bytes of `direction` to read at once from here, when the walker has a
     /// size of its own ([`Walker::read_size`]).
     pub fn read_size(&self, direction: Direction) -> Option<usize> {
@@ -212,27 +166,12 @@ impl Connection {
             _ => None,
         }
     }
+}
 
-    /// Step over `n` bytes of `direction`, at most [`skippable`](Self::skippable),
-    /// without being given them.
-    pub fn pass_over(
-        &mut self,
-        direction: Direction,
-        n: usize,
-        now_ms: u64,
-        topics: &mut Topics,
-        observer: &mut impl Observer,
-    ) {
-        let n = n.min(self.skippable(direction));
-        if self.gave_up || n == 0 {
-            return;
-        }
-        let (framer, mut decoding) = self.decoding(direction, now_ms, topics, observer);
-        framer.pass_over(n as u32, |event| decoding.on(event));
-    }
+impl Framed for Connection {
+    type Reader<'a, O: Observer + 'a> = Decoding<'a, O>;
 
-    /// The framer of `direction` and the frame being decoded with what it may touch.
-    fn decoding<'a, O: Observer>(
+    fn reader<'a, O: Observer>(
         &'a mut self,
         direction: Direction,
         now_ms: u64,
@@ -267,10 +206,41 @@ impl Connection {
         };
         (framer, decoding)
     }
+
+    fn framer(&self, direction: Direction) -> &Framer {
+        match direction {
+            Direction::Request => &self.requests.framer,
+            Direction::Response => &self.responses.framer,
+        }
+    }
+
+    #[inline]
+    fn unseen_in_frame(&self, direction: Direction) -> Option<u64> {
+        let side = match direction {
+            Direction::Request => &self.requests,
+            Direction::Response => &self.responses,
+        };
+        match &side.frame {
+            FrameState::Idle | FrameState::Skip => None,
+            FrameState::Header { walker, .. } | FrameState::Body { walker, .. } => {
+                Some(walker.skippable())
+            }
+        }
+    }
+
+    fn gave_up(&self) -> bool {
+        self.gave_up
+    }
+
+    fn give_up(&mut self, direction: Direction, observer: &mut impl Observer) {
+        self.gave_up = true;
+        let reason = "bad_frame_size";
+        observer.observe(self.origin, Observation::GaveUp { direction, reason });
+    }
 }
 
 /// The frame being decoded in one direction, with what it may touch.
-struct Decoding<'a, O> {
+pub struct Decoding<'a, O> {
     direction: Direction,
     frame: &'a mut FrameState,
     correlator: &'a mut Correlator,
@@ -283,7 +253,7 @@ struct Decoding<'a, O> {
     now_ms: u64,
 }
 
-impl<O: Observer> Decoding<'_, O> {
+impl<O: Observer> FrameReader for Decoding<'_, O> {
     fn on(&mut self, event: FrameEvent) {
         match event {
             FrameEvent::Start { .. } => self.start(),
@@ -292,7 +262,9 @@ impl<O: Observer> Decoding<'_, O> {
             FrameEvent::End => self.end(),
         }
     }
+}
 
+impl<O: Observer> Decoding<'_, O> {
     fn observe(&mut self, observation: Observation) {
         self.observer.observe(*self.origin, observation);
     }

@@ -34,7 +34,8 @@ use kiosk_harness::components::envoy::{Protocol, Sidecar};
 use kiosk_harness::components::kafka::{
     decode_response, read_frame, request_frame, Kafka, KafkaSpec, SaslListener,
 };
-use kiosk_harness::{paths, ports, prom};
+use kiosk_harness::prometheus::scrape;
+use kiosk_harness::{paths, ports};
 use serde_json::json;
 
 mod common;
@@ -135,7 +136,7 @@ fn check(cases: &[Case], per_case: usize) {
             continue;
         };
         let samples = sidecar.prometheus().unwrap();
-        let count = |name: &str, labels: &[(&str, &str)]| prom::sum(&samples, name, labels);
+        let count = |name: &str, labels: &[(&str, &str)]| scrape::sum(&samples, name, labels);
         let succeeded = match case.mechanism {
             Some(m) => count(
                 "kafka_auth_total",

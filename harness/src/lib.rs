@@ -10,8 +10,8 @@
 //!   Gateway, VirtualService, RequestAuthentication and AuthorizationPolicy;
 //! - [`operator`]: the Strimzi operators' part against a running Kafka (topics, users' ACLs);
 //! - [`dashboard`]: the bundle's Grafana dashboard drawn as a self-contained page;
-//! - [`graph`]: the Kiali-style graph from Prometheus ([`prometheus`] queries it, [`prom`]
-//!   parses Envoy's text exposition);
+//! - [`graph`]: the Kiali-style graph from Prometheus ([`prometheus`]: its query API, and
+//!   Envoy's text exposition as a scrape reads it);
 //! - a recording TCP [`tee`] and the recorded Kafka session used as test data ([`record`]).
 //!
 //! The pipeline services themselves live in `kiosk-services` (what the image carries).
@@ -29,7 +29,6 @@ pub mod operator;
 pub mod paths;
 pub mod ports;
 pub mod process;
-pub mod prom;
 pub mod prometheus;
 pub mod record;
 pub mod tee;

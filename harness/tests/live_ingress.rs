@@ -215,7 +215,7 @@ fn the_ingress_requires_a_valid_jwt_and_counts_every_refusal() {
     let rest_denied = || {
         let ip = mesh.state.network.as_ref().unwrap().pod("rest").unwrap().ip;
         let stats = kiosk_harness::http::get_at(ip, 15090, "/stats/prometheus").unwrap();
-        kiosk_harness::prom::parse(&stats)
+        kiosk_harness::prometheus::scrape::parse(&stats)
             .iter()
             .filter(|s| {
                 s.name.contains("rbac")

@@ -141,8 +141,8 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     let rest_ip = network.pod("rest").unwrap().ip;
     let refused = || {
         let stats = kiosk_harness::http::get_at(rest_ip, 15090, "/stats/prometheus").unwrap();
-        kiosk_harness::prom::sum(
-            &kiosk_harness::prom::parse(&stats),
+        kiosk_harness::prometheus::scrape::sum(
+            &kiosk_harness::prometheus::scrape::parse(&stats),
             "envoy_listener_0_0_0_0_15006_no_filter_chain_match",
             &[],
         )
@@ -242,7 +242,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     // The refusals are counted by the registry's sidecar (Envoy's RBAC filter).
     let registry_ip = network.pod("schema-registry").unwrap().ip;
     let stats = kiosk_harness::http::get_at(registry_ip, 15090, "/stats/prometheus").unwrap();
-    let denied: f64 = kiosk_harness::prom::parse(&stats)
+    let denied: f64 = kiosk_harness::prometheus::scrape::parse(&stats)
         .iter()
         .filter(|s| s.name.contains("inbound_8080") && s.name.ends_with("rbac_denied"))
         .map(|s| s.value)
@@ -846,7 +846,7 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
         .unwrap();
     let mirror_ip = network.pod("mirror").unwrap().ip;
     let stats = kiosk_harness::http::get_at(mirror_ip, 15090, "/stats/prometheus").unwrap();
-    let samples = kiosk_harness::prom::parse(&stats);
+    let samples = kiosk_harness::prometheus::scrape::parse(&stats);
     // Every MongoDB client's sidecar authenticated its MongoDB connections, none failed.
     let mechanism = if auth == "plain" {
         "SCRAM-SHA-256"
@@ -856,10 +856,10 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
     for name in [CONNECT, "verify"] {
         let ip = network.pod(name).unwrap().ip;
         let text = kiosk_harness::http::get_at(ip, 15090, "/stats/prometheus").unwrap();
-        let s = kiosk_harness::prom::parse(&text);
+        let s = kiosk_harness::prometheus::scrape::parse(&text);
         let sum = |result| {
             let labels = [("mechanism", mechanism), ("result", result)];
-            kiosk_harness::prom::sum(&s, "mongodb_auth_total", &labels)
+            kiosk_harness::prometheus::scrape::sum(&s, "mongodb_auth_total", &labels)
         };
         assert!(
             sum("success") > 0.0,
@@ -876,9 +876,14 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
         for name in ["rest", "mirror", CONNECT, "verify"] {
             let ip = network.pod(name).unwrap().ip;
             let text = kiosk_harness::http::get_at(ip, 15090, "/stats/prometheus").unwrap();
-            let s = kiosk_harness::prom::parse(&text);
-            let sum =
-                |result| kiosk_harness::prom::sum(&s, "kafka_auth_total", &[("result", result)]);
+            let s = kiosk_harness::prometheus::scrape::parse(&text);
+            let sum = |result| {
+                kiosk_harness::prometheus::scrape::sum(
+                    &s,
+                    "kafka_auth_total",
+                    &[("result", result)],
+                )
+            };
             assert!(
                 sum("success") > 0.0,
                 "{name}: no authentication counted:\n{text}"
@@ -893,7 +898,7 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
     if auth == "plain" {
         credential_goes_to_the_brokers_only(&mesh, &passwords);
     }
-    let refused = kiosk_harness::prom::sum(
+    let refused = kiosk_harness::prometheus::scrape::sum(
         &samples,
         "kafka_response_errors_total",
         &[
@@ -981,10 +986,10 @@ print((api_versions + metadata).hex())
         .unwrap()
         .ip;
     let text = kiosk_harness::http::get_at(ip, 15090, "/stats/prometheus").unwrap();
-    let samples = kiosk_harness::prom::parse(&text);
+    let samples = kiosk_harness::prometheus::scrape::parse(&text);
     let withheld = [("result", "skipped"), ("reason", "upstream_not_allowed")];
     assert_eq!(
-        kiosk_harness::prom::sum(&samples, "kafka_auth_total", &withheld),
+        kiosk_harness::prometheus::scrape::sum(&samples, "kafka_auth_total", &withheld),
         1.0,
         "the withheld credential, counted:\n{text}"
     );

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use kiosk_harness::components::kafka::Kafka;
 use kiosk_harness::paths;
-use kiosk_harness::prom;
+use kiosk_harness::prometheus::scrape;
 use kiosk_tests::{kafka_behind_sidecar_with, run_dir, ISTIO_CONCURRENCY};
 
 /// A topic, the codec of its producer, how many records.
@@ -235,7 +235,7 @@ fn matrix(
 
     let s = kiosk_tests::stats_settled(&sidecar, &dir);
     // (+ 0.0: an empty sum is -0.0)
-    let stat = |name: &str, labels: &[(&str, &str)]| prom::sum(&s, name, labels) + 0.0;
+    let stat = |name: &str, labels: &[(&str, &str)]| scrape::sum(&s, name, labels) + 0.0;
     let unknown = [("topic", "unknown")];
     let (produced_unknown, fetched_unknown) = (
         stat("kafka_produced_records_total", &unknown),

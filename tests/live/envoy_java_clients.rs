@@ -21,7 +21,7 @@ use std::process::Command;
 
 use kiosk_harness::components::envoy::Sidecar;
 use kiosk_harness::paths;
-use kiosk_harness::prom;
+use kiosk_harness::prometheus::scrape;
 use kiosk_tests::{kafka_behind_sidecar_with, run_dir, ISTIO_CONCURRENCY};
 
 /// A topic, the codec and delivery guarantee of its producer, how many records.
@@ -243,7 +243,7 @@ fn matrix(
     );
 
     let s = kiosk_tests::stats_settled(&sidecar, &dir);
-    let stat = |name: &str, labels: &[(&str, &str)]| prom::sum(&s, name, labels);
+    let stat = |name: &str, labels: &[(&str, &str)]| scrape::sum(&s, name, labels);
     for (topic, &n) in &acked {
         let t = [("topic", topic.as_str())];
         let sent = n + aborted.get(topic).copied().unwrap_or(0);
@@ -286,9 +286,9 @@ struct Running {
 /// again), the rest accepted. The sidecar's share series match what the client did, and
 /// nothing of it counts as an ordinary consumer's fetch.
 fn share_group(sidecar: &Sidecar, bootstrap: &str, java: &Java, case: &Case) {
-    let before = prom::parse(&sidecar.prometheus_text().unwrap());
+    let before = scrape::parse(&sidecar.prometheus_text().unwrap());
     let t = [("topic", case.topic)];
-    let fetched_before = prom::sum(&before, "kafka_fetched_records_total", &t);
+    let fetched_before = scrape::sum(&before, "kafka_fetched_records_total", &t);
     let expected = case.records.to_string();
     let lines = java.run(
         "share",
@@ -312,7 +312,7 @@ fn share_group(sidecar: &Sidecar, bootstrap: &str, java: &Java, case: &Case) {
 
     let dir = java.dir.clone();
     let s = kiosk_tests::stats_settled(sidecar, &dir);
-    let stat = |name: &str, labels: &[(&str, &str)]| prom::sum(&s, name, labels);
+    let stat = |name: &str, labels: &[(&str, &str)]| scrape::sum(&s, name, labels);
     assert_eq!(
         stat("kafka_share_acquired_records_total", &t),
         did["delivered"] as f64,

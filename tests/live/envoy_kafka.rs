@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kiosk_harness::prom::{self, Sample};
+use kiosk_harness::prometheus::scrape::{self, Sample};
 use kiosk_tests::{kafka_behind_sidecar, run_dir, wait_flush};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -170,7 +170,7 @@ fn consume_all(bootstrap: &str) -> HashMap<String, usize> {
 }
 
 fn stat(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
-    prom::sum(samples, name, labels)
+    scrape::sum(samples, name, labels)
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn exact_metrics(test: &str, brokers: usize) {
     let start = Instant::now();
     let mut text = sidecar.prometheus_text().unwrap();
     while start.elapsed() < Duration::from_secs(15) {
-        let s = prom::parse(&text);
+        let s = scrape::parse(&text);
         let requests = stat(&s, "kafka_requests_total", &[("api", "produce")]);
         let timed = stat(
             &s,
@@ -230,7 +230,7 @@ fn exact_metrics(test: &str, brokers: usize) {
         text = sidecar.prometheus_text().unwrap();
     }
     std::fs::write(dir.join("stats.prom"), &text).unwrap();
-    let s = prom::parse(&text);
+    let s = scrape::parse(&text);
     let base = [
         ("local_namespace", "shop"),
         ("local_workload", "checkout"),
@@ -277,7 +277,7 @@ fn exact_metrics(test: &str, brokers: usize) {
         assert!(fetched_bytes > 0.0, "{}: no fetched bytes", case.topic);
         for partition in 0..case.partitions {
             let p = partition.to_string();
-            let lag = prom::select(
+            let lag = scrape::select(
                 &s,
                 "kafka_consumer_lag",
                 &[("topic", case.topic), ("partition", &p)],
@@ -352,7 +352,7 @@ fn exact_metrics(test: &str, brokers: usize) {
     assert!(opened >= 2.0);
     if brokers > 1 {
         // Every broker was reached through its own sidecar listener.
-        let per_listener = prom::select(&s, "envoy_cluster_upstream_cx_total", &[])
+        let per_listener = scrape::select(&s, "envoy_cluster_upstream_cx_total", &[])
             .filter(|x| {
                 x.label("cluster_name")
                     .is_some_and(|c| c.starts_with("outbound|"))

@@ -16,7 +16,7 @@ use kiosk_filter::act::sasl::Mechanism;
 use kiosk_harness::components::envoy::Sidecar;
 use kiosk_harness::components::kafka::{request_frame, Kafka, KafkaSpec, SaslListener};
 use kiosk_harness::ports;
-use kiosk_harness::prom;
+use kiosk_harness::prometheus::scrape;
 use kiosk_tests::{kafka_sidecar_to, run_dir, wait_flush};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -92,8 +92,8 @@ fn count_all(bootstrap: &str, group: &str, want: usize) -> usize {
 }
 
 fn stat(sidecar: &Sidecar, name: &str, labels: &[(&str, &str)]) -> f64 {
-    prom::sum(
-        &prom::parse(&sidecar.prometheus_text().unwrap()),
+    scrape::sum(
+        &scrape::parse(&sidecar.prometheus_text().unwrap()),
         name,
         labels,
     )

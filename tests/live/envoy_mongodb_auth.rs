@@ -19,7 +19,8 @@ use std::time::Duration;
 use kiosk_harness::components::envoy::{Protocol, Route, Sidecar, SidecarSpec, UpstreamTls};
 use kiosk_harness::components::mongo::{self, MongoServer, MongoUser, ServerTls};
 use kiosk_harness::components::mtls::{DnType, MeshCa};
-use kiosk_harness::{paths, ports, prom};
+use kiosk_harness::prometheus::scrape;
+use kiosk_harness::{paths, ports};
 use kiosk_tests::{run_dir, wait_flush};
 use mongodb::bson::{doc, Document};
 use serde_json::json;
@@ -72,8 +73,8 @@ fn sidecar_with(
 }
 
 fn stat(sidecar: &Sidecar, name: &str, labels: &[(&str, &str)]) -> f64 {
-    prom::sum(
-        &prom::parse(&sidecar.prometheus_text().unwrap()),
+    scrape::sum(
+        &scrape::parse(&sidecar.prometheus_text().unwrap()),
         name,
         labels,
     )

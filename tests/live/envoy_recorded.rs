@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use kiosk_harness::prometheus::scrape;
 use kiosk_harness::record::{self, RecordedTopic};
-use kiosk_harness::{paths, ports, prom};
+use kiosk_harness::{paths, ports};
 use kiosk_tests::{kafka_sidecar, run_dir, wait_flush};
 
 /// Odd chunk sizes, cycled through by both ends.
@@ -336,8 +337,8 @@ fn play_dialect(dialect: &str) -> usize {
     wait_flush();
     let text = sidecar.prometheus_text().unwrap();
     std::fs::write(dir.join("stats.prom"), &text).unwrap();
-    let samples = prom::parse(&text);
-    let stat = |name: &str, labels: &[(&str, &str)]| prom::sum(&samples, name, labels);
+    let samples = scrape::parse(&text);
+    let stat = |name: &str, labels: &[(&str, &str)]| scrape::sum(&samples, name, labels);
     assert_eq!(
         stat("kafka_decode_errors_total", &[]),
         0.0,

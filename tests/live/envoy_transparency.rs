@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use kiosk_harness::{ports, prom};
+use kiosk_harness::ports;
+use kiosk_harness::prometheus::scrape;
 use kiosk_tests::{kafka_sidecar, run_dir, wait_flush};
 
 type Received = Arc<Mutex<Vec<Vec<u8>>>>;
@@ -114,7 +115,7 @@ fn garbage_and_absurd_frames_pass_byte_for_byte() {
 
     wait_flush();
     let samples = sidecar.prometheus().unwrap();
-    let undecodable = prom::sum(
+    let undecodable = scrape::sum(
         &samples,
         "kafka_connections_undecodable_total",
         &[("reason", "bad_frame_size")],
@@ -124,7 +125,7 @@ fn garbage_and_absurd_frames_pass_byte_for_byte() {
         "no undecodable connection counted:\n{}",
         sidecar.prometheus_text().unwrap()
     );
-    let errors = prom::sum(
+    let errors = scrape::sum(
         &samples,
         "kafka_decode_errors_total",
         &[("direction", "request")],
@@ -132,7 +133,7 @@ fn garbage_and_absurd_frames_pass_byte_for_byte() {
     assert!(errors >= 1.0);
     // Labelled with the sidecar's identity from node metadata (the readiness probe
     // opened a connection too).
-    let ours = prom::sum(
+    let ours = scrape::sum(
         &samples,
         "kafka_connections_opened_total",
         &[

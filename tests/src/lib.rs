@@ -131,16 +131,19 @@ pub fn one_cluster() -> std::sync::MutexGuard<'static, ()> {
 /// The sidecar's stats once every produce is counted: the filter flushes on its tick and
 /// Envoy merges the workers' histograms on its stats flush, so wait (at most 15 s) until
 /// every produce request has its latency sample. Kept in `<dir>/stats.prom`.
-pub fn stats_settled(sidecar: &Sidecar, dir: &std::path::Path) -> Vec<kiosk_harness::prom::Sample> {
-    use kiosk_harness::prom;
+pub fn stats_settled(
+    sidecar: &Sidecar,
+    dir: &std::path::Path,
+) -> Vec<kiosk_harness::prometheus::scrape::Sample> {
+    use kiosk_harness::prometheus::scrape;
     use std::time::{Duration, Instant};
     wait_flush();
     let start = Instant::now();
     let mut text = sidecar.prometheus_text().unwrap_or_default();
     while start.elapsed() < Duration::from_secs(15) {
-        let s = prom::parse(&text);
-        let requests = prom::sum(&s, "kafka_requests_total", &[("api", "produce")]);
-        let timed = prom::sum(
+        let s = scrape::parse(&text);
+        let requests = scrape::sum(&s, "kafka_requests_total", &[("api", "produce")]);
+        let timed = scrape::sum(
             &s,
             "kafka_request_duration_milliseconds_count",
             &[("api", "produce")],
@@ -152,7 +155,7 @@ pub fn stats_settled(sidecar: &Sidecar, dir: &std::path::Path) -> Vec<kiosk_harn
         text = sidecar.prometheus_text().unwrap_or_default();
     }
     let _ = std::fs::write(dir.join("stats.prom"), &text);
-    prom::parse(&text)
+    scrape::parse(&text)
 }
 
 /// The lines a client program of the live tests prints for the test to check the filter

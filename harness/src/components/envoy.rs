@@ -803,8 +803,8 @@ impl Sidecar {
     }
 
     /// `/stats/prometheus`, parsed.
-    pub fn prometheus(&self) -> Result<Vec<crate::prom::Sample>> {
-        Ok(crate::prom::parse(&self.prometheus_text()?))
+    pub fn prometheus(&self) -> Result<Vec<crate::prometheus::scrape::Sample>> {
+        Ok(crate::prometheus::scrape::parse(&self.prometheus_text()?))
     }
 
     pub fn prometheus_text(&self) -> Result<String> {

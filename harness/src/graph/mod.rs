@@ -26,10 +26,10 @@ pub use query::{build, cluster_destination, from_samples, queries, Source};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prometheus::Sample;
+    use crate::prometheus::InstantSample;
 
-    fn sample(labels: &[(&str, &str)], value: f64) -> Sample {
-        Sample {
+    fn sample(labels: &[(&str, &str)], value: f64) -> InstantSample {
+        InstantSample {
             labels: labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

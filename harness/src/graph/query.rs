@@ -5,7 +5,7 @@ use anyhow::Result;
 use std::collections::BTreeSet;
 
 use super::model::{Graph, Node, NodeKind, Options};
-use crate::prometheus::{PromClient, Sample};
+use crate::prometheus::{InstantSample, PromClient};
 
 /// Kiali wraps every graph query in `round(.., 0.001)`.
 fn kiali(query: String) -> String {
@@ -86,7 +86,7 @@ pub async fn build(prom: &PromClient, o: &Options) -> Result<Graph> {
 }
 
 /// The graph from query results (separate from the I/O, for tests).
-pub fn from_samples(o: &Options, results: &[(Source, Vec<Sample>)]) -> Graph {
+pub fn from_samples(o: &Options, results: &[(Source, Vec<InstantSample>)]) -> Graph {
     let mut graph = Graph {
         duration_secs: o.duration_secs,
         ..Graph::default()

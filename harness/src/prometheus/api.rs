@@ -8,12 +8,12 @@ use serde_json::Value;
 
 /// One sample of an instant vector.
 #[derive(Clone, Debug)]
-pub struct Sample {
+pub struct InstantSample {
     pub labels: BTreeMap<String, String>,
     pub value: f64,
 }
 
-impl Sample {
+impl InstantSample {
     pub fn label(&self, name: &str) -> &str {
         self.labels.get(name).map_or("", String::as_str)
     }
@@ -37,13 +37,13 @@ impl PromClient {
     }
 
     /// Evaluate an instant query.
-    pub async fn query(&self, promql: &str) -> Result<Vec<Sample>> {
+    pub async fn query(&self, promql: &str) -> Result<Vec<InstantSample>> {
         let result = self
             .get("query", promql, &[("query", promql.to_string())])
             .await?;
         Ok(result
             .iter()
-            .map(|r| Sample {
+            .map(|r| InstantSample {
                 labels: labels(r),
                 value: r["value"][1]
                     .as_str()

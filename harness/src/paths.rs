@@ -10,6 +10,15 @@ pub fn root() -> PathBuf {
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
+/// A fresh directory for one test's configs, logs and data, under `target/test-runs/`
+/// (kept after the run for inspection; emptied when the test runs again).
+pub fn run_dir(test: &str) -> anyhow::Result<PathBuf> {
+    let dir = root().join("target/test-runs").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 /// Heavy builds cached outside the repository: `$KIOSK_CACHE` or `~/.cache/kiosk`.
 pub fn cache() -> PathBuf {
     if let Some(dir) = std::env::var_os("KIOSK_CACHE") {

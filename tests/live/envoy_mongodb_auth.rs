@@ -50,24 +50,17 @@ fn sidecar_with(
         auth["upstreams"] = json!({ "clusters": [format!("*||{SERVER_NAME}")] });
     }
     let listener = ports::free().unwrap();
+    let routes =
+        vec![Route::outbound(SERVER_NAME, listener, upstream, Protocol::MongoDb).with_tls(tls)];
     let spec = SidecarSpec {
-        workload: workload.into(),
-        namespace: "shop".into(),
-        app: workload.into(),
-        admin_port: ports::free().unwrap(),
-        routes: vec![
-            Route::outbound(SERVER_NAME, listener, upstream, Protocol::MongoDb).with_tls(tls),
-        ],
-        plugin_config: json!({}),
         mongodb_plugin_config: json!({
             "protocol": "mongodb",
             "mongodb_auth": auth,
             "flush_interval_ms": 200,
         }),
-        wasm: paths::filter_wasm().unwrap(),
         concurrency: 1,
-        pod: None,
         env,
+        ..SidecarSpec::standalone(workload, "shop", routes).unwrap()
     };
     (Sidecar::start(spec, dir).unwrap(), listener)
 }

@@ -2,23 +2,14 @@
 //! Apache Kafka behind them.
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 pub use kiosk_harness::components::envoy::ISTIO_CONCURRENCY;
 use kiosk_harness::components::envoy::{Protocol, Route, Sidecar, SidecarSpec};
 use kiosk_harness::components::kafka::{Kafka, KafkaSpec};
-use kiosk_harness::{paths, ports};
+use kiosk_harness::ports;
 use serde_json::Value;
 
-/// A fresh directory for one test's configs and logs, under `target/test-runs/`
-/// (kept after the run for inspection).
-pub fn run_dir(test: &str) -> Result<PathBuf> {
-    let dir = paths::root().join("target/test-runs").join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
+pub use kiosk_harness::paths::run_dir;
 
 /// A sidecar for workload `workload` in namespace `shop` with one Kafka listener in front
 /// of `upstream`, the filter configured with `plugin_config`.
@@ -95,23 +86,15 @@ fn sidecar(
     env: Vec<(String, String)>,
     concurrency: u32,
 ) -> Result<Sidecar> {
+    let routes = routes
+        .iter()
+        .map(|&(upstream, listener)| Route::outbound("kafka", listener, upstream, Protocol::Kafka))
+        .collect();
     let spec = SidecarSpec {
-        workload: workload.into(),
-        namespace: "shop".into(),
-        app: workload.into(),
-        admin_port: ports::free()?,
-        routes: routes
-            .iter()
-            .map(|&(upstream, listener)| {
-                Route::outbound("kafka", listener, upstream, Protocol::Kafka)
-            })
-            .collect(),
         plugin_config,
-        mongodb_plugin_config: serde_json::json!({ "protocol": "mongodb" }),
-        wasm: paths::filter_wasm()?,
         concurrency,
-        pod: None,
         env,
+        ..SidecarSpec::standalone(workload, "shop", routes)?
     };
     Sidecar::start(spec, dir)
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use kiosk_harness::components::envoy::{Protocol, Route, Sidecar, SidecarSpec};
-use kiosk_harness::{paths, ports};
+
 use serde_json::{json, Value};
 
 /// One Envoy pinned to one worker with one outbound Kafka listener to `upstream`: the
@@ -45,18 +45,12 @@ pub fn sidecar_with(
     plugin_config: Value,
     env: Vec<(String, String)>,
 ) -> Sidecar {
+    let routes = vec![Route::outbound("kafka", listener, upstream, protocol)];
     let spec = SidecarSpec {
         env,
-        workload: name.into(),
-        namespace: "bench".into(),
-        app: name.into(),
-        admin_port: ports::free().unwrap(),
-        routes: vec![Route::outbound("kafka", listener, upstream, protocol)],
         plugin_config,
-        mongodb_plugin_config: serde_json::json!({ "protocol": "mongodb" }),
-        wasm: paths::filter_wasm().unwrap(),
         concurrency: 1,
-        pod: None,
+        ..SidecarSpec::standalone(name, "bench", routes).unwrap()
     };
     Sidecar::start(spec, dir).unwrap()
 }

@@ -184,6 +184,26 @@ pub fn extra_stat_tags() -> Vec<&'static str> {
 }
 
 impl SidecarSpec {
+    /// A sidecar outside any pod (the test bed's and the benchmarks'): `workload` in
+    /// `namespace` with `routes`, the filter module set-up built, the filter observing
+    /// (`pluginConfig` `{}`; MongoDB's plugin `protocol: mongodb`), Istio's worker count, no
+    /// environment. Change what differs with struct update syntax.
+    pub fn standalone(workload: &str, namespace: &str, routes: Vec<Route>) -> Result<SidecarSpec> {
+        Ok(SidecarSpec {
+            workload: workload.into(),
+            namespace: namespace.into(),
+            app: workload.into(),
+            admin_port: crate::ports::free()?,
+            routes,
+            plugin_config: json!({}),
+            mongodb_plugin_config: json!({ "protocol": "mongodb" }),
+            wasm: crate::paths::filter_wasm()?,
+            concurrency: ISTIO_CONCURRENCY,
+            pod: None,
+            env: Vec::new(),
+        })
+    }
+
     pub fn bootstrap(&self) -> Value {
         let mut stats_tags: Vec<Value> = extra_stat_tags()
             .into_iter()

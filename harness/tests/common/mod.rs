@@ -13,12 +13,7 @@ pub static ONE_MESH: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A fresh home for a test's mesh under `target/test-runs/` (kept for inspection).
 pub fn run_dir(test: &str) -> PathBuf {
-    let dir = kiosk_harness::paths::root()
-        .join("target/test-runs")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    kiosk_harness::paths::run_dir(test).unwrap()
 }
 
 pub fn kiosk() -> PathBuf {

@@ -6,8 +6,9 @@
 //!   ([`process`]);
 //! - [`bundle`]: the bundle's Strimzi resources, read as Strimzi's operators read them;
 //! - [`mesh`]: the local mesh, declared once as a plan ([`mesh::plan`]), `kiosk up`/`down`;
-//! - [`ingress`]: the ingress gateway's Envoy configuration as istiod renders the bundle's
-//!   Gateway, VirtualService, RequestAuthentication and AuthorizationPolicy;
+//! - [`istiod`]: the bundle's Istio resources rendered as istiod renders them: the ingress
+//!   gateway's listener (Gateway, VirtualService, RequestAuthentication) and the RBAC filters
+//!   of AuthorizationPolicies, for the gateway and the sidecars;
 //! - [`operator`]: the Strimzi operators' part against a running Kafka (topics, users' ACLs);
 //! - [`dashboard`]: the bundle's Grafana dashboard drawn as a self-contained page;
 //! - [`graph`]: the Kiali-style graph from Prometheus ([`prometheus`]: its query API, and
@@ -23,7 +24,7 @@ pub mod components;
 pub mod dashboard;
 pub mod graph;
 pub mod http;
-pub mod ingress;
+pub mod istiod;
 pub mod mesh;
 pub mod operator;
 pub mod paths;

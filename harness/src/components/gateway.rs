@@ -1,7 +1,7 @@
 //! Istio's ingress gateway, run for real: one Envoy in a pod of its own (`istio-ingress`
 //! namespace, no sidecar: the gateway is the proxy), configured as istiod configures a
 //! router for the bundle's Gateway, VirtualService, RequestAuthentication and
-//! AuthorizationPolicy ([`crate::ingress`]). The upstream leg to the REST entry's sidecar is
+//! AuthorizationPolicy ([`crate::istiod`]). The upstream leg to the REST entry's sidecar is
 //! Istio mTLS with the gateway's own SPIFFE identity; the stats are served on 15090 with the
 //! HTTP tags istiod's bootstrap defines, so that JWT and RBAC refusals are labelled series.
 
@@ -15,7 +15,7 @@ use crate::components::envoy::{istio_mutual_transport, PodSidecar, SidecarSpec};
 use crate::components::mtls::CertFiles;
 use crate::components::pod::{self, Pod};
 use crate::components::Component;
-use crate::ingress::{self, Ingress, Route};
+use crate::istiod::{self, Ingress, Route};
 use crate::process::Service;
 
 /// The gateway workload as the istio/gateway chart names it (release istio-ingressgateway).
@@ -99,12 +99,12 @@ impl GatewaySpec {
         }
         b["node"]["metadata"]["LABELS"] = labels;
         if let Some(tags) = b["stats_config"]["stats_tags"].as_array_mut() {
-            tags.extend(ingress::istio_http_stats_tags());
+            tags.extend(istiod::istio_http_stats_tags());
         }
         let jwt = if self.ingress.jwt_rules.is_empty() {
             None
         } else {
-            Some(ingress::jwt_authn(&self.ingress.jwt_rules, &|rule| {
+            Some(istiod::jwt_authn(&self.ingress.jwt_rules, &|rule| {
                 self.jwks
                     .iter()
                     .find(|(issuer, _)| *issuer == rule.issuer)
@@ -117,9 +117,9 @@ impl GatewaySpec {
         }
         // The istio/gateway chart's Service maps port 80 to the pods' port 80 (the pod may
         // bind it: net.ipv4.ip_unprivileged_port_start): the listener is on the server's port.
-        let listener = ingress::listener(&self.ingress, self.ingress.gateway.port, jwt, &|r| {
+        let listener = istiod::listener(&self.ingress, self.ingress.gateway.port, jwt, &|r| {
             self.upstream(r)
-                .map(|u| ingress::cluster_name(&u.host, u.port))
+                .map(|u| istiod::cluster_name(&u.host, u.port))
                 .unwrap_or_default()
         })?;
         let static_resources = &mut b["static_resources"];
@@ -141,7 +141,7 @@ impl GatewaySpec {
             .collect();
         let mut seen = std::collections::BTreeSet::new();
         for u in &self.upstreams {
-            let name = ingress::cluster_name(&u.host, u.port);
+            let name = istiod::cluster_name(&u.host, u.port);
             if !seen.insert(name.clone()) {
                 continue;
             }

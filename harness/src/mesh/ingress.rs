@@ -1,6 +1,6 @@
 //! The REST entry behind an ingress gateway that requires a JWT (`kiosk up`, default
 //! `--ingress jwt`): the bundle's Gateway, VirtualService, RequestAuthentication and
-//! AuthorizationPolicy (`istio/`) rendered into a gateway pod ([`crate::ingress`],
+//! AuthorizationPolicy (`istio/`) rendered into a gateway pod ([`crate::istiod`],
 //! [`crate::components::gateway`]), the token issuer the RequestAuthentication names
 //! (`kiosk issuer`, in its own pod outside the mesh, as an identity provider), and the
 //! producer as an OAuth 2.0 client of it.
@@ -26,7 +26,7 @@ use crate::components::mtls::MeshCa;
 use crate::components::pipeline::{PipelineService, ServiceSpec};
 use crate::components::pod::{self, Network};
 use crate::components::prometheus::Target;
-use crate::ingress::Ingress;
+use crate::istiod::Ingress;
 
 /// The bundle's Gateway in front of the REST entry.
 pub const GATEWAY: &str = "kiosk-rest";

@@ -305,14 +305,14 @@ fn registry_rbac() -> Result<Vec<Value>> {
         ),
     ]);
     let istio = crate::bundle::default_istio_dir();
-    let policies = crate::ingress::workload_policies(&istio, NAMESPACE, &labels)?;
+    let policies = crate::istiod::workload_policies(&istio, NAMESPACE, &labels)?;
     if policies.is_empty() {
         bail!(
             "no AuthorizationPolicy in {} selects the schema registry ({REGISTRY} in {NAMESPACE})",
             istio.display()
         );
     }
-    crate::ingress::rbac_filters(&policies)
+    crate::istiod::rbac_filters(&policies)
 }
 
 /// The REST entry's sidecar enforces the bundle's AuthorizationPolicy for the KafkaBridge's
@@ -331,7 +331,7 @@ fn rest_rbac(setup: &Setup) -> Result<Vec<Value>> {
         ),
     ]);
     let istio = crate::bundle::default_istio_dir();
-    let mut policies = crate::ingress::workload_policies(&istio, NAMESPACE, &labels)?;
+    let mut policies = crate::istiod::workload_policies(&istio, NAMESPACE, &labels)?;
     if policies.is_empty() {
         bail!(
             "no AuthorizationPolicy in {} selects the REST entry (KafkaBridge {} in {NAMESPACE})",
@@ -357,7 +357,7 @@ fn rest_rbac(setup: &Setup) -> Result<Vec<Value>> {
             }
         }
     }
-    crate::ingress::rbac_filters(&policies)
+    crate::istiod::rbac_filters(&policies)
 }
 
 /// The filter's configurations for `workload`'s sidecar, from the bundle's WasmPlugins,

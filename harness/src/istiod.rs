@@ -1,5 +1,7 @@
-//! The ingress gateway as istiod 1.30.3 renders it for a `Gateway`, its `VirtualService`,
-//! a `RequestAuthentication` and an `AuthorizationPolicy` (read from the bundle's `istio/`).
+//! The bundle's Istio resources (`istio/`) as istiod 1.30.3 renders them into Envoy
+//! configuration: the ingress gateway for a `Gateway`, its `VirtualService`, a
+//! `RequestAuthentication` and an `AuthorizationPolicy`; and the RBAC filters an
+//! `AuthorizationPolicy` gives a workload's sidecar.
 //!
 //! What is mirrored, read from istio/istio at 1.30.3:
 //! - the listener `0.0.0.0_<targetPort>` with one HTTP connection manager, stat prefix

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use crate::{dashboard, graph, mesh, prometheus, record};
+use crate::{dashboard, graph, mesh, prometheus, recording};
 
 /// kiosk: Kafka-in-Istio Observability and Security Kit.
 ///
@@ -42,7 +42,7 @@ enum Cmd {
     Operator(crate::operator::Args),
     /// Record a real Kafka session (librdkafka against Apache Kafka, through a recording tee)
     /// as test data: one pair of files per connection.
-    Record(record::Args),
+    Record(recording::Args),
 }
 
 #[derive(clap::Args, Debug)]
@@ -105,7 +105,7 @@ async fn run(cli: Cli) -> Result<bool> {
         Cmd::Graph(args) => graph_command(&home, args).await.map(|()| true),
         Cmd::Dashboard(args) => dashboard_command(&home, args).await.map(|()| true),
         Cmd::Service(service) => service.run().await,
-        Cmd::Record(args) => record::run(args).await.map(|()| true),
+        Cmd::Record(args) => recording::run(args).await.map(|()| true),
         Cmd::Operator(args) => crate::operator::run(args).await.map(|()| true),
     }
 }

@@ -13,7 +13,7 @@
 //! - [`dashboard`]: the bundle's Grafana dashboard drawn as a self-contained page;
 //! - [`graph`]: the Kiali-style graph from Prometheus ([`prometheus`]: its query API, and
 //!   Envoy's text exposition as a scrape reads it);
-//! - a recording TCP [`tee`] and the recorded Kafka session used as test data ([`record`]).
+//! - a recording TCP [`tee`] and the recorded Kafka session used as test data ([`recording`]).
 //!
 //! The pipeline services themselves live in `kiosk-services` (what the image carries).
 #![forbid(unsafe_code)]
@@ -31,7 +31,7 @@ pub mod paths;
 pub mod ports;
 pub mod process;
 pub mod prometheus;
-pub mod record;
+pub mod recording;
 pub mod tee;
 
 pub use components::envoy::{Sidecar, SidecarSpec};

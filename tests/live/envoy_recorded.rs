@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kiosk_harness::prometheus::scrape;
-use kiosk_harness::record::{self, RecordedTopic};
+use kiosk_harness::recording::{self, RecordedTopic};
 use kiosk_harness::{paths, ports};
 use kiosk_tests::{kafka_sidecar, run_dir, wait_flush};
 
@@ -141,7 +141,7 @@ fn load_dialect(dialect: &str) -> (Vec<Arc<Session>>, Vec<RecordedTopic>) {
         .join("tests/data/kafka-sessions")
         .join(dialect);
     let summary = std::fs::read_to_string(dir.join("sessions.txt")).unwrap();
-    let topics = record::recorded_topics(&summary).unwrap();
+    let topics = recording::recorded_topics(&summary).unwrap();
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -270,7 +270,7 @@ fn play(port: u16, s: &Arc<Session>) -> Vec<u8> {
 #[test]
 #[ignore = "live: starts real Envoy, Kafka and pods (root); scripts/test.sh runs it, or cargo test -- --ignored"]
 fn recorded_sessions_pass_byte_for_byte_and_are_decoded() {
-    for dialect in record::DIALECTS {
+    for dialect in recording::DIALECTS {
         let start = Instant::now();
         let sessions = play_dialect(dialect);
         eprintln!(

@@ -5,7 +5,7 @@
 //! with the exact totals the workload produced and consumed, every codec included.
 
 use kiosk_filter::{Config, Identity, Totalizer, Vm};
-use kiosk_harness::record::{self, TOPICS};
+use kiosk_harness::recording::{self, TOPICS};
 use kiosk_tests::run_dir;
 
 const RECORDS: usize = 5;
@@ -16,14 +16,14 @@ fn a_fresh_recording_decodes_exactly() {
     let dir = run_dir("record").unwrap();
     let out = dir.join("sessions");
     let start = std::time::Instant::now();
-    let manifest = record::record(&out, &dir.join("kafka"), RECORDS).expect("recording");
+    let manifest = recording::record(&out, &dir.join("kafka"), RECORDS).expect("recording");
     eprintln!(
         "recorded in {:.1} s:\n{manifest}",
         start.elapsed().as_secs_f64()
     );
     // The summary states what the workload did, as the tests of the committed recordings
     // read it.
-    let stated: Vec<(String, String, i32, u64)> = record::recorded_topics(&manifest)
+    let stated: Vec<(String, String, i32, u64)> = recording::recorded_topics(&manifest)
         .unwrap()
         .into_iter()
         .map(|t| (t.name, t.codec, t.partitions, t.records))

@@ -315,11 +315,8 @@ impl Component for Connect {
         self.service.iter().collect()
     }
 
-    fn check(&mut self) -> Result<()> {
-        match &mut self.service {
-            Some(service) => service.check_running(),
-            None => Ok(()),
-        }
+    fn services_mut(&mut self) -> Vec<&mut Service> {
+        self.service.iter_mut().collect()
     }
 
     fn stop(&mut self) {

@@ -841,12 +841,12 @@ impl Component for Sidecar {
         vec![&self.service]
     }
 
-    fn check(&mut self) -> Result<()> {
-        self.service.check_running()
+    fn services_mut(&mut self) -> Vec<&mut Service> {
+        vec![&mut self.service]
     }
 
-    fn stop(&mut self) {
-        self.service.stop();
+    fn stop_grace(&self) -> Duration {
+        Duration::ZERO
     }
 
     fn restart(&mut self) -> Result<()> {

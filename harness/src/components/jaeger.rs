@@ -76,12 +76,8 @@ impl Component for Jaeger {
         vec![&self.service]
     }
 
-    fn check(&mut self) -> Result<()> {
-        self.service.check_running()
-    }
-
-    fn stop(&mut self) {
-        self.service.terminate(Duration::from_secs(10));
+    fn services_mut(&mut self) -> Vec<&mut Service> {
+        vec![&mut self.service]
     }
 
     fn restart(&mut self) -> Result<()> {

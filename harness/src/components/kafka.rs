@@ -595,11 +595,8 @@ impl Component for Kafka {
         self.nodes.iter().flatten().collect()
     }
 
-    fn check(&mut self) -> Result<()> {
-        for service in self.nodes.iter_mut().flatten() {
-            service.check_running()?;
-        }
-        Ok(())
+    fn services_mut(&mut self) -> Vec<&mut Service> {
+        self.nodes.iter_mut().flatten().collect()
     }
 
     fn stop(&mut self) {

@@ -29,6 +29,8 @@ pub mod pod;
 pub mod prometheus;
 pub mod registry;
 
+use std::time::Duration;
+
 use anyhow::Result;
 
 use crate::process::Service;
@@ -39,10 +41,27 @@ pub trait Component: Send {
     fn name(&self) -> &str;
     /// The processes running now (for `mesh.json` and `kiosk down`).
     fn services(&self) -> Vec<&Service>;
+    /// The same, to check and stop them.
+    fn services_mut(&mut self) -> Vec<&mut Service>;
+    /// How long a process may take to stop after SIGTERM before it is killed (longer
+    /// where the program writes its data out on shutdown).
+    fn stop_grace(&self) -> Duration {
+        Duration::from_secs(10)
+    }
     /// Fail, naming the process and quoting its log's tail, if one has exited.
-    fn check(&mut self) -> Result<()>;
+    fn check(&mut self) -> Result<()> {
+        for service in self.services_mut() {
+            service.check_running()?;
+        }
+        Ok(())
+    }
     /// Stop every process (gracefully where the program keeps data), keeping the data.
-    fn stop(&mut self);
+    fn stop(&mut self) {
+        let grace = self.stop_grace();
+        for service in self.services_mut() {
+            service.terminate(grace);
+        }
+    }
     /// Stop, start again with the same configuration and data, and wait until ready.
     fn restart(&mut self) -> Result<()>;
     /// Restart one process at a time, each ready before the next stops (a StatefulSet's

@@ -179,13 +179,13 @@ impl Component for MongoServer {
         vec![&self.service]
     }
 
-    fn check(&mut self) -> Result<()> {
-        self.service.check_running()
+    fn services_mut(&mut self) -> Vec<&mut Service> {
+        vec![&mut self.service]
     }
 
-    fn stop(&mut self) {
-        // Gracefully: SecantusDB writes its data out on shutdown.
-        self.service.terminate(Duration::from_secs(15));
+    // Gracefully: SecantusDB writes its data out on shutdown.
+    fn stop_grace(&self) -> Duration {
+        Duration::from_secs(15)
     }
 
     fn restart(&mut self) -> Result<()> {

@@ -80,12 +80,12 @@ impl Component for SchemaRegistry {
         vec![&self.service]
     }
 
-    fn check(&mut self) -> Result<()> {
-        self.service.check_running()
+    fn services_mut(&mut self) -> Vec<&mut Service> {
+        vec![&mut self.service]
     }
 
-    fn stop(&mut self) {
-        self.service.terminate(Duration::from_secs(15));
+    fn stop_grace(&self) -> Duration {
+        Duration::from_secs(15)
     }
 
     fn restart(&mut self) -> Result<()> {

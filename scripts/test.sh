@@ -11,6 +11,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 scripts/setup.sh
 step "Kubernetes bundle, validated offline (charts, strimzi/, istio/, kind scripts)"
+cargo build --quiet -p kiosk-services --bin kiosk-services
 .venv/bin/python scripts/validate-k8s.py
 step "build the filter module"
 scripts/build-filter.sh

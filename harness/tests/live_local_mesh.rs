@@ -179,17 +179,33 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     );
 
     // The schema registry: the mock schema registered at start by the producer's
-    // identity, its evolutions checked; its sidecar lets the pipeline's readers read, only
-    // the producer write, and refuses everyone else (the bundle's AuthorizationPolicy).
+    // identity, its evolutions checked (v2 judged compatible, not registered: v1 stays the
+    // latest version, as the chart's Job leaves it); its sidecar lets the pipeline's readers
+    // read, only the producer write, and refuses everyone else (the bundle's
+    // AuthorizationPolicy).
     for line in [
-        "schema events-value: ",
-        "events-value.v2-compatible.schema.json accepted as a later version",
-        "events-value.v3-incompatible.schema.json refused (409)",
+        "events-value: compatibility BACKWARD",
+        "events-value: events-value.v1.schema.json registered, id ",
+        "events-value: events-value.v2-compatible.schema.json is compatible (BACKWARD), not registered",
+        "events-value: events-value.v3-incompatible.schema.json refused (409)",
+        "events-value: ready, schema id ",
         "producer: values framed with schema ",
         "verify: ok   dead-letter topic events.dlq: 2 of 2 refused records, reasons invalid, unknown_schema_id",
     ] {
         assert!(printed.contains(line), "missing {line:?} in {printed}");
     }
+    let after = |prefix: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        after("producer: values framed with schema "),
+        after("events-value: ready, schema id "),
+        "the producer frames with v1's id (the latest version)"
+    );
     let registry = "http://schema-registry.pipeline.svc.cluster.local:8080/apis/ccompat/v7";
     let subjects = format!("{registry}/subjects");
     let versions = format!("{registry}/subjects/events-value/versions");

@@ -104,8 +104,9 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      file on a PersistentVolumeClaim, one replica, Recreate) outlives the pod; every schema user
      gets SCHEMA_REGISTRY_URL of its Service, and only identities that may read get it; the
      registration Job is a post-install/post-upgrade hook in the mesh with a native sidecar,
-     runs as the producer's identity, the chart's program, the repository's schemas byte for
-     byte (and charts/test-kafka-istio-mongo/files/schemas/ equals schemas/).
+     runs as the producer's identity `kiosk-services register-schemas` from the kiosk services'
+     image, waiting less long than it may run, the repository's schemas byte for byte (and
+     charts/test-kafka-istio-mongo/files/schemas/ equals schemas/).
   4. Programs of the bundle run here: the TLS client identity's certificate sync program
      against a stand-in Kubernetes API through the life of Strimzi's certificates (its Roles
      must allow each call); the MongoDB certificate issuer (with this machine's openssl)
@@ -116,11 +117,13 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      with another CA's, or checking another name); the MongoDB pod's X.509 user script with
      Node.js against a stand-in of mongod's user commands; files/kiali_edges.py against a graph
      in Kiali 2.29.0's response shape (testdata/kiali-graph-pipeline.json) with and without an
-     edge; the schema registration program against a stand-in of the registry's
-     Confluent-compatible API (503 while starting, content ids, 409 for an incompatible
-     version under a model of Apicurio 3.3.3's JSON Schema rules): it sets BACKWARD, registers
-     v1, has v2 judged compatible and v3 refused, idempotently, and fails against a registry
-     that enforces nothing, judges v2 incompatible, refuses its writes (403) or never answers;
+     edge; `kiosk-services register-schemas` (the binary `cargo build -p kiosk-services --bin
+     kiosk-services` builds), with the registration Job's arguments and schema files, against
+     a stand-in of the registry's Confluent-compatible API (503 while starting, content ids,
+     409 for an incompatible version under a model of Apicurio 3.3.3's JSON Schema rules): it
+     sets BACKWARD, registers v1, has v2 judged compatible (not registered) and v3 refused,
+     idempotently, and fails against a registry that enforces nothing, judges v2 incompatible,
+     registers v3 though it judges it incompatible, refuses its writes (403) or never answers;
      then, where scripts/setup.sh installed it (and a Java 21+ is here), against Apicurio
      Registry 3.3.3 itself on an H2 file, rerun and restarted (the id kept), and with v1 an open
      content model (refused as the model says); with --prometheus, this machine's Prometheus
@@ -135,7 +138,8 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      without TLS, certificate or user, or a sidecar present no or another workload's certificate
      (issue 15), and each way the schema registry could admit the wrong identity, lose its
      schemas, or its users and registration Job be pointed wrong, a registration program that
-     checks nothing or skips a step, schemas Apicurio would refuse, a chart copy of a schema or
+     checks nothing or only registers v1, a registration Job that skips v2 or v3, schemas
+     Apicurio would refuse, a chart copy of a schema or
      the plain policy differing from their source (issue 17), each way one trace across the
      Kafka hops could break (issue 18: provider, sampling, Jaeger addon, the Bridge's tracing),
      each way two WasmPlugins of the module could give their shared VM different environments
@@ -182,7 +186,7 @@ The checks, one concern per module (each module's docstring says what it checks)
   kiali             files/kiali_edges.py on graphs in Kiali's shape
   rest              the REST entry: its ingress requires a JWT, its sidecar admits its callers
   registry          the schema registry: access policy, storage, its users, the registration Job
-  registration      the schema registration program against stand-in and real registries
+  registration      kiosk-services register-schemas against stand-in and real registries
   selfcheck         the validator's own self-checks and the findings put back (issues 14-18)
   cli               the command: the order of the steps and their output lines
 """

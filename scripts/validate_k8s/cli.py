@@ -146,7 +146,7 @@ def main() -> int:
     with report.summing_up("the MongoDB certificate issuer through its certificates' life (stand-in API, openssl, TLS handshakes) and the X.509 user script (Node.js, stand-in mongod)"):
         mongodb_issuer_checks(report, renders.get("test-kafka-istio-mongo:default", []))
         x509_users_script_checks(report, renders.get("test-kafka-istio-mongo:default", []))
-    with report.summing_up("the schema files and the schema registration program (stand-in registry, doctored registries and programs)"):
+    with report.summing_up("the schema files and kiosk-services register-schemas as the registration Job runs it (stand-in registry, doctored registries, programs and Jobs)"):
         schema_registration_checks(report, renders.get("test-kafka-istio-mongo:default", []))
     if args.prometheus:
         with report.summing_up("Prometheus ingests Istio's and the filter's istio_tcp_received_bytes_total from one scrape"):

@@ -1,9 +1,11 @@
-"""The schema registration program, as the chart renders it, run here: against a stand-in of the
-registry's Confluent-compatible API (503 while starting, content ids, 409 for an incompatible
-version under a model of Apicurio 3.3.3's JSON Schema rules) and its doctored versions, then
-where scripts/setup.sh installed it (and a Java 21+ is here) against Apicurio Registry 3.3.3
-itself on an H2 file, rerun and restarted; and the self-checks that a program that checks
-nothing or skips a step, and schemas the registry would refuse, are rejected."""
+"""The schema registration Job's program, `kiosk-services register-schemas` (services/src/schemas.rs,
+the binary `cargo build -p kiosk-services --bin kiosk-services` builds), run here with the Job's
+arguments and schema files as the chart renders them: against a stand-in of the registry's
+Confluent-compatible API (503 while starting, content ids, 409 for an incompatible version under
+a model of Apicurio 3.3.3's JSON Schema rules) and its doctored versions, then where
+scripts/setup.sh installed it (and a Java 21+ is here) against Apicurio Registry 3.3.3 itself on
+an H2 file, rerun and restarted; and the self-checks that a program that checks nothing or only
+registers v1, a Job that skips a step, and schemas the registry would refuse, are rejected."""
 
 from __future__ import annotations
 
@@ -16,11 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .common import Report
+from .common import ROOT, Report
 from .k8s import mounted_configmap_file
 from .kind import kind_up_timeout_minutes
 from .probe import expect_refusals, probe
-from .registry import CCOMPAT, check_schema_files, registration_jobs
+from .registry import CCOMPAT, REGISTRATION_SCHEMAS, check_schema_files, registration_jobs, registration_options
 
 
 APICURIO_VERSION = "3.3.3"
@@ -75,9 +77,10 @@ class FakeSchemaRegistry:
     409 for an incompatible one), look-up, schema by id, compatibility checks. `starting`: that
     many requests answered 503 first, as the mesh answers while the registry starts; `enforce`
     False: no compatibility rule (every version accepted); `judge`: the compatibility judgement;
-    `deny`: methods answered 403 as the registry's sidecar would."""
+    `deny`: methods answered 403 as the registry's sidecar would; `registers_anything`: a
+    registration accepted whatever the compatibility check says."""
 
-    def __init__(self, starting=0, enforce=True, judge=backward_compatible, deny=()):
+    def __init__(self, starting=0, enforce=True, judge=backward_compatible, deny=(), registers_anything=False):
         import http.server
         import threading
 
@@ -87,6 +90,7 @@ class FakeSchemaRegistry:
         self.raw: list[str] = []  # content id - 1 -> the schema as registered
         self.subjects: dict[str, list[int]] = {}
         self.starting, self.enforce, self.judge, self.deny = starting, enforce, judge, set(deny)
+        self.registers_anything = registers_anything
         reg = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -181,7 +185,7 @@ class FakeSchemaRegistry:
         for cid in versions:
             if self.contents[cid - 1] == c:
                 return 200, {"id": cid}
-        why = self.incompatible(subject, body["schema"])
+        why = [] if self.registers_anything else self.incompatible(subject, body["schema"])
         if why:
             return 409, {"error_code": 409, "message": f"Incompatible artifact: {subject} [JSON], list of diff types: {why}"}
         if c in self.contents:
@@ -198,44 +202,106 @@ class FakeSchemaRegistry:
         self.server.server_close()
 
 
-def registration_inputs(rendered: list[dict]) -> tuple[str, dict[str, str], dict[str, str]] | None:
-    """The registration Job's program, its schema files (name -> text) and its environment, as
-    the chart renders them."""
+# Where `cargo build -p kiosk-services --bin kiosk-services` puts the binary the kiosk image
+# carries (docker/kiosk.Dockerfile), and the command that builds it.
+BUILD_COMMAND = "cargo build -p kiosk-services --bin kiosk-services"
+SERVICES_SOURCES = ROOT / "services"
+
+
+def kiosk_services_binary() -> Path:
+    """target/debug/kiosk-services (under $CARGO_TARGET_DIR when set, as cargo puts it)."""
+    return ROOT / (os.environ.get("CARGO_TARGET_DIR") or "target") / "debug" / "kiosk-services"
+
+
+def registration_binary(report: Report) -> Path | None:
+    """The kiosk-services binary to run, built and newer than its sources; a failed check (naming
+    the command that builds it) otherwise."""
+    binary = kiosk_services_binary()
+    if not report.check(binary.is_file() and os.access(binary, os.X_OK), f"the kiosk-services binary {binary} is built",
+                        f"missing: build it with `{BUILD_COMMAND}` (scripts/test.sh does before validating)"):
+        return None
+    built = binary.stat().st_mtime
+    newer = sorted(str(f.relative_to(ROOT)) for f in [*SERVICES_SOURCES.glob("src/**/*.rs"), SERVICES_SOURCES / "Cargo.toml"]
+                   if f.stat().st_mtime > built)
+    if not report.check(not newer, f"the kiosk-services binary {binary} is newer than its sources",
+                        f"{', '.join(newer[:3])} changed since: rebuild it with `{BUILD_COMMAND}`"):
+        return None
+    return binary
+
+
+def registration_inputs(rendered: list[dict]) -> tuple[list[str], dict[str, str], dict[str, str]] | None:
+    """The registration Job's arguments (`register-schemas ...`), its schema files (path in the
+    container -> text, from the ConfigMap mounted there) and its environment, as the chart
+    renders them."""
     jobs = registration_jobs(rendered)
     if not jobs:
         return None
     job, podspec, c = jobs[0]
-    cmd = (c.get("command") or []) + (c.get("args") or [])
-    program_path = next((a for a in cmd if a.endswith(".py")), "")
-    found = mounted_configmap_file(rendered, podspec, c, program_path)
+    args = [str(a) for a in c.get("args") or []]
     env = {e["name"]: e.get("value") for e in c.get("env") or []}
-    schemas = {}
-    for var in ("KIOSK_SCHEMA", "KIOSK_SCHEMA_COMPATIBLE", "KIOSK_SCHEMA_INCOMPATIBLE"):
-        f = mounted_configmap_file(rendered, podspec, c, env.get(var) or "")
-        if f:
-            schemas[var] = f[0]["data"][f[1]]
-    if not found or len(schemas) != 3:
+    options = registration_options(args)
+    files = {}
+    for option, _ in REGISTRATION_SCHEMAS:
+        for path in options.get(option) or []:
+            f = mounted_configmap_file(rendered, podspec, c, path)
+            if f:
+                files[path] = f[0]["data"][f[1]]
+    if any(not options.get(option) or options[option][0] not in files for option, _ in REGISTRATION_SCHEMAS):
         return None
-    return found[0]["data"][found[1]], schemas, env
+    return args, files, env
 
 
-def run_registration(program: str, schemas: dict[str, str], env: dict[str, str], url: str, wait: int = 20) -> tuple[int, str]:
-    """Run the registration program as the Job would, its registry at `url`: (exit status, output)."""
+def registration_schemas(args: list[str], files: dict[str, str]) -> dict[str, str]:
+    """Option (--schema, --compatible, --refused) -> the text of its (first) schema, for those
+    given a file."""
+    options = registration_options(args)
+    return {option: files[options[option][0]] for option, _ in REGISTRATION_SCHEMAS
+            if options.get(option) and options[option][0] in files}
+
+
+def with_schema(args: list[str], files: dict[str, str], option: str, text: str) -> dict[str, str]:
+    """The files, the (first) schema of `option` replaced by `text`."""
+    return dict(files, **{registration_options(args)[option][0]: text})
+
+
+def with_option(args: list[str], option: str, value: str) -> list[str]:
+    """The arguments with `option` given `value` (replaced, or added)."""
+    out, i = [], 0
+    while i < len(args):
+        if args[i] == option:
+            i += 2
+            continue
+        if args[i].startswith(option + "="):
+            i += 1
+            continue
+        out.append(args[i])
+        i += 1
+    return out + [option, value]
+
+
+def run_registration(program: Path | str, args: list[str], files: dict[str, str], env: dict[str, str], url: str,
+                     wait: int = 20) -> tuple[int, str]:
+    """Run `program args` (the kiosk-services binary, `register-schemas ...`) as the Job would, its
+    schema files where the arguments name them and its registry at `url`: (exit status, output)."""
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        (t / "schema_registration.py").write_text(program)
+        mapped = {}
+        for i, (path, text) in enumerate(sorted(files.items())):
+            f = t / str(i) / Path(path).name
+            f.parent.mkdir()
+            f.write_text(text)
+            mapped[path] = str(f)
+        argv = [mapped.get(a, a) for a in args]
         run_env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME")}
         run_env.update({k: v for k, v in env.items() if v is not None})
-        for var, text in schemas.items():
-            f = t / Path(env.get(var) or f"{var}.json").name
-            f.write_text(text)
-            run_env[var] = str(f)
         path = urllib_path(env.get("SCHEMA_REGISTRY_URL") or "")
-        run_env.update(SCHEMA_REGISTRY_URL=url + path, KIOSK_WAIT_SECS=str(wait), PYTHONDONTWRITEBYTECODE="1")
+        run_env.update(SCHEMA_REGISTRY_URL=url + path, KIOSK_WAIT_SECS=str(wait), KIOSK_LOG="warn")
         try:
-            r = subprocess.run([sys.executable, str(t / "schema_registration.py")], env=run_env, capture_output=True, text=True, timeout=wait + 60)
+            r = subprocess.run([str(program), *argv], env=run_env, capture_output=True, text=True, timeout=wait + 60)
         except subprocess.TimeoutExpired as e:
             return 124, f"timed out: {e}"
+        except OSError as e:
+            return 126, f"{program}: {e}"
         return r.returncode, r.stdout + r.stderr
 
 
@@ -244,25 +310,27 @@ def urllib_path(url: str) -> str:
     return (m.group(1) or "") if m else ""
 
 
-def check_registration_run(report: Report, label: str, program: str, schemas: dict[str, str], env: dict[str, str]) -> None:
-    """The registration program against an honest stand-in (answering 503 while it "starts"): it
-    sets the level, registers v1 only, reads it back by id, has v2 judged compatible and v3 both
-    judged incompatible and refused (409), and exits 0; a rerun (post-upgrade) changes nothing.
-    Against a registry that enforces nothing, that judges v2 incompatible, that refuses its
-    writes (403) or that never answers, it exits non-zero."""
-    subject = env.get("KIOSK_SCHEMA_SUBJECT") or "events-value"
-    level = env.get("KIOSK_SCHEMA_COMPATIBILITY") or "BACKWARD"
+def check_registration_run(report: Report, label: str, program: Path | str, args: list[str], files: dict[str, str], env: dict[str, str]) -> None:
+    """`kiosk-services register-schemas` as the Job runs it, against an honest stand-in (answering
+    503 while it "starts"): it sets the level, registers v1 only, reads it back by id, has v2
+    judged compatible and v3 both judged incompatible and refused (409), and exits 0; a rerun
+    (post-upgrade) changes nothing. Against a registry that enforces nothing, that judges v2
+    incompatible, that refuses its writes (403) or that never answers, it exits non-zero."""
+    options = registration_options(args)
+    subject = (options.get("--subject") or ["events-value"])[-1]
+    level = (options.get("--compatibility") or ["BACKWARD"])[-1]
     api = urllib_path(env.get("SCHEMA_REGISTRY_URL") or "")
     report.check(api == CCOMPAT, f"{label}: the Job's registry URL is the Confluent-compatible API ({CCOMPAT})", api)
-    canon = {var: json.dumps(json.loads(text), sort_keys=True) for var, text in schemas.items()}
+    given = {option: json.dumps(json.loads(text), sort_keys=True) for option, text in registration_schemas(args, files).items()}
+    canon = {option: given.get(option, f"({option} not given)") for option, _ in REGISTRATION_SCHEMAS}
     reg = FakeSchemaRegistry(starting=3)
     try:
-        rc, out = run_registration(program, schemas, env, reg.url)
+        rc, out = run_registration(program, args, files, env, reg.url)
         first_run = len(reg.calls)
-        rc2, out2 = run_registration(program, schemas, env, reg.url)
+        rc2, out2 = run_registration(program, args, files, env, reg.url)
     finally:
         reg.close()
-    report.check(rc == 0, f"{label}: the registration program succeeds against the stand-in registry (after 503s while it starts)", out[-600:])
+    report.check(rc == 0, f"{label}: it succeeds against the stand-in registry (after 503s while it starts)", out[-600:])
     first = [(m, p.split("?")[0].removeprefix(api), json.dumps(json.loads(b["schema"]), sort_keys=True) if isinstance(b, dict) and "schema" in b else b)
              for m, p, b in reg.calls[:first_run]]
 
@@ -270,25 +338,27 @@ def check_registration_run(report: Report, label: str, program: str, schemas: di
         return next((i for i, c in enumerate(first) if c[0] == method and c[1] == path and (body is None or c[2] == body)), None)
 
     set_level = index("PUT", f"/config/{subject}", {"compatibility": level})
-    reg_v1 = index("POST", f"/subjects/{subject}/versions", canon["KIOSK_SCHEMA"])
-    compat_v2 = index("POST", f"/compatibility/subjects/{subject}/versions/latest", canon["KIOSK_SCHEMA_COMPATIBLE"])
-    reg_v3 = index("POST", f"/subjects/{subject}/versions", canon["KIOSK_SCHEMA_INCOMPATIBLE"])
+    reg_v1 = index("POST", f"/subjects/{subject}/versions", canon["--schema"])
+    compat_v2 = index("POST", f"/compatibility/subjects/{subject}/versions/latest", canon["--compatible"])
+    reg_v3 = index("POST", f"/subjects/{subject}/versions", canon["--refused"])
     report.check(None not in (set_level, reg_v1) and set_level < reg_v1, f"{label}: it sets {subject}'s compatibility to {level} before registering", str(first[:6]))
     report.check(reg_v1 is not None and index("GET", "/schemas/ids/1") is not None, f"{label}: it registers v1 and reads it back by its id")
     report.check(None not in (reg_v1, compat_v2) and compat_v2 > reg_v1, f"{label}: it has v2 checked against the latest version (POST /compatibility/...)")
     report.check(None not in (reg_v1, reg_v3) and reg_v3 > reg_v1 and "409" in out, f"{label}: it tries to register v3 and sees it refused (409)", out[-300:])
     report.check(reg.subjects.get(subject) == [1] and reg.config.get(subject) == level,
                  f"{label}: afterwards {subject} holds v1 alone, compatibility {level}", f"versions {reg.subjects}, config {reg.config}")
+    report.check(rc == 0 and f"{subject}: ready, schema id 1" in out.splitlines(), f"{label}: its last word is `{subject}: ready, schema id 1`", out[-300:])
     report.check(rc2 == 0 and reg.subjects.get(subject) == [1], f"{label}: run again (post-upgrade) it succeeds and changes nothing", out2[-300:])
     bad = [
         ("a registry that enforces no compatibility (v3 accepted)", dict(enforce=False), "v3-incompatible.schema.json must not be"),
         ("a registry judging v2 incompatible", dict(judge=lambda a, b: ["everything"]), "must be"),
-        ("writes refused by the registry's sidecar (403)", dict(deny={"POST", "PUT"}), "403"),
+        ("a registry registering v3 although it judges it incompatible", dict(registers_anything=True), "the registry does not enforce"),
+        ("writes refused by the registry's sidecar (403)", dict(deny={"POST", "PUT"}), "AuthorizationPolicy refused this identity"),
     ]
     for what, kw, want in bad:
         reg = FakeSchemaRegistry(**kw)
         try:
-            rc, out = run_registration(program, schemas, env, reg.url)
+            rc, out = run_registration(program, args, files, env, reg.url)
         finally:
             reg.close()
         report.check(rc != 0 and want in out, f"{label}: against {what} it fails, saying so", f"exit {rc}: {out[-300:]}")
@@ -297,7 +367,7 @@ def check_registration_run(report: Report, label: str, program: str, schemas: di
     s.bind(("127.0.0.1", 0))
     closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     s.close()
-    rc, out = run_registration(program, schemas, env, closed, wait=3)
+    rc, out = run_registration(program, args, files, env, closed, wait=3)
     report.check(rc != 0 and "did not answer" in out, f"{label}: with no registry answering it fails once its wait is over", f"exit {rc}: {out[-300:]}")
 
 
@@ -324,11 +394,15 @@ def apicurio_checks(report: Report, rendered: list[dict]) -> None:
     schema and its id; the stand-in's judgement of an open content model matches the registry's."""
     found = apicurio_install()
     inputs = registration_inputs(rendered)
-    if found is None or inputs is None:
-        print(f"  Apicurio Registry {APICURIO_VERSION}: skipped ({'not installed (scripts/setup.sh) or no Java 21+' if found is None else 'no registration Job rendered'})")
+    binary = kiosk_services_binary()
+    if found is None or inputs is None or not binary.is_file():
+        why = ("not installed (scripts/setup.sh) or no Java 21+" if found is None else "no registration Job rendered" if inputs is None
+               else f"no {binary}")
+        print(f"  Apicurio Registry {APICURIO_VERSION}: skipped ({why})")
         return
     root, java = found
-    program, schemas, env = inputs
+    args, files, env = inputs
+    schemas = registration_schemas(args, files)
     import socket
     import time
     import urllib.request
@@ -375,17 +449,17 @@ def apicurio_checks(report: Report, rendered: list[dict]) -> None:
             ready = report.check(p.poll() is None, f"{label}: starts (H2 in a file, as the chart runs it)",
                                  (Path(tmp) / "registry.log").read_text(errors="replace")[-600:])
             if ready:
-                rc, out = run_registration(program, schemas, env, url, wait=60)
-                report.check(rc == 0 and "refused (409)" in out, f"{label}: the registration program succeeds: v1 registered, v2 compatible, v3 refused 409", out[-600:])
+                rc, out = run_registration(binary, args, files, env, url, wait=60)
+                report.check(rc == 0 and "refused (409)" in out, f"{label}: register-schemas succeeds: v1 registered, v2 compatible, v3 refused 409", out[-600:])
                 first_id = re.findall(r"ready, schema id (\d+)", out)
-                rc, out = run_registration(program, schemas, env, url, wait=60)
+                rc, out = run_registration(binary, args, files, env, url, wait=60)
                 report.check(rc == 0 and re.findall(r"ready, schema id (\d+)", out) == first_id, f"{label}: run again (post-upgrade) it succeeds, same id {first_id}", out[-400:])
                 # v1 with an open content model: the registry refuses v2, as the stand-in's judgement says.
-                v1 = json.loads(schemas["KIOSK_SCHEMA"])
+                v1 = json.loads(schemas["--schema"])
                 v1.pop("additionalProperties", None)
-                open_env = dict(env, KIOSK_SCHEMA_SUBJECT="open-model-value")
-                rc, out = run_registration(program, dict(schemas, KIOSK_SCHEMA=json.dumps(v1)), open_env, url, wait=60)
-                judged = backward_compatible(v1, json.loads(schemas["KIOSK_SCHEMA_COMPATIBLE"]))
+                rc, out = run_registration(binary, with_option(args, "--subject", "open-model-value"),
+                                           with_schema(args, files, "--schema", json.dumps(v1)), env, url, wait=60)
+                judged = backward_compatible(v1, json.loads(schemas["--compatible"]))
                 report.check(rc != 0 and "is_compatible" in out and bool(judged),
                              f"{label}: with v1 an open content model it refuses v2, as the stand-in judges ({judged[:1]})", out[-400:])
         finally:
@@ -393,46 +467,90 @@ def apicurio_checks(report: Report, rendered: list[dict]) -> None:
         if ready:
             p = start()
             try:
-                rc, out = run_registration(program, schemas, env, url, wait=90)
+                rc, out = run_registration(binary, args, files, env, url, wait=90)
                 report.check(rc == 0 and re.findall(r"ready, schema id (\d+)", out) == first_id,
                              f"{label}: restarted on the same H2 file, the schema keeps its id {first_id}", out[-400:])
             finally:
                 stop(p)
-    print(f"  Apicurio Registry {APICURIO_VERSION} ({java}): the registration program run against it, restarted on its H2 file")
+    print(f"  Apicurio Registry {APICURIO_VERSION} ({java}): register-schemas run against it, restarted on its H2 file")
 
 
 def schema_registration_checks(report: Report, rendered: list[dict]) -> None:
-    """The registration program, as rendered, run against the stand-in (and its doctored
+    """`kiosk-services register-schemas` as the Job runs it, against the stand-in (and its doctored
     versions), then against Apicurio Registry where installed; kind-up.sh waits long enough."""
     check_schema_files(report)
     inputs = registration_inputs(rendered)
-    if not report.check(inputs is not None, "charts/test-kafka-istio-mongo: the schema registration Job's program and schemas are rendered ConfigMaps"):
+    if not report.check(inputs is not None, "charts/test-kafka-istio-mongo: the schema registration Job runs register-schemas with its schemas in rendered ConfigMaps"):
         return
-    program, schemas, env = inputs
-    check_registration_run(report, "schema registration program", program, schemas, env)
+    args, files, env = inputs
     job = registration_jobs(rendered)[0][0]
     deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
     minutes = kind_up_timeout_minutes()
     report.check(deadline is not None and minutes is not None and minutes * 60 > deadline,
                  f"scripts/kind-up.sh waits longer for the chart ({minutes} min) than its registration hook may run ({deadline} s)",
                  "Helm waits for post-install hooks within --timeout (default 5 min)")
+    binary = registration_binary(report)
+    if binary is None:
+        return
+    check_registration_run(report, "kiosk-services register-schemas", binary, args, files, env)
     apicurio_checks(report, rendered)
 
 
+# A stand-in for the binary that registers v1 and nothing else: no level set, no evolution
+# checked (it retries while the stand-in registry "starts").
+V1_ONLY = """
+import json, os, sys, time, urllib.error, urllib.request
+a = sys.argv[1:]
+subject = a[a.index("--subject") + 1] if "--subject" in a else "events-value"
+body = json.dumps({"schemaType": "JSON", "schema": open(a[a.index("--schema") + 1]).read()}).encode()
+req = urllib.request.Request(os.environ["SCHEMA_REGISTRY_URL"] + f"/subjects/{subject}/versions", data=body, method="POST",
+                             headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+for _ in range(50):
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            print(f"{subject}: ready, schema id {json.load(r)['id']}")
+            sys.exit(0)
+    except urllib.error.HTTPError as e:
+        if e.code not in (502, 503, 504):
+            sys.exit(1)
+    except OSError:
+        pass
+    time.sleep(0.2)
+sys.exit(1)
+"""
+
+
 def registration_self_checks(report: Report, bundle: list[dict]) -> None:
-    """The registration program's checks must reject a program that checks nothing or skips a
-    step, and schemas the registry would refuse (the kind install's program, doctored)."""
+    """The registration checks must reject a program that checks nothing or only registers v1,
+    a Job that leaves out v2's or v3's check, and schemas the registry would refuse (the kind
+    install's Job, doctored)."""
     inputs = registration_inputs(bundle)
     if inputs is None:
         report.error("self-check: no registration Job to doctor")
         return
-    program, schemas, env = inputs
-    open_v1 = json.loads(schemas["KIOSK_SCHEMA"])
+    binary = kiosk_services_binary()
+    if not binary.is_file():
+        print(f"  self-check of the registration checks: skipped (no {binary}; build it with `{BUILD_COMMAND}`)")
+        return
+    args, files, env = inputs
+    open_v1 = json.loads(registration_schemas(args, files)["--schema"])
     open_v1.pop("additionalProperties", None)
-    expect_refusals(report, [(what, args, None, want) for what, args, want in [
-        ("a program that checks nothing", ("import sys\nsys.exit(0)\n", schemas, env), "registers v1"),
-        ("a program that skips v3", (program.replace('reg.call("POST", f"/subjects/{subject}/versions", v3)', '(409, {})'), schemas, env), "tries to register v3"),
-        ("v1 an open content model (Apicurio refuses v2)", (program, dict(schemas, KIOSK_SCHEMA=json.dumps(open_v1, indent=2)), env), "succeeds against the stand-in"),
-        ("the level left unset", (program.replace('reg.call("PUT", f"/config/{subject}", {"compatibility": level})', '(200, {"compatibility": level})'), schemas, env),
-         "sets events-value's compatibility"),
-    ]], lambda args: probe(check_registration_run, *args), "", "self-check: registration with {what}: rejected", shown=3)
+
+    def without(option):
+        options = registration_options(args)
+        return [a for a in args if a != option and a not in options[option]]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        nothing, v1_only = Path(tmp) / "checks-nothing", Path(tmp) / "v1-only"
+        nothing.write_text("#!/bin/sh\nexit 0\n")
+        v1_only.write_text(f"#!{sys.executable}\n{V1_ONLY}")
+        for f in (nothing, v1_only):
+            f.chmod(0o755)
+        expect_refusals(report, [(what, a, None, want) for what, a, want in [
+            ("a program that checks nothing", (nothing, args, files, env), "registers v1"),
+            ("a program that registers v1 and leaves the level unset", (v1_only, args, files, env), "sets events-value's compatibility"),
+            ("a Job that skips v3", (binary, without("--refused"), files, env), "tries to register v3"),
+            ("a Job that skips v2", (binary, without("--compatible"), files, env), "has v2 checked"),
+            ("v1 an open content model (Apicurio refuses v2)", (binary, args, with_schema(args, files, "--schema", json.dumps(open_v1, indent=2)), env),
+             "succeeds against the stand-in"),
+        ]], lambda a: probe(check_registration_run, *a), "", "self-check: registration with {what}: rejected", shown=3)

@@ -2,8 +2,8 @@
 HTTP seen by its sidecar; its AuthorizationPolicies let exactly the pipeline's readers GET and
 only the producer's identity register its subject; its storage outlives the pod; every schema
 user gets its URL; the registration Job is a post-install/post-upgrade hook in the mesh, runs
-as the producer's identity, the chart's program and the repository's schemas byte for byte
-(and the chart's files/schemas/ equals schemas/)."""
+as the producer's identity `kiosk-services register-schemas` from the kiosk services' image with
+the repository's schemas byte for byte (and the chart's files/schemas/ equals schemas/)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ SCHEMA_REGISTRY_IMAGE = "apicurio/apicurio-registry"
 # The kiosk services' subcommands that read schemas, and the one that writes them.
 SCHEMA_READER_PROGRAMS = {"producer", "mirror", "verify", "mongo-sink"}
 SCHEMA_WRITER_PROGRAMS = {"producer"}
+# The kiosk services' subcommand that registers the schema (services/src/schemas.rs), its
+# schema options (the registered one, those judged compatible, those refused), and the
+# repository's schema each of them is given in the chart.
+REGISTRATION_PROGRAM = "register-schemas"
+REGISTRATION_SCHEMAS = (("--schema", "events-value.v1.schema.json"), ("--compatible", "events-value.v2-compatible.schema.json"),
+                        ("--refused", "events-value.v3-incompatible.schema.json"))
 
 
 class SchemaRegistry:
@@ -96,17 +102,42 @@ def schema_users(objects: list[dict]) -> tuple[dict[tuple[str, str], set[str]], 
 
 
 def registration_jobs(objects: list[dict]) -> list[tuple[dict, dict, dict]]:
-    """(Job, pod spec, container) of each schema registration Job: a container given the
-    subject to register (KIOSK_SCHEMA_SUBJECT)."""
+    """(Job, pod spec, container) of each schema registration Job: a container given
+    `register-schemas` as its first argument (whatever its image: check_schema_registry checks
+    that it is the kiosk services')."""
     out = []
     for o in objects:
         if o.get("kind") != "Job":
             continue
         _, podspec = pod_templates(o)[0]
         for c in containers(podspec):
-            if any(e.get("name") == "KIOSK_SCHEMA_SUBJECT" for e in c.get("env") or []):
+            if (c.get("args") or [None])[0] == REGISTRATION_PROGRAM:
                 out.append((o, podspec, c))
     return out
+
+
+def registration_options(args: list[str]) -> dict[str, list[str]]:
+    """`register-schemas`' options as clap reads them (services/src/schemas.rs): `--name value`
+    or `--name=value`, `--compatible` and `--refused` taking one value or more, repeatable;
+    option -> its values, in order."""
+    out: dict[str, list[str]] = {}
+    current = None
+    for a in [str(x) for x in args[1:]]:
+        if a.startswith("--"):
+            name, eq, value = a.partition("=")
+            out.setdefault(name, [])
+            current = name
+            if eq:
+                out[name].append(value)
+                current = None
+        elif current is not None:
+            out[current].append(a)
+    return out
+
+
+def registration_subject(c: dict) -> str:
+    """The subject a registration container registers (clap's default: events-value)."""
+    return (registration_options(c.get("args") or []).get("--subject") or ["events-value"])[-1]
 
 
 def check_schema_registry(report: Report, label: str, objects: list[dict], injected: set[str]) -> None:
@@ -170,7 +201,7 @@ def check_schema_registry(report: Report, label: str, objects: list[dict], injec
     policies = policies_for(objects, pod)
     readers, writers = schema_users(objects)
     jobs = registration_jobs(objects)
-    subject = next((e.get("value") for _, _, c in jobs for e in c.get("env") or [] if e["name"] == "KIOSK_SCHEMA_SUBJECT"), "events-value")
+    subject = next((registration_subject(c) for _, _, c in jobs), "events-value")
     principal = lambda sa: f"{td}/ns/{sa[0]}/sa/{sa[1]}"  # noqa: E731
     reader_ps = {principal(sa) for sa in readers}
     writer_ps = {principal(sa) for sa in writers}
@@ -247,16 +278,24 @@ def check_schema_registry(report: Report, label: str, objects: list[dict], injec
                  f"{jwho}: in the mesh (the registry takes mTLS only), its sidecar native so the Job completes", str(jpod.annotations))
     je = {x["name"]: x.get("value") for x in c.get("env") or []}
     report.check(je.get("SCHEMA_REGISTRY_URL") == want, f"{jwho}: SCHEMA_REGISTRY_URL={want}", f"it has {je.get('SCHEMA_REGISTRY_URL')!r}")
-    cmd = (c.get("command") or []) + (c.get("args") or [])
-    program = next((a for a in cmd if a.endswith(".py")), None)
-    report.check(program is not None and mounted_configmap_file(objects, podspec, c, program) is not None,
-                 f"{jwho}: its program {program} is the chart's (a mounted ConfigMap)")
-    for var, name in (("KIOSK_SCHEMA", "events-value.v1.schema.json"), ("KIOSK_SCHEMA_COMPATIBLE", "events-value.v2-compatible.schema.json"),
-                      ("KIOSK_SCHEMA_INCOMPATIBLE", "events-value.v3-incompatible.schema.json")):
-        found = mounted_configmap_file(objects, podspec, c, je.get(var) or "")
+    services = {str(x.get("image")) for o in objects for _, ps in pod_templates(o) for x in containers(ps)
+                if kiosk_program(x) not in (None, REGISTRATION_PROGRAM)}
+    report.check(not c.get("command") and c.get("image") in services,
+                 f"{jwho}: runs `kiosk-services {REGISTRATION_PROGRAM}` from the image of the bundle's other kiosk services (its ENTRYPOINT, no command)",
+                 f"image {c.get('image')!r}, command {c.get('command')}; the kiosk services run {sorted(services)}")
+    options = registration_options(c.get("args") or [])
+    for option, name in REGISTRATION_SCHEMAS:
+        given = options.get(option) or []
+        found = mounted_configmap_file(objects, podspec, c, given[0]) if len(given) == 1 else None
         text = found[0]["data"][found[1]] if found else None
         report.check(text is not None and text.encode() == (SCHEMAS_DIR / name).read_bytes(),
-                     f"{jwho}: {var} is schemas/{name}, byte for byte", f"{je.get(var)!r}: {'not in a mounted ConfigMap' if text is None else 'differs'}")
+                     f"{jwho}: {option} is schemas/{name}, byte for byte",
+                     f"{given!r}: {'not one file' if len(given) != 1 else 'not in a mounted ConfigMap' if text is None else 'differs'}")
+    wait = (options.get("--wait-secs") or [None])[-1] or je.get("KIOSK_WAIT_SECS")  # clap: the argument wins over the env
+    deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+    report.check(str(wait or "").isdigit() and isinstance(deadline, int) and int(wait) < deadline,
+                 f"{jwho}: waits for the registry (KIOSK_WAIT_SECS or --wait-secs) less long than the Job may run",
+                 f"wait {wait!r}, activeDeadlineSeconds {deadline!r}")
 
 
 def check_schema_files(report: Report, chart_dir: Path = CHART_SCHEMAS_DIR) -> None:
@@ -332,6 +371,13 @@ def schema_registry_self_checks(report: Report, bundle: list[dict], injected: se
          "after every install and upgrade"),
         ("the registration Job without a native sidecar", lambda b: find(b, "Job", "kiosk-schema-registration")["spec"]["template"]["metadata"]["annotations"].pop(NATIVE_SIDECAR),
          "its sidecar native"),
+        ("the registration Job on another image", lambda b: container(b, "Job", "kiosk-schema-registration", "register").__setitem__("image", "docker.io/library/python:3.13.5-slim-bookworm"),
+         "from the image of the bundle's other kiosk services"),
+        ("the registration Job without --refused", lambda b: container(b, "Job", "kiosk-schema-registration", "register").__setitem__(
+            "args", [a for a in container(b, "Job", "kiosk-schema-registration", "register")["args"] if "v3-incompatible" not in a and a != "--refused"]),
+         "--refused is schemas/events-value.v3-incompatible.schema.json"),
+        ("the registration Job waiting longer than it may run", lambda b: set_env(container(b, "Job", "kiosk-schema-registration", "register"), "KIOSK_WAIT_SECS", "100000"),
+         "less long than the Job may run"),
         ("a shipped schema not the repository's", lambda b: find(b, "ConfigMap", "schema-registry-schemas")["data"].__setitem__(
             "events-value.v1.schema.json", find(b, "ConfigMap", "schema-registry-schemas")["data"]["events-value.v1.schema.json"].replace('"additionalProperties": false', '"additionalProperties": true')),
          "byte for byte"),

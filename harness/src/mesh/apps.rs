@@ -125,7 +125,7 @@ pub fn start(
 /// The schemas, registered from the producer's pod (its identity).
 fn register_schemas(setup: &Setup, producer_pod: &Pod) -> Result<()> {
     let run_dir = &setup.run_dir;
-    step("schema registry: events-value registered by the producer's identity (BACKWARD), an allowed and a refused evolution checked");
+    step("schema registry: events-value registered by the producer's identity (BACKWARD), an allowed evolution judged compatible (not registered) and a refused one refused");
     let schemas = paths::root().join("schemas");
     let mut register = producer_pod.command(&setup.kiosk, false);
     register
@@ -133,7 +133,7 @@ fn register_schemas(setup: &Setup, producer_pod: &Pod) -> Result<()> {
         .args(["--subject", SCHEMA_SUBJECT, "--compatibility", "BACKWARD"])
         .arg("--schema")
         .arg(schemas.join("events-value.v1.schema.json"))
-        .arg("--evolve")
+        .arg("--compatible")
         .arg(schemas.join("events-value.v2-compatible.schema.json"))
         .arg("--refused")
         .arg(schemas.join("events-value.v3-incompatible.schema.json"));

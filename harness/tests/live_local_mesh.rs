@@ -51,10 +51,72 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     let state: State = mesh.state.clone();
     assert_eq!(state.phase, "verified");
 
+    a_second_up_refuses_and_starts_nothing(&mesh);
+    the_apps_hold_no_mongodb_credential(&mesh);
+    every_workload_runs_in_its_own_pod_by_cluster_names(&mesh);
+    strict_mtls_refuses_a_plaintext_client(&mesh);
+    the_schema_registry_answers_by_identity(&mesh);
+    one_trace_across_the_kafka_hops(&mesh);
+    every_record_counted_per_topic_in_prometheus(&mesh);
+    no_secret_or_payload_in_any_log_or_metric(&mesh);
+    the_graph_has_every_edge_of_the_pipeline(&mesh);
+
+    let network = state
+        .network
+        .clone()
+        .expect("the pods' network in mesh.json");
+    // `kiosk down` stops exactly what `kiosk up` started, and `kiosk up` exits cleanly.
+    let down = Command::new(kiosk())
+        .arg("--home")
+        .arg(&home)
+        .arg("down")
+        .output()
+        .unwrap();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = mesh.up.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "kiosk up still runs after kiosk down"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success(), "kiosk up exited with {status}");
+    let alive: Vec<_> = state.processes.iter().filter(|p| p.is_alive()).collect();
+    assert!(
+        alive.is_empty(),
+        "still running after kiosk down: {alive:?}"
+    );
+    assert!(read_state(&home).unwrap().is_none(), "mesh.json removed");
+    let left = network.leftovers();
+    assert!(left.is_empty(), "left behind by kiosk down: {left:?}");
+
+    // The collection holds exactly the records: read from MongoDB's data, with the
+    // driver, without the pipeline's code (a server started here on its data directory).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let count = rt.block_on(collection_count(&state.run_dir));
+    assert_eq!(count.0, RECORDS);
+    assert_eq!(count.1, 500, "record 500 holds its value");
+    let mut rest = String::new();
+    let _ = std::fs::File::open(home.join("kiosk-up.out"))
+        .unwrap()
+        .read_to_string(&mut rest);
+    assert!(rest.contains("kiosk: stopping (SIGTERM)"), "{rest}");
+}
+
+fn a_second_up_refuses_and_starts_nothing(mesh: &Mesh) {
+    let state = &mesh.state;
     // A second `kiosk up` refuses, naming the running one, and starts nothing.
     let second = Command::new(kiosk())
         .arg("--home")
-        .arg(&home)
+        .arg(&mesh.home)
         .args(["up", "--once"])
         .output()
         .unwrap();
@@ -65,10 +127,14 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         "{said}"
     );
     assert_eq!(
-        read_state(&home).unwrap().unwrap().processes,
+        read_state(&mesh.home).unwrap().unwrap().processes,
         state.processes
     );
+}
 
+fn the_apps_hold_no_mongodb_credential(mesh: &Mesh) {
+    let state = &mesh.state;
+    let printed = &mesh.printed;
     // MongoDB: every app's URI is the one without security (no user, no password, no
     // TLS option); the sidecars supply TLS and the X.509 identity.
     let mongo_uri = "mongodb://mongodb.pipeline.svc.cluster.local:27017/?directConnection=true";
@@ -83,7 +149,11 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     )
     .unwrap();
     assert_eq!(sink_uri, mongo_uri, "the MongoDB sink's connection.uri");
+}
 
+fn every_workload_runs_in_its_own_pod_by_cluster_names(mesh: &Mesh) {
+    let state = &mesh.state;
+    let printed = &mesh.printed;
     // Every workload runs in its own pod, and the apps are configured as the chart
     // configures them: the cluster's service names, never a sidecar's port.
     let network = state
@@ -135,7 +205,14 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     assert!(
         printed.contains("records to http://istio-ingressgateway.istio-ingress.svc.cluster.local")
     );
+}
 
+fn strict_mtls_refuses_a_plaintext_client(mesh: &Mesh) {
+    let state = &mesh.state;
+    let network = state
+        .network
+        .as_ref()
+        .expect("the pods' network in mesh.json");
     // STRICT: a client in a pod without a sidecar reaches the REST entry's pod, and its
     // sidecar refuses the plaintext connection (no inbound filter chain matches).
     let rest_ip = network.pod("rest").unwrap().ip;
@@ -177,7 +254,15 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         before + 1.0,
         "the refusal shows in the sidecar's stats"
     );
+}
 
+fn the_schema_registry_answers_by_identity(mesh: &Mesh) {
+    let state = &mesh.state;
+    let printed = &mesh.printed;
+    let network = state
+        .network
+        .as_ref()
+        .expect("the pods' network in mesh.json");
     // The schema registry: the mock schema registered at start by the producer's
     // identity, its evolutions checked (v2 judged compatible, not registered: v1 stays the
     // latest version, as the chart's Job leaves it); its sidecar lets the pipeline's readers
@@ -264,7 +349,15 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         .map(|s| s.value)
         .sum();
     assert_eq!(denied, 2.0, "the registry's sidecar counted both refusals");
+}
 
+fn one_trace_across_the_kafka_hops(mesh: &Mesh) {
+    let state = &mesh.state;
+    let printed = &mesh.printed;
+    let network = state
+        .network
+        .as_ref()
+        .expect("the pods' network in mesh.json");
     // One trace across the Kafka hops: the producer's first request, through the ingress
     // gateway (Envoy's OpenTelemetry tracer), the REST entry (its span's context written
     // into the records' headers) and the mirror (continued from the headers), in Jaeger.
@@ -346,7 +439,11 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         Some(rest.span_id.as_str()),
         "{spans:#?}"
     );
+}
 
+fn every_record_counted_per_topic_in_prometheus(mesh: &Mesh) {
+    let state = &mesh.state;
+    let printed = &mesh.printed;
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         // Per-topic record counters from the sidecars, producing and consuming side.
@@ -423,7 +520,11 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
             assert_eq!(prom.sum(q).await.unwrap(), 0.0, "{q}");
         }
     });
+}
 
+fn no_secret_or_payload_in_any_log_or_metric(mesh: &Mesh) {
+    let state = &mesh.state;
+    let rt = tokio::runtime::Runtime::new().unwrap();
     // No credential and no record payload in any log or metric; every exposed metric
     // passes promtool's checks.
     // The MongoDB clients' private keys (their sidecars' only).
@@ -472,11 +573,14 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         }
     }
     assert!(scanned > 15, "only {scanned} files scanned");
+}
 
+fn the_graph_has_every_edge_of_the_pipeline(mesh: &Mesh) {
+    let state = &mesh.state;
     // The graph, through the CLI, has every edge of the pipeline.
     let graph = Command::new(kiosk())
         .arg("--home")
-        .arg(&home)
+        .arg(&mesh.home)
         .args(["graph", "--json", "--duration", "300"])
         .output()
         .unwrap();
@@ -525,50 +629,6 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         assert!(found.3, "edge {expected:?} is not Istio mTLS");
     }
     assert!(state.run_dir.join("graph.svg").is_file());
-
-    // `kiosk down` stops exactly what `kiosk up` started, and `kiosk up` exits cleanly.
-    let down = Command::new(kiosk())
-        .arg("--home")
-        .arg(&home)
-        .arg("down")
-        .output()
-        .unwrap();
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = mesh.up.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "kiosk up still runs after kiosk down"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert!(status.success(), "kiosk up exited with {status}");
-    let alive: Vec<_> = state.processes.iter().filter(|p| p.is_alive()).collect();
-    assert!(
-        alive.is_empty(),
-        "still running after kiosk down: {alive:?}"
-    );
-    assert!(read_state(&home).unwrap().is_none(), "mesh.json removed");
-    let left = network.leftovers();
-    assert!(left.is_empty(), "left behind by kiosk down: {left:?}");
-
-    // The collection holds exactly the records: read from MongoDB's data, with the
-    // driver, without the pipeline's code (a server started here on its data directory).
-    let count = rt.block_on(collection_count(&state.run_dir));
-    assert_eq!(count.0, RECORDS);
-    assert_eq!(count.1, 500, "record 500 holds its value");
-    let mut rest = String::new();
-    let _ = std::fs::File::open(home.join("kiosk-up.out"))
-        .unwrap()
-        .read_to_string(&mut rest);
-    assert!(rest.contains("kiosk: stopping (SIGTERM)"), "{rest}");
 }
 
 /// The fault drill: every Kafka broker stopped and started again, the mirror's sidecar

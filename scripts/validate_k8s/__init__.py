@@ -107,6 +107,18 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      runs as the producer's identity `kiosk-services register-schemas` from the kiosk services'
      image, waiting less long than it may run, the repository's schemas byte for byte (and
      charts/test-kafka-istio-mongo/files/schemas/ equals schemas/).
+     An external Kafka (docs/external-kafka.md; strimzi/external/ and istio/external-kafka/, a
+     bundle of their own until scripts/kind-up.sh applies them): Strimzi 1.2.0's standalone
+     Topic and User Operators dial the ServiceEntry's host:port with SASL_SSL SCRAM-SHA-512,
+     trust a CA from a Secret, take the admin credential from the platform's Secret and never
+     write it where the User Operator logs it, watch their own namespace, where every
+     KafkaTopic/KafkaUser carries their label; tenants kept apart (every user and topic of one
+     tenant, names and allowed ACLs under `<tenant>.`, no `*`, no shorter prefix, no cluster
+     ACL, scram-sha-512 only); each tenant's DestinationRule originates TLS (SIMPLE or MUTUAL)
+     to that host with a CA, its sni and name, selecting every pod its WasmPlugin selects; each
+     tenant's WasmPlugin matches that port only and sends SASL only to the external cluster
+     (`outbound|<port>||<host>`, no wildcard, no principal), its topic nodes in the
+     ServiceEntry's namespace, with the module's one vmConfig.
   4. Programs of the bundle run here: the TLS client identity's certificate sync program
      against a stand-in Kubernetes API through the life of Strimzi's certificates (its Roles
      must allow each call); the MongoDB certificate issuer (with this machine's openssl)
@@ -155,7 +167,9 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      removed, on another file, not `health` of the image's binary; the env or argument naming
      another file; liveness --max-age not above readiness; readiness --max-age one touch; the
      file on a read-only root, a read-only or non-emptyDir volume, below the mount point; a
-     health probe on `kiosk mongo-sink`), or the validator proves nothing.
+     health probe on `kiosk mongo-sink`), each way to let a tenant of the external Kafka reach
+     the other's topics, leak the operators' admin credential, send SASL in plaintext or to
+     another upstream (issue 27), or the validator proves nothing.
 Exit status 0 when everything holds, 1 otherwise; every error names the file, object and path.
 
 usage: .venv/bin/python scripts/validate-k8s.py [--k8s-version 1.34] [--prometheus] [-v]
@@ -180,6 +194,7 @@ The checks, one concern per module (each module's docstring says what it checks)
   kind              the kind scripts: what kind-up.sh applies and creates, --dry-run, shellcheck
   istio             WasmPlugins, the mesh config, DestinationRules, Wasm VMs (issue 24)
   exactly_once      the mirror's transactions and their readers
+  external_kafka    an external Kafka (issue 27): standalone operators, tenants kept apart, TLS origination
   health            the mirror's probes on its health file
   tracing           one trace across the Kafka hops (issue 18)
   metrics           the filter's metrics beside Istio's, in Prometheus and Grafana

@@ -10,6 +10,7 @@ from .common import CHARTS, CRDS_DIR, ROOT, TLS_CLIENT_IDENTITY_DIR, TLS_CLIENT_
 from .contract import filter_labels
 from .credentials import check_generated_credentials, check_kafka_credentials, check_tls_client_identity, tls_sync_checks
 from .exactly_once import check_exactly_once, exactly_once_self_checks
+from .external_kafka import EXTERNAL_KAFKA_DIRS, check_external_kafka, external_kafka_self_checks, is_external_kafka
 from .health import check_health_probes, health_self_checks
 from .images import check_dockerfiles, check_images
 from .istio import check_destination_rules, check_mesh_config, check_wasm_pull, check_wasm_vms, check_wasmplugin, istiod_shared_mesh_config, wasm_vm_self_checks
@@ -60,6 +61,10 @@ def main() -> int:
             plain.append(o)
     ok = sum(v.validate(strip(o), o["_source"]) for o in plain)
     print(f"  {ok}/{len(plain)} objects valid")
+    # The external Kafka (issue 27): validated above, checked as a bundle of its own below, and
+    # kept out of the others until scripts/kind-up.sh applies it.
+    external = [o for o in plain if is_external_kafka(o["_source"])]
+    plain = [o for o in plain if not is_external_kafka(o["_source"])]
 
     report.step("charts: render with Helm's engine (default values and ci/*.yaml), helm lint, validate")
     renders: dict[str, list[dict]] = {}
@@ -134,6 +139,13 @@ def main() -> int:
         exactly_once_self_checks(report, platform + default_charts, tls_bundle, [o for o in plain if o["_source"] not in tls_files], default_charts, applied)
     with report.summing_up("the mirror's probes (readiness and liveness on the file it touches while making progress): each way to miss a stuck mirror or kill a waiting one is rejected"):
         health_self_checks(report, platform + default_charts, bundles.get("kind install with test-kafka-istio-mongo:kiosk-services-values.yaml", []))
+    with report.summing_up(f"the external Kafka ({', '.join(d + '/' for d in EXTERNAL_KAFKA_DIRS)}: {len(external)} objects): standalone operators, tenants kept apart, TLS origination, the filter's upstreams"):
+        check_external_kafka(report, "external Kafka", external)
+        check_images(report, "external Kafka", external)
+        check_wasm_pull(report, "external Kafka", external)
+        check_wasm_vms(report, "external Kafka", external + [o for o in plain if o.get("kind") == "WasmPlugin" and o["_source"] not in tls_files])
+    with report.summing_up("the external Kafka: each way to let a tenant reach the other's topics, leak the admin credential, send SASL in plaintext or to another upstream is rejected"):
+        external_kafka_self_checks(report, external)
     with report.summing_up("strimzi/ and istio/: applied by kind-up.sh, or equal to the charts' output"):
         compare_with_charts(report, plain, default_charts, applied)
     with report.summing_up("Dockerfiles and kind images pinned"):

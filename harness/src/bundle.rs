@@ -883,9 +883,12 @@ mod tests {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
+        // The bundle's files; its subdirectories (`external/`) are other bundles.
         for entry in std::fs::read_dir(default_dir())? {
             let path = entry?.path();
-            std::fs::copy(&path, dir.join(path.file_name().unwrap()))?;
+            if path.is_file() {
+                std::fs::copy(&path, dir.join(path.file_name().unwrap()))?;
+            }
         }
         std::fs::write(dir.join(file), text)?;
         let read = Bundle::read(&dir);

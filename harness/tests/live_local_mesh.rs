@@ -1147,7 +1147,11 @@ fn kiosk_up_refuses_bad_resources_and_leaves_nothing_running() {
     let copy = |name: &str, edit: &dyn Fn(&str, &str) -> String| {
         let dir = home.join(name);
         std::fs::create_dir_all(&dir).unwrap();
+        // The bundle's files; its subdirectories (`external/`) are other bundles.
         for entry in std::fs::read_dir(&bundle).unwrap().flatten() {
+            if !entry.path().is_file() {
+                continue;
+            }
             let file = entry.file_name().to_string_lossy().to_string();
             let text = std::fs::read_to_string(entry.path()).unwrap();
             std::fs::write(dir.join(&file), edit(&file, &text)).unwrap();

@@ -20,7 +20,7 @@ from .common import Report, ident
 from .contract import filter_config_fields, plugin_protocol
 from .fakeapi import FakeApi
 from .k8s import containers, pod_templates, rbac_allows, selector_matches, service_account_of, token_mounted
-from .mesh import PROXY, injected_proxy_env, plugin_selects, tls_origination
+from .mesh import PROXY, injected_proxy_env, istio_match, plugin_selects, tls_origination
 from .mongodb import is_mongodb_rule
 from .strimzi import KAFKA_USER_LABEL, Client, kafka_clients, kafka_listeners, listener_on
 
@@ -261,18 +261,6 @@ def check_kafka_credentials(report: Report, label: str, objects: list[dict]) -> 
             if cl.podspec is not None:
                 report.check(not cl.podspec.get("shareProcessNamespace"), f"{cwho}: its containers do not share a process namespace",
                              "the application could read the sidecar's environment (/proc/<pid>/environ)")
-
-
-def istio_match(pattern: str, value: str) -> bool:
-    """Istio's string match, as the filter applies it to `upstreams`: exact, `x*` a prefix,
-    `*x` a suffix, `*` anything."""
-    if pattern == "*":
-        return True
-    if pattern.endswith("*"):
-        return value.startswith(pattern[:-1])
-    if pattern.startswith("*"):
-        return value.endswith(pattern[1:])
-    return pattern == value
 
 
 def install_identities(objects: list[dict]) -> set[str]:

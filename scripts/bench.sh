@@ -12,18 +12,39 @@
 #     (harness/benches/kafka_auth_setup.rs, its own table bench/results/kafka-auth-setup.md);
 #   - the produce cases again with records_by_schema on (each record's value prefix read);
 #   - the module size after wasm-opt;
+#   - kiosk against the peer Kafka proxies Kroxylicious 0.12.0 and Shotover 0.7.4 and
+#     Envoy tcp_proxy, side by side against Apache Kafka 4.3.1 (harness/benches/peers.rs,
+#     about 15 minutes; the peers are built once by scripts/bench-peers-setup.sh, about 6
+#     minutes the first time)
 # and writes bench/results/latest.md (table with the date and the machine) and
-# bench/results/latest.png (plot), with the raw outputs beside them.
-# usage: scripts/bench.sh   (KIOSK_BENCH_CASES, KIOSK_BENCH_KAFKA_MB, KIOSK_BENCH_CONNECTIONS:
-# see the benches)
+# bench/results/latest.png (plot), bench/results/peers.md and peers.png, with the raw
+# outputs beside them.
+# usage: scripts/bench.sh [peers]   (peers: only the peer comparison)
+#   (KIOSK_BENCH_CASES, KIOSK_BENCH_KAFKA_MB, KIOSK_BENCH_CONNECTIONS, KIOSK_BENCH_PEERS_RUNS,
+#   KIOSK_BENCH_PEERS_MB, KIOSK_BENCH_PEERS_DRIVERS, KIOSK_BENCH_PEERS: see the benches)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
+only="${1:-all}"
+[[ "$only" == all || "$only" == peers ]] || { echo "usage: scripts/bench.sh [peers]" >&2; exit 2; }
 
 scripts/setup.sh >/dev/null
 scripts/build-filter.sh
 out=bench/results
 mkdir -p "$out"
+
+peers() {
+  step "peer proxies: set-up (built once, cached in \$KIOSK_CACHE)"
+  scripts/bench-peers-setup.sh
+  step "kiosk against Kroxylicious 0.12.0, Shotover 0.7.4 and tcp_proxy: Apache Kafka 4.3.1 (about 15 minutes)"
+  cargo bench --quiet -p kiosk-harness --bench peers -- \
+    --markdown "$PWD/$out/peers-tables.md" --json "$PWD/$out/peers.json" | tee "$out/peers.txt"
+  .venv/bin/python scripts/bench-peers-report.py "$out"
+}
+if [[ "$only" == peers ]]; then
+  peers
+  exit 0
+fi
 step "decoder throughput (criterion)"
 cargo bench --quiet -p kiosk-filter --bench decode -- --warm-up-time 1 --measurement-time 3 | tee "$out/decode.txt"
 step "memory per connection"
@@ -39,3 +60,4 @@ step "connection set-up with the filter's SASL and without: Apache Kafka 4.3.1"
 cargo bench --quiet -p kiosk-harness --bench kafka_auth_setup -- --markdown "$PWD/$out/kafka-auth-setup.md"
 step "report"
 .venv/bin/python scripts/bench-report.py "$out" dist/kiosk_filter.wasm
+peers

@@ -9,16 +9,16 @@
 //! Prints per case CPU s/GB, MB/s and the ratio filter / tcp_proxy; `--json FILE` writes
 //! them for `scripts/bench.sh`. Not a test: nothing here asserts a time.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{check_decoded, cpu_seconds, json_out, sidecar, wanted, Comparison};
+use common::{
+    check_decoded, cpu_seconds, json_out, rdkafka_fetch, rdkafka_produce, sidecar, wanted,
+    Comparison,
+};
 use kiosk_harness::components::envoy::{Protocol, Sidecar};
 use kiosk_harness::components::kafka::{Kafka, KafkaSpec};
 use kiosk_harness::{paths, ports};
-use kiosk_services::kafka::{client_config, create_topics, producer_config, send_waiting};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use kiosk_services::kafka::create_topics;
 use serde_json::json;
 
 mod common;
@@ -33,55 +33,6 @@ fn payload_bytes() -> usize {
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(16)
         << 20
-}
-
-/// Produce `records` values of `value_len` bytes to `topic` through `bootstrap`, all
-/// acknowledged.
-fn produce(bootstrap: &str, topic: &str, value_len: usize, records: usize) {
-    let producer: BaseProducer = producer_config(bootstrap, "bench")
-        .expect("client settings")
-        .set("batch.size", "1000000")
-        .set("queue.buffering.max.kbytes", "65536")
-        .create()
-        .expect("producer");
-    let value = vec![b'k'; value_len];
-    for i in 0..records {
-        let key = i.to_string();
-        send_waiting(&producer, BaseRecord::to(topic).key(&key).payload(&value)).expect("queued");
-    }
-    producer
-        .flush(Duration::from_secs(120))
-        .expect("every record acknowledged");
-}
-
-/// Fetch the first `records` records of `topic` through `bootstrap`.
-fn fetch(bootstrap: &str, topic: &str, records: usize) {
-    let consumer: BaseConsumer = client_config(bootstrap, "bench")
-        .expect("client settings")
-        .set("group.id", "bench")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "52428800")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).expect("assign");
-    let (mut read, deadline) = (0, Instant::now() + Duration::from_secs(300));
-    while read < records {
-        assert!(
-            Instant::now() < deadline,
-            "{topic}: read {read} of {records}"
-        );
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) if m.payload().is_some() => read += 1,
-            Some(Err(e)) => panic!("fetching {topic}: {e}"),
-            _ => {}
-        }
-    }
 }
 
 fn main() {
@@ -139,9 +90,9 @@ fn main() {
                     let cpu0 = cpu_seconds(pid);
                     let t0 = Instant::now();
                     if is_produce {
-                        produce(&bootstrap(sc), topic, *value_len, records);
+                        rdkafka_produce(&bootstrap(sc), topic, *value_len, records);
                     } else {
-                        fetch(&bootstrap(sc), topic, records);
+                        rdkafka_fetch(&bootstrap(sc), topic, PARTITIONS, records);
                     }
                     let secs = t0.elapsed().as_secs_f64();
                     let bytes = (records * value_len) as u64;

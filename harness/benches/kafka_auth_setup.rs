@@ -20,20 +20,13 @@
 //! connection authenticated (or, observing only, decoded without error) before printing.
 //! Not a test: nothing here asserts a time.
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::Duration;
 
-use common::{arg, percentile, run_on, sidecar, sidecar_with, wanted};
-use kafka_protocol::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
-};
-use kafka_protocol::protocol::StrBytes;
+use common::{arg, percentile, run_on, sidecar, sidecar_with, wanted, FirstSteps};
 use kiosk_filter::act::sasl::Mechanism;
 use kiosk_harness::components::envoy::{Protocol, Sidecar};
-use kiosk_harness::components::kafka::{
-    decode_response, read_frame, request_frame, Kafka, KafkaSpec, SaslListener,
-};
+use kiosk_harness::components::kafka::{Kafka, KafkaSpec, SaslListener};
 use kiosk_harness::prometheus::scrape;
 use kiosk_harness::{paths, ports};
 use serde_json::json;
@@ -51,53 +44,6 @@ fn connections() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200)
-}
-
-/// The app's two requests, encoded once.
-struct Requests {
-    api_versions: Vec<u8>,
-    metadata: Vec<u8>,
-}
-
-impl Requests {
-    fn new() -> Requests {
-        let api_versions = ApiVersionsRequest::default()
-            .with_client_software_name(StrBytes::from_static_str("kiosk-bench"))
-            .with_client_software_version(StrBytes::from_static_str("1"));
-        Requests {
-            api_versions: request_frame(18, 3, 1, "bench-app", &api_versions).unwrap(),
-            metadata: request_frame(3, 12, 2, "bench-app", &MetadataRequest::default()).unwrap(),
-        }
-    }
-}
-
-/// One connection set up through `address`: the time from connect to the whole Metadata
-/// response. The responses are checked after the clock stops; the connection is closed
-/// on return.
-fn set_up(address: SocketAddr, requests: &Requests) -> Duration {
-    let start = Instant::now();
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream.set_nodelay(true).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(&requests.api_versions).unwrap();
-    let versions = read_frame(&mut stream).expect("the ApiVersions response");
-    stream.write_all(&requests.metadata).unwrap();
-    let metadata = read_frame(&mut stream).expect("the Metadata response");
-    let elapsed = start.elapsed();
-    let (id, versions): (i32, ApiVersionsResponse) = decode_response(versions, 3).unwrap();
-    assert_eq!(
-        (id, versions.error_code),
-        (1, 0),
-        "ApiVersions through {address}"
-    );
-    let (id, metadata): (i32, MetadataResponse) = decode_response(metadata, 12).unwrap();
-    assert!(
-        id == 2 && !metadata.brokers.is_empty(),
-        "Metadata through {address}"
-    );
-    elapsed
 }
 
 struct Case {
@@ -230,18 +176,18 @@ fn main() {
     ];
     cases.retain(|c| wanted(c.name));
 
-    let requests = Requests::new();
+    let first_steps = FirstSteps::encoded();
     let n = connections();
     for case in &cases {
         for _ in 0..WARM_UP {
-            set_up(case.address, &requests);
+            first_steps.time(case.address);
         }
     }
     let count = cases.len();
     for round in 0..n {
         for k in 0..count {
             let case = &mut cases[(round + k) % count];
-            let took = set_up(case.address, &requests);
+            let took = first_steps.time(case.address);
             case.micros.push(took.as_secs_f64() * 1e6);
         }
     }

@@ -1,11 +1,23 @@
-//! What the Envoy benchmarks share: the two sidecars compared, Envoy's CPU time, and the
-//! summary statistics they print.
+//! What the Envoy benchmarks share: the two sidecars compared, Envoy's CPU time, the
+//! summary statistics they print, librdkafka as a driver, and a connection's first steps as
+//! an app takes them.
 #![allow(dead_code)]
 
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+};
+use kafka_protocol::protocol::StrBytes;
 use kiosk_harness::components::envoy::{Protocol, Route, Sidecar, SidecarSpec};
-
+use kiosk_harness::components::kafka::{decode_response, read_frame, request_frame};
+use kiosk_services::kafka::{client_config, producer_config, send_waiting};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
 /// One Envoy pinned to one worker with one outbound Kafka listener to `upstream`: the
@@ -188,4 +200,112 @@ pub fn check_decoded(filter: &Sidecar, metric: &str) {
         records > 0.0 && errors == 0.0,
         "the filter did not decode the traffic: {metric} {records}, decode errors {errors}"
     );
+}
+
+/// librdkafka: produce `records` values of `value_len` bytes to `topic` through
+/// `bootstrap`, all acknowledged (batches up to 1 MB).
+pub fn rdkafka_produce(bootstrap: &str, topic: &str, value_len: usize, records: usize) {
+    let producer: BaseProducer = producer_config(bootstrap, "bench")
+        .expect("client settings")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.kbytes", "65536")
+        .create()
+        .expect("producer");
+    let value = vec![b'k'; value_len];
+    for i in 0..records {
+        let key = i.to_string();
+        send_waiting(&producer, BaseRecord::to(topic).key(&key).payload(&value)).expect("queued");
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .expect("every record acknowledged");
+}
+
+/// librdkafka: fetch the first `records` records of `topic` (its `partitions` assigned,
+/// from the beginning) through `bootstrap`.
+pub fn rdkafka_fetch(bootstrap: &str, topic: &str, partitions: i32, records: usize) {
+    let consumer: BaseConsumer = client_config(bootstrap, "bench")
+        .expect("client settings")
+        .set("group.id", "bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let (mut read, deadline) = (0, Instant::now() + Duration::from_secs(300));
+    while read < records {
+        assert!(
+            Instant::now() < deadline,
+            "{topic}: read {read} of {records}"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) if m.payload().is_some() => read += 1,
+            Some(Err(e)) => panic!("fetching {topic}: {e}"),
+            _ => {}
+        }
+    }
+}
+
+/// An app's first two requests on a new connection (ApiVersions v3, Metadata v12), encoded
+/// once.
+pub struct FirstSteps {
+    api_versions: Vec<u8>,
+    metadata: Vec<u8>,
+}
+
+impl FirstSteps {
+    pub fn encoded() -> FirstSteps {
+        let api_versions = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("kiosk-bench"))
+            .with_client_software_version(StrBytes::from_static_str("1"));
+        FirstSteps {
+            api_versions: request_frame(18, 3, 1, "bench-app", &api_versions).unwrap(),
+            metadata: request_frame(3, 12, 2, "bench-app", &MetadataRequest::default()).unwrap(),
+        }
+    }
+
+    /// Connect to `address` and take the first steps: the connection, open, and the time
+    /// from connect to the whole Metadata response. The responses are checked after the
+    /// clock stops.
+    pub fn connect(&self, address: SocketAddr) -> (TcpStream, Duration) {
+        self.try_connect(address)
+            .unwrap_or_else(|e| panic!("first steps through {address}: {e:#}"))
+    }
+
+    /// The same, failing instead of panicking (for readiness checks).
+    pub fn try_connect(&self, address: SocketAddr) -> anyhow::Result<(TcpStream, Duration)> {
+        let start = Instant::now();
+        let mut stream = TcpStream::connect(address)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.write_all(&self.api_versions)?;
+        let versions = read_frame(&mut stream)?;
+        stream.write_all(&self.metadata)?;
+        let metadata = read_frame(&mut stream)?;
+        let elapsed = start.elapsed();
+        let (id, versions): (i32, ApiVersionsResponse) = decode_response(versions, 3)?;
+        anyhow::ensure!(
+            (id, versions.error_code) == (1, 0),
+            "ApiVersions: correlation id {id}, error {}",
+            versions.error_code
+        );
+        let (id, metadata): (i32, MetadataResponse) = decode_response(metadata, 12)?;
+        anyhow::ensure!(
+            id == 2 && !metadata.brokers.is_empty(),
+            "Metadata: correlation id {id}, {} brokers",
+            metadata.brokers.len()
+        );
+        Ok((stream, elapsed))
+    }
+
+    /// The first steps on a connection closed on return: how long they took.
+    pub fn time(&self, address: SocketAddr) -> Duration {
+        self.connect(address).1
+    }
 }

@@ -20,6 +20,7 @@ COLOURS = {
     "direct": "#bbbbbb",
     "tcp_proxy": "#777777",
     "kiosk": "#1f77b4",
+    "kiosk+sasl": "#9467bd",
     "kroxylicious": "#ff7f0e",
     "kroxylicious+validation": "#d62728",
     "shotover": "#2ca02c",
@@ -27,8 +28,9 @@ COLOURS = {
 
 PREAMBLE = """# kiosk against the peer Kafka proxies
 
-kiosk (Envoy + the kiosk filter, observing) against the peer Kafka proxies that can be had
-here, **Kroxylicious 0.12.0** (passing through, and with its RecordValidation filter, which
+kiosk (Envoy + the kiosk filter, observing; and performing SASL SCRAM-SHA-512 as
+`kiosk+sasl`, to a second broker that requires it) against the peer Kafka proxies that can be
+had here, **Kroxylicious 0.12.0** (passing through, and with its RecordValidation filter, which
 decodes every produced record) and **Shotover 0.7.4** (`KafkaSinkCluster`), with Envoy
 `tcp_proxy` alone as the floor and no proxy at all (direct) as the clients' reference, all in
 one run against one Apache Kafka 4.3.1 broker on loopback. Source:
@@ -175,7 +177,8 @@ def plot(out, figures):
          "proxy CPU seconds per GB of record payload (lower is better; log scale)", "CPU s/GB", log=True)
     axes[0][0].legend(fontsize=7)
     bars(axes[0][1], figures, throughput, "mb_per_s", "throughput (higher is better)", "MB/s")
-    latency_cases = [c for c in figures["cases"] if c["produce"] and "kafka-perf" in c["case"]]
+    axes[0][1].legend(fontsize=7)
+    latency_cases = [c for c in throughput if c["produce"] and "kafka-perf" in c["case"]]
     bars(axes[1][0], figures, fixed_rate + latency_cases, "p99_ms",
          "produce latency p99, as ProducerPerformance reports it (lower is better; log scale)", "ms", log=True)
     ax = axes[1][1]

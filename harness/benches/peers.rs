@@ -3,6 +3,8 @@
 //! - `direct`: no proxy (the clients' reference; no proxy CPU);
 //! - `tcp_proxy`: Envoy with `tcp_proxy` only, the floor every ratio is taken to;
 //! - `kiosk`: Envoy with the kiosk filter observing (pluginConfig `{}`);
+//! - `kiosk+sasl`: the same filter performing SASL (SCRAM-SHA-512) to a broker of its own
+//!   (a broker's client listeners all take SASL or none), the same Kafka otherwise;
 //! - `kroxylicious`: Kroxylicious 0.12.0 passing through (no filter);
 //! - `kroxylicious+validation`: Kroxylicious 0.12.0 with its RecordValidation filter, which
 //!   decodes every produced record (value neither null nor empty);
@@ -50,12 +52,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use common::{
     arg, check_decoded, cpu_seconds, json_out, median, percentile, rdkafka_fetch, rdkafka_produce,
-    run_on, sidecar, spread, wanted, FirstSteps,
+    run_on, sidecar, sidecar_with, spread, wanted, FirstSteps,
 };
+use kiosk_filter::act::sasl::Mechanism;
 use kiosk_harness::components::envoy::{Protocol, Sidecar};
 use kiosk_harness::components::java;
-use kiosk_harness::components::kafka::{Kafka, KafkaSpec};
+use kiosk_harness::components::kafka::{Kafka, KafkaSpec, SaslListener};
 use kiosk_harness::process::Service;
+use kiosk_harness::prometheus::scrape;
 use kiosk_harness::{paths, ports};
 use kiosk_services::kafka::create_topics;
 use serde_json::{json, Value};
@@ -68,6 +72,11 @@ const SIZES: [(usize, &str); 2] = [(1024, "1 KiB"), (16 * 1024, "16 KiB")];
 const SHOTOVER_CACHE: &str = "shotover-0.7.4";
 const KROXYLICIOUS_CACHE: &str = "kroxylicious-0.12.0";
 const KROXYLICIOUS_HEAP: &str = "-Xmx1g";
+/// The credential `kiosk+sasl`'s filter authenticates with (SCRAM-SHA-512).
+const SASL_USER: &str = "bench";
+const SASL_PASSWORD: &str = "bench-only-secret";
+/// How long one perf tool run may take (a stuck one fails the bench instead of hanging it).
+const TOOL_PATIENCE: Duration = Duration::from_secs(300);
 /// Connections held open for the second memory figure.
 const MANY_CONNECTIONS: usize = 100;
 /// Set-up timings per target before the timed ones (JIT, first use).
@@ -360,6 +369,18 @@ fn start_shotover(dir: &Path, listen: u16, broker: u16) -> Result<Service> {
     Ok(service)
 }
 
+/// The figures through `kiosk+sasl` mean something only if its filter authenticated every
+/// connection: successes counted, no failure. Panics otherwise.
+fn check_authenticated(sidecar: &Sidecar) {
+    let samples = sidecar.prometheus().unwrap();
+    let succeeded = scrape::sum(&samples, "kafka_auth_total", &[("result", "success")]);
+    let failed = scrape::sum(&samples, "kafka_auth_total", &[("result", "failure")]);
+    assert!(
+        succeeded > 0.0 && failed == 0.0,
+        "kiosk+sasl: SASL successes {succeeded}, failures {failed}"
+    );
+}
+
 /// Figures of one run through one target.
 #[derive(Clone, Debug, Default)]
 struct Run {
@@ -411,20 +432,38 @@ fn parse_consumer_summary(output: &str) -> Result<(u64, f64)> {
     Ok((records, fetch_mb_per_s * 1.048576))
 }
 
-/// Run one of Kafka's perf tools to its end; its output.
+/// Run one of Kafka's perf tools to its end, `TOOL_PATIENCE` at most; its output.
 fn kafka_tool(dir: &Path, class: &str, args: &[String]) -> Result<String> {
+    let output_path = dir.join("perf-tool.out");
+    let output = std::fs::File::create(&output_path)?;
     let mut command = java::command(dir, None)?;
-    command.args(java::heap("512m")).arg(class).args(args);
-    let output = command
-        .output()
+    command
+        .args(java::heap("512m"))
+        .arg(class)
+        .args(args)
+        .stdout(output.try_clone()?)
+        .stderr(output);
+    let mut child = command
+        .spawn()
         .with_context(|| format!("starting {class}"))?;
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
-    if !output.status.success() {
-        bail!(
-            "{class} failed ({}):\n{text}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
+    let deadline = Instant::now() + TOOL_PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{class} did not finish within {TOOL_PATIENCE:?}; its output:\n{}",
+                std::fs::read_to_string(&output_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = std::fs::read_to_string(&output_path)?;
+    if !status.success() {
+        bail!("{class} failed ({status}):\n{text}");
     }
     Ok(text)
 }
@@ -710,6 +749,13 @@ fn set_up_times(targets: &[Target], timed: usize) -> Vec<Vec<f64>> {
     micros
 }
 
+/// The machine's load average, "0.52 0.58 0.59".
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 /// The proxies' versions and settings, for the results.
 fn versions() -> String {
     let envoy = paths::envoy()
@@ -752,6 +798,8 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let started = Instant::now();
+    // Anything else running on the two cores shows in the figures: the results say so.
+    let load_at_start = load_average();
     let only = std::env::var("KIOSK_BENCH_PEERS").unwrap_or_default();
     let target_wanted = |name: &str| {
         name == "tcp_proxy" || only.is_empty() || only.split(',').any(|w| name.contains(w.trim()))
@@ -762,6 +810,17 @@ fn main() {
     let mut free = ports::Allocator::default();
     let spec = KafkaSpec::new(&dir, 1, &["tcp-proxy", "kiosk"], &mut free).expect("ports");
     let kafka = Kafka::start(spec).expect("Kafka");
+    // SASL needs a broker of its own: a broker's client listeners all take SASL or none.
+    let sasl_kafka = target_wanted("kiosk+sasl").then(|| {
+        let mut spec =
+            KafkaSpec::new(&dir.join("sasl"), 1, &["kiosk-sasl"], &mut free).expect("ports");
+        spec.sasl = Some(SaslListener {
+            mechanisms: vec![Mechanism::ScramSha512],
+            users: vec![(SASL_USER.into(), SASL_PASSWORD.into())],
+            authorize: false,
+        });
+        Kafka::start(spec).expect("Kafka with a SASL listener")
+    });
     let platform = kafka.spec.nodes[0].platform;
     let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     let envoy = |name: &str, protocol: Protocol| {
@@ -789,6 +848,35 @@ fn main() {
         let (address, proxy) = envoy("kiosk", Protocol::Kafka);
         add("kiosk", address, proxy);
     }
+    if let Some(sasl_kafka) = &sasl_kafka {
+        let (broker, listener) = sasl_kafka.spec.client_ports("kiosk-sasl")[0];
+        // No mTLS here: the broker is allowed by its Envoy cluster (`outbound|<port>||kafka`).
+        let config = json!({ "kafka_auth": {
+            "mechanism": "SCRAM-SHA-512",
+            "upstreams": { "clusters": ["*||kafka"] },
+        } });
+        let credential = vec![
+            ("KIOSK_KAFKA_USERNAME".to_string(), SASL_USER.to_string()),
+            (
+                "KIOSK_KAFKA_PASSWORD".to_string(),
+                SASL_PASSWORD.to_string(),
+            ),
+        ];
+        let sidecar = sidecar_with(
+            &dir,
+            "kiosk-sasl",
+            Protocol::Kafka,
+            listener,
+            broker,
+            config,
+            credential,
+        );
+        add(
+            "kiosk+sasl",
+            local(listener),
+            Some(Proxy::Envoy(Box::new(sidecar))),
+        );
+    }
     for (name, validate) in [("kroxylicious", false), ("kroxylicious+validation", true)] {
         if target_wanted(name) {
             let listen = free_ports(&mut taken, 2).expect("ports");
@@ -811,14 +899,16 @@ fn main() {
 
     let topics: Vec<String> = SIZES.iter().map(|(n, _)| format!("bench-{n}")).collect();
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(create_topics(
-            &kafka.spec.platform_bootstrap(),
-            &names,
-            PARTITIONS,
-        ))
-        .expect("topics");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for broker in std::iter::once(&kafka).chain(sasl_kafka.iter()) {
+        runtime
+            .block_on(create_topics(
+                &broker.spec.platform_bootstrap(),
+                &names,
+                PARTITIONS,
+            ))
+            .expect("topics");
+    }
 
     let repetitions = repetitions();
     let payload = payload_bytes();
@@ -867,14 +957,18 @@ fn main() {
             }
         }
     }
-    if let Some(kiosk) = targets.iter().find(|t| t.name == "kiosk") {
-        if let Some(Proxy::Envoy(sidecar)) = &kiosk.proxy {
-            if results.iter().any(|r| r.produce) {
-                check_decoded(sidecar, "kafka_produced_records_total");
-            }
-            if results.iter().any(|r| !r.produce) {
-                check_decoded(sidecar, "kafka_fetched_records_total");
-            }
+    for target in targets.iter().filter(|t| t.name.starts_with("kiosk")) {
+        let Some(Proxy::Envoy(sidecar)) = &target.proxy else {
+            continue;
+        };
+        if results.iter().any(|r| r.produce) {
+            check_decoded(sidecar, "kafka_produced_records_total");
+        }
+        if results.iter().any(|r| !r.produce) {
+            check_decoded(sidecar, "kafka_fetched_records_total");
+        }
+        if target.name == "kiosk+sasl" {
+            check_authenticated(sidecar);
         }
     }
 
@@ -882,7 +976,7 @@ fn main() {
     let fixed_rate_name = format!(
         "produce 1 KiB records at {FIXED_RATE} records/s, kafka-perf ({FIXED_RATE_SECONDS} s per run)"
     );
-    let fixed_rate = wanted("fixed rate").then(|| {
+    let fixed_rate = wanted(&fixed_rate_name).then(|| {
         let load = Load {
             dir: &dir,
             topic: &topics[0],
@@ -913,10 +1007,12 @@ fn main() {
             "Peer Kafka proxies against Apache Kafka 4.3.1, one run of `harness/benches/peers.rs` \
              ({repetitions} interleaved repetitions per case, {} MiB of record payload per \
              throughput run; median [min–max]; ratios to Envoy tcp_proxy per repetition). \
-             Run {}, {:.0} minutes.",
+             Run {}, {:.0} minutes; load average (1, 5, 15 min) at the start {load_at_start}, \
+             at the end {}.",
             payload >> 20,
             run_on(),
-            started.elapsed().as_secs_f64() / 60.0
+            started.elapsed().as_secs_f64() / 60.0,
+            load_average()
         ),
         String::new(),
         versions(),
@@ -991,7 +1087,8 @@ fn main() {
         std::fs::write(&path, serde_json::to_vec_pretty(&figures).unwrap()).unwrap();
         println!("figures written to {path}");
     }
-    // The proxies stop before the broker they talk to.
+    // The proxies stop before the brokers they talk to.
     drop(targets);
+    drop(sasl_kafka);
     drop(kafka);
 }

@@ -29,7 +29,17 @@ use crate::wire::{Direction, Protocol};
 
 /// App bytes kept while the exchange runs; a client that sends more before it has any
 /// answer is not a Kafka client we can serve (the connection is closed and counted).
-pub const MAX_PENDING: usize = 64 << 10;
+///
+/// A Kafka client takes the connection as ready once ApiVersions is answered, and the
+/// exchange starts only at its next request: whatever it pipelines during our round trips
+/// waits here. The Java producer pipelines up to `max.in.flight.requests.per.connection`
+/// (5) requests of up to `max.request.size` (1 MiB): 5 MiB. 64 KiB was too little: a Java
+/// producer at 200 records/s of 512 bytes, its first batches queued while its JVM warmed
+/// up, sent more than that before a SCRAM exchange through TLS ended (measured in the local
+/// mesh's external Kafka, `kafka_auth_total{reason="client_sent_too_much"}`; the client
+/// reconnected, a burstier one would fail every time). The memory is held only during the
+/// exchange, once per connection.
+pub const MAX_PENDING: usize = 8 << 20;
 /// Largest response of ours accepted (a SaslAuthenticate response carries a few hundred
 /// bytes).
 pub const MAX_RESPONSE: usize = 64 << 10;
@@ -525,6 +535,28 @@ mod tests {
         );
         // Inert afterwards.
         assert_eq!(feed(&mut a, Direction::Request, &metadata), Step::default());
+    }
+
+    /// The Java producer's worst case: five requests of 1 MiB pipelined while our exchange
+    /// runs, held and released in order after it.
+    #[test]
+    fn a_producer_pipelining_five_full_requests_waits_for_the_exchange() {
+        let mut a = auth(Mechanism::Plain);
+        let first = app_request(3, 2);
+        feed(&mut a, Direction::Request, &first);
+        let mut sent = first;
+        for correlation_id in 3..8 {
+            let mut produce = app_request(0, correlation_id);
+            produce.resize(1 << 20, 7);
+            let step = feed(&mut a, Direction::Request, &produce);
+            assert!(step.hold && !step.close, "request {correlation_id}");
+            sent.extend(produce);
+        }
+        let mut ours = handshake_ok();
+        ours.extend(authenticate_response(HANDSHAKE_ID + 1, 0, b""));
+        let step = feed(&mut a, Direction::Response, &ours);
+        assert_eq!(step.outcome.unwrap().result, AuthResult::Success);
+        assert!(step.release == sent, "every byte released, in order");
     }
 
     #[test]

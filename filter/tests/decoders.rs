@@ -443,6 +443,55 @@ fn metadata_every_version_names_ids_and_errors() {
     }
 }
 
+/// A consumer's group refused by the broker's ACLs shows in FindCoordinator's answer, top
+/// level in v0-3, per key from v4 (the Java client 4.x): counted with no topic.
+#[test]
+fn find_coordinator_every_version_counts_a_refused_group() {
+    use kafka_protocol::messages::find_coordinator_response::Coordinator;
+    const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+    for version in 0..=6 {
+        let request_body = match version {
+            0..=3 => FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g")),
+            _ => FindCoordinatorRequest::default().with_coordinator_keys(vec![
+                StrBytes::from_static_str("mine"),
+                StrBytes::from_static_str("theirs"),
+            ]),
+        };
+        let response_body = match version {
+            0..=3 => FindCoordinatorResponse::default()
+                .with_error_code(GROUP_AUTHORIZATION_FAILED)
+                .with_host(StrBytes::from_static_str("")),
+            _ => FindCoordinatorResponse::default().with_coordinators(vec![
+                Coordinator::default()
+                    .with_key(StrBytes::from_static_str("mine"))
+                    .with_host(StrBytes::from_static_str("broker-0")),
+                Coordinator::default()
+                    .with_key(StrBytes::from_static_str("theirs"))
+                    .with_host(StrBytes::from_static_str(""))
+                    .with_error_code(GROUP_AUTHORIZATION_FAILED),
+            ]),
+        };
+        let ex = Exchange {
+            requests: request(10, version, 4, &request_body),
+            responses: response(version, 4, &response_body),
+        };
+        every_split(
+            &ex,
+            |_| {},
+            |t, how| {
+                let ctx = format!("find_coordinator v{version}, {how}");
+                assert_eq!(decode_errors(t), 0, "{ctx}");
+                let err = [
+                    ("api", "find_coordinator"),
+                    ("topic", ""),
+                    ("error", "GROUP_AUTHORIZATION_FAILED"),
+                ];
+                assert_eq!(t.counter("kafka_response_errors_total", &err), 1, "{ctx}");
+            },
+        );
+    }
+}
+
 #[test]
 fn api_versions_every_version() {
     for version in 0..=4 {

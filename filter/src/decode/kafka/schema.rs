@@ -23,6 +23,9 @@ pub enum Role {
     Topic,
     /// An element of a per-partition array.
     Partition,
+    /// An element of FindCoordinator's `coordinators` array (v4+): a group's (or
+    /// transactional id's) coordinator, its error reported when the element ends.
+    Coordinator,
     TopicName,
     TopicId,
     PartitionIndex,
@@ -318,6 +321,38 @@ pub const METADATA_RESPONSE: Layout = Layout {
     flexible_from: 9,
 };
 
+// ---- FindCoordinator (10) -----------------------------------------------------------
+
+const FIND_COORDINATOR_COORDINATOR: &[Field] = &[
+    skip(Ty::Str, 0), // key
+    skip(Ty::I32, 0), // node_id
+    skip(Ty::Str, 0), // host
+    skip(Ty::I32, 0), // port
+    f(Ty::I16, Role::ErrorCode, 0, ALL),
+    skip(Ty::Str, 0), // error_message
+];
+/// Why a consumer has no group: GROUP_AUTHORIZATION_FAILED (no ACL on the group),
+/// COORDINATOR_NOT_AVAILABLE, ... Versions 0-3 answer one key at the top level, 4+ a list.
+pub const FIND_COORDINATOR_RESPONSE: Layout = Layout {
+    fields: &[
+        skip(Ty::I32, 1),                  // throttle_time_ms
+        f(Ty::I16, Role::ErrorCode, 0, 3), // error_code
+        f(Ty::Str, Role::Skip, 1, 3),      // error_message
+        f(Ty::I32, Role::Skip, 0, 3),      // node_id
+        f(Ty::Str, Role::Skip, 0, 3),      // host
+        f(Ty::I32, Role::Skip, 0, 3),      // port
+        f(
+            Ty::Array(FIND_COORDINATOR_COORDINATOR),
+            Role::Coordinator,
+            4,
+            ALL,
+        ),
+    ],
+    min_version: 0,
+    max_version: 6,
+    flexible_from: 3,
+};
+
 // ---- ApiVersions (18) ------------------------------------------------------------
 
 const API_VERSIONS_KEY: &[Field] = &[
@@ -472,6 +507,7 @@ pub mod api {
     pub const PRODUCE: i16 = 0;
     pub const FETCH: i16 = 1;
     pub const METADATA: i16 = 3;
+    pub const FIND_COORDINATOR: i16 = 10;
     pub const API_VERSIONS: i16 = 18;
     pub const SHARE_FETCH: i16 = 78;
     pub const SHARE_ACKNOWLEDGE: i16 = 79;
@@ -494,6 +530,7 @@ pub fn response(api_key: i16) -> Option<&'static Layout> {
         api::PRODUCE => Some(&PRODUCE_RESPONSE),
         api::FETCH => Some(&FETCH_RESPONSE),
         api::METADATA => Some(&METADATA_RESPONSE),
+        api::FIND_COORDINATOR => Some(&FIND_COORDINATOR_RESPONSE),
         api::API_VERSIONS => Some(&API_VERSIONS_RESPONSE),
         api::SHARE_FETCH => Some(&SHARE_FETCH_RESPONSE),
         api::SHARE_ACKNOWLEDGE => Some(&SHARE_ACKNOWLEDGE_RESPONSE),

@@ -201,6 +201,10 @@ pub enum Summary {
     ShareAcknowledgeResponse {
         errors: Vec<(Option<TopicRef>, i16)>,
     },
+    /// FindCoordinator: errors of no topic (a group refused, no coordinator yet).
+    FindCoordinator {
+        errors: Vec<(Option<TopicRef>, i16)>,
+    },
 }
 
 impl Summary {
@@ -211,7 +215,8 @@ impl Summary {
             Summary::FetchRequest { positions } => heap_bytes(positions),
             Summary::ProduceResponse { errors }
             | Summary::Metadata { errors }
-            | Summary::ShareAcknowledgeResponse { errors } => heap_bytes(errors),
+            | Summary::ShareAcknowledgeResponse { errors }
+            | Summary::FindCoordinator { errors } => heap_bytes(errors),
             Summary::ShareAcknowledgements { acks } => heap_bytes(acks),
             Summary::ShareFetchResponse { errors, topics } => {
                 heap_bytes(errors) + heap_bytes(topics)
@@ -336,6 +341,7 @@ impl Collector {
                 partitions: Vec::new(),
             },
             api::METADATA => Summary::Metadata { errors: Vec::new() },
+            api::FIND_COORDINATOR => Summary::FindCoordinator { errors: Vec::new() },
             api::API_VERSIONS => Summary::ApiVersions { error: 0 },
             api::SHARE_FETCH => Summary::ShareFetchResponse {
                 errors: Vec::new(),
@@ -442,6 +448,11 @@ impl<R: Received + ?Sized> Visitor for CollectorVisitor<'_, R> {
         let c = &mut *self.collector;
         c.depth = c.depth.saturating_sub(1);
         let topic = c.topic.unwrap_or(TopicRef::Name(UNKNOWN));
+        if let (Role::Coordinator, Summary::FindCoordinator { errors }) = (array, &mut c.summary) {
+            if c.error != 0 {
+                push_capped(errors, (None, std::mem::take(&mut c.error)));
+            }
+        }
         if matches!(array, Role::Topic | Role::Partition) && c.error != 0 {
             let code = std::mem::take(&mut c.error);
             match &mut c.summary {
@@ -510,9 +521,8 @@ impl<R: Received + ?Sized> Visitor for CollectorVisitor<'_, R> {
                     Summary::FetchResponse { errors, .. }
                     | Summary::Metadata { errors }
                     | Summary::ShareFetchResponse { errors, .. }
-                    | Summary::ShareAcknowledgeResponse { errors } => {
-                        push_capped(errors, (None, code))
-                    }
+                    | Summary::ShareAcknowledgeResponse { errors }
+                    | Summary::FindCoordinator { errors } => push_capped(errors, (None, code)),
                     _ => {}
                 }
             }

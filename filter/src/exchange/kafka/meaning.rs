@@ -110,6 +110,7 @@ impl<O: Observer> Meaning<'_, O> {
                 }
             }
             Summary::Metadata { errors } => self.errors(api::METADATA, errors),
+            Summary::FindCoordinator { errors } => self.errors(api::FIND_COORDINATOR, errors),
             // Counted as sent: a refused acknowledgement shows in the response's errors.
             Summary::ShareAcknowledgements { acks } => {
                 for (topic, counts) in acks {

@@ -76,7 +76,8 @@ pub struct KafkaTopic {
     /// `spec.topicName`, else `metadata.name`.
     pub name: String,
     pub partitions: i32,
-    pub replicas: i32,
+    /// `None`: the cluster's `default.replication.factor` (Strimzi's default too).
+    pub replicas: Option<i32>,
     pub config: BTreeMap<String, String>,
 }
 
@@ -86,7 +87,8 @@ struct KafkaTopicSpec {
     #[serde(default)]
     topic_name: Option<String>,
     partitions: i32,
-    replicas: i32,
+    #[serde(default)]
+    replicas: Option<i32>,
     #[serde(default)]
     config: BTreeMap<String, Value>,
 }
@@ -432,51 +434,16 @@ impl Bundle {
     /// Read every Strimzi resource in `dir` (`*.yaml`; other kinds are skipped). Fails,
     /// naming the file and field, on a resource the operators would refuse.
     pub fn read(dir: &Path) -> Result<Bundle> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading the Strimzi resources in {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        files.sort();
-        let mut kafka = Vec::new();
-        let mut topics = Vec::new();
-        let mut connects = Vec::new();
-        let mut connectors = Vec::new();
-        let mut bridges = Vec::new();
-        let mut pools = Vec::new();
-        let mut users = Vec::new();
-        for file in &files {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let head: Value = yaml_serde::from_str(&text)
-                .with_context(|| format!("{}: not YAML", file.display()))?;
-            let kind = head.get("kind").and_then(Value::as_str).unwrap_or_default();
-            match kind {
-                "Kafka" => kafka.push(read_kafka(file, &text)?),
-                "KafkaTopic" => topics.push(read_topic(file, &text)?),
-                "KafkaConnect" => connects.push(read_connect(file, &text)?),
-                "KafkaConnector" => connectors.push(read_connector(file, &text)?),
-                "KafkaBridge" => bridges.push(read_bridge(file, &text)?),
-                "KafkaNodePool" => pools.push(read_node_pool(file, &text)?),
-                "KafkaUser" => users.push(read_user(file, &text)?),
-                _ => {}
-            }
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for t in &topics {
-            if !names.insert(&t.name) {
-                bail!("{}: two KafkaTopics name topic `{}`", dir.display(), t.name);
-            }
-        }
+        let found = Found::read(dir)?;
         Ok(Bundle {
             dir: dir.to_path_buf(),
-            kafka: only(kafka, "Kafka", dir)?,
-            topics,
-            connect: only(connects, "KafkaConnect", dir)?,
-            connectors,
-            bridge: only(bridges, "KafkaBridge", dir)?,
-            node_pool: only(pools, "KafkaNodePool", dir)?,
-            users,
+            kafka: only(found.kafka, "Kafka", dir)?,
+            topics: found.topics,
+            connect: only(found.connects, "KafkaConnect", dir)?,
+            connectors: found.connectors,
+            bridge: only(found.bridges, "KafkaBridge", dir)?,
+            node_pool: only(found.pools, "KafkaNodePool", dir)?,
+            users: found.users,
         })
     }
 
@@ -510,6 +477,72 @@ fn only<T>(mut found: Vec<T>, kind: &str, dir: &Path) -> Result<T> {
             "{n} {kind} resources in {}; the local mesh runs one",
             dir.display()
         ),
+    }
+}
+
+/// What a cluster's clients are given, for a Kafka Strimzi does not run (the standalone
+/// Topic and User Operators' resources, `strimzi/external/`).
+#[derive(Clone, Debug)]
+pub struct ClusterClients {
+    pub topics: Vec<KafkaTopic>,
+    pub users: Vec<KafkaUser>,
+}
+
+impl ClusterClients {
+    pub fn read(dir: &Path) -> Result<ClusterClients> {
+        let found = Found::read(dir)?;
+        Ok(ClusterClients {
+            topics: found.topics,
+            users: found.users,
+        })
+    }
+}
+
+/// Every Strimzi resource of a directory, by kind, each parsed and checked.
+#[derive(Default)]
+struct Found {
+    kafka: Vec<Kafka>,
+    topics: Vec<KafkaTopic>,
+    connects: Vec<KafkaConnect>,
+    connectors: Vec<KafkaConnector>,
+    bridges: Vec<KafkaBridge>,
+    pools: Vec<KafkaNodePool>,
+    users: Vec<KafkaUser>,
+}
+
+impl Found {
+    fn read(dir: &Path) -> Result<Found> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading the Strimzi resources in {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        let mut found = Found::default();
+        for file in &files {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let head: Value = yaml_serde::from_str(&text)
+                .with_context(|| format!("{}: not YAML", file.display()))?;
+            let kind = head.get("kind").and_then(Value::as_str).unwrap_or_default();
+            match kind {
+                "Kafka" => found.kafka.push(read_kafka(file, &text)?),
+                "KafkaTopic" => found.topics.push(read_topic(file, &text)?),
+                "KafkaConnect" => found.connects.push(read_connect(file, &text)?),
+                "KafkaConnector" => found.connectors.push(read_connector(file, &text)?),
+                "KafkaBridge" => found.bridges.push(read_bridge(file, &text)?),
+                "KafkaNodePool" => found.pools.push(read_node_pool(file, &text)?),
+                "KafkaUser" => found.users.push(read_user(file, &text)?),
+                _ => {}
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for t in &found.topics {
+            if !names.insert(&t.name) {
+                bail!("{}: two KafkaTopics name topic `{}`", dir.display(), t.name);
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -618,11 +651,10 @@ fn read_topic(file: &Path, text: &str) -> Result<KafkaTopic> {
             spec.partitions
         );
     }
-    if spec.replicas < 1 {
+    if let Some(replicas) = spec.replicas.filter(|r| *r < 1) {
         bail!(
-            "{}: KafkaTopic `{name}`: spec.replicas must be at least 1, found {}",
+            "{}: KafkaTopic `{name}`: spec.replicas must be at least 1, found {replicas}",
             file.display(),
-            spec.replicas
         );
     }
     Ok(KafkaTopic {
@@ -818,9 +850,10 @@ pub fn peer_authentication(dir: &Path) -> Result<PeerAuthentications> {
     Ok(found)
 }
 
-/// The `pluginConfig` of the `WasmPlugin` named `name` in `dir` (Istio's resources), as
-/// istiod hands it to the sidecars: the local mesh configures its filters from it.
-pub fn wasm_plugin_config(dir: &Path, name: &str) -> Result<Value> {
+/// The `pluginConfig` of the `WasmPlugin` named `name` (in `namespace`, when given) in `dir`
+/// (Istio's resources), as istiod hands it to the sidecars: the local mesh configures its
+/// filters from it.
+pub fn wasm_plugin_config(dir: &Path, namespace: Option<&str>, name: &str) -> Result<Value> {
     #[derive(Deserialize)]
     struct Plugin {
         kind: String,
@@ -842,11 +875,16 @@ pub fn wasm_plugin_config(dir: &Path, name: &str) -> Result<Value> {
         let Ok(plugin) = yaml_serde::from_str::<Plugin>(&text) else {
             continue;
         };
-        if plugin.kind == "WasmPlugin" && plugin.metadata.name == name {
+        let in_namespace =
+            namespace.is_none_or(|ns| plugin.metadata.namespace.as_deref() == Some(ns));
+        if plugin.kind == "WasmPlugin" && plugin.metadata.name == name && in_namespace {
             return Ok(plugin.spec.plugin_config);
         }
     }
-    bail!("no WasmPlugin named {name} in {}", dir.display())
+    match namespace {
+        Some(ns) => bail!("no WasmPlugin {ns}/{name} in {}", dir.display()),
+        None => bail!("no WasmPlugin named {name} in {}", dir.display()),
+    }
 }
 
 /// The project's Istio resources (`istio/`).

@@ -171,6 +171,16 @@ async fn graph_command(home: &std::path::Path, args: GraphArgs) -> Result<()> {
         duration_secs: args.duration,
         ..graph::Options::default()
     };
+    // Every namespace the running mesh has pods in (the tenants' with `--external-kafka`).
+    for pod in state
+        .iter()
+        .flat_map(|s| s.network.iter())
+        .flat_map(|n| &n.pods)
+    {
+        if !options.namespaces.contains(&pod.namespace) {
+            options.namespaces.push(pod.namespace.clone());
+        }
+    }
     if let Ok(bundle) = crate::bundle::Bundle::read(&crate::bundle::default_dir()) {
         let first = bundle.connect.bootstrap_servers.split(',').next();
         if let Some((host, _)) = first.and_then(|s| s.rsplit_once(':')) {

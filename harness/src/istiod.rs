@@ -665,6 +665,88 @@ fn default_retry_policy() -> Value {
     })
 }
 
+/// A `ServiceEntry` for a service outside the mesh (`MESH_EXTERNAL`): its first host and
+/// port, as the sidecars route them.
+#[derive(Clone, Debug)]
+pub struct ExternalService {
+    pub namespace: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// The `MESH_EXTERNAL` ServiceEntry named `name` in `dir`.
+pub fn external_service(dir: &Path, name: &str) -> Result<ExternalService> {
+    for (path, v) in objects(dir)? {
+        if str_at(&v, &["kind"]) != Some("ServiceEntry")
+            || str_at(&v, &["metadata", "name"]) != Some(name)
+        {
+            continue;
+        }
+        let spec = &v["spec"];
+        if str_at(spec, &["location"]) != Some("MESH_EXTERNAL") {
+            bail!(
+                "{}: ServiceEntry {name} is not MESH_EXTERNAL",
+                path.display()
+            );
+        }
+        let host = spec["hosts"][0].as_str();
+        let port = spec["ports"][0]["number"].as_u64();
+        let (Some(host), Some(port)) = (host, port.and_then(|p| u16::try_from(p).ok())) else {
+            bail!(
+                "{}: ServiceEntry {name} names no host and port",
+                path.display()
+            );
+        };
+        return Ok(ExternalService {
+            namespace: str_at(&v, &["metadata", "namespace"])
+                .unwrap_or("default")
+                .to_string(),
+            host: host.to_string(),
+            port,
+        });
+    }
+    bail!("no ServiceEntry {name} in {}", dir.display())
+}
+
+/// TLS a sidecar of `namespace` originates to `host:port`, from the DestinationRule for it
+/// there: `tls.mode: SIMPLE` at the port (server-authenticated TLS, the CA from
+/// `credentialName`), its `sni`. Refused: no such rule, another mode, or no
+/// `workloadSelector` (without one a sidecar ignores `credentialName` and builds no TLS at
+/// all: the connection would leave in plaintext).
+pub fn simple_tls_sni(dir: &Path, namespace: &str, host: &str, port: u16) -> Result<String> {
+    for (path, v) in objects(dir)? {
+        if str_at(&v, &["kind"]) != Some("DestinationRule")
+            || str_at(&v, &["metadata", "namespace"]) != Some(namespace)
+            || str_at(&v, &["spec", "host"]) != Some(host)
+        {
+            continue;
+        }
+        let spec = &v["spec"];
+        if spec.get("workloadSelector").is_none() {
+            bail!("{}: DestinationRule for {host} has no workloadSelector: Istio would ignore its credentialName and originate no TLS", path.display());
+        }
+        let settings = spec["trafficPolicy"]["portLevelSettings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["port"]["number"].as_u64() == Some(u64::from(port)));
+        let Some(tls) = settings.map(|s| &s["tls"]) else {
+            bail!(
+                "{}: DestinationRule for {host} sets nothing for port {port}",
+                path.display()
+            );
+        };
+        if str_at(tls, &["mode"]) != Some("SIMPLE") {
+            bail!("{}: DestinationRule for {host}:{port}: tls.mode must be SIMPLE (TLS the sidecar originates)", path.display());
+        }
+        return Ok(str_at(tls, &["sni"]).unwrap_or(host).to_string());
+    }
+    bail!(
+        "no DestinationRule for {host} in namespace {namespace} in {}",
+        dir.display()
+    )
+}
+
 /// The outbound cluster Istio names for a destination.
 pub fn cluster_name(host: &str, port: u16) -> String {
     format!("outbound|{port}||{host}")

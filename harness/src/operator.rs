@@ -41,7 +41,7 @@ pub struct Args {
 /// `kiosk operator`: wait for the brokers, create the KafkaTopics, apply the KafkaUsers.
 pub async fn run(args: Args) -> Result<()> {
     let dir = args.strimzi.unwrap_or_else(crate::bundle::default_dir);
-    let bundle = crate::bundle::Bundle::read(&dir)?;
+    let bundle = crate::bundle::ClusterClients::read(&dir)?;
     let wait = Duration::from_secs(args.wait_secs);
     let bootstrap = args.bootstrap.clone();
     let want = args.brokers;
@@ -52,9 +52,12 @@ pub async fn run(args: Args) -> Result<()> {
     println!("operator: Metadata lists {listed} broker(s)");
     crate::components::kafka::create_topics(&args.bootstrap, &bundle.topics).await?;
     for t in &bundle.topics {
+        let replicas = t
+            .replicas
+            .map_or("the cluster's default".to_string(), |r| r.to_string());
         println!(
-            "operator: KafkaTopic {} ({} partitions, {} replicas)",
-            t.name, t.partitions, t.replicas
+            "operator: KafkaTopic {} ({} partitions, {replicas} replicas)",
+            t.name, t.partitions
         );
     }
     if args.kafka_auth != "none" {

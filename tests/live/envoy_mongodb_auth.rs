@@ -105,7 +105,7 @@ async fn x509_by_the_filter_writes_through_and_refuses_what_the_server_does_not_
         .await
         .unwrap();
     let originate = |client| UpstreamTls::Originate {
-        client,
+        client: Some(client),
         ca: ca.root_file(),
         server_name: SERVER_NAME.into(),
     };

@@ -157,11 +157,11 @@ pub struct OutboundPort {
 pub enum UpstreamTls {
     /// Istio mTLS to a peer sidecar (auto mTLS: the destination has a sidecar).
     IstioMutual,
-    /// TLS originated to the destination itself, with a client certificate (a
-    /// DestinationRule `tls.mode: MUTUAL` with `credentialName`): the server's certificate
-    /// must chain to `ca` and name `server_name`.
+    /// TLS originated to the destination itself (a DestinationRule `tls.mode: MUTUAL` with
+    /// a client certificate from `credentialName`; `SIMPLE` without one), SNI
+    /// `server_name`: the server's certificate must chain to `ca` and name `server_name`.
     Originate {
-        client: CertFiles,
+        client: Option<CertFiles>,
         ca: PathBuf,
         server_name: String,
     },
@@ -271,7 +271,8 @@ impl SidecarSpec {
                     server_name,
                 } = &r.tls
                 {
-                    cluster["transport_socket"] = upstream_originate(client, ca, server_name);
+                    cluster["transport_socket"] =
+                        upstream_originate(client.as_ref(), ca, server_name);
                 }
                 cluster
             })
@@ -333,7 +334,7 @@ impl SidecarSpec {
                     client,
                     ca,
                     server_name,
-                } => c["transport_socket"] = upstream_originate(client, ca, server_name),
+                } => c["transport_socket"] = upstream_originate(client.as_ref(), ca, server_name),
                 UpstreamTls::None => {}
             }
             clusters.push(c);
@@ -693,14 +694,15 @@ fn inbound_cluster(name: &str) -> Value {
 }
 
 /// TLS originated by the sidecar to a server that terminates it (DestinationRule MUTUAL).
-fn upstream_originate(client: &CertFiles, ca: &Path, server_name: &str) -> Value {
+fn upstream_originate(client: Option<&CertFiles>, ca: &Path, server_name: &str) -> Value {
+    let certificates: Vec<Value> = client.into_iter().map(tls_certificate).collect();
     json!({
         "name": "envoy.transport_sockets.tls",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
             "sni": server_name,
             "common_tls_context": {
-                "tls_certificates": [tls_certificate(client)],
+                "tls_certificates": certificates,
                 "validation_context": {
                     "trusted_ca": { "filename": ca.display().to_string() },
                     "match_typed_subject_alt_names": [{

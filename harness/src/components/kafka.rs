@@ -67,15 +67,19 @@ pub const CONTROLLER_PORT: u16 = 9090;
 pub const REPLICATION_PORT: u16 = 9091;
 pub const PLAIN_PORT: u16 = 9092;
 
-/// Strimzi's `tls` listener with `authentication: type: tls`: client certificates required
-/// (signed by the clients CA), the principal `User:CN=<user>`, and simple authorization
-/// (StandardAuthorizer) with the platform's listeners as super user.
+/// A TLS client listener. Strimzi's `tls` listener with `authentication: type: tls`:
+/// client certificates required (signed by the clients CA), the principal `User:CN=<user>`,
+/// and simple authorization (StandardAuthorizer) with the platform's listeners as super
+/// user. Without a clients CA and with [`KafkaSpec::sasl`], a `SASL_SSL` listener, as a
+/// managed Kafka offers (the external cluster).
 #[derive(Clone, Debug)]
 pub struct TlsListener {
-    /// Per node, its PEM keystore (key and chain, signed by the cluster CA).
+    /// The port it listens on and advertises (Strimzi's 9093).
+    pub port: u16,
+    /// Per node, its PEM keystore (key and chain, signed by the cluster's CA).
     pub keystores: Vec<PathBuf>,
-    /// The clients CA, as a PEM truststore.
-    pub truststore: PathBuf,
+    /// The clients CA, as a PEM truststore: client certificates required.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Client listeners that require SASL (`SASL_PLAINTEXT`): Strimzi's `scram-sha-512`
@@ -99,7 +103,9 @@ const TLS_LISTENER: &str = "TLS";
 /// A cluster, before it starts: what each node listens on and advertises.
 #[derive(Clone, Debug)]
 pub struct KafkaSpec {
-    /// Configurations, data and logs live here (`kafka-<id>/`, `kafka-<id>.log`).
+    /// What the mesh calls the cluster (`kafka`; its nodes `<name>-<id>` when several).
+    pub name: String,
+    /// Configurations, data and logs live here (`kafka-<id>/`, `<name>[-<id>].log`).
     pub dir: PathBuf,
     pub cluster_id: String,
     pub nodes: Vec<NodePorts>,
@@ -133,6 +139,7 @@ impl KafkaSpec {
             });
         }
         Ok(KafkaSpec {
+            name: "kafka".into(),
             dir: dir.to_path_buf(),
             cluster_id: random_cluster_id()?,
             nodes: all,
@@ -156,10 +163,9 @@ impl KafkaSpec {
         {
             bail!("one TLS keystore per node");
         }
-        let client = if tls.is_some() {
-            (TLS_LISTENER, TLS_PORT)
-        } else {
-            (PLAIN_LISTENER, PLAIN_PORT)
+        let client = match &tls {
+            Some(tls) => (TLS_LISTENER, tls.port),
+            None => (PLAIN_LISTENER, PLAIN_PORT),
         };
         if nodes.is_empty() {
             bail!("a Kafka cluster needs at least one node");
@@ -175,6 +181,7 @@ impl KafkaSpec {
             })
             .collect();
         Ok(KafkaSpec {
+            name: "kafka".into(),
             dir: dir.to_path_buf(),
             cluster_id: random_cluster_id()?,
             nodes,
@@ -239,7 +246,8 @@ impl KafkaSpec {
             listeners.push(format!("{name}://{bind}:{port}"));
             advertised.push(format!("{name}://{host}:{advertised_port}"));
             let protocol = match (name == TLS_LISTENER, &self.sasl) {
-                (true, _) => "SSL",
+                (true, Some(_)) => "SASL_SSL",
+                (true, None) => "SSL",
                 (false, Some(_)) => "SASL_PLAINTEXT",
                 (false, None) => "PLAINTEXT",
             };
@@ -276,7 +284,7 @@ impl KafkaSpec {
         // A consumer group starts at once instead of waiting 3 s for more members.
         set("group.initial.rebalance.delay.ms", "0".into());
         if let Some(sasl) = &self.sasl {
-            for name in node.clients.keys().filter(|n| *n != TLS_LISTENER) {
+            for name in node.clients.keys() {
                 let prefix = format!("listener.name.{}.", name.to_lowercase());
                 let names: Vec<&str> = sasl.mechanisms.iter().map(|m| m.name()).collect();
                 props.insert(format!("{prefix}sasl.enabled.mechanisms"), names.join(","));
@@ -313,17 +321,16 @@ impl KafkaSpec {
             let mut tls_set = |k: &str, v: String| {
                 props.insert(format!("{prefix}{k}"), v);
             };
-            tls_set("ssl.client.auth", "required".into());
             tls_set("ssl.keystore.type", "PEM".into());
             tls_set(
                 "ssl.keystore.location",
                 tls.keystores[index].display().to_string(),
             );
-            tls_set("ssl.truststore.type", "PEM".into());
-            tls_set(
-                "ssl.truststore.location",
-                tls.truststore.display().to_string(),
-            );
+            if let Some(client_ca) = &tls.client_ca {
+                tls_set("ssl.client.auth", "required".into());
+                tls_set("ssl.truststore.type", "PEM".into());
+                tls_set("ssl.truststore.location", client_ca.display().to_string());
+            }
             // Strimzi's `authorization: type: simple`; the platform's listeners (controller,
             // replication: the operators and other brokers) are the super user.
             props.insert(
@@ -468,9 +475,9 @@ impl Kafka {
 
     fn node_name(&self, index: usize) -> String {
         if self.nodes.len() == 1 {
-            "kafka".to_string()
+            self.spec.name.clone()
         } else {
-            format!("kafka-{index}")
+            format!("{}-{index}", self.spec.name)
         }
     }
 
@@ -588,7 +595,7 @@ fn brokers_in_metadata(bootstrap: &str) -> Result<usize> {
 
 impl Component for Kafka {
     fn name(&self) -> &str {
-        "kafka"
+        &self.spec.name
     }
 
     fn services(&self) -> Vec<&Service> {
@@ -642,8 +649,9 @@ pub async fn create_topics(bootstrap: &str, topics: &[crate::bundle::KafkaTopic]
     let new: Vec<NewTopic> = topics
         .iter()
         .map(|t| {
-            let mut topic =
-                NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replicas));
+            // -1: the broker's default.replication.factor.
+            let replication = TopicReplication::Fixed(t.replicas.unwrap_or(-1));
+            let mut topic = NewTopic::new(&t.name, t.partitions, replication);
             for (key, value) in &t.config {
                 topic = topic.set(key, value);
             }

@@ -64,6 +64,13 @@ pub struct UpArgs {
     /// KafkaBridge, Kafka), as Strimzi's operators would: by default the bundle's own.
     #[arg(long, value_name = "DIR")]
     pub strimzi: Option<PathBuf>,
+    /// An external Kafka beside the pipeline's: a cluster the mesh does not run (pod
+    /// `kafka-external-0`, no sidecar, `SASL_SSL` with SCRAM-SHA-512 and its own CA, at the
+    /// bundle's ServiceEntry host), its topics and users from `strimzi/external/`, and two
+    /// tenants (`tenant-a`, `tenant-b`) each producing and consuming its own topic through
+    /// its sidecars, then reaching for the other's, which the ACLs refuse.
+    #[arg(long)]
+    pub external_kafka: bool,
     /// The REST entry's ingress: `jwt` (an ingress gateway pod configured from the bundle's
     /// Gateway, VirtualService, RequestAuthentication and AuthorizationPolicy; the producer
     /// gets a token from the issuer they name) or `none` (the producer calls the REST entry

@@ -3,6 +3,7 @@
 //! its own pod.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::{bail, Result};
 
@@ -12,8 +13,11 @@ use super::pods::Pods;
 use super::secrets::write_secret;
 use super::setup::Setup;
 use super::supervisor::Mesh;
-use crate::components::kafka::{random_password, Kafka, KafkaSpec, SaslListener, TlsListener};
+use crate::components::kafka::{
+    random_password, Kafka, KafkaSpec, SaslListener, TlsListener, TLS_PORT,
+};
 use crate::components::mtls::MeshCa;
+use crate::components::pod::Network;
 
 /// Strimzi's CAs: the cluster CA signs the brokers, the clients CA the users.
 pub struct StrimziCas {
@@ -69,8 +73,9 @@ pub fn start(setup: &Setup, mesh: &mut Mesh, pods: &Pods) -> Result<KafkaCluster
         let clients_ca = MeshCa::generate_named(&run_dir.join("certs/clients-ca"), "clients-ca")?;
         Some((
             TlsListener {
+                port: TLS_PORT,
                 keystores,
-                truststore: clients_ca.root_file(),
+                client_ca: Some(clients_ca.root_file()),
             },
             StrimziCas {
                 cluster: cluster_ca,
@@ -118,20 +123,43 @@ pub fn start(setup: &Setup, mesh: &mut Mesh, pods: &Pods) -> Result<KafkaCluster
 /// The Strimzi operators' part, from their own pod: every KafkaTopic as declared, and the
 /// KafkaUsers' ACLs.
 pub fn run_operator(setup: &Setup, pods: &Pods, kafka: &KafkaCluster) -> Result<()> {
-    let (args, run_dir) = (&setup.args, &setup.run_dir);
     step("the Topic Operator's part, from its own pod: every KafkaTopic as declared");
-    let operator = pods.net.pod(OPERATOR)?.clone();
-    let mut topics = operator.command(&setup.kiosk, false);
-    topics
-        .args(["operator", "--bootstrap", &kafka.platform_bootstrap])
-        .args(["--brokers", &setup.plan.brokers.to_string()])
-        .args(["--kafka-auth", &args.kafka_auth])
+    operator_job(
+        setup,
+        &pods.net,
+        "strimzi-operator",
+        &setup.strimzi,
+        &kafka.platform_bootstrap,
+        setup.plan.brokers,
+        &setup.args.kafka_auth,
+    )
+}
+
+/// `kiosk operator` from the operators' pod (no sidecar) as job `name`: the KafkaTopics and
+/// KafkaUsers of `strimzi` applied through `bootstrap` (a platform listener), with users
+/// named as `kafka_auth` authenticates them.
+pub fn operator_job(
+    setup: &Setup,
+    net: &Network,
+    name: &str,
+    strimzi: &Path,
+    bootstrap: &str,
+    brokers: usize,
+    kafka_auth: &str,
+) -> Result<()> {
+    let operator = net.pod(OPERATOR)?.clone();
+    let mut command = operator.command(&setup.kiosk, false);
+    command
+        .args(["operator", "--bootstrap", bootstrap])
+        .args(["--brokers", &brokers.to_string()])
+        .args(["--kafka-auth", kafka_auth])
         .arg("--strimzi")
-        .arg(&setup.strimzi);
-    if !job("strimzi-operator", topics, run_dir)? {
+        .arg(strimzi);
+    if !job(name, command, &setup.run_dir)? {
         bail!(
-            "the Strimzi operators' part (KafkaTopics, KafkaUsers) failed; see {}",
-            run_dir.join("strimzi-operator.log").display()
+            "the Strimzi operators' part (KafkaTopics, KafkaUsers of {}) failed; see {}",
+            strimzi.display(),
+            setup.run_dir.join(format!("{name}.log")).display()
         );
     }
     Ok(())

@@ -20,6 +20,7 @@
 mod addons;
 mod apps;
 mod args;
+mod external;
 pub mod ingress;
 mod jobs;
 mod kafka;
@@ -82,7 +83,16 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     };
     let kafka = kafka::start(&setup, &mut mesh, &pods)?;
     kafka::run_operator(&setup, &pods, &kafka)?;
-    let mut targets = sidecars::start(&setup, &mut mesh, &pods, &ca, &mongodb, &kafka, collector)?;
+    let external = match &setup.external {
+        Some(prepared) => Some(external::start(prepared, &setup, &mut mesh, &pods.net)?),
+        None => None,
+    };
+    let servers = sidecars::Servers {
+        mongodb: &mongodb,
+        kafka: &kafka,
+        external: external.as_ref(),
+    };
+    let mut targets = sidecars::start(&setup, &mut mesh, &pods, &ca, &servers, collector)?;
     let ingress = match &setup.ingress {
         Some(prepared) => {
             let gateway = ingress::start(
@@ -111,6 +121,9 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
 
     run::produce(&setup, &mut mesh, &apps, ingress.as_ref()).await?;
     let verified = run::verify(&setup, &mut mesh, &apps).await?;
+    if let Some(external) = &external {
+        external::run_tenants(external, &setup, &pods.net, args.records, args.rate)?;
+    }
     run::graph(&setup, &scraping).await?;
     if args.once {
         return Ok(verified);

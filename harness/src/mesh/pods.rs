@@ -75,11 +75,17 @@ pub fn create(setup: &Setup, mesh: &mut Mesh) -> Result<Pods> {
     if let Some(ingress) = &setup.ingress {
         ingress.add_pods(&mut net);
     }
+    if let Some(external) = &setup.external {
+        external.add_pods(&mut net);
+    }
     // Strimzi's operators run without a sidecar.
     net.add_pod(OPERATOR, &bundle.kafka.namespace, None);
     let mut hosts = hosts_file(&net, &setup.names, &brokers, plan)?;
     if let Some(ingress) = &setup.ingress {
         hosts.push_str(&ingress.hosts(&net)?);
+    }
+    if let Some(external) = &setup.external {
+        hosts.push_str(&external.hosts(&net)?);
     }
     net.create(&hosts)?;
     mesh.set_network(net.clone())?;

@@ -125,12 +125,19 @@ pub async fn graph(setup: &Setup, scraping: &Scraping) -> Result<()> {
             args.records
         );
     } else {
-        wait_for_counters(prom, args.records, &setup.bundle.connect.app).await;
+        wait_for_counters(prom, args.records, &counted(setup)).await;
     }
-    let options = graph::Options {
+    let mut options = graph::Options {
         kafka_hosts: vec![setup.names.bootstrap_host.clone()],
         ..graph::Options::default()
     };
+    // The tenants' namespaces and the external cluster's, as a Kiali user selects them.
+    if let Some(external) = &setup.external {
+        let tenants = external.tenants.iter().map(|t| t.namespace.clone());
+        options.namespaces.extend(tenants);
+        options.namespaces.push(external.service.namespace.clone());
+        options.kafka_hosts.push(external.service.host.clone());
+    }
     let g = graph::build(prom, &options).await?;
     println!(
         "kiosk graph (Prometheus {prom_url}, rates over the last {} s):",
@@ -168,17 +175,37 @@ async fn fault_drill(mesh: &mut Mesh, plan: &Plan, sending: Duration) -> Result<
 
 /// Wait (up to 30 s) until Prometheus shows every record produced to and fetched from
 /// both topics, so the graph reflects the whole run.
-async fn wait_for_counters(prom: &PromClient, records: u64, sink: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let queries = [
+/// The counters that reach N once every record went through: the pipeline's topics on
+/// both sides, and each tenant's topic with `--external-kafka`.
+fn counted(setup: &Setup) -> Vec<String> {
+    let sink = &setup.bundle.connect.app;
+    let mut queries = vec![
         format!(r#"sum(kafka_produced_records_total{{topic="{TOPIC_IN}"}})"#),
         format!(r#"sum(kafka_fetched_records_total{{topic="{TOPIC_IN}",workload="mirror"}})"#),
         format!(r#"sum(kafka_produced_records_total{{topic="{TOPIC_OUT}"}})"#),
         format!(r#"sum(kafka_fetched_records_total{{topic="{TOPIC_OUT}",workload="{sink}"}})"#),
     ];
+    for t in setup.external.iter().flat_map(|e| &e.tenants) {
+        let topic = &t.topic;
+        queries.extend([
+            format!(
+                r#"sum(kafka_produced_records_total{{topic="{topic}",workload="{}"}})"#,
+                t.producer
+            ),
+            format!(
+                r#"sum(kafka_fetched_records_total{{topic="{topic}",workload="{}"}})"#,
+                t.consumer
+            ),
+        ]);
+    }
+    queries
+}
+
+async fn wait_for_counters(prom: &PromClient, records: u64, queries: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let mut all = true;
-        for q in &queries {
+        for q in queries {
             all &= prom.sum(q).await.unwrap_or(0.0) >= records as f64;
         }
         if all {

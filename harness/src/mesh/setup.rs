@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use serde_json::Value;
 
 use super::args::UpArgs;
+use super::external;
 use super::ingress;
 use super::names::{ClusterNames, JAEGER_HOST};
 use super::plan::{self, Plan};
@@ -28,6 +29,8 @@ pub struct Checked {
     pub connector: KafkaConnector,
     /// The REST entry's ingress gateway, unless `--ingress none`.
     pub ingress: Option<ingress::Prepared>,
+    /// The external Kafka and its tenants, with `--external-kafka`.
+    pub external: Option<external::Prepared>,
     /// The kiosk filter's module.
     pub wasm: PathBuf,
     /// This program: the pods' jobs and services run it.
@@ -52,6 +55,13 @@ impl Checked {
             "jwt" => Some(ingress::prepare(&crate::bundle::default_istio_dir())?),
             _ => None,
         };
+        let external = match args.external_kafka {
+            true => Some(external::prepare(
+                strimzi.join("external"),
+                crate::bundle::default_istio_dir().join("external-kafka"),
+            )?),
+            false => None,
+        };
         let wasm = paths::filter_wasm()?;
         paths::envoy()?;
         paths::java()?;
@@ -67,6 +77,7 @@ impl Checked {
             plan,
             connector,
             ingress,
+            external,
             wasm,
             kiosk,
         })
@@ -82,6 +93,7 @@ pub struct Setup {
     pub plan: Plan,
     pub connector: KafkaConnector,
     pub ingress: Option<ingress::Prepared>,
+    pub external: Option<external::Prepared>,
     pub wasm: PathBuf,
     pub kiosk: PathBuf,
     /// Where every process logs.
@@ -115,6 +127,7 @@ impl Setup {
             plan,
             connector,
             ingress,
+            external,
             wasm,
             kiosk,
         } = checked;
@@ -146,6 +159,7 @@ impl Setup {
             plan,
             connector,
             ingress,
+            external,
             wasm,
             kiosk,
             run_dir,
@@ -173,7 +187,7 @@ impl Setup {
 /// Where the Kafka credential may go: the bundle's WasmPlugin says (the brokers' identity).
 fn kafka_upstreams(sasl: bool) -> Result<Value> {
     let istio = crate::bundle::default_istio_dir();
-    let config = crate::bundle::wasm_plugin_config(&istio, "kiosk")?;
+    let config = crate::bundle::wasm_plugin_config(&istio, None, "kiosk")?;
     let upstreams = config["kafka_auth"]["upstreams"].clone();
     if sasl && upstreams.is_null() {
         bail!("{}: the WasmPlugin kiosk has no pluginConfig.kafka_auth.upstreams: the filter would send the credential nowhere", istio.display());

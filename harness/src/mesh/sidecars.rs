@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+use super::external::ExternalKafka;
 use super::jobs::step;
 use super::kafka::KafkaCluster;
 use super::mongodb::MongoDb;
@@ -45,23 +46,36 @@ struct FilterConfig {
     env: Vec<(String, String)>,
 }
 
+/// The servers the sidecars lead to, running: what their routes, TLS and credentials come
+/// from.
+pub struct Servers<'a> {
+    pub mongodb: &'a MongoDb,
+    pub kafka: &'a KafkaCluster,
+    /// With `--external-kafka`.
+    pub external: Option<&'a ExternalKafka>,
+}
+
 /// Start a sidecar in every pod of the mesh; the Prometheus targets of their stats.
 pub fn start(
     setup: &Setup,
     mesh: &mut Mesh,
     pods: &Pods,
     ca: &MeshCa,
-    mongodb: &MongoDb,
-    kafka: &KafkaCluster,
+    servers: &Servers,
     collector: Option<SocketAddr>,
 ) -> Result<Vec<Target>> {
+    let Servers {
+        mongodb,
+        kafka,
+        external,
+    } = *servers;
     step("Envoy sidecars: Istio's listeners, mTLS between them, the kiosk filter on Kafka and MongoDB");
     let mut plugin_config = json!({ "kiali": { "topic_namespace": TOPIC_NAMESPACE } });
     if setup.with_registry {
         // Records by their values' schema ids (off by default: it reads record values).
         plugin_config["records_by_schema"] = json!(true);
     }
-    let sidecars = planned(setup, pods, mongodb, kafka)?;
+    let sidecars = planned(setup, pods, mongodb, kafka, external)?;
     let registry_rbac = if setup.with_registry {
         registry_rbac()?
     } else {
@@ -88,7 +102,7 @@ pub fn start(
             None => workload.as_str(),
         };
         let certs = ca.issue(&pod_name, &pod.namespace, account, Some(pod::SIDECAR_UID))?;
-        let filter = filter_config(
+        let mut filter = filter_config(
             setup,
             &plugin_config,
             &setup.kafka_upstreams,
@@ -96,6 +110,12 @@ pub fn start(
             kafka,
             mongodb,
         );
+        // A tenant's client of the external Kafka: its namespace's WasmPlugin and its
+        // KafkaUser's credential there.
+        if let Some((config, env)) = external.and_then(|e| e.filter(&workload)) {
+            filter.kafka = config;
+            filter.env = env;
+        }
         let spec = SidecarSpec {
             env: filter.env,
             mongodb_plugin_config: filter.mongodb,
@@ -156,6 +176,7 @@ fn planned(
     pods: &Pods,
     mongodb: &MongoDb,
     kafka: &KafkaCluster,
+    external: Option<&ExternalKafka>,
 ) -> Result<Vec<Planned>> {
     let (args, plan, names) = (&setup.args, &setup.plan, &setup.names);
     let mut sidecars = Vec::new();
@@ -204,11 +225,11 @@ fn planned(
             // DestinationRule MUTUAL); the kiosk filter still reads plaintext before it.
             let tls = match (&kafka.cas, &w.kafka_user) {
                 (Some(cas), Some(user)) => UpstreamTls::Originate {
-                    client: cas.clients.issue_user(
+                    client: Some(cas.clients.issue_user(
                         &format!("{}-kafka-user", w.name),
                         user,
                         Some(pod::SIDECAR_UID),
-                    )?,
+                    )?),
                     ca: cas.cluster.root_file(),
                     server_name: names.bootstrap_host.clone(),
                 },
@@ -227,11 +248,11 @@ fn planned(
             // the plaintext before it, authenticates as that certificate's subject.
             let tls = match &mongodb.ca {
                 Some(ca) => UpstreamTls::Originate {
-                    client: ca.issue_client(
+                    client: Some(ca.issue_client(
                         &format!("{}-mongodb-client", w.name),
                         &mongo_subject_parts(&w.name),
                         Some(pod::SIDECAR_UID),
-                    )?,
+                    )?),
                     ca: ca.root_file(),
                     server_name: MONGO_HOST.into(),
                 },
@@ -282,6 +303,18 @@ fn planned(
             outbound,
             inbound,
         });
+    }
+    if let Some(external) = external {
+        for tenant in &external.prepared.tenants {
+            for workload in [&tenant.producer, &tenant.consumer] {
+                sidecars.push(Planned {
+                    pod: workload.clone(),
+                    workload: workload.clone(),
+                    outbound: vec![external.outbound(tenant)],
+                    inbound: vec![],
+                });
+            }
+        }
     }
     Ok(sidecars)
 }

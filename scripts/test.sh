@@ -29,6 +29,6 @@ step "live tests: real Envoy, Apache Kafka, Kafka Connect, SecantusDB, Prometheu
 cargo build --quiet -p kiosk-harness --bin kiosk
 # Every live test is #[ignore]d, so that a plain `cargo test` runs only the pure tier.
 cargo test -p kiosk-tests -- --include-ignored
-cargo test -p kiosk-harness --test live_local_mesh --test live_ingress --test live_dashboard -- --include-ignored
+cargo test -p kiosk-harness --test live_local_mesh --test live_external_kafka --test live_ingress --test live_dashboard -- --include-ignored
 step "fuzz the filter core, 15 s per target (scripts/fuzz.sh)"
 scripts/fuzz.sh --seconds 15

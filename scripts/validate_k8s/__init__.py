@@ -111,8 +111,12 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      bundle of their own until scripts/kind-up.sh applies them): Strimzi 1.2.0's standalone
      Topic and User Operators dial the ServiceEntry's host:port with SASL_SSL SCRAM-SHA-512,
      trust a CA from a Secret, take the admin credential from the platform's Secret and never
-     write it where the User Operator logs it, watch their own namespace, where every
-     KafkaTopic/KafkaUser carries their label; tenants kept apart (every user and topic of one
+     write it where the User Operator logs it; every KafkaTopic/KafkaUser carries their label;
+     one User Operator per tenant, beside the admin credential, watching the tenant's namespace
+     where its KafkaUsers are (so each user's Secret is written where the sidecar reads it),
+     ignoring every Kafka user outside `<tenant>-` (STRIMZI_IGNORED_USERS_PATTERN), with
+     exactly Strimzi's install Role there and `get` on the CA, and no one else allowed to write
+     KafkaUsers in a tenant namespace; tenants kept apart (every user and topic of one
      tenant, names and allowed ACLs under `<tenant>.`, no `*`, no shorter prefix, no cluster
      ACL, scram-sha-512 only); each tenant's DestinationRule originates TLS (SIMPLE or MUTUAL)
      to that host with a CA, its sni and name, selecting every pod its WasmPlugin selects; each
@@ -169,7 +173,9 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      file on a read-only root, a read-only or non-emptyDir volume, below the mount point; a
      health probe on `kiosk mongo-sink`), each way to let a tenant of the external Kafka reach
      the other's topics, leak the operators' admin credential, send SASL in plaintext or to
-     another upstream (issue 27), or the validator proves nothing.
+     another upstream, let one tenant's User Operator delete another's users, write a user's
+     Secret out of its sidecar's reach or hold more than its grant (issue 27), or the validator
+     proves nothing.
 Exit status 0 when everything holds, 1 otherwise; every error names the file, object and path.
 
 usage: .venv/bin/python scripts/validate-k8s.py [--k8s-version 1.34] [--prometheus] [-v]

@@ -144,7 +144,7 @@ def main() -> int:
         check_images(report, "external Kafka", external)
         check_wasm_pull(report, "external Kafka", external)
         check_wasm_vms(report, "external Kafka", external + [o for o in plain if o.get("kind") == "WasmPlugin" and o["_source"] not in tls_files])
-    with report.summing_up("the external Kafka: each way to let a tenant reach the other's topics, leak the admin credential, send SASL in plaintext or to another upstream is rejected"):
+    with report.summing_up("the external Kafka: each way to let a tenant reach the other's topics or users, leak the admin credential, put a user's Secret out of its sidecar's reach, send SASL in plaintext or to another upstream is rejected"):
         external_kafka_self_checks(report, external)
     with report.summing_up("strimzi/ and istio/: applied by kind-up.sh, or equal to the charts' output"):
         compare_with_charts(report, plain, default_charts, applied)

@@ -14,7 +14,7 @@
 #   - the module size after wasm-opt;
 #   - kiosk against the peer Kafka proxies Kroxylicious 0.12.0 and Shotover 0.7.4 and
 #     Envoy tcp_proxy, side by side against Apache Kafka 4.3.1 (harness/benches/peers.rs,
-#     about 15 minutes; the peers are built once by scripts/bench-peers-setup.sh, about 6
+#     about 12 minutes; the peers are built once by scripts/bench-peers-setup.sh, about 6
 #     minutes the first time)
 # and writes bench/results/latest.md (table with the date and the machine) and
 # bench/results/latest.png (plot), bench/results/peers.md and peers.png, with the raw
@@ -36,7 +36,7 @@ mkdir -p "$out"
 peers() {
   step "peer proxies: set-up (built once, cached in \$KIOSK_CACHE)"
   scripts/bench-peers-setup.sh
-  step "kiosk against Kroxylicious 0.12.0, Shotover 0.7.4 and tcp_proxy: Apache Kafka 4.3.1 (about 15 minutes)"
+  step "kiosk against Kroxylicious 0.12.0, Shotover 0.7.4 and tcp_proxy: Apache Kafka 4.3.1 (about 12 minutes)"
   cargo bench --quiet -p kiosk-harness --bench peers -- \
     --markdown "$PWD/$out/peers-tables.md" --json "$PWD/$out/peers.json" | tee "$out/peers.txt"
   .venv/bin/python scripts/bench-peers-report.py "$out"

@@ -9,7 +9,10 @@ run() { echo "+ $*"; if [[ "${DRY_RUN:-0}" != 1 ]]; then "$@"; fi; }
 
 out=dist/kiosk_filter.wasm
 built="${CARGO_TARGET_DIR:-target}/wasm32-wasip1/wasm/kiosk_filter.wasm"
-run cargo build --quiet -p kiosk-filter --target wasm32-wasip1 --profile wasm
+# shellcheck source=scripts/progress.sh
+source scripts/progress.sh
+with_progress "building the filter (wasm32-wasip1, release with LTO)" 90 \
+  run cargo build --quiet -p kiosk-filter --target wasm32-wasip1 --profile wasm
 run mkdir -p dist
 if command -v wasm-opt >/dev/null; then
   run wasm-opt -O3 --strip-debug --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \

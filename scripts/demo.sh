@@ -8,9 +8,17 @@
 # for a look around, run `target/debug/kiosk up` instead (Ctrl-C or `kiosk down` stops it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# Jaeger (a 4-minute build) only when tracing is asked for; `kiosk up --tracing auto` (the
+# default) traces when it is built, as it is once scripts/setup.sh (the tests') ran.
+setup=(--demo)
+for arg in "$@"; do
+  [[ "$arg" == "--tracing=jaeger" || "$arg" == "jaeger" ]] && setup+=(--with-jaeger)
+done
+scripts/setup.sh "${setup[@]}"
 scripts/build-filter.sh
 printf '\n==> build the kiosk CLI\n'
-cargo build --quiet -p kiosk-harness --bin kiosk
+# shellcheck source=scripts/progress.sh
+source scripts/progress.sh
+with_progress "building the kiosk CLI (debug)" 240 cargo build --quiet -p kiosk-harness --bin kiosk
 printf '\n==> kiosk up --once %s\n' "$*"
 exec target/debug/kiosk up --once "$@"

@@ -56,9 +56,11 @@ pub struct UpArgs {
     pub schema_registry: String,
     /// Tracing: `jaeger` (Jaeger v2 in its own pod; every sidecar and the gateway trace
     /// HTTP requests as a Telemetry resource makes istiod configure them, and the producer,
-    /// the REST entry and the mirror carry one trace per request into the records) or
-    /// `none`.
-    #[arg(long, default_value = "jaeger", value_parser = ["jaeger", "none"])]
+    /// the REST entry and the mirror carry one trace per request into the records), `none`,
+    /// or `auto` (the default: `jaeger` when `scripts/setup.sh` has built it, which
+    /// `scripts/setup.sh --demo` leaves out for a short first set-up; otherwise `none`, and
+    /// `kiosk up` says so).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "jaeger", "none"])]
     pub tracing: String,
     /// The Strimzi resources the mesh reads (KafkaTopics, KafkaConnect, KafkaConnector,
     /// KafkaBridge, Kafka), as Strimzi's operators would: by default the bundle's own.

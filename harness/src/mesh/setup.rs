@@ -170,7 +170,7 @@ impl Setup {
             client_port,
             kafka_bootstrap,
             with_registry: args.schema_registry == "apicurio",
-            with_tracing: args.tracing == "jaeger",
+            with_tracing: tracing(&args.tracing)?,
             kafka_upstreams,
         })
     }
@@ -180,6 +180,19 @@ impl Setup {
         if self.with_tracing {
             let endpoint = format!("http://{JAEGER_HOST}:{}", jaeger::OTLP_HTTP_PORT);
             env.push((kiosk_services::otel::ENDPOINT_ENV.to_string(), endpoint));
+        }
+    }
+}
+
+/// Whether the run traces: `auto` traces when Jaeger is built, and says when it is not.
+fn tracing(asked: &str) -> Result<bool> {
+    match (asked, paths::jaeger()) {
+        ("none", _) => Ok(false),
+        (_, Ok(_)) => Ok(true),
+        ("jaeger", Err(e)) => Err(e.context("--tracing jaeger")),
+        (_, Err(_)) => {
+            println!("kiosk: tracing off: Jaeger is not built (`scripts/setup.sh` builds it, about 4 minutes; `scripts/setup.sh --demo` leaves it out)");
+            Ok(false)
         }
     }
 }

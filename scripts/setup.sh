@@ -292,8 +292,10 @@ mkdir -p "$CACHE"
 chain maven 150 resolve_java fetch_registry
 if ((DEMO_ONLY && WITH_JAEGER)); then
   chain go 240 build_jaeger
+elif ((DEMO_ONLY)) && [[ -x "$JAEGER_ROOT/jaeger" ]]; then
+  step "Jaeger: already built ($JAEGER_ROOT/jaeger): kiosk up traces"
 elif ((DEMO_ONLY)); then
-  step "Jaeger: not built (--demo without --with-jaeger); kiosk up runs without tracing"
+  step "Jaeger: not built (--demo without --with-jaeger): kiosk up runs without tracing (scripts/demo.sh --tracing jaeger builds it)"
 else
   chain go 300 build_franz build_jaeger
 fi

@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{eventually, kiosk, run_dir, Mesh, ONE_MESH};
+use common::{eventually, run_dir, Mesh, ONE_MESH};
 use kiosk_harness::mesh::read_state;
 use kiosk_harness::prometheus::scrape;
 use serde_json::Value;
@@ -126,34 +126,7 @@ fn reaching_across_is_refused_and_counted(mesh: &Mesh) {
 }
 
 fn the_graph_has_the_external_topics_and_both_tenants(mesh: &Mesh) {
-    let graph = Command::new(kiosk())
-        .arg("--home")
-        .arg(&mesh.home)
-        .args(["graph", "--json", "--duration", "300"])
-        .output()
-        .unwrap();
-    assert!(
-        graph.status.success(),
-        "{}",
-        String::from_utf8_lossy(&graph.stderr)
-    );
-    let graph: Value = serde_json::from_slice(&graph.stdout).unwrap();
-    let id = |n: &Value| {
-        format!(
-            "{}/{}",
-            n["namespace"].as_str().unwrap(),
-            n["name"].as_str().unwrap()
-        )
-    };
-    let edges: Vec<(String, String, String)> = graph["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let protocol = e["protocol"].as_str().unwrap().to_string();
-            (id(&e["source"]), id(&e["dest"]), protocol)
-        })
-        .collect();
+    let edges = mesh.graph_edges(300);
     for tenant in TENANTS {
         // The external cluster's topic nodes carry the ServiceEntry's namespace.
         let topic = format!("kafka-external/{tenant}.orders");
@@ -163,12 +136,13 @@ fn the_graph_has_the_external_topics_and_both_tenants(mesh: &Mesh) {
         ] {
             let found = edges
                 .iter()
-                .any(|(s, d, p)| (s, d, p.as_str()) == (&source, &dest, "kafka"));
+                .any(|e| (&e.source, &e.dest, e.protocol.as_str()) == (&source, &dest, "kafka"));
             assert!(found, "missing edge {source} -> {dest} in {edges:?}");
         }
         // Nothing from one tenant to the other's topics: refused requests carry no records.
         let other = TENANTS.iter().find(|t| **t != tenant).unwrap();
-        let across = edges.iter().find(|(s, d, _)| {
+        let across = edges.iter().find(|e| {
+            let (s, d) = (&e.source, &e.dest);
             s.starts_with(&format!("{tenant}/")) && d.contains(&format!("/{other}."))
                 || s.contains(&format!("/{other}.")) && d.starts_with(&format!("{tenant}/"))
         });

@@ -11,12 +11,11 @@ mod common;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{kiosk, run_dir, texts_outside, Mesh, ONE_MESH};
 use kiosk_harness::mesh::{read_state, State};
 use kiosk_harness::prometheus::PromClient;
-use serde_json::Value;
 
 const RECORDS: u64 = 1000;
 /// The sink's workload: the bundle's KafkaConnect pods' `app` label.
@@ -41,7 +40,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
     let _one = ONE_MESH.lock().unwrap_or_else(|e| e.into_inner());
     kiosk_harness::paths::filter_wasm().expect("run scripts/build-filter.sh first");
     let home = run_dir("local_mesh");
-    let mut mesh = Mesh::up(&home, &["--records", &RECORDS.to_string()]);
+    let mesh = Mesh::up(&home, &["--records", &RECORDS.to_string()]);
     let printed = mesh.printed.clone();
     println!("{printed}");
     assert!(
@@ -66,29 +65,7 @@ fn kiosk_up_runs_the_pipeline_with_real_sidecars_and_draws_the_graph() {
         .clone()
         .expect("the pods' network in mesh.json");
     // `kiosk down` stops exactly what `kiosk up` started, and `kiosk up` exits cleanly.
-    let down = Command::new(kiosk())
-        .arg("--home")
-        .arg(&home)
-        .arg("down")
-        .output()
-        .unwrap();
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = mesh.up.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "kiosk up still runs after kiosk down"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert!(status.success(), "kiosk up exited with {status}");
+    mesh.down();
     let alive: Vec<_> = state.processes.iter().filter(|p| p.is_alive()).collect();
     assert!(
         alive.is_empty(),
@@ -578,38 +555,7 @@ fn no_secret_or_payload_in_any_log_or_metric(mesh: &Mesh) {
 fn the_graph_has_every_edge_of_the_pipeline(mesh: &Mesh) {
     let state = &mesh.state;
     // The graph, through the CLI, has every edge of the pipeline.
-    let graph = Command::new(kiosk())
-        .arg("--home")
-        .arg(&mesh.home)
-        .args(["graph", "--json", "--duration", "300"])
-        .output()
-        .unwrap();
-    assert!(
-        graph.status.success(),
-        "{}",
-        String::from_utf8_lossy(&graph.stderr)
-    );
-    let graph: Value = serde_json::from_slice(&graph.stdout).unwrap();
-    let edges: Vec<(String, String, String, bool)> = graph["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let id = |n: &Value| {
-                format!(
-                    "{}/{}",
-                    n["namespace"].as_str().unwrap(),
-                    n["name"].as_str().unwrap()
-                )
-            };
-            (
-                id(&e["source"]),
-                id(&e["dest"]),
-                e["protocol"].as_str().unwrap().to_string(),
-                e["secure"].as_bool().unwrap(),
-            )
-        })
-        .collect();
+    let edges = mesh.graph_edges(300);
     for expected in [
         (
             "istio-ingress/istio-ingressgateway",
@@ -624,9 +570,9 @@ fn the_graph_has_every_edge_of_the_pipeline(mesh: &Mesh) {
     ] {
         let found = edges
             .iter()
-            .find(|(s, d, p, _)| (s.as_str(), d.as_str(), p.as_str()) == expected);
+            .find(|e| (e.source.as_str(), e.dest.as_str(), e.protocol.as_str()) == expected);
         let found = found.unwrap_or_else(|| panic!("missing edge {expected:?} in {edges:?}"));
-        assert!(found.3, "edge {expected:?} is not Istio mTLS");
+        assert!(found.secure, "edge {expected:?} is not Istio mTLS");
     }
     assert!(state.run_dir.join("graph.svg").is_file());
 }
@@ -837,7 +783,7 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
         // A service on Kafka's port that is not a broker, for the credential check below.
         args.push("--kafka-port-decoy");
     }
-    let mut mesh = Mesh::up(&home, &args);
+    let mesh = Mesh::up(&home, &args);
     let printed = mesh.printed.clone();
     assert!(
         printed.contains(&format!("verify: PASS ({records} records")),
@@ -987,18 +933,7 @@ fn kafka_credentials_from_the_mesh(auth: &str, test: &str, port: u16, principal:
         "no TOPIC_AUTHORIZATION_FAILED counted:\n{stats}"
     );
 
-    let down = Command::new(kiosk())
-        .arg("--home")
-        .arg(&home)
-        .arg("down")
-        .output()
-        .unwrap();
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
-    let _ = mesh.up.wait();
+    mesh.down();
 }
 
 /// A WasmPlugin matches ports by number only: an app it selects may dial any service on

@@ -110,11 +110,21 @@ impl Mesh {
         c
     }
 
-    /// Stop the mesh and check `kiosk up` exits cleanly.
+    /// Stop the mesh and check `kiosk up` exits cleanly, within a minute.
     pub fn down(mut self) {
         let (ok, said) = kiosk_run(&self.home, &["down"]);
         assert!(ok, "{said}");
-        let status = self.up.wait().unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.up.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "kiosk up still runs a minute after kiosk down"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
         assert!(status.success(), "kiosk up exited with {status}");
     }
 }
@@ -124,6 +134,53 @@ impl Drop for Mesh {
         let _ = kiosk_run(&self.home, &["down"]);
         let _ = self.up.kill();
         let _ = self.up.wait();
+    }
+}
+
+/// An edge of `kiosk graph --json`: source and destination as `namespace/name`, protocol,
+/// whether Istio mTLS carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphEdge {
+    pub source: String,
+    pub dest: String,
+    pub protocol: String,
+    pub secure: bool,
+}
+
+impl Mesh {
+    /// The graph as `kiosk graph --json` draws it from the mesh's Prometheus, rates over the
+    /// last `duration_secs`.
+    pub fn graph_edges(&self, duration_secs: u64) -> Vec<GraphEdge> {
+        let out = Command::new(kiosk())
+            .arg("--home")
+            .arg(&self.home)
+            .args(["graph", "--json", "--duration", &duration_secs.to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kiosk graph: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let graph: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let id = |n: &serde_json::Value| {
+            format!(
+                "{}/{}",
+                n["namespace"].as_str().unwrap(),
+                n["name"].as_str().unwrap()
+            )
+        };
+        graph["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| GraphEdge {
+                source: id(&e["source"]),
+                dest: id(&e["dest"]),
+                protocol: e["protocol"].as_str().unwrap().to_string(),
+                secure: e["secure"].as_bool().unwrap(),
+            })
+            .collect()
     }
 }
 

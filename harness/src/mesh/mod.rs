@@ -36,6 +36,7 @@ mod setup;
 mod sidecars;
 mod state;
 mod supervisor;
+mod tenancy;
 
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

@@ -7,10 +7,10 @@ use anyhow::{bail, Result};
 use serde_json::Value;
 
 use super::args::UpArgs;
-use super::external;
 use super::ingress;
 use super::names::{ClusterNames, JAEGER_HOST};
 use super::plan::{self, Plan};
+use super::tenancy;
 use crate::bundle::{Bundle, KafkaConnector, PeerAuthentications};
 use crate::components::jaeger;
 use crate::components::kafka::{PLAIN_PORT, TLS_PORT};
@@ -30,7 +30,7 @@ pub struct Checked {
     /// The REST entry's ingress gateway, unless `--ingress none`.
     pub ingress: Option<ingress::Prepared>,
     /// The external Kafka and its tenants, with `--external-kafka`.
-    pub external: Option<external::Prepared>,
+    pub external: Option<tenancy::Prepared>,
     /// The kiosk filter's module.
     pub wasm: PathBuf,
     /// This program: the pods' jobs and services run it.
@@ -56,7 +56,7 @@ impl Checked {
             _ => None,
         };
         let external = match args.external_kafka {
-            true => Some(external::prepare(
+            true => Some(tenancy::prepare(
                 strimzi.join("external"),
                 crate::bundle::default_istio_dir().join("external-kafka"),
             )?),
@@ -93,7 +93,7 @@ pub struct Setup {
     pub plan: Plan,
     pub connector: KafkaConnector,
     pub ingress: Option<ingress::Prepared>,
-    pub external: Option<external::Prepared>,
+    pub external: Option<tenancy::Prepared>,
     pub wasm: PathBuf,
     pub kiosk: PathBuf,
     /// Where every process logs.

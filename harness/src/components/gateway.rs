@@ -4,9 +4,17 @@
 //! AuthorizationPolicy ([`crate::istiod`]). The upstream leg to the REST entry's sidecar is
 //! Istio mTLS with the gateway's own SPIFFE identity; the stats are served on 15090 with the
 //! HTTP tags istiod's bootstrap defines, so that JWT and RBAC refusals are labelled series.
+//!
+//! The JWKS is istiod's part too: fetched from each jwtRule's `jwksUri`, inlined, and
+//! fetched again every [`GatewaySpec::jwks_refresh`] (istiod's
+//! `PILOT_JWT_PUB_KEY_REFRESH_INTERVAL`, 20 minutes by default); when it changed, the
+//! gateway gets the new configuration. Istio pushes it over xDS; this gateway's
+//! configuration is static, so it restarts with it (the one difference: connections open
+//! at that moment are closed rather than drained).
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -31,8 +39,64 @@ pub struct Upstream {
     /// The Service host that runs it here (the REST entry standing in for the Bridge's
     /// Service): it names the cluster and the mTLS SNI, as Kiali then names the edge.
     pub host: String,
-    pub ip: std::net::Ipv4Addr,
+    pub ip: Ipv4Addr,
     pub port: u16,
+}
+
+/// An issuer's JWK Set as istiod fetched it from the jwtRule's `jwksUri`.
+#[derive(Clone, Debug)]
+pub struct Jwks {
+    pub issuer: String,
+    /// Where `jwksUri` points (its host resolved to the pod serving it).
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub path: String,
+    /// The JWK Set's text, inlined into jwt_authn.
+    pub text: String,
+}
+
+impl Jwks {
+    /// Fetch the JWK Set and check it is one (a `keys` array that is not empty).
+    pub fn fetch(issuer: &str, ip: Ipv4Addr, port: u16, path: &str) -> Result<Jwks> {
+        let text = crate::http::get_at(ip, port, path)
+            .with_context(|| format!("fetching the JWKS of {issuer} from {path}"))?;
+        let jwks = Jwks {
+            issuer: issuer.to_string(),
+            ip,
+            port,
+            path: path.to_string(),
+            text,
+        };
+        if jwks.kids().is_empty() {
+            anyhow::bail!("{issuer}: {path} serves no JWK Set with keys");
+        }
+        Ok(jwks)
+    }
+
+    /// The same source, fetched again.
+    pub fn refetch(&self) -> Result<Jwks> {
+        Jwks::fetch(&self.issuer, self.ip, self.port, &self.path)
+    }
+
+    /// The keys' ids, in the set's order.
+    pub fn kids(&self) -> Vec<String> {
+        serde_json::from_str::<Value>(&self.text)
+            .ok()
+            .and_then(|v| {
+                v["keys"].as_array().map(|keys| {
+                    keys.iter()
+                        .map(|k| k["kid"].as_str().unwrap_or("(no kid)").to_string())
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether two fetches hold the same keys (the same JSON, whatever its formatting).
+    fn same_as(&self, other: &Jwks) -> bool {
+        serde_json::from_str::<Value>(&self.text).ok()
+            == serde_json::from_str::<Value>(&other.text).ok()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -41,7 +105,9 @@ pub struct GatewaySpec {
     pub certs: CertFiles,
     pub ingress: Ingress,
     /// The JWKS of each jwtRule, as istiod inlines it (issuer -> JWKS JSON).
-    pub jwks: Vec<(String, String)>,
+    pub jwks: Vec<Jwks>,
+    /// How often istiod fetches each JWKS again.
+    pub jwks_refresh: Duration,
     pub upstreams: Vec<Upstream>,
     /// The kiosk filter module (the sidecar bootstrap names it; no chain loads it here).
     pub wasm: PathBuf,
@@ -107,8 +173,8 @@ impl GatewaySpec {
             Some(istiod::jwt_authn(&self.ingress.jwt_rules, &|rule| {
                 self.jwks
                     .iter()
-                    .find(|(issuer, _)| *issuer == rule.issuer)
-                    .map(|(_, jwks)| jwks.clone())
+                    .find(|j| j.issuer == rule.issuer)
+                    .map(|j| j.text.clone())
                     .with_context(|| format!("no JWKS for issuer {}", rule.issuer))
             })?)
         };
@@ -179,6 +245,8 @@ pub struct IngressGateway {
     pub spec: GatewaySpec,
     service: Service,
     dir: PathBuf,
+    /// When istiod last fetched the JWKS.
+    jwks_fetched: Instant,
 }
 
 impl IngressGateway {
@@ -205,6 +273,7 @@ impl IngressGateway {
             spec,
             service,
             dir: dir.to_path_buf(),
+            jwks_fetched: Instant::now(),
         })
     }
 
@@ -235,5 +304,43 @@ impl Component for IngressGateway {
         self.stop();
         *self = IngressGateway::start(self.spec.clone(), &self.dir)?;
         Ok(())
+    }
+
+    /// istiod's JWKS refresh: fetch every issuer's JWKS again when due; if one changed, the
+    /// gateway takes the new configuration. A fetch that fails keeps the last JWKS.
+    fn reconcile(&mut self) -> Result<Option<String>> {
+        if self.jwks_fetched.elapsed() < self.spec.jwks_refresh {
+            return Ok(None);
+        }
+        self.jwks_fetched = Instant::now();
+        let mut changed = Vec::new();
+        for jwks in &mut self.spec.jwks {
+            match jwks.refetch() {
+                Ok(new) if !new.same_as(jwks) => {
+                    changed.push(format!(
+                        "{}: keys {} (were {})",
+                        jwks.issuer,
+                        new.kids().join(", "),
+                        jwks.kids().join(", ")
+                    ));
+                    *jwks = new;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Ok(Some(format!(
+                        "JWKS refresh: {e:#}; the gateway keeps the last JWKS"
+                    )))
+                }
+            }
+        }
+        if changed.is_empty() {
+            return Ok(None);
+        }
+        // The new spec is kept even if the restart fails: the supervisor's restart uses it.
+        self.restart()?;
+        Ok(Some(format!(
+            "JWKS refresh: {}; the gateway's jwt_authn has the new JWKS",
+            changed.join("; ")
+        )))
     }
 }

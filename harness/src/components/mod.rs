@@ -8,6 +8,7 @@
 //! - [`decoy`]: a service on Kafka's port that is not a broker (for the credential test);
 //! - [`envoy`]: Envoy sidecars configured the way Istio configures them, and [`gateway`]:
 //!   the ingress gateway as istiod configures a router;
+//! - [`keycloak`]: Keycloak, the identity provider behind the ingress gateway's JWTs;
 //! - [`mongo`]: SecantusDB, the MongoDB-wire server;
 //! - [`pipeline`]: a `kiosk-services` service (REST entry, mirror);
 //! - [`prometheus`]: Prometheus scraping every sidecar;
@@ -24,6 +25,7 @@ pub mod jaeger;
 pub mod java;
 pub mod kafka;
 pub mod kafka_perf;
+pub mod keycloak;
 pub mod mongo;
 pub mod mtls;
 pub mod pipeline;
@@ -70,6 +72,12 @@ pub trait Component: Send {
     /// rolling update); a component of one process restarts.
     fn rolling_restart(&mut self) -> Result<()> {
         self.restart()
+    }
+    /// The control plane's periodic work for this component, called by the supervisor about
+    /// every second (istiod's JWKS refresh for the ingress gateway); what it changed, if
+    /// anything.
+    fn reconcile(&mut self) -> Result<Option<String>> {
+        Ok(None)
     }
     /// The last lines of each process's log.
     fn log_tail(&self, lines: usize) -> String {

@@ -29,7 +29,7 @@ pub struct SchemaRegistry {
 impl SchemaRegistry {
     /// Start the registry in `pod`, its log in `dir`.
     pub fn start(dir: &Path, pod: Pod) -> Result<SchemaRegistry> {
-        let java = crate::paths::registry_java()?;
+        let java = crate::paths::java21()?;
         let jar = crate::paths::registry_jar()?;
         let mut command = pod.command(&java, false);
         command

@@ -154,7 +154,7 @@ mod tests {
                 "http",
                 false,
             ),
-            ("pipeline/producer", "pipeline/kiosk-issuer", "http", false),
+            ("pipeline/producer", "pipeline/keycloak", "http", false),
             (
                 "istio-ingress/istio-ingressgateway",
                 "pipeline/rest",

@@ -75,8 +75,13 @@ pub struct UpArgs {
     pub external_kafka: bool,
     /// The REST entry's ingress: `jwt` (an ingress gateway pod configured from the bundle's
     /// Gateway, VirtualService, RequestAuthentication and AuthorizationPolicy; the producer
-    /// gets a token from the issuer they name) or `none` (the producer calls the REST entry
-    /// directly).
+    /// gets a token from the identity provider they name, Keycloak with the bundle's realm)
+    /// or `none` (the producer calls the REST entry directly).
     #[arg(long, default_value = "jwt", value_parser = ["jwt", "none"])]
     pub ingress: String,
+    /// Seconds between two fetches of the identity provider's JWKS for the gateway, as
+    /// istiod's PILOT_JWT_PUB_KEY_REFRESH_INTERVAL (20 minutes by default); after a key
+    /// rotation, tokens signed by the new key pass once it was fetched.
+    #[arg(long, default_value_t = 1200, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwks_refresh: u64,
 }

@@ -68,6 +68,11 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
     );
 
     let pods = pods::create(&setup, &mut mesh)?;
+    // The identity provider takes the longest to be ready: it starts first, waited for last.
+    let idp = match &setup.ingress {
+        Some(prepared) => Some(ingress::spawn_idp(prepared, &pods.net, &setup.run_dir)?),
+        None => None,
+    };
     step("mesh CA and a SPIFFE certificate per sidecar");
     let ca = MeshCa::generate(&setup.run_dir.join("certs"))?;
     let mongodb = mongodb::start(&setup, &mut mesh, &pods).await?;
@@ -94,22 +99,22 @@ pub async fn up(home: &Path, args: &UpArgs) -> Result<bool> {
         external: external.as_ref(),
     };
     let mut targets = sidecars::start(&setup, &mut mesh, &pods, &ca, &servers, collector)?;
-    let ingress = match &setup.ingress {
-        Some(prepared) => {
+    let ingress = match (&setup.ingress, idp) {
+        (Some(prepared), Some(idp)) => {
             let gateway = ingress::start(
                 prepared,
+                idp,
                 &mut mesh,
                 &pods.net,
                 &ca,
                 &setup.plan,
-                &setup.kiosk,
                 &setup.wasm,
                 collector,
             )?;
             targets.push(gateway.target.clone());
             Some(gateway)
         }
-        None => None,
+        _ => None,
     };
     let scraping = scraping::start(&setup, &mut mesh, &targets).await?;
     let apps = apps::start(&setup, &mut mesh, &pods, ingress.as_ref())?;

@@ -52,7 +52,11 @@ impl Checked {
         plan.check()?;
         let connector = bundle.connector(plan::SINK_CONNECTOR)?.clone();
         let ingress = match args.ingress.as_str() {
-            "jwt" => Some(ingress::prepare(&crate::bundle::default_istio_dir())?),
+            "jwt" => Some(ingress::prepare(
+                &crate::bundle::default_istio_dir(),
+                &crate::bundle::default_realm_file(),
+                std::time::Duration::from_secs(args.jwks_refresh),
+            )?),
             _ => None,
         };
         let external = match args.external_kafka {

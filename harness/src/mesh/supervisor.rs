@@ -165,6 +165,17 @@ impl Mesh {
             }
             self.sync()?;
         }
+        for i in 0..self.components.len() {
+            match self.components[i].reconcile() {
+                Ok(None) => continue,
+                Ok(Some(said)) => println!("kiosk: {said}"),
+                Err(e) => println!(
+                    "kiosk: {}: {e:#}; the supervisor restarts it",
+                    self.components[i].name()
+                ),
+            }
+            self.sync()?;
+        }
         Ok(())
     }
 

@@ -92,10 +92,20 @@ impl Jwks {
             .unwrap_or_default()
     }
 
-    /// Whether two fetches hold the same keys (the same JSON, whatever its formatting).
+    /// Whether two fetches hold the same keys (whatever their order or formatting).
     fn same_as(&self, other: &Jwks) -> bool {
-        serde_json::from_str::<Value>(&self.text).ok()
-            == serde_json::from_str::<Value>(&other.text).ok()
+        let keys = |j: &Jwks| {
+            let v = serde_json::from_str::<Value>(&j.text).unwrap_or_default();
+            let mut keys: Vec<String> = v["keys"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(Value::to_string)
+                .collect();
+            keys.sort();
+            keys
+        };
+        keys(self) == keys(other)
     }
 }
 

@@ -2,7 +2,8 @@
 //! container image carries (and nothing of the local mesh):
 //!
 //! REST entry ([`rest`]) -> topic -> [`mirror`] -> topic -> Mongo sink ([`sink`]), plus the
-//! [`producer`] and [`verify`] jobs, and the token [`issuer`] the ingress gateway trusts.
+//! [`producer`] and [`verify`] jobs (the producer an OAuth 2.0 client of the platform's
+//! identity provider when the REST entry is behind the ingress gateway).
 //! Shared parts: Kafka client settings ([`kafka`]), the at-least-once consume loop
 //! ([`consume`]), the records the jobs send and check ([`record`]), the MongoDB collection
 //! arguments ([`mongo`]), one trace across the hops ([`otel`]). [`Command`] is the command
@@ -11,7 +12,6 @@
 
 pub mod consume;
 pub mod health;
-pub mod issuer;
 pub mod kafka;
 pub mod mirror;
 pub mod mongo;
@@ -37,9 +37,6 @@ pub enum Command {
     Producer(producer::Args),
     /// Check the topics and the collection hold exactly what was sent.
     Verify(verify::Args),
-    /// An OAuth 2.0 token issuer (client credentials, ES256 JWTs, a JWKS): the identity
-    /// provider the ingress gateway's RequestAuthentication trusts.
-    Issuer(issuer::Args),
     /// Register a subject's schema in the schema registry with its compatibility level,
     /// and check an allowed and a refused evolution.
     RegisterSchemas(schemas::Args),
@@ -56,7 +53,6 @@ impl Command {
             Command::MongoSink(args) => sink::run(args).await.map(|()| true),
             Command::Producer(args) => producer::run(args).await.map(|()| true),
             Command::Verify(args) => verify::run(args).await,
-            Command::Issuer(args) => issuer::run(args).await.map(|()| true),
             Command::RegisterSchemas(args) => schemas::run(args).await.map(|()| true),
             Command::Health(args) => health::run(args),
         }

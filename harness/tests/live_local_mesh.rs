@@ -539,6 +539,8 @@ fn no_secret_or_payload_in_any_log_or_metric(mesh: &Mesh) {
             "certs",
             "connect-secrets",
             "secrets",
+            "idp-secrets",
+            "keycloak",
         ],
     )
     .into_iter()

@@ -178,8 +178,8 @@ impl Mesh {
 }
 
 /// The text of every file under `run` but those (and the directories) named in `skip`: the
-/// data stores (Kafka's log directories, MongoDB's files, Prometheus's TSDB) and the
-/// secrets, which hold data by design.
+/// data stores (Kafka's log directories, MongoDB's files, Prometheus's TSDB, Keycloak's home)
+/// and the secrets, which hold data by design. Symbolic links are not followed.
 pub fn texts_outside(run: &Path, skip: &[&str]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut dirs = vec![run.to_path_buf()];
@@ -190,7 +190,14 @@ pub fn texts_outside(run: &Path, skip: &[&str]) -> Vec<(String, String)> {
                 continue;
             }
             let path = entry.path();
-            if path.is_dir() {
+            // A link is not the run's (Keycloak's home links its distribution).
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_symlink() {
+                continue;
+            }
+            if kind.is_dir() {
                 dirs.push(path);
             } else if let Ok(bytes) = std::fs::read(&path) {
                 out.push((

@@ -287,6 +287,10 @@ run kubectl -n pipeline wait kafkaconnector/mongodb-sink --for=condition=Ready -
 run kubectl -n pipeline rollout status deployment/kiosk-mongodb-tls-issuer --timeout=300s
 run kubectl -n pipeline rollout status statefulset/kiosk-mongodb --timeout=600s
 run kubectl -n pipeline rollout status deployment/kiosk-mirror --timeout=600s
+# Keycloak, the identity provider the gateway trusts: ready when its realm's JWKS answers (image
+# pull, re-augmentation, realm import: a minute or more). istiod fetches that JWKS for the
+# gateway and the helm test's producer asks it for tokens (docs/kubernetes.md).
+run kubectl -n pipeline rollout status deployment/keycloak --timeout=600s
 
 step "every Kafka client's sidecar has the filter's stat tags"
 # The injector wrote the mesh config of that moment into each pod (PROXY_CONFIG): a pod

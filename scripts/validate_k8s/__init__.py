@@ -21,10 +21,17 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      only fields the filter knows (filter/contract/plugin-config.schema.json) and names the
      Kiali CR's extension; DestinationRule credentialName Secrets live in the workload's
      namespace; every image is pinned; each plain manifest under strimzi/ and istio/ is applied
-     by kind-up.sh or equal to what a chart renders. The REST entry's ingress requires a JWT:
-     the gateway's RequestAuthentication names the token issuer the chart deploys (issuer,
-     audience, jwksUri, its Service), its AuthorizationPolicy requires a request principal in
-     every rule, the issuer runs outside the mesh, the producer is a client the issuer knows;
+     by kind-up.sh or equal to what a chart renders. The REST entry's ingress requires a JWT
+     of the Keycloak the chart deploys (issue 30): the gateway's RequestAuthentication names a
+     realm Keycloak imports (issuer = its --hostname + /realms/<realm of the realm file>,
+     jwksUri that realm's JWKS, audiences what its audience mapper gives with the Deployment's
+     environment, a Service port reaching it), its AuthorizationPolicy requires a request
+     principal in every rule; Keycloak runs outside the mesh, one pod, ready on the JWKS,
+     imports the realm file byte for byte from a ConfigMap at /opt/keycloak/data/import with
+     every placeholder without a default set and client secrets from a kept Secret (never
+     inlined); the producer's --token-url is the realm's token endpoint, its --client-id a
+     confidential client-credentials-only client of the realm whose tokens carry `sub` and an
+     audience the gateway accepts, its secret the Secret key Keycloak imports;
      the filter's Grafana dashboard ships in a ConfigMap the Grafana chart's sidecar loads.
      One trace across the Kafka hops (docs/tracing.md): a mesh-wide Telemetry samples every
      request for providers istiod's values define, each `opentelemetry` over gRPC to the
@@ -158,6 +165,11 @@ No cluster, no Docker, no network: what can be proven here is proven here.
      Apicurio would refuse, a chart copy of a schema or
      the plain policy differing from their source (issue 17), each way one trace across the
      Kafka hops could break (issue 18: provider, sampling, Jaeger addon, the Bridge's tracing),
+     each way the gateway could trust tokens Keycloak does not issue as it checks them or
+     Keycloak hold a guessable or inlined secret (issue 30: another issuer, jwksUri or token
+     URL, audience, client or grant, a placeholder unset, a secret inlined or in the realm
+     file, no import, no --hostname, a sidecar, two pods, readiness before the JWKS, the
+     realm ConfigMap differing from the realm file),
      each way two WasmPlugins of the module could give their shared VM different environments
      (issue 24: the MongoDB plugin without vmConfig or with another env list, in the chart's
      render and in istio/), each way the mirror's transactions could be refused (its
@@ -205,7 +217,8 @@ The checks, one concern per module (each module's docstring says what it checks)
   tracing           one trace across the Kafka hops (issue 18)
   metrics           the filter's metrics beside Istio's, in Prometheus and Grafana
   kiali             files/kiali_edges.py on graphs in Kiali's shape
-  rest              the REST entry: its ingress requires a JWT, its sidecar admits its callers
+  keycloak          Keycloak as the bundle runs it: its container, the realm it imports, placeholders resolved
+  rest              the REST entry: its ingress requires a Keycloak JWT, its sidecar admits its callers
   registry          the schema registry: access policy, storage, its users, the registration Job
   registration      kiosk-services register-schemas against stand-in and real registries
   selfcheck         the validator's own self-checks and the findings put back (issues 14-18)

@@ -26,7 +26,7 @@ from .probe import quiet
 from .registration import registration_self_checks, schema_registration_checks
 from .registry import check_schema_registry, schema_registry_self_checks
 from .render import render_chart
-from .rest import check_ingress_jwt, check_rest_access, rest_access_self_checks
+from .rest import check_ingress_jwt, check_rest_access, keycloak_variant_checks, rest_access_self_checks
 from .schema import Validator
 from .selfcheck import invariant_self_checks, self_checks
 from .strimzi import check_kafka_listeners, check_topics_and_acls, kafka_clients
@@ -123,12 +123,13 @@ def main() -> int:
             check_tracing(report, label, objs, providers, jaeger_tags)
             check_exactly_once(report, label, objs)
             check_health_probes(report, label, objs)
-    with report.summing_up("each finding of issues 16, 14 and 28 (item 1) put back is rejected, and each way to open the schema registry or the REST entry or point their users wrong"):
+    with report.summing_up("each finding of issues 16, 14 and 28 (item 1) put back is rejected, and each way to open the schema registry or the REST entry or point their users wrong, or to break Keycloak's tokens or secrets (issue 30)"):
         invariant_self_checks(report, platform + default_charts, tls_bundle, injected, secrets)
         schema_registry_self_checks(report, platform + default_charts, injected, plain, applied)
         registration_self_checks(report, platform + default_charts)
         rest_access_self_checks(report, platform + default_charts, bundles.get("kind install with test-kafka-istio-mongo:kiosk-services-values.yaml", []),
                                 injected, plain, applied)
+        keycloak_variant_checks(report)
         errs = quiet(compare_with_charts, plain, default_charts, applied - {"strimzi/kafka-network-policy-prometheus.yaml"})
         report.check(any("neither" in e for e in errs), "self-check: a plain manifest neither applied by kind-up.sh nor rendered by a chart is rejected", str(errs[:2]))
     with report.summing_up("one trace across the Kafka hops (Istio's provider, the Jaeger addon, the KafkaBridge): each way to break it is rejected"):

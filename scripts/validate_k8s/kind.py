@@ -63,7 +63,8 @@ def check_scripts(report: Report, test_hooks: list[dict]) -> None:
         "kind-up.sh": ["+ docker run", "+ kind create cluster", "+ helm upgrade --install istiod", "+ helm upgrade --install kiali-operator",
                        "+ helm upgrade --install strimzi", "+ kubectl apply -f istio/kiali.yaml", "+ docker build", "+ docker push",
                        "+ helm upgrade --install kiosk-filter charts/kiosk-filter", "+ helm upgrade --install kiosk charts/test-kafka-istio-mongo",
-                       "+ scripts/build-filter.sh", "+ kubectl -n pipeline rollout status deployment/kiosk-mongodb-tls-issuer"],
+                       "+ scripts/build-filter.sh", "+ kubectl -n pipeline rollout status deployment/kiosk-mongodb-tls-issuer",
+                       "+ kubectl -n pipeline rollout status deployment/keycloak"],
         "kind-test.sh": ["+ helm test kiosk", "+ kubectl -n istio-system port-forward svc/kiali", "+ python3 charts/test-kafka-istio-mongo/files/kiali_edges.py"],
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,6 +17,7 @@ import jsonschema
 from .common import ROOT, Report, helm, ident
 from .contract import contract_knows_protocols, contract_schema, plugin_protocol
 from .k8s import arg_value, containers, env_value, pod_templates, rbac_allows, secret_file, secret_value, selector_matches, service_account_of, token_mounted
+from .keycloak import keycloak_own_env
 from .mesh import INJECT_TEMPLATES, ISTIOD_VALUES, PROXY, injection_templates, mtls_mode, plugin_selects, tls_origination
 from .pods import Pod, pods_of, template_meta
 from .render import render_injection_template
@@ -82,7 +83,8 @@ def mongodb_secret_names(objects: list[dict]) -> set[tuple[str, str]]:
 
 def mongodb_credential_findings(objects: list[dict], podspec: dict, ns: str, mongo_secrets: set[tuple[str, str]], strict: bool = True) -> list[str]:
     """What the application containers of a pod spec (every container but Istio's and mongod)
-    hold of a MongoDB credential: an env var named like a password or a MongoDB secret, a
+    hold of a MongoDB credential: an env var named like a password or a MongoDB secret (but
+    Keycloak's own KC_* settings in Keycloak's container, e.g. its bootstrap admin's password), a
     MongoDB URI (env, resolved from the bundle's Secrets) with a user, password, authentication
     or TLS option, or anything of a MongoDB certificate's Secret (env, envFrom, volume). `strict`:
     a URI from a Secret the bundle does not hold is a finding too (it cannot be checked)."""
@@ -95,7 +97,7 @@ def mongodb_credential_findings(objects: list[dict], podspec: dict, ns: str, mon
         for e in c.get("env") or []:
             name = str(e.get("name", ""))
             ref = (((e.get("valueFrom") or {}).get("secretKeyRef")) or {}).get("name")
-            if MONGODB_SECRET_ENV.search(name):
+            if MONGODB_SECRET_ENV.search(name) and not keycloak_own_env(c, name):
                 out.append(f"{who}: env {name}")
             value, where = env_value(objects, ns, e)
             if re.search(r"MONGO.*(URI|URL)", name, re.I) or (value or "").startswith(("mongodb://", "mongodb+srv://")):

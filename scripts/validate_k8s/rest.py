@@ -1,20 +1,23 @@
 """The REST entry: its ingress requires a JWT (issue 18: the gateway's RequestAuthentication
-names the token issuer the chart deploys, its AuthorizationPolicy requires a request principal
-in every rule), and its own sidecar admits only its callers (issue 28, item 1: the ingress
-gateway's identity, or the producer posting straight to it without a Gateway), evaluated as
-Istio would for every identity of the bundle and outsiders."""
+names a realm of the Keycloak the chart deploys, issue 30, and its AuthorizationPolicy requires a
+request principal in every rule), and its own sidecar admits only its callers (issue 28, item
+1: the ingress gateway's identity, or the producer posting straight to it without a Gateway),
+evaluated as Istio would for every identity of the bundle and outsiders."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import urllib.parse
 
-from .common import Report, ident
-from .k8s import arg_value, containers, pod_templates, secret_file, selector_matches, service_account_of
+from .common import ROOT, Report, ident
+from .k8s import arg_value, containers, object_data, pod_templates, secret_file, selector_matches, service_account_of
+from .keycloak import IMPORT_DIR, JWKS_PATH, PLACEHOLDER, REALM_FILE, TOKEN_PATH, Keycloak, Realm, keycloaks, placeholders, strings
 from .manifests import compare_with_charts
 from .mesh import OUTSIDER_PRINCIPALS, istio_authorizes, mtls_mode, policies_for, trust_domain
 from .pods import Pod, pods_of
-from .probe import expect_refusals, probe, quiet
+from .probe import chart_variants, expect_refusals, probe, quiet
 from .services import kiosk_program
 
 
@@ -24,13 +27,21 @@ INGRESS_PODS = ("istio-ingress", {"app": "istio-ingressgateway", "istio": "ingre
 
 
 def check_ingress_jwt(report: Report, label: str, objects: list[dict]) -> None:
-    """The REST entry's ingress requires a JWT (issue 18): every Gateway selects the ingress
-    gateway pods; a RequestAuthentication and an ALLOW AuthorizationPolicy of their namespace
-    select them; every rule of that policy requires a request principal; where the token issuer
-    is deployed, the RequestAuthentication's issuer, audience and jwksUri are the issuer's (its
-    arguments, its Service), the issuer runs without a sidecar (istiod fetches the JWKS in plain
-    HTTP, which a STRICT sidecar would refuse), and the producer asks it for tokens with a client
-    id and secret the issuer knows (the same Secret key)."""
+    """The REST entry's ingress requires a JWT (issue 18) of the bundle's Keycloak (issue 30):
+    every Gateway selects the ingress gateway pods; a RequestAuthentication and an ALLOW
+    AuthorizationPolicy of their namespace select them; every rule of that policy requires a
+    request principal. Where Keycloak is deployed: the RequestAuthentication's issuer is a realm
+    Keycloak imports (--hostname + /realms/<realm of the realm file>), its jwksUri that realm's
+    JWKS, its audiences ones the realm's audience mappers issue (placeholders resolved with
+    Keycloak's environment); the issuer's origin is a Service port reaching Keycloak's HTTP
+    port; Keycloak runs without a sidecar (istiod fetches the JWKS in plain HTTP, which a STRICT
+    sidecar would refuse), one pod, ready when the JWKS answers, and imports its realm
+    (--import-realm, a ConfigMap at /opt/keycloak/data/import, byte for byte the repository's
+    realm file) with every placeholder without a default set (an unset one is imported as the
+    literal text), client secrets as placeholders set from a Secret (never inlined); the
+    producer's --token-url is that realm's token endpoint, its --client-id a confidential client
+    of the realm with the client-credentials grant only, whose tokens carry `sub` and an
+    audience the gateway accepts, and its client secret is the Secret key Keycloak imports."""
     gateways = [o for o in objects if o.get("kind") == "Gateway"]
     if not gateways:
         return
@@ -51,40 +62,46 @@ def check_ingress_jwt(report: Report, label: str, objects: list[dict]) -> None:
         ok = bool(rules) and all(r.get("from") and all((f.get("source") or {}).get("requestPrincipals") for f in r["from"]) for r in rules)
         report.check(ok, f"{label}: {ident(ap)}: every rule requires a request principal (from[].source.requestPrincipals)",
                      "a rule without one lets a request without a token through")
-    issuers = {}
-    for o in objects:
-        if o.get("kind") != "Deployment":
-            continue
-        podspec = o["spec"]["template"]["spec"]
-        for c in containers(podspec):
-            args = [str(a) for a in c.get("args") or []]
-            if args[:1] == ["issuer"]:
-                issuers[arg_value(args, "--issuer")] = (o, c, args)
-    if not issuers:
+    kcs = keycloaks(objects)
+    if not kcs:
         return  # the plain manifests: the chart's rendering is compared with them
+    realm_text = REALM_FILE.read_text()
+    issuers: dict[str, tuple[Keycloak, Realm]] = {}
+    for kc in kcs:
+        who = f"{label}: {kc.who}"
+        check_keycloak(report, who, objects, kc, realm_text)
+        for realm in kc.realms:
+            if kc.issuer(realm):
+                issuers[kc.issuer(realm)] = (kc, realm)
+    accepted: dict[str, set[str]] = {}  # issuer -> audiences the gateway accepts
     for ra in ras:
         for r in ra["spec"].get("jwtRules") or []:
-            iss = r.get("issuer")
+            iss = str(r.get("issuer"))
             found = issuers.get(iss)
-            if not report.check(found is not None, f"{label}: {ident(ra)}: the issuer {iss} is the token issuer's (--issuer of {sorted(map(str, issuers))})",
+            if not report.check(found is not None, f"{label}: {ident(ra)}: the issuer {iss} is a Keycloak realm's (--hostname + /realms/<realm>: {sorted(issuers)})",
                                 "no token it validates can be had"):
                 continue
-            dep, _c, args = found
-            report.check(arg_value(args, "--audience") in (r.get("audiences") or []),
-                         f"{label}: {ident(ra)}: the audiences {r.get('audiences')} hold the issuer's --audience {arg_value(args, '--audience')}")
-            report.check(r.get("jwksUri") == iss.rstrip("/") + "/.well-known/jwks.json",
-                         f"{label}: {ident(ra)}: jwksUri {r.get('jwksUri')} is the issuer's JWKS ({iss}/.well-known/jwks.json)")
-            m = re.match(r"^http://([^./:]+)\.([^./:]+)\.svc(?:\.cluster\.local)?(?::(\d+))?$", iss.rstrip("/"))
-            svc = m and next((o for o in objects if o.get("kind") == "Service" and o["metadata"]["name"] == m.group(1)
-                              and o["metadata"].get("namespace") == m.group(2)), None)
-            pod_labels = dep["spec"]["template"]["metadata"].get("labels") or {}
-            port = int(m.group(3) or 80) if m else None
-            report.check(bool(svc) and selector_matches({"matchLabels": svc["spec"].get("selector") or {}}, pod_labels)
-                         and any(p.get("port") == port for p in svc["spec"].get("ports") or []),
-                         f"{label}: {ident(ra)}: the issuer's URL is a Service port selecting {ident(dep)}'s pods")
-            report.check(pod_labels.get("sidecar.istio.io/inject") == "false",
-                         f"{label}: {ident(dep)} runs without a sidecar (istiod fetches its JWKS in plain HTTP)",
-                         "a sidecar under STRICT mTLS would refuse istiod")
+            kc, realm = found
+            auds = set(map(str, r.get("audiences") or []))
+            accepted.setdefault(iss, set()).update(auds)
+            report.check(r.get("jwksUri") == iss + JWKS_PATH,
+                         f"{label}: {ident(ra)}: jwksUri {r.get('jwksUri')} is the realm's JWKS ({iss}{JWKS_PATH})", "istiod would fetch no key Keycloak signs with")
+            issued = {a for c in realm.resolved.get("clients") or [] for a in realm.audiences(c)}
+            report.check(bool(auds) and auds <= issued,
+                         f"{label}: {ident(ra)}: the audiences {sorted(auds)} are ones the realm issues (its audience mappers, as imported with {kc.who}'s environment: {sorted(issued)})",
+                         "no token of the realm would be accepted, or the gateway would accept any audience")
+            origin = urllib.parse.urlsplit(iss)
+            host = (origin.hostname or "").split(".")
+            port = origin.port or (443 if origin.scheme == "https" else 80)
+            pod_labels = kc.obj["spec"]["template"]["metadata"].get("labels") or {}
+            svc = next((o for o in objects if o.get("kind") == "Service" and len(host) >= 2 and re.fullmatch(r"svc(\.cluster\.local)?", ".".join(host[2:]))
+                        and (o["metadata"]["name"], o["metadata"].get("namespace")) == (host[0], host[1])), None)
+            sp = next((p for p in (svc or {}).get("spec", {}).get("ports") or [] if p.get("port") == port), None)
+            report.check(svc is not None and sp is not None and selector_matches({"matchLabels": svc["spec"].get("selector") or {}}, pod_labels)
+                         and target_port(kc.container, sp) == kc.http_port(),
+                         f"{label}: {ident(ra)}: the issuer's origin {origin.scheme}://{origin.netloc} is a Service port reaching {kc.who}'s pods on its --http-port {kc.http_port()}")
+            report.check(origin.scheme != "http" or arg_value(kc.args, "--http-enabled") == "true",
+                         f"{label}: {kc.who} serves plain HTTP (--http-enabled=true), as its issuer {iss} says")
     for o in objects:
         if o.get("kind") != "Job":
             continue
@@ -94,15 +111,133 @@ def check_ingress_jwt(report: Report, label: str, objects: list[dict]) -> None:
             url = arg_value(args, "--token-url")
             if url is None:
                 continue
-            match = next(((i, v) for i, v in issuers.items() if url == i.rstrip("/") + "/token"), None)
-            if not report.check(match is not None, f"{label}: {ident(o)}: --token-url {url} is the token issuer's token endpoint"):
+            who = f"{label}: {ident(o)}"
+            match = next(((i, v) for i, v in issuers.items() if url == i + TOKEN_PATH), None)
+            if not report.check(match is not None, f"{who}: --token-url {url} is a Keycloak realm's token endpoint (<issuer>{TOKEN_PATH})",
+                                f"realms: {sorted(issuers)}"):
                 continue
-            dep, ic, iargs = match[1]
-            client = arg_value(args, "--client-id") or "producer"
-            theirs = secret_file(dep["spec"]["template"]["spec"], ic, (arg_value(iargs, "--clients") or "").rstrip("/") + "/" + client)
+            iss, (kc, realm) = match
+            client_id = arg_value(args, "--client-id") or ""
+            found = realm.client(client_id)
+            if not report.check(found is not None, f"{who}: --client-id {client_id} is a client of realm {realm.name} ({realm.source})"):
+                continue
+            raw, client = found
+            grants = {"standardFlowEnabled": False, "implicitFlowEnabled": False, "directAccessGrantsEnabled": False,
+                      "serviceAccountsEnabled": True, "publicClient": False}
+            wrong = [f"{k}: {client.get(k)}" for k, want in grants.items() if bool(client.get(k, k == "standardFlowEnabled")) != want]
+            attrs = client.get("attributes") or {}
+            wrong += [f"attributes.{a}: {attrs[a]}" for a in ("oauth2.device.authorization.grant.enabled", "oidc.ciba.grant.enabled") if str(attrs.get(a)) == "true"]
+            wrong += ["enabled: false"] if client.get("enabled") is False else []
+            report.check(not wrong, f"{who}: client {client_id} of realm {realm.name} is enabled, confidential, with the client-credentials grant only",
+                         "; ".join(wrong))
+            report.check("basic" in (client.get("defaultClientScopes") or []),
+                         f"{who}: tokens of client {client_id} carry `sub` (default client scope basic), which the gateway's request principal (iss/sub) needs",
+                         f"defaultClientScopes {client.get('defaultClientScopes')}")
+            auds = realm.audiences(client)
+            report.check(bool(auds) and auds <= accepted.get(iss, set()),
+                         f"{who}: the audiences of client {client_id}'s tokens {sorted(auds)} are ones the gateway accepts for {iss} ({sorted(accepted.get(iss, set()))})")
+            wants = [v for v, _ in placeholders(str(raw.get("secret") or ""))]
+            env = kc.env_entry(wants[0]) if len(wants) == 1 else None
+            theirs = ((env or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+            theirs = (theirs.get("name"), theirs.get("key")) if theirs else None
             ours = secret_file(podspec, c, arg_value(args, "--client-secret-file") or "")
             report.check(theirs is not None and theirs == ours,
-                         f"{label}: {ident(o)}: its client secret ({ours}) is the one the issuer knows for client {client} ({theirs})")
+                         f"{who}: its client secret ({ours}) is the one Keycloak imports for client {client_id} ({raw.get('secret')}: {theirs})")
+
+
+def check_keycloak(report: Report, who: str, objects: list[dict], kc: Keycloak, realm_text: str) -> None:
+    """Keycloak as the gateway's identity provider (check_ingress_jwt): pinned issuer, the realm
+    imported as the repository has it, its placeholders set, secrets from Secrets, no sidecar,
+    one pod, ready on the JWKS."""
+    report.check(kc.args[:1] == ["start"], f"{who}: runs `start` (production mode)", f"args {kc.args[:1]}")
+    report.check(bool(kc.hostname) and bool(re.fullmatch(r"https?://[^/]+", kc.hostname or "")),
+                 f"{who}: --hostname is a full URL without a path (it pins the issuer of every token, whatever Host a request carries)", f"--hostname {kc.hostname}")
+    report.check(kc.import_realm and bool(kc.realms) and not kc.unreadable,
+                 f"{who}: imports its realm (--import-realm, a ConfigMap's *.json mounted at {IMPORT_DIR})",
+                 f"--import-realm {'given' if kc.import_realm else 'missing'}, realm files {[r.source for r in kc.realms]}, unreadable {kc.unreadable}")
+    labels = kc.obj["spec"]["template"]["metadata"].get("labels") or {}
+    report.check(labels.get("sidecar.istio.io/inject") == "false", f"{who}: runs without a sidecar (istiod fetches its JWKS in plain HTTP)",
+                 "a sidecar under STRICT mTLS would refuse istiod")
+    spec = kc.obj.get("spec") or {}
+    report.check(kc.obj.get("kind") == "Deployment" and int(spec.get("replicas", 1)) == 1 and (spec.get("strategy") or {}).get("type") == "Recreate",
+                 f"{who}: one pod at a time (replicas 1, Recreate): each pod generates its own signing keys at import",
+                 f"replicas {spec.get('replicas', 1)}, strategy {(spec.get('strategy') or {}).get('type')}")
+    # The restart annotations (the chart's): a new Secret or realm restarts Keycloak, and
+    # nothing else does (a restart makes new signing keys). The Secret's values are made once per
+    # rendering, so the hash is of the very values the Secret holds.
+    annotations = kc.obj["spec"]["template"]["metadata"].get("annotations") or {}
+    if "checksum/secret" in annotations:
+        names = {(((e.get("valueFrom") or {}).get("secretKeyRef")) or {}).get("name") for e in kc.container.get("env") or []} - {None}
+        data = [object_data(objects, "Secret", kc.obj["metadata"].get("namespace"), n) for n in sorted(names)]
+        sums = {hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest() for d in data if d is not None}
+        report.check(annotations["checksum/secret"] in sums, f"{who}: its checksum/secret is the hash of the Secret it takes its credentials from ({sorted(names)})",
+                     "it would restart Keycloak (new signing keys) when nothing changed, or not when the credentials did")
+    if "checksum/realm" in annotations:
+        report.check(annotations["checksum/realm"] in {hashlib.sha256(r.text.encode()).hexdigest() for r in kc.realms},
+                     f"{who}: its checksum/realm is the hash of the realm file it imports")
+    for realm in kc.realms:
+        rw = f"{who}: realm {realm.name} ({realm.source})"
+        report.check(realm.text == realm_text, f"{rw} is {REALM_FILE.relative_to(ROOT)} byte for byte (the one realm file, which the local mesh imports too)")
+        probe = (kc.container.get("readinessProbe") or {}).get("httpGet") or {}
+        report.check(probe.get("path") == f"/realms/{realm.name}{JWKS_PATH}" and target_port(kc.container, {"targetPort": probe.get("port")}) == kc.http_port(),
+                     f"{who}: ready when the realm's JWKS answers (readinessProbe GET /realms/{realm.name}{JWKS_PATH} on its --http-port {kc.http_port()})",
+                     f"readinessProbe.httpGet {probe}")
+        unset = sorted({v for s in strings(realm.raw) for v, default in placeholders(s) if default is None and v not in kc.env})
+        report.check(not unset, f"{rw}: every placeholder without a default is set in Keycloak's environment",
+                     f"{unset} unset: imported as the literal text (a client secret anyone can read in the chart)")
+        for client in realm.raw.get("clients") or []:
+            if client.get("publicClient") or client.get("bearerOnly"):
+                continue
+            secret = str(client.get("secret") or "")
+            vars_ = [v for v, _ in placeholders(secret)]
+            cw = f"{rw}: client {client.get('clientId')}'s secret"
+            if not report.check(bool(vars_) and PLACEHOLDER.fullmatch(secret) is not None and placeholders(secret)[0][1] is None,
+                                f"{cw} is one placeholder without a default ({secret or 'none'})",
+                                "a literal (or default) secret is in the chart for anyone to read; none at all is generated at each import"):
+                continue
+            e = kc.env_entry(vars_[0]) or {}
+            report.check(bool(((e.get("valueFrom") or {}).get("secretKeyRef")) or {}) and "value" not in e,
+                         f"{cw} ${{{vars_[0]}}} is set from a Secret (secretKeyRef), not inlined in the pod spec", f"env {e}")
+    for e in kc.container.get("env") or []:
+        if re.search(r"SECRET|PASSWORD", str(e.get("name")), re.I):
+            report.check("value" not in e and bool((e.get("valueFrom") or {}).get("secretKeyRef")),
+                         f"{who}: env {e.get('name')} is set from a Secret (secretKeyRef), not inlined in the pod spec", f"env {e}")
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef") or {}
+            s = next((o for o in objects if o.get("kind") == "Secret" and o["metadata"]["name"] == ref.get("name")
+                      and o["metadata"].get("namespace") == kc.obj["metadata"].get("namespace")), None)
+            if s is not None:
+                report.check(((s["metadata"].get("annotations") or {}).get("helm.sh/resource-policy")) == "keep",
+                             f"{who}: Secret {ref.get('name')} (env {e.get('name')}) outlives the release (helm.sh/resource-policy: keep)",
+                             "an uninstall would delete it and a reinstall make other credentials than the clients hold")
+
+
+def keycloak_variant_checks(report: Report) -> None:
+    """The chart's Keycloak follows its values: another name, port and audience render a
+    bundle check_ingress_jwt accepts, with the issuer, JWKS and token URLs under the new origin
+    and the audience given to the realm; the token lifetime is the realm file's, not a value
+    (rest.gateway.jwt.tokenLifetime, which `kiosk issuer` had, is refused)."""
+
+    def follows(values, objs):
+        errs = probe(check_ingress_jwt, objs)
+        rule = next(o for o in objs if o.get("kind") == "RequestAuthentication")["spec"]["jwtRules"][0]
+        want = "http://idp.pipeline.svc.cluster.local:8443/realms/kiosk"
+        report.check(not errs and rule["issuer"] == want and rule["audiences"] == ["shop-rest"],
+                     f"self-check: Keycloak: the test chart with {values}: its URLs and the audience follow the values ({rule['issuer']}, {rule['audiences']})",
+                     str(errs[:2]))
+
+    jwt = lambda **kw: {"rest": {"gateway": {"jwt": kw}}}  # noqa: E731
+    chart_variants(report, "test-kafka-istio-mongo",
+                   [(jwt(audience="shop-rest", keycloak={"name": "idp", "port": 8443}), True), (jwt(tokenLifetime=300), False),
+                    (jwt(keycloak={"name": "Keycloak"}), False)],
+                   lambda values, ok: f"self-check: Keycloak: the test chart with {values} {'renders' if ok else 'is refused by its schema'}", follows)
+
+
+def target_port(container: dict, service_port: dict) -> int | None:
+    """The container port a Service port's targetPort (a number or a port name) reaches."""
+    tp = service_port.get("targetPort", service_port.get("port"))
+    if isinstance(tp, int) or str(tp).isdigit():
+        return int(tp)
+    return next((p.get("containerPort") for p in container.get("ports") or [] if p.get("name") == tp), None)
 
 
 # The ingress gateway's ServiceAccount: the istio/gateway chart names it after its release

@@ -16,6 +16,7 @@ from .exactly_once import check_exactly_once
 from .images import pinned
 from .istio import check_mesh_config, check_wasm_pull, check_wasm_vms
 from .k8s import containers
+from .keycloak import resolve
 from .mesh import INJECT_TEMPLATES, PROXY
 from .metrics import check_istio_shaped_series
 from .mongodb import check_mongodb, check_mongodb_clients, check_mongodb_credentials, check_mongodb_server, check_mongodb_wasmplugins, mongodb_credential_findings, mongodb_uri_findings
@@ -92,6 +93,19 @@ def self_checks(report: Report, v: Validator, labels: list[str]) -> None:
     report.check(not mongodb_credential_findings(uri_secret, clean, "pipeline", mongo_secrets),
                  "self-check: a plain MongoDB URI, the certificate in the istio-proxy container and mongod's own key are no MongoDB credentials of an application",
                  str(mongodb_credential_findings(uri_secret, clean, "pipeline", mongo_secrets)))
+    # Keycloak's own settings are Keycloak's credentials, not MongoDB's; nothing else is exempt.
+    kc_image = "quay.io/keycloak/keycloak:26.7.3"
+    admin = [{"name": "KC_BOOTSTRAP_ADMIN_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "kc", "key": "admin-password"}}}]
+    for spec, want in [({"containers": [{"name": "keycloak", "image": kc_image, "env": admin}]}, []),
+                       ({"containers": [{"name": "app", "image": "kind-registry:5000/kiosk/kiosk:0.1.0", "env": admin}]}, ["env KC_BOOTSTRAP_ADMIN_PASSWORD"]),
+                       ({"containers": [{"name": "keycloak", "image": kc_image, "env": [{"name": "MONGODB_PASSWORD", "value": "x"}]}]}, ["env MONGODB_PASSWORD"])]:
+        found = mongodb_credential_findings([], spec, "pipeline", set())
+        report.check(all(any(w in f for f in found) for w in want) and bool(found) == bool(want),
+                     f"self-check: {spec['containers'][0]['env'][0]['name']} in a container of {spec['containers'][0]['image']} is {'a' if want else 'no'} MongoDB credential",
+                     f"found {found}")
+    env = {"SET": [("text", "v")]}
+    for text, want in [("${SET}", "v"), ("a${SET}b", "avb"), ("${UNSET:d}", "d"), ("${SET:d}", "v"), ("${UNSET}", "${UNSET}"), ("${UNSET:}", "")]:
+        report.check(resolve(text, env) == want, f"self-check: Keycloak's import resolves {text!r} to {want!r}", f"resolved {resolve(text, env)!r}")
     user = load_yaml_objects(ROOT / "strimzi/kafka-user-mirror.yaml")[0]
     report.check(acl_allows(user, "topic", "events", "Read") and not acl_allows(user, "topic", "events", "Write")
                  and not acl_allows(user, "topic", "other", "Read"), "self-check: ACL matching allows exactly what the mirror's ACLs say")
@@ -99,7 +113,8 @@ def self_checks(report: Report, v: Validator, labels: list[str]) -> None:
 
 def invariant_self_checks(report: Report, bundle: list[dict], tls_bundle: list[dict], injected: set[str], secrets: set[tuple[str, str]]) -> None:
     """Each finding of issue 16 (and each way the ingress of issue 18 could let requests without
-    a valid token through, and each way an application could come to hold a Kafka credential or
+    a valid token through or Keycloak, issue 30, issue tokens the gateway does not accept or
+    hold a guessable or inlined secret, and each way an application could come to hold a Kafka credential or
     a sidecar lack one, issue 14), put back into a copy of the kind install (the default, or
     with --kafka-auth tls): the invariant that guards it must reject it (and accept the
     installs as they are)."""
@@ -143,6 +158,28 @@ def invariant_self_checks(report: Report, bundle: list[dict], tls_bundle: list[d
 
     def mongo_rule(b, name):
         return find(b, "DestinationRule", name)["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]
+
+    def ra_rule(b):
+        return find(b, "RequestAuthentication")["spec"]["jwtRules"][0]
+
+    def pod_meta(b, name):
+        return find(b, "Deployment", name)["spec"]["template"]["metadata"]
+
+    def kc_container(b):
+        return container(b, "Deployment", "keycloak", "keycloak")
+
+    def kc_env(b):
+        return kc_container(b)["env"]
+
+    def producer_arg(b, flag, value):
+        args = container(b, "Job", "kiosk-test-producer", "producer")["args"]
+        args[args.index(flag) + 1] = value
+
+    def edit_realm(b, change):
+        data = find(b, "ConfigMap", "keycloak-realm")["data"]
+        realm = json.loads(data["realm-kiosk.json"])
+        change(realm)
+        data["realm-kiosk.json"] = json.dumps(realm, indent=2) + "\n"
 
     sasl_properties = "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\nsasl.username=kiosk-mirror\nsasl.password=$(KAFKA_PASSWORD)\n"
     TLS = True
@@ -189,16 +226,79 @@ def invariant_self_checks(report: Report, bundle: list[dict], tls_bundle: list[d
         ("18: no AuthorizationPolicy for the ingress gateway",
          lambda b: b.remove(find(b, "AuthorizationPolicy")), check_ingress_jwt, "an ALLOW AuthorizationPolicy", not TLS),
         ("18: a RequestAuthentication naming another issuer",
-         lambda b: find(b, "RequestAuthentication")["spec"]["jwtRules"][0].update(issuer="http://elsewhere.pipeline.svc.cluster.local:8080"),
-         check_ingress_jwt, "is the token issuer's", not TLS),
+         lambda b: find(b, "RequestAuthentication")["spec"]["jwtRules"][0].update(issuer="http://elsewhere.pipeline.svc.cluster.local:8080/realms/kiosk"),
+         check_ingress_jwt, "is a Keycloak realm's", not TLS),
         ("18: a RequestAuthentication for another audience",
-         lambda b: find(b, "RequestAuthentication")["spec"]["jwtRules"][0].update(audiences=["someone-else"]), check_ingress_jwt, "hold the issuer's --audience", not TLS),
-        ("18: the token issuer with a sidecar",
-         lambda b: find(b, "Deployment", "kiosk-issuer")["spec"]["template"]["metadata"]["labels"].update({"sidecar.istio.io/inject": "true"}),
-         check_ingress_jwt, "without a sidecar", not TLS),
+         lambda b: find(b, "RequestAuthentication")["spec"]["jwtRules"][0].update(audiences=["someone-else"]), check_ingress_jwt, "are ones the realm issues", not TLS),
+        ("18: Keycloak with a sidecar",
+         lambda b: pod_labels(find(b, "Deployment", "keycloak")).update({"sidecar.istio.io/inject": "true"}), check_ingress_jwt, "without a sidecar", not TLS),
         ("18: the producer's client secret from another key",
-         lambda b: find(b, "Job", "kiosk-test-producer")["spec"]["template"]["spec"]["volumes"][0]["secret"]["items"][0].update(key="signing-key.pem"),
-         check_ingress_jwt, "the one the issuer knows", not TLS),
+         lambda b: podspec(b, "Job", "kiosk-test-producer")["volumes"][0]["secret"]["items"][0].update(key="admin-password"),
+         check_ingress_jwt, "the one Keycloak imports for client producer", not TLS),
+        # Issue 30: Keycloak, the identity provider the gateway trusts.
+        ("30: the RequestAuthentication's realm issuer without /realms/<realm> (Keycloak's origin)",
+         lambda b: find(b, "RequestAuthentication")["spec"]["jwtRules"][0].update(issuer="http://keycloak.pipeline.svc.cluster.local:8080"),
+         check_ingress_jwt, "is a Keycloak realm's", not TLS),
+        ("30: jwksUri on the old issuer's path (<issuer>/.well-known/jwks.json)",
+         lambda b: ra_rule(b).update(jwksUri=ra_rule(b)["issuer"] + "/.well-known/jwks.json"), check_ingress_jwt, "is the realm's JWKS", not TLS),
+        ("30: jwksUri of another realm (master)",
+         lambda b: ra_rule(b).update(jwksUri=ra_rule(b)["jwksUri"].replace("/realms/kiosk/", "/realms/master/")), check_ingress_jwt, "is the realm's JWKS", not TLS),
+        ("30: the producer's token URL <issuer>/token (404 on Keycloak)",
+         lambda b: producer_arg(b, "--token-url", ra_rule(b)["issuer"] + "/token"), check_ingress_jwt, "is a Keycloak realm's token endpoint", not TLS),
+        ("30: the producer a client the realm does not have",
+         lambda b: producer_arg(b, "--client-id", "kiosk-producer"), check_ingress_jwt, "is a client of realm kiosk", not TLS),
+        ("30: Keycloak without KIOSK_PRODUCER_SECRET (the realm's client secret imported as the literal ${KIOSK_PRODUCER_SECRET})",
+         lambda b: kc_env(b).remove(next(e for e in kc_env(b) if e["name"] == "KIOSK_PRODUCER_SECRET")), check_ingress_jwt,
+         "every placeholder without a default is set", not TLS),
+        ("30: KIOSK_PRODUCER_SECRET inlined in Keycloak's pod spec",
+         lambda b: [e.pop("valueFrom") and e.update(value="hunter2") for e in kc_env(b) if e["name"] == "KIOSK_PRODUCER_SECRET"], check_ingress_jwt,
+         "is set from a Secret (secretKeyRef), not inlined", not TLS),
+        ("30: the bootstrap admin's password inlined in Keycloak's pod spec",
+         lambda b: [e.pop("valueFrom") and e.update(value="admin") for e in kc_env(b) if e["name"] == "KC_BOOTSTRAP_ADMIN_PASSWORD"], check_ingress_jwt,
+         "env KC_BOOTSTRAP_ADMIN_PASSWORD is set from a Secret", not TLS),
+        ("30: Keycloak's Secret deleted with the release",
+         lambda b: find(b, "Secret", "keycloak")["metadata"]["annotations"].pop("helm.sh/resource-policy"), check_ingress_jwt, "outlives the release", not TLS),
+        ("30: the realm's audience set to another (KIOSK_REST_AUDIENCE), the RequestAuthentication unchanged",
+         lambda b: [e.update(value="someone-else") for e in kc_env(b) if e["name"] == "KIOSK_REST_AUDIENCE"], check_ingress_jwt, "are ones the realm issues", not TLS),
+        ("30: the realm's audience from its default, another than the RequestAuthentication's",
+         lambda b: [kc_env(b).remove(e) for e in list(kc_env(b)) if e["name"] == "KIOSK_REST_AUDIENCE"]
+         + [ra_rule(b).update(audiences=["kiosk-gateway"])], check_ingress_jwt, "are ones the realm issues", not TLS),
+        ("30: the producer's client without an audience mapper",
+         lambda b: edit_realm(b, lambda r: r["clients"][0].pop("protocolMappers")), check_ingress_jwt, "are ones the gateway accepts", not TLS),
+        ("30: the producer's client secret written into the realm file",
+         lambda b: edit_realm(b, lambda r: r["clients"][0].update(secret="changeme")), check_ingress_jwt, "is one placeholder without a default", not TLS),
+        ("30: the producer's client secret with a default (${KIOSK_PRODUCER_SECRET:changeme})",
+         lambda b: edit_realm(b, lambda r: r["clients"][0].update(secret="${KIOSK_PRODUCER_SECRET:changeme}")), check_ingress_jwt,
+         "is one placeholder without a default", not TLS),
+        ("30: the producer's client allowing the password grant",
+         lambda b: edit_realm(b, lambda r: r["clients"][0].update(directAccessGrantsEnabled=True)), check_ingress_jwt, "with the client-credentials grant only", not TLS),
+        ("30: the producer a public client",
+         lambda b: edit_realm(b, lambda r: r["clients"][0].update(publicClient=True)), check_ingress_jwt, "with the client-credentials grant only", not TLS),
+        ("30: the producer's client without the basic scope (no `sub`: no request principal)",
+         lambda b: edit_realm(b, lambda r: r["clients"][0].update(defaultClientScopes=[])), check_ingress_jwt, "carry `sub`", not TLS),
+        ("30: Keycloak without --import-realm",
+         lambda b: kc_container(b)["args"].remove("--import-realm"), check_ingress_jwt, "imports its realm", not TLS),
+        ("30: the realm ConfigMap mounted elsewhere",
+         lambda b: [m.update(mountPath="/opt/keycloak/import") for m in kc_container(b)["volumeMounts"] if m["name"] == "realm"], check_ingress_jwt,
+         "imports its realm", not TLS),
+        ("30: Keycloak without --hostname (the issuer would follow each request's Host)",
+         lambda b: kc_container(b).update(args=[a for a in kc_container(b)["args"] if not a.startswith("--hostname")]), check_ingress_jwt,
+         "--hostname is a full URL", not TLS),
+        ("30: --hostname naming another port than the Service's",
+         lambda b: [kc_container(b).update(args=[a.replace(":8080", ":8443") if a.startswith("--hostname") else a for a in kc_container(b)["args"]])]
+         + [ra_rule(b).update(issuer=ra_rule(b)["issuer"].replace(":8080", ":8443"), jwksUri=ra_rule(b)["jwksUri"].replace(":8080", ":8443"))],
+         check_ingress_jwt, "is a Service port reaching", not TLS),
+        ("30: Keycloak's HTTP listener off (--http-enabled=false) behind an http:// issuer",
+         lambda b: kc_container(b).update(args=["--http-enabled=false" if a.startswith("--http-enabled") else a for a in kc_container(b)["args"]]),
+         check_ingress_jwt, "serves plain HTTP", not TLS),
+        ("30: two Keycloak pods (each signs with its own keys)",
+         lambda b: find(b, "Deployment", "keycloak")["spec"].update(replicas=2), check_ingress_jwt, "one pod at a time", not TLS),
+        ("30: Keycloak ready before its realm's JWKS answers",
+         lambda b: kc_container(b)["readinessProbe"]["httpGet"].update(path="/"), check_ingress_jwt, "ready when the realm's JWKS answers", not TLS),
+        ("30: Keycloak's checksum/secret not its Secret's (a Secret made twice per rendering)",
+         lambda b: pod_meta(b, "keycloak")["annotations"].update({"checksum/secret": "0" * 64}), check_ingress_jwt, "its checksum/secret is the hash", not TLS),
+        ("30: the realm ConfigMap not the repository's realm file",
+         lambda b: edit_realm(b, lambda r: r.update(accessTokenLifespan=3600)), check_ingress_jwt, "byte for byte", not TLS),
         # Issue 14: applications hold no Kafka credential; sidecars hold what the filter needs.
         ("14: the mirror's SASL settings and password back in its application (KAFKA_PROPERTIES, KAFKA_PASSWORD)",
          lambda b: container(b, "Deployment", "kiosk-mirror", "mirror")["env"].extend([

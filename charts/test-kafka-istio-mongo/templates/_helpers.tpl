@@ -276,9 +276,57 @@ inject.istio.io/templates: {{ if ne .Values.kafka.authentication "tls" }}sidecar
 {{- end -}}
 {{- end -}}
 
-{{/* The token issuer's base URL: the JWT `iss`, and where its JWKS and token endpoint are. */}}
+{{/* Keycloak, the identity provider the ingress gateway trusts (keycloak-*.yaml): its
+     Deployment's and Service's name, the host of its URL (rest.gateway.jwt.keycloak.name, as
+     istio/request-authentication-rest-ingress-jwt.yaml and the local mesh name it). */}}
+{{- define "tkim.keycloakName" -}}
+{{- .Values.rest.gateway.jwt.keycloak.name -}}
+{{- end -}}
+{{/* The realm file Keycloak imports at each start (files/keycloak/realm-kiosk.json), the one
+     source of the realm: the chart's ConfigMap holds it as is, and the local mesh reads the same
+     file. */}}
+{{- define "tkim.realmFile" -}}
+files/keycloak/realm-kiosk.json
+{{- end -}}
+{{/* The realm's name, read from the realm file. */}}
+{{- define "tkim.realmName" -}}
+{{- $realm := fromJson (.Files.Get (include "tkim.realmFile" .)) -}}
+{{- if not $realm.realm -}}{{- fail (printf "%s: no realm name (`realm`)" (include "tkim.realmFile" .)) -}}{{- end -}}
+{{- $realm.realm -}}
+{{- end -}}
+{{/* Keycloak's origin, as every pod reaches it and as it pins its URLs (--hostname): the
+     issuer, the JWKS and the token endpoint are under it whatever Host a request carries. */}}
+{{- define "tkim.keycloakOrigin" -}}
+{{- printf "http://%s.%s.svc.cluster.local:%v" (include "tkim.keycloakName" .) .Release.Namespace .Values.rest.gateway.jwt.keycloak.port -}}
+{{- end -}}
+{{/* The issuer: the realm's URL, the JWT `iss`. Its JWKS is <issuer>/protocol/openid-connect/certs,
+     its token endpoint <issuer>/protocol/openid-connect/token. */}}
 {{- define "tkim.issuerUrl" -}}
-{{- printf "http://%s-issuer.%s.svc.cluster.local:%v" (include "tkim.fullname" .) .Release.Namespace .Values.rest.gateway.jwt.issuerPort -}}
+{{- printf "%s/realms/%s" (include "tkim.keycloakOrigin" .) (include "tkim.realmName" .) -}}
+{{- end -}}
+{{/* The Secret Keycloak's credentials live in, made once and kept (keycloak-secret.yaml). */}}
+{{- define "tkim.keycloakSecretName" -}}
+{{- include "tkim.keycloakName" . -}}
+{{- end -}}
+{{/* Its data: the producer's client secret (key producer-client-secret: env
+     KIOSK_PRODUCER_SECRET of Keycloak, which the realm file's ${KIOSK_PRODUCER_SECRET} takes at
+     import; the producer's mounted file) and the bootstrap admin's (admin-username,
+     admin-password: the master realm's admin, for the admin API, e.g. a key rotation). As a JSON
+     object: the kept Secret's values (lookup), else new random ones, made once per rendering
+     (memoised in .Values._keycloakSecret) so that keycloak-secret.yaml and the Deployment's
+     checksum see the same values. */}}
+{{- define "tkim.keycloakSecretData" -}}
+{{- if not (hasKey .Values "_keycloakSecret") -}}
+{{- $data := dict "admin-username" "admin" "admin-password" (randAlphaNum 32) "producer-client-secret" (randAlphaNum 40) -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "tkim.keycloakSecretName" .) -}}
+{{- if $existing -}}
+{{- range $k, $v := ($existing.data | default dict) -}}
+{{- $_ := set $data $k ($v | b64dec) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set .Values "_keycloakSecret" $data -}}
+{{- end -}}
+{{- toJson (get .Values "_keycloakSecret") -}}
 {{- end -}}
 
 {{/* The graph edges the test requires, one "from -> to" per line. */}}

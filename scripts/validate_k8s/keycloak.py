@@ -4,7 +4,9 @@ imports at start (`--import-realm` reads /opt/keycloak/data/import/*.json: a Con
 there), that realm as Keycloak imports it (its ${VAR} and ${VAR:default} placeholders resolved
 from the container's environment, an unset one without a default left as written), and the URLs
 the realm answers on (--hostname pins them: the issuer <hostname>/realms/<realm>, its JWKS and
-token endpoint below it). The invariants are checked in rest.py (check_ingress_jwt)."""
+token endpoint below it), and the volume of its data directory (H2: the realms, their secrets
+and signing keys; the import skips a realm that is already there). The invariants are checked
+in rest.py (check_ingress_jwt)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ from dataclasses import dataclass, field
 from .common import ROOT, ident
 from .k8s import Parts, arg_value, container_env, containers, pod_templates
 
-# What --import-realm reads (Keycloak's data dir is <home>/data, the image's home /opt/keycloak).
-IMPORT_DIR = "/opt/keycloak/data/import"
+# Keycloak's data dir (<home>/data, the image's home /opt/keycloak): H2's file (--db=dev-file)
+# with the realms and their signing keys, and the transaction logs.
+DATA_DIR = "/opt/keycloak/data"
+# What --import-realm reads.
+IMPORT_DIR = DATA_DIR + "/import"
 # The realm file, the one source: the chart's ConfigMap holds it, the local mesh reads it.
 REALM_FILE = ROOT / "charts/test-kafka-istio-mongo/files/keycloak/realm-kiosk.json"
 KEYCLOAK_IMAGE = re.compile(r"(^|/)keycloak/keycloak[:@]")
@@ -117,6 +122,15 @@ class Keycloak:
 
     def env_entry(self, name: str) -> dict | None:
         return next((e for e in self.container.get("env") or [] if e.get("name") == name), None)
+
+    def data_volume(self) -> tuple[dict | None, dict | None]:
+        """(mount, volume) of the volume mounted at DATA_DIR: (None, None) when the data dir is
+        on the container's own filesystem (lost with the container)."""
+        mount = next((m for m in self.container.get("volumeMounts") or []
+                      if str(m.get("mountPath") or "").rstrip("/") == DATA_DIR), None)
+        if mount is None:
+            return None, None
+        return mount, next((v for v in self.podspec.get("volumes") or [] if v.get("name") == mount.get("name")), None)
 
 
 def realm_files(objects: list[dict], ns: str, podspec: dict, container: dict) -> list[tuple[str, str]]:

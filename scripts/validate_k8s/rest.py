@@ -13,11 +13,12 @@ import urllib.parse
 
 from .common import ROOT, Report, ident
 from .k8s import arg_value, containers, object_data, pod_templates, secret_file, selector_matches, service_account_of
-from .keycloak import IMPORT_DIR, JWKS_PATH, PLACEHOLDER, REALM_FILE, TOKEN_PATH, Keycloak, Realm, keycloaks, placeholders, strings
+from .keycloak import DATA_DIR, IMPORT_DIR, JWKS_PATH, PLACEHOLDER, REALM_FILE, TOKEN_PATH, Keycloak, Realm, keycloaks, placeholders, strings
 from .manifests import compare_with_charts
 from .mesh import OUTSIDER_PRINCIPALS, istio_authorizes, mtls_mode, policies_for, trust_domain
 from .pods import Pod, pods_of
 from .probe import chart_variants, expect_refusals, probe, quiet
+from .render import chart_templates
 from .services import kiosk_program
 
 
@@ -148,7 +149,10 @@ def check_ingress_jwt(report: Report, label: str, objects: list[dict]) -> None:
 def check_keycloak(report: Report, who: str, objects: list[dict], kc: Keycloak, realm_text: str) -> None:
     """Keycloak as the gateway's identity provider (check_ingress_jwt): pinned issuer, the realm
     imported as the repository has it, its placeholders set, secrets from Secrets, no sidecar,
-    one pod, ready on the JWKS."""
+    one pod, ready on the JWKS; its data (the realm's signing keys) on a ReadWriteOnce claim of
+    the release, writable for it (fsGroup), so that a restart keeps the keys the gateway has,
+    or on an emptyDir only when the release makes no claim for it (the chart's
+    persistence.enabled false), restarted then by a new realm or Secret (each start imports)."""
     report.check(kc.args[:1] == ["start"], f"{who}: runs `start` (production mode)", f"args {kc.args[:1]}")
     report.check(bool(kc.hostname) and bool(re.fullmatch(r"https?://[^/]+", kc.hostname or "")),
                  f"{who}: --hostname is a full URL without a path (it pins the issuer of every token, whatever Host a request carries)", f"--hostname {kc.hostname}")
@@ -159,13 +163,53 @@ def check_keycloak(report: Report, who: str, objects: list[dict], kc: Keycloak, 
     report.check(labels.get("sidecar.istio.io/inject") == "false", f"{who}: runs without a sidecar (istiod fetches its JWKS in plain HTTP)",
                  "a sidecar under STRICT mTLS would refuse istiod")
     spec = kc.obj.get("spec") or {}
-    report.check(kc.obj.get("kind") == "Deployment" and int(spec.get("replicas", 1)) == 1 and (spec.get("strategy") or {}).get("type") == "Recreate",
-                 f"{who}: one pod at a time (replicas 1, Recreate): each pod generates its own signing keys at import",
-                 f"replicas {spec.get('replicas', 1)}, strategy {(spec.get('strategy') or {}).get('type')}")
-    # The restart annotations (the chart's): a new Secret or realm restarts Keycloak, and
-    # nothing else does (a restart makes new signing keys). The Secret's values are made once per
-    # rendering, so the hash is of the very values the Secret holds.
+    one_pod = kc.obj.get("kind") == "Deployment" and int(spec.get("replicas", 1)) == 1 and (spec.get("strategy") or {}).get("type") == "Recreate"
+    shape = f"replicas {spec.get('replicas', 1)}, strategy {(spec.get('strategy') or {}).get('type')}"
+    report.check(one_pod, f"{who}: one pod at a time (replicas 1, Recreate): two would sign with different keys, or share H2's file", shape)
     annotations = kc.obj["spec"]["template"]["metadata"].get("annotations") or {}
+    # Its data directory: H2 with the realm's signing keys, generated at the import. Kept on a
+    # claim, a restart keeps the keys whose JWKS istiod inlined into the gateway; on an emptyDir,
+    # each start makes new ones, which the gateway refuses until istiod's next JWKS refresh (20
+    # minutes by default). Keycloak imports a realm only where it is not yet (IGNORE_EXISTING):
+    # on the claim, at the first start only, so nothing restarts it for a new realm or Secret
+    # (it would apply neither); on the emptyDir, at each start, so the checksums restart it.
+    ns = kc.obj["metadata"].get("namespace")
+    mount, vol = kc.data_volume()
+    kind = next((k for k in vol or {} if k != "name"), None)
+    report.check(kind in ("persistentVolumeClaim", "emptyDir"),
+                 f"{who}: a volume holds its data directory {DATA_DIR} (a PersistentVolumeClaim, or an emptyDir with persistence off)",
+                 f"{'a ' + kind + ' volume' if kind else 'volume ' + str(mount.get('name')) + ' missing' if mount else 'nothing mounted there: the container filesystem'}")
+    own_claim = f"{kc.obj['metadata']['name']}-data"  # the chart's name for Keycloak's claim
+    claims = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "PersistentVolumeClaim" and o["metadata"].get("namespace") == ns}
+    checksums = sorted(k for k in annotations if k in ("checksum/realm", "checksum/secret"))
+    if kind == "persistentVolumeClaim":
+        name = str(vol["persistentVolumeClaim"].get("claimName"))
+        claim = claims.get(name)
+        storage = (((claim or {}).get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage")
+        cw = f"{who}: its data directory's claim {name}"
+        if report.check(claim is not None and bool(storage),
+                        f"{cw} is in the bundle, requesting storage (the release makes it)", "the pod would stay Pending"):
+            modes = set((claim.get("spec") or {}).get("accessModes") or [])
+            report.check(bool(modes) and modes <= {"ReadWriteOnce", "ReadWriteOncePod"},
+                         f"{cw} is ReadWriteOnce (one node, one writer: H2's file)", f"accessModes {sorted(modes)}")
+        report.check(one_pod, f"{who}: with its data on claim {name}, one pod at a time (replicas 1, Recreate)",
+                     f"{shape}: a RollingUpdate's new pod waits for the old pod's ReadWriteOnce volume on another node, or opens H2's file beside it on the same one")
+        ctx = kc.podspec.get("securityContext") or {}
+        report.check(ctx.get("fsGroup") is not None,
+                     f"{who}: its pod sets fsGroup ({ctx.get('fsGroup')}), so that claim {name}'s volume is writable for Keycloak's user ({ctx.get('runAsUser')})",
+                     "a new volume's root belongs to root: H2 could not create its file")
+        report.check(not checksums,
+                     f"{who}: with its data kept, no checksum/realm or checksum/secret annotation restarts it (the realm and its secrets were imported at the first start: a restart applies neither)",
+                     f"annotations {checksums}")
+    elif kind == "emptyDir":
+        report.check(own_claim not in claims,
+                     f"{who}: its data directory is on an emptyDir only when the release makes no claim for it (persistence off; claim {own_claim})",
+                     f"claim {own_claim} is in the bundle but not mounted at {DATA_DIR}: each start would still make new signing keys")
+        report.check(checksums == ["checksum/realm", "checksum/secret"],
+                     f"{who}: on an emptyDir, checksum/realm and checksum/secret restart it for a new realm or Secret (each start imports them)",
+                     f"annotations {checksums}")
+    # The checksums' values: the Secret's values are made once per rendering, so the hash is of
+    # the very values the Secret holds.
     if "checksum/secret" in annotations:
         names = {(((e.get("valueFrom") or {}).get("secretKeyRef")) or {}).get("name") for e in kc.container.get("env") or []} - {None}
         data = [object_data(objects, "Secret", kc.obj["metadata"].get("namespace"), n) for n in sorted(names)]
@@ -215,7 +259,10 @@ def keycloak_variant_checks(report: Report) -> None:
     """The chart's Keycloak follows its values: another name, port and audience render a
     bundle check_ingress_jwt accepts, with the issuer, JWKS and token URLs under the new origin
     and the audience given to the realm; the token lifetime is the realm file's, not a value
-    (rest.gateway.jwt.tokenLifetime, which `kiosk issuer` had, is refused)."""
+    (rest.gateway.jwt.tokenLifetime, which `kiosk issuer` had, is refused). Its data: on its
+    ReadWriteOnce claim keycloak-data by default, the claim's size and storage class the
+    values'; with persistence.enabled false on an emptyDir, no claim, every Keycloak invariant
+    met, and the cost said in NOTES.txt and docs/kubernetes.md."""
 
     def follows(values, objs):
         errs = probe(check_ingress_jwt, objs)
@@ -230,6 +277,41 @@ def keycloak_variant_checks(report: Report) -> None:
                    [(jwt(audience="shop-rest", keycloak={"name": "idp", "port": 8443}), True), (jwt(tokenLifetime=300), False),
                     (jwt(keycloak={"name": "Keycloak"}), False)],
                    lambda values, ok: f"self-check: Keycloak: the test chart with {values} {'renders' if ok else 'is refused by its schema'}", follows)
+
+    # Its data across restarts (rest.gateway.jwt.keycloak.persistence): kept on a claim by
+    # default, the claim following the values; the emptyDir only when asked, and then said.
+    docs = (ROOT / "docs/kubernetes.md").read_text()
+
+    def data_of(values, objs):
+        kc = keycloaks(objs)[0]
+        _, vol = kc.data_volume()
+        claims = {o["metadata"]["name"]: o["spec"] for o in objs if o.get("kind") == "PersistentVolumeClaim"}
+        notes = next((t for n, t in chart_templates("test-kafka-istio-mongo", values).items() if n.endswith("NOTES.txt")), "")
+        warns = "new signing keys" in notes and "persistence.enabled=false" in notes
+        errs = probe(check_ingress_jwt, objs)
+        what = f"self-check: Keycloak's data: the test chart with {values or 'its default values'}"
+        persistence = values.get("rest", {}).get("gateway", {}).get("jwt", {}).get("keycloak", {}).get("persistence", {})
+        if persistence.get("enabled", True):
+            spec = claims.get("keycloak-data") or {}
+            want = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": persistence.get("size", "256Mi")}}}
+            if persistence.get("storageClassName"):
+                want["storageClassName"] = persistence["storageClassName"]
+            report.check(not errs and (vol or {}).get("persistentVolumeClaim") == {"claimName": "keycloak-data"} and spec == want and not warns,
+                         f"{what}: keeps Keycloak's data on its ReadWriteOnce claim keycloak-data ({spec}), and NOTES.txt gives no emptyDir warning",
+                         f"data volume {vol}, errors {errs[:2]}")
+        else:
+            report.check(not errs and "emptyDir" in (vol or {}) and "keycloak-data" not in claims,
+                         f"{what}: Keycloak's data on an emptyDir, no claim for it, every Keycloak invariant met", f"data volume {vol}, claims {sorted(claims)}, errors {errs[:2]}")
+            report.check(warns, f"{what}: NOTES.txt warns that each start of Keycloak makes new signing keys (persistence.enabled=false)")
+            report.check("rest.gateway.jwt.keycloak.persistence.enabled" in docs,
+                         f"{what}: docs/kubernetes.md names the opt-out rest.gateway.jwt.keycloak.persistence.enabled and its cost")
+
+    kcp = lambda **kw: jwt(keycloak={"persistence": kw})  # noqa: E731
+    chart_variants(report, "test-kafka-istio-mongo",
+                   [({}, True), (kcp(enabled=False), True), (kcp(enabled=True, size="1Gi", storageClassName="fast"), True),
+                    (kcp(enabled="yes"), False), (kcp(size="1TB"), False)],
+                   lambda values, ok: f"self-check: Keycloak's data: the test chart with {values or 'its default values'} {'renders' if ok else 'is refused by its schema'}",
+                   data_of)
 
 
 def target_port(container: dict, service_port: dict) -> int | None:

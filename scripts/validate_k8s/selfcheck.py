@@ -6,6 +6,7 @@ or --kafka-auth tls) must be refused by the invariant that guards it."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 
 import yaml
@@ -15,7 +16,7 @@ from .credentials import app_credential_findings, check_generated_credentials, c
 from .exactly_once import check_exactly_once
 from .images import pinned
 from .istio import check_mesh_config, check_wasm_pull, check_wasm_vms
-from .k8s import containers
+from .k8s import containers, object_data
 from .keycloak import resolve
 from .mesh import INJECT_TEMPLATES, PROXY
 from .metrics import check_istio_shaped_series
@@ -175,6 +176,26 @@ def invariant_self_checks(report: Report, bundle: list[dict], tls_bundle: list[d
         args = container(b, "Job", "kiosk-test-producer", "producer")["args"]
         args[args.index(flag) + 1] = value
 
+    def kc_podspec(b):
+        return podspec(b, "Deployment", "keycloak")
+
+    def kc_data(b):
+        return next(v for v in kc_podspec(b)["volumes"] if v["name"] == "data")
+
+    def sha256(text):
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def kc_ephemeral(b, **annotations):
+        """Keycloak as the chart renders it with persistence.enabled false: its data on an
+        emptyDir, no claim, the checksums of its Secret and realm (overridden by `annotations`)."""
+        kc_data(b).pop("persistentVolumeClaim")
+        kc_data(b)["emptyDir"] = {"sizeLimit": "256Mi"}
+        b.remove(find(b, "PersistentVolumeClaim", "keycloak-data"))
+        sums = {"checksum/secret": sha256(json.dumps(object_data(b, "Secret", "pipeline", "keycloak"), sort_keys=True, separators=(",", ":"))),
+                "checksum/realm": sha256(find(b, "ConfigMap", "keycloak-realm")["data"]["realm-kiosk.json"])}
+        sums.update(annotations)
+        pod_meta(b, "keycloak")["annotations"] = {k: v for k, v in sums.items() if v is not None}
+
     def edit_realm(b, change):
         data = find(b, "ConfigMap", "keycloak-realm")["data"]
         realm = json.loads(data["realm-kiosk.json"])
@@ -295,8 +316,35 @@ def invariant_self_checks(report: Report, bundle: list[dict], tls_bundle: list[d
          lambda b: find(b, "Deployment", "keycloak")["spec"].update(replicas=2), check_ingress_jwt, "one pod at a time", not TLS),
         ("30: Keycloak ready before its realm's JWKS answers",
          lambda b: kc_container(b)["readinessProbe"]["httpGet"].update(path="/"), check_ingress_jwt, "ready when the realm's JWKS answers", not TLS),
-        ("30: Keycloak's checksum/secret not its Secret's (a Secret made twice per rendering)",
-         lambda b: pod_meta(b, "keycloak")["annotations"].update({"checksum/secret": "0" * 64}), check_ingress_jwt, "its checksum/secret is the hash", not TLS),
+        ("30: Keycloak's checksum/secret not its Secret's (a Secret made twice per rendering), its data on an emptyDir",
+         lambda b: kc_ephemeral(b, **{"checksum/secret": "0" * 64}), check_ingress_jwt, "its checksum/secret is the hash", not TLS),
+        # Keycloak's data (the realm's signing keys) across restarts: on its claim, or on an
+        # emptyDir only with persistence off.
+        ("30: Keycloak's data on an emptyDir, no claim, with the checksums (persistence off, as the chart renders it): Keycloak's invariants hold",
+         kc_ephemeral, check_ingress_jwt, None, not TLS),
+        ("30: Keycloak's data back on an emptyDir while the release makes its claim (new signing keys at each start)",
+         lambda b: kc_data(b).pop("persistentVolumeClaim") and kc_data(b).update(emptyDir={}), check_ingress_jwt,
+         "on an emptyDir only when the release makes no claim for it", not TLS),
+        ("30: Keycloak's data on the container's filesystem (nothing mounted at /opt/keycloak/data)",
+         lambda b: kc_container(b).update(volumeMounts=[m for m in kc_container(b)["volumeMounts"] if m["name"] != "data"]), check_ingress_jwt,
+         "a volume holds its data directory", not TLS),
+        ("30: Keycloak's data on a hostPath",
+         lambda b: kc_data(b).pop("persistentVolumeClaim") and kc_data(b).update(hostPath={"path": "/var/lib/keycloak"}), check_ingress_jwt,
+         "a volume holds its data directory", not TLS),
+        ("30: Keycloak's claim not in the release (the pod would stay Pending)",
+         lambda b: b.remove(find(b, "PersistentVolumeClaim", "keycloak-data")), check_ingress_jwt, "is in the bundle, requesting storage", not TLS),
+        ("30: Keycloak's claim ReadWriteMany (H2's file has one writer)",
+         lambda b: find(b, "PersistentVolumeClaim", "keycloak-data")["spec"].update(accessModes=["ReadWriteMany"]), check_ingress_jwt, "is ReadWriteOnce", not TLS),
+        ("30: Keycloak rolled out with RollingUpdate, its data on a ReadWriteOnce claim",
+         lambda b: find(b, "Deployment", "keycloak")["spec"].update(strategy={"type": "RollingUpdate"}), check_ingress_jwt,
+         "with its data on claim keycloak-data, one pod at a time", not TLS),
+        ("30: Keycloak's pod without fsGroup (its claim's volume not writable for uid 1000)",
+         lambda b: kc_podspec(b)["securityContext"].pop("fsGroup"), check_ingress_jwt, "its pod sets fsGroup", not TLS),
+        ("30: checksum/realm back with the data kept (a new realm would restart Keycloak and apply nothing: the import skips an existing realm)",
+         lambda b: pod_meta(b, "keycloak").update(annotations={"checksum/realm": sha256(find(b, "ConfigMap", "keycloak-realm")["data"]["realm-kiosk.json"])}),
+         check_ingress_jwt, "no checksum/realm or checksum/secret annotation", not TLS),
+        ("30: Keycloak's data on an emptyDir without checksum/realm (a new realm would not be imported until some restart)",
+         lambda b: kc_ephemeral(b, **{"checksum/realm": None}), check_ingress_jwt, "checksum/realm and checksum/secret restart it", not TLS),
         ("30: the realm ConfigMap not the repository's realm file",
          lambda b: edit_realm(b, lambda r: r.update(accessTokenLifespan=3600)), check_ingress_jwt, "byte for byte", not TLS),
         # Issue 14: applications hold no Kafka credential; sidecars hold what the filter needs.

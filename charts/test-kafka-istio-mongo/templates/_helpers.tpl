@@ -282,9 +282,9 @@ inject.istio.io/templates: {{ if ne .Values.kafka.authentication "tls" }}sidecar
 {{- define "tkim.keycloakName" -}}
 {{- .Values.rest.gateway.jwt.keycloak.name -}}
 {{- end -}}
-{{/* The realm file Keycloak imports at each start (files/keycloak/realm-kiosk.json), the one
-     source of the realm: the chart's ConfigMap holds it as is, and the local mesh reads the same
-     file. */}}
+{{/* The realm file Keycloak imports (files/keycloak/realm-kiosk.json; at its first start with
+     the data claim, at each start on the emptyDir), the one source of the realm: the chart's
+     ConfigMap holds it as is, and the local mesh reads the same file. */}}
 {{- define "tkim.realmFile" -}}
 files/keycloak/realm-kiosk.json
 {{- end -}}

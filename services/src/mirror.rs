@@ -388,14 +388,8 @@ impl Transactional {
         Ok(())
     }
 
-    /// After a failed transaction: abort it (unless the producer cannot: fenced or fatal),
-    /// then always make a new producer with the same id. Its `InitProducerId` bumps the
-    /// producer epoch, so a produce request of the aborted transaction that reaches a broker
-    /// late (sent before a broker restart, retried after the abort marker) is refused as
-    /// of an old epoch instead of joining the next transaction as a duplicate: what KIP-890's
-    /// epoch bump per transaction does, which librdkafka's transactions do not have. Seen in
-    /// a three-broker rolling restart: 7 records of an aborted batch committed again with
-    /// the next one.
+    /// After a failed transaction: abort it, or, when the producer cannot go on (fenced,
+    /// fatal, or the abort itself failed), make a new one with the same id.
     async fn recover(&mut self, error: &anyhow::Error) {
         let fatal = error
             .chain()
@@ -403,8 +397,9 @@ impl Transactional {
             .any(|e| matches!(e, KafkaError::Transaction(t) if t.is_fatal()));
         if !fatal {
             let p = &self.producer;
-            if let Err(e) = blocking(|| p.abort_transaction(TXN_TIMEOUT)) {
-                tracing::warn!(error = %e, "mirror: abort failed; the new producer's initialisation aborts it");
+            match blocking(|| p.abort_transaction(TXN_TIMEOUT)) {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = %e, "mirror: abort failed; a new producer"),
             }
         }
         self.producer = Self::initialised(&self.config, &self.id).await;

@@ -173,8 +173,8 @@ pub struct KafkaAuth {
 
 /// The upstreams an authentication may go to: the filter checks the connection's
 /// upstream, as Envoy connected it, before it sends anything of a credential. An
-/// upstream is allowed when its identity matches one of `principals` or its Envoy
-/// cluster one of `clusters`.
+/// upstream is allowed when its identity matches one of `principals`, its certificate's
+/// DNS name one of `dns_names`, or its Envoy cluster one of `clusters`.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Upstreams {
@@ -184,6 +184,13 @@ pub struct Upstreams {
     /// (Strimzi's broker pods run as `<cluster>-kafka`). `x*` matches a prefix, `*x` a
     /// suffix, `*` any proven identity.
     pub principals: Vec<String>,
+    /// DNS names the upstream proved in the TLS the sidecar originates (a DestinationRule
+    /// `SIMPLE` or `MUTUAL` to a server outside the mesh, e.g. an external Kafka): the
+    /// first DNS SAN of the certificate it presented, which the sidecar verified against
+    /// its CA. `*.example.com` matches any name ending in `.example.com`. A connection
+    /// without upstream TLS has no DNS name: for servers outside the mesh, prefer this to
+    /// `clusters`, which a missing DestinationRule would still match in plaintext.
+    pub dns_names: Vec<String>,
     /// Envoy cluster names of the upstream (Istio's
     /// `outbound|9092||kiosk-kafka-bootstrap.kafka.svc.cluster.local`), with the same
     /// wildcards: for upstreams without mTLS. The cluster is Envoy's routing decision,
@@ -193,29 +200,38 @@ pub struct Upstreams {
 
 impl Upstreams {
     pub fn is_empty(&self) -> bool {
-        self.principals.is_empty() && self.clusters.is_empty()
+        self.principals.is_empty() && self.dns_names.is_empty() && self.clusters.is_empty()
     }
 
     /// Whether an upstream with this proven `principal` (its URI SAN, `spiffe://`
-    /// included) and Envoy `cluster` may receive the credential.
-    pub fn allows(&self, principal: Option<&str>, cluster: Option<&str>) -> bool {
+    /// included), proven `dns_name` (its first DNS SAN) and Envoy `cluster` may receive
+    /// the credential.
+    pub fn allows(
+        &self,
+        principal: Option<&str>,
+        dns_name: Option<&str>,
+        cluster: Option<&str>,
+    ) -> bool {
         let principal = principal.and_then(|p| p.strip_prefix("spiffe://"));
         let matches = |patterns: &[String], value: Option<&str>| {
             value.is_some_and(|v| patterns.iter().any(|p| wildcard_match(p, v)))
         };
-        matches(&self.principals, principal) || matches(&self.clusters, cluster)
+        matches(&self.principals, principal)
+            || matches(&self.dns_names, dns_name)
+            || matches(&self.clusters, cluster)
     }
 
     fn validate(&self, field: &str, required: bool) -> Result<(), ConfigError> {
         if required && self.is_empty() {
             return Err(ConfigError(format!(
                 "field `{field}`: name the upstreams the credential may go to (`principals`, \
-                 `clusters` or both): a WasmPlugin matches ports by number, so any service \
-                 on them would receive it"
+                 `dns_names`, `clusters`): a WasmPlugin matches ports by number, so any \
+                 service on them would receive it"
             )));
         }
         for (list, patterns) in [
             ("principals", &self.principals),
+            ("dns_names", &self.dns_names),
             ("clusters", &self.clusters),
         ] {
             for pattern in patterns {
@@ -534,9 +550,10 @@ mod tests {
                 "cluster.local/ns/kafka/sa/kiosk-kafka".into(),
                 "cluster.local/ns/tenant-a/*".into(),
             ],
+            dns_names: vec![],
             clusters: vec!["*|9092||kafka.external.example".into()],
         };
-        let allows = |p: Option<&str>, c: Option<&str>| upstreams.allows(p, c);
+        let allows = |p: Option<&str>, c: Option<&str>| upstreams.allows(p, None, c);
         assert!(allows(
             Some("spiffe://cluster.local/ns/kafka/sa/kiosk-kafka"),
             None
@@ -560,10 +577,35 @@ mod tests {
         assert!(!allows(None, None));
         let any = Upstreams {
             principals: vec!["*".into()],
-            clusters: vec![],
+            ..Upstreams::default()
         };
-        assert!(any.allows(Some("spiffe://x/ns/y/sa/z"), None));
-        assert!(!any.allows(None, Some("PassthroughCluster")));
+        assert!(any.allows(Some("spiffe://x/ns/y/sa/z"), None, None));
+        assert!(!any.allows(None, None, Some("PassthroughCluster")));
+    }
+
+    #[test]
+    fn dns_names_match_the_certificate_the_upstream_proved() {
+        let external = Upstreams {
+            dns_names: vec!["kafka.external.example".into(), "*.brokers.example".into()],
+            ..Upstreams::default()
+        };
+        let cluster = Some("outbound|9096||kafka.external.example");
+        assert!(external.allows(None, Some("kafka.external.example"), cluster));
+        assert!(external.allows(None, Some("b-1.brokers.example"), None));
+        // A certificate with a wildcard name, as some managed Kafkas present.
+        assert!(external.allows(None, Some("*.brokers.example"), None));
+        // Plaintext (no DestinationRule: no TLS, no DNS name) through the right cluster,
+        // another name, a longer name that merely starts alike, a SPIFFE identity.
+        assert!(!external.allows(None, None, cluster));
+        assert!(!external.allows(None, Some("kafka.external.example.evil"), cluster));
+        assert!(!external.allows(None, Some("brokers.example"), None));
+        assert!(!external.allows(Some("spiffe://cluster.local/ns/x/sa/y"), None, cluster));
+        let config = r#"{"kafka_auth": {"mechanism": "SCRAM-SHA-512",
+            "upstreams": {"dns_names": ["kafka.external.example"]}}}"#;
+        assert!(Config::from_json(config.as_bytes()).is_ok());
+        let empty = r#"{"kafka_auth": {"mechanism": "SCRAM-SHA-512",
+            "upstreams": {"dns_names": [""]}}}"#;
+        assert!(Config::from_json(empty.as_bytes()).is_err());
     }
 
     #[test]

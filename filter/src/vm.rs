@@ -129,7 +129,13 @@ impl Vm {
         };
         let principal = upstream.principal.as_deref();
         match allowed.filter(|u| !u.is_empty()) {
-            Some(upstreams) if !upstreams.allows(principal, upstream.cluster.as_deref()) => {
+            Some(upstreams)
+                if !upstreams.allows(
+                    principal,
+                    upstream.dns_name.as_deref(),
+                    upstream.cluster.as_deref(),
+                ) =>
+            {
                 !conn.withhold_action("upstream_not_allowed", &mut self.metrics)
             }
             _ => true,

@@ -1402,6 +1402,7 @@ fn the_credential_goes_only_to_the_configured_upstreams() {
     let mut plain = new_vm();
     let upstream = |principal: Option<&str>, cluster: &str| Upstream {
         principal: principal.map(String::from),
+        dns_name: None,
         cluster: Some(cluster.into()),
     };
     // Another meshed service on the port, one without mTLS, and the passthrough cluster.

@@ -26,8 +26,9 @@ kept out of the other bundles and checked here as one bundle of their own:
     and port, with a CA (credentialName), sni and a subject name of that host, and a
     workloadSelector that selects every pod its WasmPlugin selects;
   - each tenant's kiosk WasmPlugin matches the external port only, performs SCRAM-SHA-512, names
-    only the external cluster in kafka_auth.upstreams (`outbound|<port>||<host>`, no wildcard,
-    no principal), gives the topic nodes the ServiceEntry's namespace, and carries the
+    in kafka_auth.upstreams.dns_names only the external host (the DNS name the broker's
+    certificate proves; no wildcard), any clusters only the external one, no principal, gives
+    the topic nodes the ServiceEntry's namespace, and carries the
     vmConfig of istio/wasm-plugin-kiosk.yaml (docs/wasm-vms.md).
 external_kafka_self_checks puts each finding back into a copy and must see it refused."""
 
@@ -351,8 +352,13 @@ def check_external_kafka(report: Report, label: str, objects: list[dict]) -> Non
             report.check(auth.get("mechanism") == "SCRAM-SHA-512", f"{who}: kafka_auth SCRAM-SHA-512", f"{auth.get('mechanism')}")
             ups = auth.get("upstreams") or {}
             allowed = {f"outbound|{port}||{host}" for _, host, port in endpoints}
+            hosts = {host for _, host, _ in endpoints}
             clusters, principals = ups.get("clusters") or [], ups.get("principals") or []
-            report.check(bool(clusters) and set(clusters) <= allowed, f"{who}: kafka_auth.upstreams.clusters name only the external cluster",
+            dns_names = ups.get("dns_names") or []
+            report.check(bool(dns_names) and set(dns_names) <= hosts, f"{who}: kafka_auth.upstreams.dns_names name only the external host the broker's certificate proves",
+                         f"{dns_names} (the ServiceEntry's hosts: {sorted(hosts)}): without it the filter would send SASL to whatever the cluster reaches, "
+                         "in plaintext if the DestinationRule is missing; a wildcard or another name would accept another server's certificate")
+            report.check(set(clusters) <= allowed, f"{who}: kafka_auth.upstreams.clusters name only the external cluster, if any",
                          f"{clusters} (allowed: {sorted(allowed)}): a wildcard or another cluster would receive the SASL exchange")
             report.check(not principals, f"{who}: kafka_auth.upstreams has no principals (the external broker proves no mesh identity)", f"{principals}")
             tns = (cfg.get("kiali") or {}).get("topic_namespace")
@@ -526,13 +532,20 @@ def external_kafka_self_checks(report: Report, objects: list[dict]) -> None:
          lambda b: find(b, "DestinationRule", "kafka-external", "tenant-b")["spec"]["workloadSelector"]["matchLabels"].update(app="only-one"), "selects every pod"),
         ("tenant-b's DestinationRule for another host", objects, lambda b: find(b, "DestinationRule", "kafka-external", "tenant-b")["spec"].update(host="kafka.other.example"),
          "one DestinationRule sets TLS"),
-        ("tenant-a's WasmPlugin sending SASL to any cluster (`*`)", objects, lambda b: plugin(b, "tenant-a")["pluginConfig"]["kafka_auth"]["upstreams"].update(clusters=["*"]),
-         "name only the external cluster"),
+        ("tenant-a's WasmPlugin also sending SASL to any cluster (`*`)", objects, lambda b: plugin(b, "tenant-a")["pluginConfig"]["kafka_auth"]["upstreams"].update(clusters=["*"]),
+         "name only the external cluster, if any"),
         ("tenant-a's WasmPlugin with a wildcard host cluster", objects,
-         lambda b: plugin(b, "tenant-a")["pluginConfig"]["kafka_auth"]["upstreams"].update(clusters=["outbound|9096||*"]), "name only the external cluster"),
+         lambda b: plugin(b, "tenant-a")["pluginConfig"]["kafka_auth"]["upstreams"].update(clusters=["outbound|9096||*"]), "name only the external cluster, if any"),
         ("tenant-b's WasmPlugin naming the internal cluster too", objects,
-         lambda b: plugin(b, "tenant-b")["pluginConfig"]["kafka_auth"]["upstreams"]["clusters"].append("outbound|9092||kiosk-kafka-bootstrap.kafka.svc.cluster.local"),
-         "name only the external cluster"),
+         lambda b: plugin(b, "tenant-b")["pluginConfig"]["kafka_auth"]["upstreams"].update(clusters=["outbound|9092||kiosk-kafka-bootstrap.kafka.svc.cluster.local"]),
+         "name only the external cluster, if any"),
+        ("tenant-a's WasmPlugin trusting the cluster alone (no dns_names: plaintext SASL if the DestinationRule goes)", objects,
+         lambda b: plugin(b, "tenant-a")["pluginConfig"]["kafka_auth"].update(upstreams={"clusters": ["outbound|9096||kafka.external.example"]}),
+         "dns_names name only the external host"),
+        ("tenant-b's WasmPlugin accepting any DNS name (`*`)", objects,
+         lambda b: plugin(b, "tenant-b")["pluginConfig"]["kafka_auth"]["upstreams"].update(dns_names=["*"]), "dns_names name only the external host"),
+        ("tenant-a's WasmPlugin accepting another host's certificate", objects,
+         lambda b: plugin(b, "tenant-a")["pluginConfig"]["kafka_auth"]["upstreams"]["dns_names"].append("kafka.other.example"), "dns_names name only the external host"),
         ("tenant-b's WasmPlugin with a principal `*`", objects, lambda b: plugin(b, "tenant-b")["pluginConfig"]["kafka_auth"]["upstreams"].update(principals=["*"]), "has no principals"),
         ("tenant-a's WasmPlugin on the internal ports too", objects, lambda b: plugin(b, "tenant-a")["match"][0]["ports"].append({"number": 9092}), "external port only"),
         ("tenant-a's WasmPlugin with its topic nodes in namespace kafka", objects, lambda b: plugin(b, "tenant-a")["pluginConfig"]["kiali"].update(topic_namespace="kafka"),

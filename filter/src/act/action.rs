@@ -97,6 +97,9 @@ pub struct Upstream {
     /// The URI SAN of the certificate the upstream presented (`spiffe://...` for Istio
     /// mTLS); None without upstream TLS.
     pub principal: Option<String>,
+    /// The first DNS SAN of the certificate the upstream presented (a server outside the
+    /// mesh to which the sidecar originates TLS); None without upstream TLS.
+    pub dns_name: Option<String>,
     /// Envoy's cluster for the upstream (Istio: `outbound|<port>||<host>`).
     pub cluster: Option<String>,
 }

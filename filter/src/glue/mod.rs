@@ -181,6 +181,7 @@ impl Stream {
             self.upstream_checked = true;
             let upstream = Upstream {
                 principal: property_string(&["upstream", "uri_san_peer_certificate"]),
+                dns_name: property_string(&["upstream", "dns_san_peer_certificate"]),
                 cluster: property_string(&["xds", "cluster_name"]),
             };
             if let Some(shared) = self.shared.borrow_mut().as_mut() {
@@ -191,6 +192,7 @@ impl Stream {
                         upstream
                             .principal
                             .as_deref()
+                            .or(upstream.dns_name.as_deref())
                             .unwrap_or("without a TLS identity"),
                         upstream.cluster.as_deref().unwrap_or("unknown"),
                     );

@@ -313,6 +313,15 @@ fn gateway_kids(run: &Path) -> Vec<String> {
     kids(&json!({ "keys": gateway_keys(run) }))
 }
 
+/// Whether the gateway's Envoy is serving: after a JWKS change it restarts with the new
+/// configuration, written before the new process listens.
+fn gateway_ready(mesh: &Mesh) -> bool {
+    let net = mesh.state.network.as_ref().unwrap();
+    let ip = net.pod("istio-ingressgateway").unwrap().ip;
+    kiosk_harness::http::get_at(ip, kiosk_harness::components::pod::STATS_PORT, "/ready")
+        .is_ok_and(|b| b.contains("LIVE"))
+}
+
 fn walk(v: &Value, f: &mut dyn FnMut(&Value)) {
     f(v);
     match v {
@@ -661,7 +670,7 @@ fn rotate_signing_key(mesh: &Mesh, kc: &Keycloak, old: &str) {
     eventually(
         "the gateway's JWKS with the new key",
         Duration::from_secs(30),
-        || gateway_kids(run).contains(&new_kid),
+        || gateway_kids(run).contains(&new_kid) && gateway_ready(mesh),
     );
 
     // Signing with the new key: its tokens pass at once, the old key's still pass.
@@ -687,7 +696,7 @@ fn rotate_signing_key(mesh: &Mesh, kc: &Keycloak, old: &str) {
     eventually(
         "the gateway's JWKS without the old key",
         Duration::from_secs(30),
-        || !gateway_kids(run).contains(&old_kid),
+        || !gateway_kids(run).contains(&old_kid) && gateway_ready(mesh),
     );
     let (code, said) = post(
         mesh,
